@@ -1,0 +1,618 @@
+//! The daemon's configuration: TOML parsed once into typed, validated structs.
+//!
+//! Unknown keys are rejected. Sizes read the way operators write them
+//! ("256KiB", "80GB", or a plain number of bytes) and durations too ("5m",
+//! "30s", "100ms"). Every error names the file, the key and what was expected.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Where client commands look for the config when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tapeserver/tapeserver.toml";
+/// Environment variable naming the config file for client commands.
+pub const CONFIG_ENV: &str = "TAPESERVER_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Key {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// A byte count read from "256KiB", "80GB" or a plain integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "u64")]
+pub struct ByteSize(pub u64);
+
+impl From<ByteSize> for u64 {
+    fn from(size: ByteSize) -> u64 {
+        size.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(de).map_err(|_| {
+            serde::de::Error::custom("expected a size such as \"256KiB\", \"80GB\" or a number of bytes")
+        })? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(text) => parse_size::parse_size(text.trim())
+                .map(ByteSize)
+                .map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "expected a size such as \"256KiB\" or \"80GB\", got {text:?} ({e})"
+                    ))
+                }),
+        }
+    }
+}
+
+/// A duration read from "5m", "30s", "100ms".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Interval(pub Duration);
+
+impl From<Interval> for String {
+    fn from(interval: Interval) -> String {
+        humantime::format_duration(interval.0).to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(de)
+            .map_err(|_| serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\""))?;
+        humantime::parse_duration(text.trim())
+            .map(Interval)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "expected a duration such as \"30s\" or \"5m\", got {text:?} ({e})"
+                ))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub endpoints: EndpointsConfig,
+    pub scheduler: SchedulerConfig,
+    pub library: LibraryConfig,
+    #[serde(default)]
+    pub drives: Vec<DriveConfig>,
+    #[serde(default)]
+    pub session: SessionConfig,
+    #[serde(default)]
+    pub watchdog: WatchdogConfig,
+    pub paths: PathsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Name of this tape server in the scheduler; defaults to the host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Sockets live here.
+    pub run_dir: PathBuf,
+    /// Persistent state (SQLite catalogue, by default) lives here.
+    pub state_dir: PathBuf,
+    /// `tracing` filter, e.g. "info" or "tapeserver=debug".
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointsConfig {
+    /// Stager requests (ZMQ endpoint, `ipc://` or `tcp://`); empty = `ipc://RUN_DIR/stager.sock`.
+    #[serde(default)]
+    pub stager: String,
+    /// Operator commands; empty = `ipc://RUN_DIR/admin.sock`.
+    #[serde(default)]
+    pub admin: String,
+    /// Session reports; empty = `ipc://RUN_DIR/sessions.sock`.
+    #[serde(default)]
+    pub sessions: String,
+    /// How long a client command waits for the daemon's reply.
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout: Interval,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// `sqlite://PATH` (PostgreSQL comes later).
+    pub url: String,
+    /// How often free drives look for work when nothing wakes them.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: Interval,
+    /// A mount starts when a queue holds this many files...
+    #[serde(default = "default_mount_min_files")]
+    pub mount_min_files: u64,
+    /// ...or this many bytes...
+    #[serde(default = "default_mount_min_bytes")]
+    pub mount_min_bytes: ByteSize,
+    /// ...or its oldest request is this old.
+    #[serde(default = "default_mount_max_age")]
+    pub mount_max_age: Interval,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryConfig {
+    /// "virtual": cartridges and drives are files under `path`.
+    pub kind: LibraryKind,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LibraryKind {
+    Virtual,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriveConfig {
+    pub name: String,
+    /// "file": a file-backed drive whose device is a directory.
+    pub kind: DriveKind,
+    pub device: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriveKind {
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Tape block size (and memory block size).
+    #[serde(default = "default_block_size")]
+    pub block_size: ByteSize,
+    /// Memory blocks allocated once per session.
+    #[serde(default = "default_block_count")]
+    pub block_count: u64,
+    #[serde(default = "default_disk_threads")]
+    pub disk_threads: u64,
+    /// A request for work asks for at most this many files...
+    #[serde(default = "default_bulk_files")]
+    pub bulk_files: u64,
+    /// ...or this many bytes.
+    #[serde(default = "default_bulk_bytes")]
+    pub bulk_bytes: ByteSize,
+    /// Flush (and commit to the catalogue) after this many files...
+    #[serde(default = "default_flush_files")]
+    pub flush_files: u64,
+    /// ...or this many bytes.
+    #[serde(default = "default_flush_bytes")]
+    pub flush_bytes: ByteSize,
+    /// Recall results are committed in batches of this many files.
+    #[serde(default = "default_report_batch_files")]
+    pub report_batch_files: u64,
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval: Interval,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogConfig {
+    #[serde(default = "default_mount_timeout")]
+    pub mount_timeout: Interval,
+    #[serde(default = "default_mount_timeout")]
+    pub positioning_timeout: Interval,
+    #[serde(default = "default_no_data_timeout")]
+    pub no_data_movement_timeout: Interval,
+    #[serde(default = "default_heartbeat_timeout")]
+    pub heartbeat_timeout: Interval,
+    #[serde(default = "default_mount_timeout")]
+    pub unmount_timeout: Interval,
+    /// On SIGTERM, running sessions get this long to finish.
+    #[serde(default = "default_shutdown_deadline")]
+    pub shutdown_deadline: Interval,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsConfig {
+    /// Files may be archived only from under these directories.
+    pub archive_roots: Vec<PathBuf>,
+    /// Files may be recalled only into these directories.
+    pub recall_roots: Vec<PathBuf>,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_client_timeout() -> Interval {
+    Interval(Duration::from_secs(10))
+}
+fn default_poll_interval() -> Interval {
+    Interval(Duration::from_secs(2))
+}
+fn default_mount_min_files() -> u64 {
+    1000
+}
+fn default_mount_min_bytes() -> ByteSize {
+    ByteSize(50_000_000_000)
+}
+fn default_mount_max_age() -> Interval {
+    Interval(Duration::from_secs(300))
+}
+fn default_block_size() -> ByteSize {
+    ByteSize(256 * 1024)
+}
+fn default_block_count() -> u64 {
+    256
+}
+fn default_disk_threads() -> u64 {
+    4
+}
+fn default_bulk_files() -> u64 {
+    500
+}
+fn default_bulk_bytes() -> ByteSize {
+    ByteSize(80_000_000_000)
+}
+fn default_flush_files() -> u64 {
+    200
+}
+fn default_flush_bytes() -> ByteSize {
+    ByteSize(32_000_000_000)
+}
+fn default_report_batch_files() -> u64 {
+    500
+}
+fn default_heartbeat_interval() -> Interval {
+    Interval(Duration::from_secs(1))
+}
+fn default_mount_timeout() -> Interval {
+    Interval(Duration::from_secs(600))
+}
+fn default_no_data_timeout() -> Interval {
+    Interval(Duration::from_secs(600))
+}
+fn default_heartbeat_timeout() -> Interval {
+    Interval(Duration::from_secs(60))
+}
+fn default_shutdown_deadline() -> Interval {
+    Interval(Duration::from_secs(900))
+}
+
+impl Default for EndpointsConfig {
+    fn default() -> Self {
+        Self {
+            stager: String::new(),
+            admin: String::new(),
+            sessions: String::new(),
+            client_timeout: default_client_timeout(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            block_size: default_block_size(),
+            block_count: default_block_count(),
+            disk_threads: default_disk_threads(),
+            bulk_files: default_bulk_files(),
+            bulk_bytes: default_bulk_bytes(),
+            flush_files: default_flush_files(),
+            flush_bytes: default_flush_bytes(),
+            report_batch_files: default_report_batch_files(),
+            heartbeat_interval: default_heartbeat_interval(),
+        }
+    }
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        Self {
+            mount_timeout: default_mount_timeout(),
+            positioning_timeout: default_mount_timeout(),
+            no_data_movement_timeout: default_no_data_timeout(),
+            heartbeat_timeout: default_heartbeat_timeout(),
+            unmount_timeout: default_mount_timeout(),
+            shutdown_deadline: default_shutdown_deadline(),
+        }
+    }
+}
+
+/// Largest tape block the file-backed drive and the labels accept.
+pub const MAX_BLOCK_SIZE: u64 = 16 * 1024 * 1024;
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: describe_toml_error(text, &e),
+        })?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Key {
+                path: path.to_path_buf(),
+                key,
+                message: describe_toml_error(text, &inner),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Key {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let s = &self.session;
+        if s.block_size.0 < 80 || s.block_size.0 > MAX_BLOCK_SIZE {
+            return Err(bad(
+                "session.block_size",
+                format!("expected between 80 bytes and 16MiB, got {}", s.block_size.0),
+            ));
+        }
+        if s.block_count < 2 {
+            return Err(bad("session.block_count", "expected at least 2".into()));
+        }
+        for (key, value) in [
+            ("session.disk_threads", s.disk_threads),
+            ("session.bulk_files", s.bulk_files),
+            ("session.flush_files", s.flush_files),
+            ("session.report_batch_files", s.report_batch_files),
+            ("session.bulk_bytes", s.bulk_bytes.0),
+            ("session.flush_bytes", s.flush_bytes.0),
+            ("scheduler.mount_min_files", self.scheduler.mount_min_files),
+        ] {
+            if value == 0 {
+                return Err(bad(key, "expected a value greater than 0".into()));
+            }
+        }
+        if self.scheduler.url.strip_prefix("sqlite://").is_none_or(str::is_empty) {
+            return Err(bad(
+                "scheduler.url",
+                format!("expected \"sqlite://PATH\", got {:?}", self.scheduler.url),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, drive) in self.drives.iter().enumerate() {
+            let valid = !drive.name.is_empty()
+                && drive
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(bad(
+                    &format!("drives[{i}].name"),
+                    format!("expected letters, digits, '-' or '_', got {:?}", drive.name),
+                ));
+            }
+            if !names.insert(drive.name.as_str()) {
+                return Err(bad(
+                    &format!("drives[{i}].name"),
+                    format!("drive {:?} is configured twice", drive.name),
+                ));
+            }
+        }
+        for (key, roots) in [
+            ("paths.archive_roots", &self.paths.archive_roots),
+            ("paths.recall_roots", &self.paths.recall_roots),
+        ] {
+            if let Some(root) = roots.iter().find(|r| !r.is_absolute()) {
+                return Err(bad(key, format!("expected absolute paths, got {}", root.display())));
+            }
+        }
+        for (key, dir) in [
+            ("daemon.run_dir", &self.daemon.run_dir),
+            ("daemon.state_dir", &self.daemon.state_dir),
+            ("library.path", &self.library.path),
+        ] {
+            if !dir.is_absolute() {
+                return Err(bad(key, format!("expected an absolute path, got {}", dir.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// This tape server's name in the scheduler.
+    pub fn host(&self) -> String {
+        match &self.daemon.host {
+            Some(host) => host.clone(),
+            None => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".into()),
+        }
+    }
+
+    pub fn stager_endpoint(&self) -> String {
+        self.endpoint(&self.endpoints.stager, "stager.sock")
+    }
+
+    pub fn admin_endpoint(&self) -> String {
+        self.endpoint(&self.endpoints.admin, "admin.sock")
+    }
+
+    pub fn sessions_endpoint(&self) -> String {
+        self.endpoint(&self.endpoints.sessions, "sessions.sock")
+    }
+
+    fn endpoint(&self, configured: &str, socket: &str) -> String {
+        if configured.is_empty() {
+            format!("ipc://{}", self.daemon.run_dir.join(socket).display())
+        } else {
+            configured.to_string()
+        }
+    }
+
+    /// Renders the config back to TOML (used by `tapeserverd init`).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+}
+
+/// The config file a client command uses: the flag, then the environment, then the default.
+pub fn client_config_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// One line: the message and where it is, without the multi-line snippet.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("{message} (line {line})")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[daemon]
+run_dir = "/run/ts"
+state_dir = "/var/lib/ts"
+
+[scheduler]
+url = "sqlite:///var/lib/ts/scheduler.db"
+
+[library]
+kind = "virtual"
+path = "/var/lib/ts/library"
+
+[[drives]]
+name = "drive0"
+kind = "file"
+device = "/var/lib/ts/library/drives/drive0"
+
+[paths]
+archive_roots = ["/data"]
+recall_roots = ["/data"]
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/ts.toml"), text)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.session.block_size, ByteSize(256 * 1024));
+        assert_eq!(config.watchdog.heartbeat_timeout, Interval(Duration::from_secs(60)));
+        assert_eq!(config.stager_endpoint(), "ipc:///run/ts/stager.sock");
+    }
+
+    #[test]
+    fn sizes_and_durations_read_as_operators_write_them() {
+        let text = format!(
+            "{MINIMAL}\n[session]\nblock_size = \"512KiB\"\nbulk_bytes = \"80GB\"\nflush_bytes = 1000\nheartbeat_interval = \"250ms\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.session.block_size.0, 512 * 1024);
+        assert_eq!(config.session.bulk_bytes.0, 80_000_000_000);
+        assert_eq!(config.session.flush_bytes.0, 1000);
+        assert_eq!(config.session.heartbeat_interval.0, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("[daemon]\n", "[daemon]\nrun_dri = \"/x\"\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("/etc/ts.toml"), "{err}");
+        assert!(err.contains("run_dri"), "{err}");
+    }
+
+    #[test]
+    fn bad_size_names_key_and_expectation() {
+        let text = format!("{MINIMAL}\n[session]\nblock_size = \"lots\"\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("session.block_size"), "{err}");
+        assert!(err.contains("expected a size"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key() {
+        let text = format!("{MINIMAL}\n[watchdog]\nmount_timeout = \"soon\"\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("watchdog.mount_timeout"), "{err}");
+        assert!(err.contains("duration"), "{err}");
+    }
+
+    #[test]
+    fn missing_section_is_named() {
+        let text = MINIMAL.replace("[paths]\narchive_roots = [\"/data\"]\nrecall_roots = [\"/data\"]\n", "");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("paths"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_drive_is_rejected() {
+        let text = format!(
+            "{MINIMAL}\n[[drives]]\nname = \"drive0\"\nkind = \"file\"\ndevice = \"/x\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("drives[1].name"), "{err}");
+    }
+
+    #[test]
+    fn postgres_url_is_not_yet_accepted_with_a_clear_message() {
+        let text = MINIMAL.replace("sqlite:///var/lib/ts/scheduler.db", "mysql://x");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("scheduler.url"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_gives_line() {
+        let err = parse("[daemon\n").unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = parse(MINIMAL).unwrap();
+        let text = config.to_toml().unwrap();
+        let again = parse(&text).unwrap();
+        assert_eq!(again.session.block_size, config.session.block_size);
+        assert_eq!(again.drives.len(), 1);
+    }
+}

@@ -1,0 +1,25 @@
+//! tapeserver: a tape server that migrates disk files to tape and recalls
+//! them, after CASTOR's tapeserverd: a parent daemon with a drive catalogue,
+//! a forker helper, and one session process per mount.
+
+pub mod config;
+pub mod library;
+pub mod scheduler;
+pub mod tape;
+pub mod util;
+
+/// Generated protobuf messages (see `proto/`).
+pub mod proto {
+    pub mod forker {
+        include!(concat!(env!("OUT_DIR"), "/tapeserver.forker.rs"));
+    }
+    pub mod session {
+        include!(concat!(env!("OUT_DIR"), "/tapeserver.session.rs"));
+    }
+    pub mod admin {
+        include!(concat!(env!("OUT_DIR"), "/tapeserver.admin.rs"));
+    }
+    pub mod stager {
+        include!(concat!(env!("OUT_DIR"), "/tapeserver.stager.rs"));
+    }
+}

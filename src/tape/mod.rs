@@ -1,0 +1,10 @@
+//! Tape drives and the on-tape format: the `TapeDrive` trait, the
+//! file-backed drive, and AUL labels.
+
+pub mod aul;
+pub mod drive;
+pub mod file_drive;
+pub mod format;
+
+pub use drive::{DriveError, DriveInfo, ReadOutcome, TapeDrive, WriteOutcome};
+pub use file_drive::FileDrive;
