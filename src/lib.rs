@@ -5,6 +5,7 @@
 pub mod config;
 pub mod library;
 pub mod scheduler;
+pub mod session;
 pub mod tape;
 pub mod util;
 

@@ -1,0 +1,124 @@
+//! The disk write pool of a recall: N threads, each taking the next file's
+//! task, writing the blocks the tape thread read to a temporary name in the
+//! destination directory, and moving the file into place only after its
+//! size and whole-file CRC32C match the catalogue.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::memory::{Block, BlockPool};
+use super::report_packer::RecallResult;
+use super::status_reporter::StatusHandle;
+use crate::scheduler::RecallJob;
+
+pub struct DiskWriteTask {
+    pub job: RecallJob,
+    /// Closed by the tape thread at the end of the file.
+    pub blocks: Receiver<Block>,
+}
+
+pub struct DiskWritePool {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DiskWritePool {
+    pub fn start(threads: usize, tasks: Receiver<DiskWriteTask>, pool: BlockPool, results: Sender<RecallResult>, status: StatusHandle) -> Self {
+        let threads = (0..threads)
+            .filter_map(|i| {
+                let (tasks, pool, results, status) = (tasks.clone(), pool.clone(), results.clone(), status.clone());
+                std::thread::Builder::new()
+                    .name(format!("disk-write-{i}"))
+                    .spawn(move || {
+                        for task in tasks {
+                            let recall_id = task.job.recall_id;
+                            let error = write_file(task, &pool).err();
+                            match &error {
+                                None => status.add_file(),
+                                Some(e) => tracing::warn!(recall_id, error = %e, "recall failed"),
+                            }
+                            let _ = results.send(RecallResult { recall_id, error });
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        Self { threads }
+    }
+
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn temp_path(dest: &Path, recall_id: u64) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.recall-{recall_id}.part"))
+}
+
+fn write_file(task: DiskWriteTask, pool: &BlockPool) -> Result<(), String> {
+    let DiskWriteTask { job, blocks } = task;
+    let dest = PathBuf::from(&job.destination);
+    let tmp = temp_path(&dest, job.recall_id);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| format!("{}: cannot create: {e}", tmp.display()));
+    let mut crc = 0u32;
+    let mut bytes = 0u64;
+    let mut error: Option<String> = file.as_ref().err().cloned();
+    // Drain every block, even after an error, so they go back to the pool.
+    for block in blocks {
+        if error.is_none() {
+            if let Some(e) = &block.error {
+                error = Some(e.clone());
+            } else if let Ok(f) = file.as_mut() {
+                match f.write_all(&block.data) {
+                    Ok(()) => {
+                        crc = crc32c::crc32c_combine(crc, block.crc, block.data.len());
+                        bytes += block.data.len() as u64;
+                    }
+                    Err(e) => error = Some(format!("{}: write error: {e}", tmp.display())),
+                }
+            }
+        }
+        pool.put(block);
+    }
+    let result = match (error, file) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(e),
+        (None, Ok(f)) => finish(f, &tmp, &dest, &job, bytes, crc),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn finish(file: File, tmp: &Path, dest: &Path, job: &RecallJob, bytes: u64, crc: u32) -> Result<(), String> {
+    if bytes != job.size {
+        return Err(format!("file {} read {bytes} bytes from tape, the catalogue says {}", job.file_id, job.size));
+    }
+    if crc != job.crc32c {
+        return Err(format!(
+            "file {}: checksum mismatch: tape data has CRC32C {crc:08x}, the catalogue says {:08x}",
+            job.file_id, job.crc32c
+        ));
+    }
+    file.sync_all().map_err(|e| format!("{}: fsync: {e}", tmp.display()))?;
+    // A hard link never replaces an existing file, unlike rename.
+    std::fs::hard_link(tmp, dest).map_err(|e| format!("{}: cannot move into place: {e}", dest.display()))?;
+    std::fs::remove_file(tmp).map_err(|e| format!("{}: cannot remove: {e}", tmp.display()))?;
+    if let Some(dir) = dest.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("{}: fsync: {e}", dir.display()))?;
+    }
+    Ok(())
+}

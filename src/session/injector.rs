@@ -1,0 +1,236 @@
+//! The task injector: asks the scheduler for work in bulk (at most
+//! `bulk_files` files or `bulk_bytes` bytes) and pushes tasks to the tape
+//! thread's FIFO (and, through `dispatch`, to the disk pool).
+//!
+//! The first request is synchronous and happens before mounting, so a mount
+//! without work never happens. Afterwards the tape thread's [`WorkFeed`]
+//! asks for more when half a bulk is left in its queue and makes a last call
+//! when the queue is empty; the session ends when the last call brings
+//! nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
+
+use crate::scheduler::SchedulerError;
+
+/// What the consumer asks the injector for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoreWork {
+    pub last_call: bool,
+}
+
+/// What flows to the tape thread.
+#[derive(Debug)]
+pub enum Feed<T> {
+    Work(T),
+    /// A request was served (with or without work).
+    Served,
+    /// The last call brought nothing: the session ends.
+    NoMoreWork,
+}
+
+/// Pulls scheduler work into tasks. `fetch(max_files, max_bytes)` asks the
+/// scheduler; `dispatch` turns one job into the tape thread's task (and
+/// queues its disk task as a side effect).
+pub struct TaskInjector<J, T, F, D> {
+    fetch: F,
+    dispatch: D,
+    bulk_files: u64,
+    bulk_bytes: u64,
+    tape_tx: Sender<Feed<T>>,
+    outstanding: Arc<AtomicBool>,
+    _job: std::marker::PhantomData<J>,
+}
+
+impl<J, T, F, D> TaskInjector<J, T, F, D>
+where
+    F: FnMut(u64, u64) -> Result<Vec<J>, SchedulerError>,
+    D: FnMut(J) -> T,
+{
+    /// Returns the injector and the tape thread's end of the FIFO.
+    pub fn new(fetch: F, dispatch: D, bulk_files: u64, bulk_bytes: u64) -> (Self, WorkFeed<T>) {
+        let (tape_tx, tape_rx) = unbounded();
+        let (req_tx, req_rx) = unbounded();
+        let outstanding = Arc::new(AtomicBool::new(false));
+        let injector = Self {
+            fetch,
+            dispatch,
+            bulk_files,
+            bulk_bytes,
+            tape_tx,
+            outstanding: outstanding.clone(),
+            _job: std::marker::PhantomData,
+        };
+        let feed = WorkFeed {
+            rx: tape_rx,
+            req_tx,
+            req_rx: Some(req_rx),
+            outstanding,
+            low_water: (bulk_files / 2) as usize,
+        };
+        (injector, feed)
+    }
+
+    /// One request to the scheduler; returns how many tasks it injected.
+    pub fn inject(&mut self, request: MoreWork) -> usize {
+        let jobs = match (self.fetch)(self.bulk_files, self.bulk_bytes) {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, last_call = request.last_call, "task injector: cannot fetch work");
+                Vec::new()
+            }
+        };
+        let n = jobs.len();
+        for job in jobs {
+            let task = (self.dispatch)(job);
+            if self.tape_tx.send(Feed::Work(task)).is_err() {
+                break;
+            }
+        }
+        tracing::debug!(files = n, last_call = request.last_call, "task injector: injected");
+        n
+    }
+
+    /// Serves requests until the last call brings nothing or the tape thread goes away.
+    pub fn run(mut self, requests: Receiver<MoreWork>) {
+        while let Ok(request) = requests.recv() {
+            let n = self.inject(request);
+            let end = request.last_call && n == 0;
+            self.outstanding.store(false, Ordering::Release);
+            let marker = if end { Feed::NoMoreWork } else { Feed::Served };
+            if self.tape_tx.send(marker).is_err() || end {
+                break;
+            }
+        }
+    }
+}
+
+/// The tape thread's end of the task FIFO: it asks for more on its own.
+pub struct WorkFeed<T> {
+    rx: Receiver<Feed<T>>,
+    req_tx: Sender<MoreWork>,
+    req_rx: Option<Receiver<MoreWork>>,
+    outstanding: Arc<AtomicBool>,
+    low_water: usize,
+}
+
+impl<T> WorkFeed<T> {
+    /// The injector thread's request channel (taken once).
+    pub fn take_requests(&mut self) -> Option<Receiver<MoreWork>> {
+        self.req_rx.take()
+    }
+
+    /// Tasks queued now (not counting markers exactly; for thresholds).
+    pub fn queued(&self) -> usize {
+        self.rx.len()
+    }
+
+    fn request(&self, last_call: bool) {
+        if !self.outstanding.swap(true, Ordering::AcqRel) {
+            // The injector may already be gone at the end of a session.
+            let _ = self.req_tx.send(MoreWork { last_call });
+        }
+    }
+
+    /// The next task, or None when the session has no more work.
+    pub fn next(&mut self) -> Option<T> {
+        loop {
+            if self.rx.len() <= self.low_water {
+                self.request(false);
+            }
+            let item = match self.rx.try_recv() {
+                Ok(item) => item,
+                Err(TryRecvError::Empty) => {
+                    self.request(true);
+                    match self.rx.recv() {
+                        Ok(item) => item,
+                        Err(_) => return None,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => return None,
+            };
+            match item {
+                Feed::Work(task) => return Some(task),
+                Feed::Served => continue,
+                Feed::NoMoreWork => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A scheduler with `total` jobs that records each request's size.
+    fn fake(total: u64, log: Arc<Mutex<Vec<u64>>>) -> impl FnMut(u64, u64) -> Result<Vec<u64>, SchedulerError> {
+        let mut next = 0;
+        move |max_files, _| {
+            let n = max_files.min(total - next);
+            log.lock().unwrap().push(n);
+            let jobs = (next..next + n).collect();
+            next += n;
+            Ok(jobs)
+        }
+    }
+
+    #[test]
+    fn empty_first_request_means_no_mount() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (mut injector, _feed) = TaskInjector::new(fake(0, log.clone()), |j| j, 10, u64::MAX);
+        assert_eq!(injector.inject(MoreWork { last_call: false }), 0);
+    }
+
+    #[test]
+    fn asks_again_at_half_and_ends_on_an_empty_last_call() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (mut injector, mut feed) = TaskInjector::new(fake(25, log.clone()), |j| j, 10, u64::MAX);
+        assert_eq!(injector.inject(MoreWork { last_call: false }), 10);
+        let requests = feed.take_requests().unwrap();
+        let thread = std::thread::spawn(move || injector.run(requests));
+        let mut seen = Vec::new();
+        let mut queued_when_asked = Vec::new();
+        while let Some(job) = feed.next() {
+            queued_when_asked.push(feed.queued());
+            seen.push(job);
+        }
+        thread.join().unwrap();
+        assert_eq!(seen, (0..25).collect::<Vec<_>>(), "every job once, in order");
+        let log = log.lock().unwrap();
+        assert_eq!(log[0], 10, "first bulk");
+        assert_eq!(log.iter().sum::<u64>(), 25);
+        assert_eq!(*log.last().unwrap(), 0, "ended by an empty request");
+        assert!(log.iter().all(|&n| n <= 10), "never more than a bulk: {log:?}");
+    }
+
+    #[test]
+    fn bulk_bytes_are_passed_to_the_scheduler() {
+        let asked = Arc::new(Mutex::new(None));
+        let a = asked.clone();
+        let fetch = move |files, bytes| {
+            *a.lock().unwrap() = Some((files, bytes));
+            Ok(Vec::<u64>::new())
+        };
+        let (mut injector, _feed) = TaskInjector::new(fetch, |j| j, 7, 1234);
+        injector.inject(MoreWork { last_call: true });
+        assert_eq!(*asked.lock().unwrap(), Some((7, 1234)));
+    }
+
+    #[test]
+    fn scheduler_error_on_last_call_ends_the_session() {
+        let (mut injector, mut feed) = TaskInjector::new(
+            |_, _| Err::<Vec<u64>, _>(SchedulerError::Invalid("down".into())),
+            |j| j,
+            4,
+            u64::MAX,
+        );
+        let requests = feed.take_requests().unwrap();
+        assert_eq!(injector.inject(MoreWork { last_call: false }), 0);
+        let thread = std::thread::spawn(move || injector.run(requests));
+        assert_eq!(feed.next(), None);
+        thread.join().unwrap();
+    }
+}

@@ -1,0 +1,132 @@
+//! The migration session: wires the task injector, disk read pool, tape
+//! write thread, report packer and status reporter around one block pool.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, unbounded};
+
+use super::disk_read::{DiskReadPool, DiskReadTask, blocks_for};
+use super::injector::{MoreWork, TaskInjector};
+use super::memory::{BlockPool, Turns};
+use super::report_packer::run_migration_packer;
+use super::status_reporter::StatusReporter;
+use super::tape_write::{TapeWriteTask, TapeWriteThread};
+use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
+use crate::proto::session::SessionSpec;
+use crate::scheduler;
+
+pub fn run(spec: &SessionSpec) -> SessionEnd {
+    let started = Instant::now();
+    let t = tuning(spec);
+    let reporter = match StatusReporter::start(spec) {
+        Ok(r) => r,
+        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent at {}: {e}", spec.sessions_endpoint)),
+    };
+    let status = reporter.handle();
+    let connect = || scheduler::open(&spec.scheduler_url);
+    let (mut main_db, mut injector_db, mut packer_db) = match (connect(), connect(), connect()) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+            drop(status);
+            reporter.finish();
+            return SessionEnd::DriveDown(format!("cannot open the scheduler: {e}"));
+        }
+    };
+    let block_size = t.block_size as usize;
+    let pool = BlockPool::new(t.block_count as usize, block_size);
+    let turns = Arc::new(Turns::new());
+    let (disk_tx, disk_rx) = unbounded::<DiskReadTask>();
+    let mut seq = 0u64;
+    let mount_id = spec.mount_id;
+    let (injector, mut feed) = TaskInjector::new(
+        move |files, bytes| injector_db.fetch_archive_jobs(mount_id, files, bytes),
+        move |job| {
+            let (tx, rx) = bounded(blocks_for(job.size, block_size) as usize);
+            let _ = disk_tx.send(DiskReadTask {
+                job: job.clone(),
+                seq,
+                blocks: tx,
+            });
+            seq += 1;
+            TapeWriteTask { job, blocks: rx }
+        },
+        t.bulk_files,
+        t.bulk_bytes,
+    );
+    let mut injector = injector;
+    // Empty-mount protection: ask before mounting.
+    if injector.inject(MoreWork { last_call: false }) == 0 {
+        tracing::info!(vid = %spec.vid, "empty mount: no work for this mount, the tape is not mounted");
+        drop((injector, feed));
+        if let Err(e) = main_db.end_mount(mount_id) {
+            tracing::error!(error = %e, "cannot close the mount");
+        }
+        drop(status);
+        reporter.finish();
+        return SessionEnd::Done;
+    }
+    let last_file = match main_db.last_file(&spec.vid) {
+        Ok(last) => last,
+        Err(e) => {
+            drop((injector, feed));
+            let _ = main_db.end_mount(mount_id);
+            drop(status);
+            reporter.finish();
+            return SessionEnd::Done.worst(SessionEnd::DriveDown(format!("cannot read the catalogue: {e}")));
+        }
+    };
+    let (abort_tx, abort_rx) = bounded::<()>(0);
+    let (report_tx, report_rx) = unbounded();
+    let requests = feed.take_requests();
+    let vid = spec.vid.clone();
+    let (end, stats, summary) = std::thread::scope(|scope| {
+        let packer = std::thread::Builder::new()
+            .name("report-packer".into())
+            .spawn_scoped(scope, || run_migration_packer(&mut *packer_db, mount_id, &vid, report_rx));
+        let injector_thread = requests.and_then(|requests| {
+            std::thread::Builder::new()
+                .name("task-injector".into())
+                .spawn_scoped(scope, move || injector.run(requests))
+                .ok()
+        });
+        let disk = DiskReadPool::start(t.disk_threads as usize, disk_rx, pool.clone(), turns, abort_rx);
+        let tape = TapeWriteThread {
+            drive: open_drive(spec),
+            changer: open_changer(spec),
+            drive_name: spec.drive.clone(),
+            vid: spec.vid.clone(),
+            last_file,
+            block_size: t.block_size,
+            flush_files: t.flush_files,
+            flush_bytes: t.flush_bytes,
+            pool,
+            reports: report_tx,
+            status: status.clone(),
+            abort: abort_tx,
+        };
+        let tape_thread = std::thread::Builder::new()
+            .name("tape-write".into())
+            .spawn_scoped(scope, move || tape.run(feed));
+        let (end, stats) = match tape_thread.map(|t| t.join()) {
+            Ok(Ok(result)) => result,
+            _ => (SessionEnd::NeedsCleaner("the tape thread died".into()), TapeStats::default()),
+        };
+        disk.join();
+        if let Some(t) = injector_thread {
+            let _ = t.join();
+        }
+        let summary = packer.ok().and_then(|p| p.join().ok()).unwrap_or_default();
+        (end, stats, summary)
+    });
+    if let Err(e) = main_db.end_mount(mount_id) {
+        tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
+    }
+    log_summary("migration", spec, &stats, summary.archived, summary.failed, &end, started.elapsed());
+    if summary.unflushed > 0 {
+        tracing::warn!(files = summary.unflushed, "files written after the last flush were not reported and are requeued");
+    }
+    drop(status);
+    reporter.finish();
+    end
+}

@@ -1,0 +1,82 @@
+//! A session: the child process that runs one mount. It gets everything it
+//! needs in its `SessionSpec` (it never reads the config file), opens its
+//! own scheduler connections and ZMQ context, and runs the pipeline of
+//! threads: tape thread, disk pool, task injector, report packer, status
+//! reporter. Its exit code tells the parent what to do with the drive:
+//! 0 drive up, 1 drive down, 2 run a cleaner.
+
+pub mod disk_read;
+pub mod disk_write;
+pub mod injector;
+pub mod memory;
+pub mod migration;
+pub mod recall;
+pub mod report_packer;
+pub mod status_reporter;
+pub mod tape_mount;
+pub mod tape_read;
+pub mod tape_write;
+
+use crate::config::DriveKind;
+use crate::library::{MediaChanger, VirtualChanger};
+use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
+use crate::tape::{FileDrive, TapeDrive};
+
+pub use tape_mount::{SessionEnd, TapeStats};
+
+/// Runs a session to its end and returns the process exit code.
+pub fn run(spec: SessionSpec) -> i32 {
+    let span = tracing::info_span!("session", drive = %spec.drive, vid = %spec.vid, mount = spec.mount_id, pid = std::process::id());
+    let _enter = span.enter();
+    let end = match SessionKind::try_from(spec.kind) {
+        Ok(SessionKind::Migration) => migration::run(&spec),
+        Ok(SessionKind::Recall) => recall::run(&spec),
+        _ => SessionEnd::DriveDown(format!("unknown session kind {}", spec.kind)),
+    };
+    match &end {
+        SessionEnd::Done => {}
+        SessionEnd::DriveDown(reason) => tracing::error!(reason = %reason, "session ends: drive must go down"),
+        SessionEnd::NeedsCleaner(reason) => tracing::error!(reason = %reason, "session ends: drive needs a cleaner"),
+    }
+    end.exit_code()
+}
+
+pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {
+    spec.tuning.unwrap_or_default()
+}
+
+/// The session's drive, from the kind and device in the spec.
+pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
+    // Only file-backed drives exist so far; the spec names a directory.
+    let _kind = DriveKind::File;
+    Box::new(FileDrive::new(&spec.drive, std::path::Path::new(&spec.drive_device)))
+}
+
+pub(crate) fn open_changer(spec: &SessionSpec) -> Box<dyn MediaChanger> {
+    Box::new(VirtualChanger::open(std::path::Path::new(&spec.library_path)))
+}
+
+/// One summary line per session, as operators grep for it.
+pub(crate) fn log_summary(kind: &str, spec: &SessionSpec, stats: &TapeStats, files_ok: u64, files_failed: u64, end: &SessionEnd, elapsed: std::time::Duration) {
+    let secs = stats.transferring.as_secs_f64();
+    tracing::info!(
+        kind,
+        vid = %spec.vid,
+        drive = %spec.drive,
+        files = files_ok,
+        failed = files_failed,
+        bytes = stats.bytes,
+        mb_per_s = format!("{:.1}", crate::util::mb_per_s(stats.bytes, secs)),
+        flushes = stats.flushes,
+        errors = stats.errors,
+        mount_s = format!("{:.3}", stats.mounting.as_secs_f64()),
+        position_s = format!("{:.3}", stats.positioning.as_secs_f64()),
+        transfer_s = format!("{secs:.3}"),
+        wait_disk_s = format!("{:.3}", stats.waiting_disk.as_secs_f64()),
+        wait_tape_s = format!("{:.3}", stats.waiting_tape.as_secs_f64()),
+        unmount_s = format!("{:.3}", stats.unmounting.as_secs_f64()),
+        total_s = format!("{:.3}", elapsed.as_secs_f64()),
+        exit = end.exit_code(),
+        "session summary"
+    );
+}

@@ -1,0 +1,106 @@
+//! The recall session: the mirror image of a migration. The tape read thread
+//! fills blocks in fSeq order, the disk write pool writes and verifies the
+//! files, and the report packer reports them in batches.
+
+use std::time::Instant;
+
+use crossbeam_channel::unbounded;
+
+use super::disk_write::{DiskWritePool, DiskWriteTask};
+use super::injector::{MoreWork, TaskInjector};
+use super::memory::BlockPool;
+use super::report_packer::run_recall_packer;
+use super::status_reporter::StatusReporter;
+use super::tape_read::{TapeReadTask, TapeReadThread};
+use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
+use crate::proto::session::SessionSpec;
+use crate::scheduler;
+
+pub fn run(spec: &SessionSpec) -> SessionEnd {
+    let started = Instant::now();
+    let t = tuning(spec);
+    let reporter = match StatusReporter::start(spec) {
+        Ok(r) => r,
+        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent at {}: {e}", spec.sessions_endpoint)),
+    };
+    let status = reporter.handle();
+    let connect = || scheduler::open(&spec.scheduler_url);
+    let (mut main_db, mut injector_db, mut packer_db) = match (connect(), connect(), connect()) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+            drop(status);
+            reporter.finish();
+            return SessionEnd::DriveDown(format!("cannot open the scheduler: {e}"));
+        }
+    };
+    let pool = BlockPool::new(t.block_count as usize, t.block_size as usize);
+    let (disk_tx, disk_rx) = unbounded::<DiskWriteTask>();
+    let mount_id = spec.mount_id;
+    let (mut injector, mut feed) = TaskInjector::new(
+        move |files, bytes| injector_db.fetch_recall_jobs(mount_id, files, bytes),
+        move |job| {
+            let (tx, rx) = unbounded();
+            let _ = disk_tx.send(DiskWriteTask {
+                job: job.clone(),
+                blocks: rx,
+            });
+            TapeReadTask { job, blocks: tx }
+        },
+        t.bulk_files,
+        t.bulk_bytes,
+    );
+    if injector.inject(MoreWork { last_call: false }) == 0 {
+        tracing::info!(vid = %spec.vid, "empty mount: no work for this mount, the tape is not mounted");
+        drop((injector, feed));
+        if let Err(e) = main_db.end_mount(mount_id) {
+            tracing::error!(error = %e, "cannot close the mount");
+        }
+        drop(status);
+        reporter.finish();
+        return SessionEnd::Done;
+    }
+    let (result_tx, result_rx) = unbounded();
+    let requests = feed.take_requests();
+    let (end, stats, summary) = std::thread::scope(|scope| {
+        let batch = t.report_batch_files as usize;
+        let packer_db = &mut packer_db;
+        let packer = std::thread::Builder::new()
+            .name("report-packer".into())
+            .spawn_scoped(scope, move || run_recall_packer(&mut **packer_db, mount_id, batch, result_rx));
+        let injector_thread = requests.and_then(|requests| {
+            std::thread::Builder::new()
+                .name("task-injector".into())
+                .spawn_scoped(scope, move || injector.run(requests))
+                .ok()
+        });
+        let disk = DiskWritePool::start(t.disk_threads as usize, disk_rx, pool.clone(), result_tx, status.clone());
+        let tape = TapeReadThread {
+            drive: open_drive(spec),
+            changer: open_changer(spec),
+            drive_name: spec.drive.clone(),
+            vid: spec.vid.clone(),
+            pool,
+            status: status.clone(),
+        };
+        let tape_thread = std::thread::Builder::new()
+            .name("tape-read".into())
+            .spawn_scoped(scope, move || tape.run(feed));
+        let (end, stats) = match tape_thread.map(|t| t.join()) {
+            Ok(Ok(result)) => result,
+            _ => (SessionEnd::NeedsCleaner("the tape thread died".into()), TapeStats::default()),
+        };
+        if let Some(t) = injector_thread {
+            let _ = t.join();
+        }
+        disk.join();
+        let summary = packer.ok().and_then(|p| p.join().ok()).unwrap_or_default();
+        (end, stats, summary)
+    });
+    if let Err(e) = main_db.end_mount(mount_id) {
+        tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
+    }
+    log_summary("recall", spec, &stats, summary.recalled, summary.failed, &end, started.elapsed());
+    drop(status);
+    reporter.finish();
+    end
+}

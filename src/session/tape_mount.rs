@@ -1,0 +1,102 @@
+//! Mounting and unmounting, shared by the tape threads, and the timings the
+//! session summary reports.
+
+use std::time::{Duration, Instant};
+
+use crate::library::MediaChanger;
+use crate::proto::session::SessionState;
+use crate::tape::TapeDrive;
+
+use super::status_reporter::StatusHandle;
+
+/// How a session ended, which tells the parent what to do with the drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Exit 0: the drive stays up.
+    Done,
+    /// Exit 1: put the drive down.
+    DriveDown(String),
+    /// Exit 2: a cleaner must unload the drive.
+    NeedsCleaner(String),
+}
+
+impl SessionEnd {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SessionEnd::Done => 0,
+            SessionEnd::DriveDown(_) => 1,
+            SessionEnd::NeedsCleaner(_) => 2,
+        }
+    }
+
+    /// Keeps the more serious of two outcomes.
+    pub fn worst(self, other: SessionEnd) -> SessionEnd {
+        if other.exit_code() > self.exit_code() { other } else { self }
+    }
+}
+
+/// Where the tape thread's time went.
+#[derive(Debug, Default, Clone)]
+pub struct TapeStats {
+    pub mounting: Duration,
+    pub positioning: Duration,
+    pub transferring: Duration,
+    /// Waiting for the disk side (blocks to write, or free blocks to read into).
+    pub waiting_disk: Duration,
+    /// Inside drive calls while transferring.
+    pub waiting_tape: Duration,
+    pub unmounting: Duration,
+    pub files: u64,
+    pub bytes: u64,
+    pub flushes: u64,
+    pub errors: u64,
+}
+
+/// Mounts `vid` into the drive and waits for it to be ready.
+pub fn mount(
+    changer: &dyn MediaChanger,
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    drive_name: &str,
+    status: &StatusHandle,
+    stats: &mut TapeStats,
+) -> Result<(), SessionEnd> {
+    status.state(SessionState::Mounting);
+    let started = Instant::now();
+    let result = changer
+        .mount(vid, drive_name)
+        .map_err(|e| SessionEnd::DriveDown(format!("cannot mount {vid}: {e}")))
+        .and_then(|()| {
+            drive
+                .load()
+                .map_err(|e| SessionEnd::NeedsCleaner(format!("cartridge {vid} did not load: {e}")))
+        });
+    stats.mounting = started.elapsed();
+    if result.is_ok() {
+        tracing::info!(vid, drive = drive_name, seconds = stats.mounting.as_secs_f64(), "tape mounted");
+    }
+    result
+}
+
+/// Unloads the cartridge and puts it back in its slot.
+pub fn unmount(
+    changer: &dyn MediaChanger,
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    drive_name: &str,
+    status: &StatusHandle,
+    stats: &mut TapeStats,
+) -> SessionEnd {
+    status.state(SessionState::Unmounting);
+    let started = Instant::now();
+    let end = match drive.unload() {
+        Err(e) => SessionEnd::NeedsCleaner(format!("cannot unload {vid}: {e}")),
+        Ok(()) => match changer.dismount(vid, drive_name) {
+            Ok(()) => SessionEnd::Done,
+            Err(e) => SessionEnd::DriveDown(format!("cannot dismount {vid}: {e}")),
+        },
+    };
+    stats.unmounting = started.elapsed();
+    tracing::info!(vid, drive = drive_name, seconds = stats.unmounting.as_secs_f64(), "tape unmounted");
+    end
+}

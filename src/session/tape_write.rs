@@ -1,0 +1,305 @@
+//! The migration tape thread: the one component that must never wait. It
+//! mounts the tape, checks where to append, then writes each file's labels
+//! and blocks in order, writes file marks without flushing, and flushes
+//! every `flush_files` files or `flush_bytes` bytes and at the end; only a
+//! flush lets the report packer commit files to the catalogue.
+
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::injector::WorkFeed;
+use super::memory::{Block, BlockPool};
+use super::report_packer::MigrationReport;
+use super::status_reporter::StatusHandle;
+use super::tape_mount::{self, SessionEnd, TapeStats};
+use crate::library::MediaChanger;
+use crate::proto::session::SessionState;
+use crate::scheduler::{ArchiveJob, ArchivedFile};
+use crate::tape::aul::FileLabel;
+use crate::tape::format::{self, FormatError, LastFile};
+use crate::tape::{DriveError, TapeDrive, WriteOutcome};
+
+pub struct TapeWriteTask {
+    pub job: ArchiveJob,
+    pub blocks: Receiver<Block>,
+}
+
+pub struct TapeWriteThread {
+    pub drive: Box<dyn TapeDrive>,
+    pub changer: Box<dyn MediaChanger>,
+    pub drive_name: String,
+    pub vid: String,
+    pub last_file: Option<LastFile>,
+    pub block_size: u64,
+    pub flush_files: u64,
+    pub flush_bytes: u64,
+    pub pool: BlockPool,
+    pub reports: Sender<MigrationReport>,
+    pub status: StatusHandle,
+    /// Dropped to wake and stop the disk side when the tape side stops.
+    pub abort: Sender<()>,
+}
+
+/// Why writing stopped before the work ran out.
+enum Stop {
+    /// End of tape: the tape is full, the rest goes to another tape.
+    TapeFull,
+    /// A tape error: the session ends and a cleaner runs.
+    Failed(String),
+}
+
+/// Files written since the last flush.
+#[derive(Default)]
+struct FlushWindow {
+    files: u64,
+    bytes: u64,
+}
+
+/// The writing half of the thread, once the tape is mounted and positioned.
+struct Writer {
+    vid: String,
+    last_file: Option<LastFile>,
+    block_size: u64,
+    flush_files: u64,
+    flush_bytes: u64,
+    pool: BlockPool,
+    reports: Sender<MigrationReport>,
+    status: StatusHandle,
+}
+
+impl TapeWriteThread {
+    pub fn run(self, mut feed: WorkFeed<TapeWriteTask>) -> (SessionEnd, TapeStats) {
+        let TapeWriteThread {
+            mut drive,
+            changer,
+            drive_name,
+            vid,
+            last_file,
+            block_size,
+            flush_files,
+            flush_bytes,
+            pool,
+            reports,
+            status,
+            abort,
+        } = self;
+        let mut stats = TapeStats::default();
+        if let Err(end) = tape_mount::mount(&*changer, &mut *drive, &vid, &drive_name, &status, &mut stats) {
+            drop(abort);
+            return (end, stats);
+        }
+        status.state(SessionState::Positioning);
+        let started = Instant::now();
+        let positioned = format::position_for_append(&mut *drive, &vid, last_file);
+        stats.positioning = started.elapsed();
+        let mut writer = Writer {
+            vid: vid.clone(),
+            last_file,
+            block_size,
+            flush_files,
+            flush_bytes,
+            pool,
+            reports,
+            status: status.clone(),
+        };
+        let mut end = match positioned {
+            Err(FormatError::Drive(e)) => SessionEnd::NeedsCleaner(format!("cannot position {vid} for writing: {e}")),
+            Err(e) => {
+                // The tape and the catalogue disagree: writing could destroy data.
+                let _ = writer.reports.send(MigrationReport::DisableTape(e.to_string()));
+                SessionEnd::Done
+            }
+            Ok(()) => {
+                status.state(SessionState::Transferring);
+                let started = Instant::now();
+                let end = writer.write_files(&mut *drive, &mut feed, &mut stats);
+                stats.transferring = started.elapsed();
+                end
+            }
+        };
+        // Stop the disk side before unmounting: nothing more will be written.
+        drop(abort);
+        drop(feed);
+        end = end.worst(tape_mount::unmount(&*changer, &mut *drive, &vid, &drive_name, &status, &mut stats));
+        (end, stats)
+    }
+}
+
+impl Writer {
+
+    fn write_files(&mut self, drive: &mut dyn TapeDrive, feed: &mut WorkFeed<TapeWriteTask>, stats: &mut TapeStats) -> SessionEnd {
+        let mut next_fseq = self.last_file.map_or(1, |l| l.fseq + 1);
+        let mut window = FlushWindow::default();
+        let stop = loop {
+            let wait = Instant::now();
+            let Some(task) = feed.next() else { break None };
+            stats.waiting_disk += wait.elapsed();
+            match self.write_file(drive, task, next_fseq, stats) {
+                Ok(Some(file)) => {
+                    next_fseq += 1;
+                    window.files += 1;
+                    window.bytes += file.size;
+                    stats.files += 1;
+                    self.status.add_file();
+                    let _ = self.reports.send(MigrationReport::Written(file));
+                }
+                Ok(None) => stats.errors += 1,
+                Err(stop) => break Some(stop),
+            }
+            if window.files >= self.flush_files || window.bytes >= self.flush_bytes {
+                if let Err(e) = self.flush(drive, &mut window, stats) {
+                    break Some(Stop::Failed(format!("flush failed: {e}")));
+                }
+            }
+        };
+        match stop {
+            None | Some(Stop::TapeFull) => {
+                let full = matches!(stop, Some(Stop::TapeFull));
+                if let Err(e) = self.flush(drive, &mut window, stats) {
+                    return SessionEnd::NeedsCleaner(format!("final flush failed: {e}"));
+                }
+                if full {
+                    tracing::info!(vid = %self.vid, "end of tape: marking the tape full, the rest is requeued");
+                    let _ = self.reports.send(MigrationReport::TapeFull);
+                }
+                SessionEnd::Done
+            }
+            Some(Stop::Failed(reason)) => {
+                // Files completed before the error are safe if a flush works.
+                tracing::error!(vid = %self.vid, reason = %reason, "tape write error: ending the migration");
+                self.status.error(reason.clone());
+                if self.flush(drive, &mut window, stats).is_err() {
+                    tracing::error!(vid = %self.vid, files = window.files, "flush after the error failed: unflushed files are requeued");
+                }
+                SessionEnd::NeedsCleaner(reason)
+            }
+        }
+    }
+
+    fn flush(&mut self, drive: &mut dyn TapeDrive, window: &mut FlushWindow, stats: &mut TapeStats) -> Result<(), DriveError> {
+        if window.files == 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        drive.flush()?;
+        stats.waiting_tape += started.elapsed();
+        stats.flushes += 1;
+        tracing::debug!(vid = %self.vid, files = window.files, bytes = window.bytes, "flushed");
+        *window = FlushWindow::default();
+        let _ = self.reports.send(MigrationReport::Flushed);
+        Ok(())
+    }
+
+    /// Writes one file. Ok(None): the disk side failed it (already reported).
+    fn write_file(&mut self, drive: &mut dyn TapeDrive, task: TapeWriteTask, fseq: u64, stats: &mut TapeStats) -> Result<Option<ArchivedFile>, Stop> {
+        let TapeWriteTask { job, blocks } = task;
+        let nblocks = job.size.div_ceil(self.block_size);
+        let mut label = FileLabel {
+            vid: self.vid.clone(),
+            fseq,
+            file_id: job.file_id,
+            block_size: self.block_size,
+            block_count: nblocks,
+        };
+        let mut header: Option<u64> = None;
+        let mut crc = 0u32;
+        let mut written = 0u64;
+        let mut early_warning = false;
+        loop {
+            let wait = Instant::now();
+            let Ok(block) = blocks.recv() else { break };
+            stats.waiting_disk += wait.elapsed();
+            if let Some(reason) = block.error.clone() {
+                self.pool.put(block);
+                return self.abandon(drive, header, &job, reason);
+            }
+            let started = Instant::now();
+            let result = (|| {
+                if header.is_none() {
+                    header = Some(format::write_file_header(drive, &label)?);
+                }
+                if !block.data.is_empty() {
+                    if drive.write_block(&block.data)? == WriteOutcome::EarlyWarning {
+                        early_warning = true;
+                    }
+                }
+                Ok::<_, FormatError>(())
+            })();
+            stats.waiting_tape += started.elapsed();
+            let payload = block.data.len().saturating_sub(crate::tape::drive::LBP_CRC_LEN);
+            if result.is_ok() && payload > 0 {
+                crc = crc32c::crc32c_combine(crc, block.crc, payload);
+                written += payload as u64;
+                stats.bytes += payload as u64;
+                self.status.add_bytes(payload as u64);
+            }
+            self.pool.put(block);
+            if let Err(e) = result {
+                let end_of_tape = matches!(e, FormatError::Drive(DriveError::EndOfMedium { .. }));
+                // Not reported: the mount's end requeues the file for another try.
+                self.abandon_partial(drive, header);
+                return Err(if end_of_tape { Stop::TapeFull } else { Stop::Failed(e.to_string()) });
+            }
+        }
+        if written != job.size {
+            let reason = format!("{}: the disk side delivered {written} of {} bytes", job.path, job.size);
+            return self.abandon(drive, header, &job, reason);
+        }
+        let started = Instant::now();
+        label.block_count = nblocks;
+        let result = (|| {
+            let block_id = match header {
+                Some(id) => id,
+                None => format::write_file_header(drive, &label)?,
+            };
+            format::write_file_trailer(drive, &label)?;
+            Ok::<_, FormatError>(block_id)
+        })();
+        stats.waiting_tape += started.elapsed();
+        let block_id = match result {
+            Ok(id) => id,
+            Err(e) => {
+                let end_of_tape = matches!(e, FormatError::Drive(DriveError::EndOfMedium { .. }));
+                self.abandon_partial(drive, header);
+                return Err(if end_of_tape { Stop::TapeFull } else { Stop::Failed(e.to_string()) });
+            }
+        };
+        let file = ArchivedFile {
+            file_id: job.file_id,
+            fseq,
+            block_id,
+            size: job.size,
+            crc32c: crc,
+        };
+        if early_warning {
+            // The file is complete; report it, then stop writing on this tape.
+            let _ = self.reports.send(MigrationReport::Written(file));
+            stats.files += 1;
+            self.status.add_file();
+            return Err(Stop::TapeFull);
+        }
+        Ok(Some(file))
+    }
+
+    /// A disk-side failure: report it and rewind over any partial copy.
+    fn abandon(&mut self, drive: &mut dyn TapeDrive, header: Option<u64>, job: &ArchiveJob, reason: String) -> Result<Option<ArchivedFile>, Stop> {
+        self.abandon_partial(drive, header);
+        tracing::warn!(file_id = job.file_id, reason = %reason, "file not archived");
+        let _ = self.reports.send(MigrationReport::Failed {
+            file_id: job.file_id,
+            reason,
+        });
+        Ok(None)
+    }
+
+    /// Positions back at the partial file's HDR1 so the next write replaces it.
+    fn abandon_partial(&mut self, drive: &mut dyn TapeDrive, header: Option<u64>) {
+        if let Some(block_id) = header {
+            if let Err(e) = drive.locate(block_id) {
+                tracing::error!(vid = %self.vid, block_id, error = %e, "cannot position back over a partial file");
+            }
+        }
+    }
+}
+
