@@ -2,8 +2,12 @@
 //! them, after CASTOR's tapeserverd: a parent daemon with a drive catalogue,
 //! a forker helper, and one session process per mount.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod library;
+pub mod logging;
+pub mod messaging;
 pub mod scheduler;
 pub mod session;
 pub mod tape;

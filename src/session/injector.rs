@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::scheduler::SchedulerError;
 
@@ -137,24 +137,17 @@ impl<T> WorkFeed<T> {
     /// The next task, or None when the session has no more work.
     pub fn next(&mut self) -> Option<T> {
         loop {
-            if self.rx.len() <= self.low_water {
-                self.request(false);
+            // An empty queue always has a request in flight: the last call
+            // if nothing else is outstanding, so blocking below is safe.
+            match self.rx.len() {
+                0 => self.request(true),
+                n if n <= self.low_water => self.request(false),
+                _ => {}
             }
-            let item = match self.rx.try_recv() {
-                Ok(item) => item,
-                Err(TryRecvError::Empty) => {
-                    self.request(true);
-                    match self.rx.recv() {
-                        Ok(item) => item,
-                        Err(_) => return None,
-                    }
-                }
-                Err(TryRecvError::Disconnected) => return None,
-            };
-            match item {
-                Feed::Work(task) => return Some(task),
-                Feed::Served => continue,
-                Feed::NoMoreWork => return None,
+            match self.rx.recv() {
+                Ok(Feed::Work(task)) => return Some(task),
+                Ok(Feed::Served) => continue,
+                Ok(Feed::NoMoreWork) | Err(_) => return None,
             }
         }
     }

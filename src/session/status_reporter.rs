@@ -71,7 +71,8 @@ impl StatusReporter {
             bytes: Arc::new(AtomicU64::new(0)),
             files: Arc::new(AtomicU64::new(0)),
         };
-        let counters = handle.clone();
+        // Only the counters: a sender here would keep the channel open forever.
+        let (bytes, files) = (handle.bytes.clone(), handle.files.clone());
         let mut report = SessionReport {
             drive: spec.drive.clone(),
             mount_id: spec.mount_id,
@@ -87,8 +88,8 @@ impl StatusReporter {
                 // Keep the context alive as long as the socket.
                 let _ctx = ctx;
                 let send = |report: &mut SessionReport| {
-                    report.bytes_moved = counters.bytes();
-                    report.files_moved = counters.files();
+                    report.bytes_moved = bytes.load(Ordering::Relaxed);
+                    report.files_moved = files.load(Ordering::Relaxed);
                     // Never block: a parent that does not read loses heartbeats only.
                     if let Err(e) = socket.send(report.encode_to_vec(), zmq::DONTWAIT) {
                         tracing::debug!(error = %e, "status report not sent");

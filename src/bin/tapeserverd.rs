@@ -1,0 +1,74 @@
+//! tapeserverd: the tape server daemon (`run`), its installer (`init`) and
+//! its config checker (`check-config`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tapeserver::config::{ByteSize, Config};
+use tapeserver::daemon::{self, init};
+
+#[derive(Parser)]
+#[command(name = "tapeserverd", version, about = "Tape server daemon: migrates disk files to tape and recalls them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a single-host installation (config, virtual library, labelled cartridges) under DIR.
+    Init {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        drives: u32,
+        #[arg(long, default_value_t = 10)]
+        tapes: u32,
+        /// Capacity of each cartridge, e.g. "20GiB".
+        #[arg(long, default_value = "20GiB", value_parser = parse_capacity)]
+        capacity: ByteSize,
+    },
+    /// Run the daemon in the foreground.
+    Run {
+        #[arg(long, env = "TAPESERVER_CONFIG", default_value = tapeserver::config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a config file.
+    CheckConfig { file: PathBuf },
+}
+
+fn parse_capacity(text: &str) -> Result<ByteSize, String> {
+    parse_size::parse_size(text)
+        .map(ByteSize)
+        .map_err(|e| format!("expected a size such as \"20GiB\": {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Init { dir, drives, tapes, capacity } => tapeserver::cli::exit_with((|| {
+            let options = init::InitOptions { drives, tapes, capacity: capacity.0 };
+            let path = init::init(&dir, &options).with_context(|| format!("cannot initialise {}", dir.display()))?;
+            println!("{}", path.display());
+            Ok(())
+        })()),
+        Command::CheckConfig { file } => tapeserver::cli::exit_with(Config::load(&file).map(|_| println!("{}: ok", file.display())).map_err(Into::into)),
+        Command::Run { config } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return tapeserver::cli::exit_with(Err(e.into())),
+            };
+            tapeserver::logging::init(&config.daemon.log_level);
+            match daemon::run(config) {
+                Ok(0) => ExitCode::SUCCESS,
+                Ok(code) => ExitCode::from(code as u8),
+                Err(e) => {
+                    tracing::error!(error = %e, "tapeserverd cannot run");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

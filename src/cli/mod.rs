@@ -1,0 +1,69 @@
+//! What the command-line clients share: finding the config, talking to the
+//! daemon, and printing tables or JSON. The binaries in `src/bin` only
+//! parse arguments and call these.
+
+pub mod admin;
+pub mod stager;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::{Config, client_config_path};
+
+/// Loads the config a client uses (flag, then $TAPESERVER_CONFIG, then /etc).
+pub fn client_config(flag: Option<PathBuf>) -> anyhow::Result<Config> {
+    let path = client_config_path(flag);
+    Config::load(&path).context("cannot load the tapeserver configuration (use --config FILE or set TAPESERVER_CONFIG)")
+}
+
+/// Runs a client's main: errors become one line on stderr and exit code 1.
+pub fn exit_with(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Human-readable byte count.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// Prints rows as aligned columns.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.len());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

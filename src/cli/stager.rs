@@ -1,0 +1,270 @@
+//! The `stager` command: queue migrations and recalls, wait for them, and
+//! look at files and tapes.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::config::Config;
+use crate::messaging::client::request;
+use crate::proto::stager::{
+    ArchiveRequest, FileStatus, LsTapeRequest, RecallRequest, RecallStatusRequest, StagerReply, StagerRequest,
+    StatusRequest, TapesRequest, stager_reply, stager_request,
+};
+
+const WAIT_POLL: Duration = Duration::from_millis(200);
+
+fn call(config: &Config, kind: stager_request::Kind) -> anyhow::Result<stager_reply::Kind> {
+    let reply: StagerReply = request(&config.stager_endpoint(), config.endpoints.client_timeout.0, &StagerRequest { kind: Some(kind) })?;
+    match reply.kind {
+        Some(stager_reply::Kind::Error(e)) => bail!("{e}"),
+        Some(kind) => Ok(kind),
+        None => bail!("tapeserverd sent an empty reply"),
+    }
+}
+
+fn unexpected() -> anyhow::Error {
+    anyhow::anyhow!("tapeserverd sent an unexpected reply")
+}
+
+pub fn archive(config: &Config, paths: &[String], pool: Option<String>, wait: bool) -> anyhow::Result<()> {
+    let paths = paths
+        .iter()
+        .map(|p| {
+            std::path::absolute(Path::new(p))
+                .with_context(|| format!("{p}: cannot make the path absolute"))
+                .map(|a| a.display().to_string())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reply = match call(config, stager_request::Kind::Archive(ArchiveRequest { paths, pool: pool.unwrap_or_default() }))? {
+        stager_reply::Kind::Archive(a) => a,
+        _ => return Err(unexpected()),
+    };
+    for f in &reply.files {
+        println!("{} {}", f.file_id, f.path);
+    }
+    if !wait {
+        return Ok(());
+    }
+    let ids: Vec<u64> = reply.files.iter().map(|f| f.file_id).collect();
+    let total_bytes: u64 = reply.files.iter().map(|f| f.size).sum();
+    let mut progress = Progress::new("archived", ids.len() as u64, total_bytes);
+    loop {
+        let files = status_of(config, &ids)?;
+        let done: Vec<&FileStatus> = files.iter().filter(|f| f.state != "queued").collect();
+        progress.update(done.len() as u64, done.iter().map(|f| f.size).sum());
+        if done.len() == files.len() {
+            progress.finish();
+            let failed: Vec<&&FileStatus> = done.iter().filter(|f| f.state != "on_tape").collect();
+            for f in &failed {
+                eprintln!("file {} ({}) {}: {}", f.id, f.path, f.state, f.error.clone().unwrap_or_default());
+            }
+            if !failed.is_empty() {
+                bail!("{} of {} files were not archived", failed.len(), files.len());
+            }
+            return Ok(());
+        }
+        std::thread::sleep(WAIT_POLL);
+    }
+}
+
+pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::Result<()> {
+    let destination = std::path::absolute(dest)
+        .with_context(|| format!("{dest}: cannot make the path absolute"))?
+        .display()
+        .to_string();
+    let reply = match call(config, stager_request::Kind::Recall(RecallRequest { file_id, destination: destination.clone() }))? {
+        stager_reply::Kind::Recall(r) => r,
+        _ => return Err(unexpected()),
+    };
+    println!("{} {} {}", reply.recall_id, file_id, destination);
+    if !wait {
+        return Ok(());
+    }
+    let mut progress: Option<Progress> = None;
+    loop {
+        let status = match call(config, stager_request::Kind::RecallStatus(RecallStatusRequest { recall_ids: vec![reply.recall_id] }))? {
+            stager_reply::Kind::RecallStatus(s) => s.recalls.into_iter().next().ok_or_else(unexpected)?,
+            _ => return Err(unexpected()),
+        };
+        let p = progress.get_or_insert_with(|| Progress::new("recalled", 1, status.size));
+        match status.state.as_str() {
+            "done" => {
+                p.update(1, status.size);
+                p.finish();
+                return Ok(());
+            }
+            "failed" => {
+                p.finish();
+                bail!("recall of file {file_id} failed: {}", status.error.unwrap_or_default());
+            }
+            _ => std::thread::sleep(WAIT_POLL),
+        }
+    }
+}
+
+fn status_of(config: &Config, ids: &[u64]) -> anyhow::Result<Vec<FileStatus>> {
+    match call(config, stager_request::Kind::Status(StatusRequest { file_ids: ids.to_vec() }))? {
+        stager_reply::Kind::Status(s) => Ok(s.files),
+        _ => Err(unexpected()),
+    }
+}
+
+pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
+    let files = status_of(config, ids)?;
+    if json {
+        let files: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "id": f.id, "state": f.state, "vid": f.vid, "fseq": f.fseq, "error": f.error,
+                    "path": f.path, "size": f.size, "crc32c": f.crc32c.map(|c| format!("{c:08x}")),
+                    "block_id": f.block_id,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "files": files }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = files
+        .iter()
+        .map(|f| {
+            vec![
+                f.id.to_string(),
+                f.state.clone(),
+                f.vid.clone().unwrap_or_else(|| "-".into()),
+                f.fseq.map_or_else(|| "-".into(), |s| s.to_string()),
+                f.size.to_string(),
+                f.path.clone(),
+                f.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    super::print_table(&["ID", "STATE", "VID", "FSEQ", "SIZE", "PATH", "ERROR"], &rows);
+    Ok(())
+}
+
+pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
+    let tapes = match call(config, stager_request::Kind::Tapes(TapesRequest {}))? {
+        stager_reply::Kind::Tapes(t) => t.tapes,
+        _ => return Err(unexpected()),
+    };
+    if json {
+        let tapes: Vec<serde_json::Value> = tapes
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "vid": t.vid, "pool": t.pool, "state": t.state, "capacity": t.capacity,
+                    "bytes_used": t.bytes_used, "last_fseq": t.last_fseq, "files": t.files,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "tapes": tapes }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = tapes
+        .iter()
+        .map(|t| {
+            vec![
+                t.vid.clone(),
+                t.pool.clone(),
+                t.state.clone(),
+                t.files.to_string(),
+                super::human_bytes(t.bytes_used),
+                super::human_bytes(t.capacity),
+                t.last_fseq.to_string(),
+            ]
+        })
+        .collect();
+    super::print_table(&["VID", "POOL", "STATE", "FILES", "USED", "CAPACITY", "LAST FSEQ"], &rows);
+    Ok(())
+}
+
+pub fn ls_tape(config: &Config, vid: &str, json: bool) -> anyhow::Result<()> {
+    let reply = match call(config, stager_request::Kind::LsTape(LsTapeRequest { vid: vid.to_string() }))? {
+        stager_reply::Kind::LsTape(l) => l,
+        _ => return Err(unexpected()),
+    };
+    if json {
+        let files: Vec<serde_json::Value> = reply
+            .files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "fseq": f.fseq, "block_id": f.block_id, "file_id": f.file_id, "size": f.size,
+                    "crc32c": format!("{:08x}", f.crc32c), "path": f.path,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "vid": reply.vid, "files": files }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = reply
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                f.fseq.to_string(),
+                f.block_id.to_string(),
+                f.file_id.to_string(),
+                f.size.to_string(),
+                format!("{:08x}", f.crc32c),
+                f.path.clone(),
+            ]
+        })
+        .collect();
+    super::print_table(&["FSEQ", "BLOCK ID", "FILE ID", "SIZE", "CRC32C", "PATH"], &rows);
+    Ok(())
+}
+
+/// `--wait` progress: a bar on a terminal, plain lines otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    verb: &'static str,
+    files: u64,
+    bytes: u64,
+    last: BTreeMap<&'static str, u64>,
+}
+
+impl Progress {
+    fn new(verb: &'static str, files: u64, bytes: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(bytes.max(1));
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self {
+            bar,
+            verb,
+            files,
+            bytes,
+            last: BTreeMap::new(),
+        }
+    }
+
+    fn update(&mut self, files_done: u64, bytes_done: u64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(bytes_done);
+                bar.set_message(format!("{} {files_done}/{} files", self.verb, self.files));
+            }
+            None => {
+                if self.last.get("files") != Some(&files_done) {
+                    eprintln!("{} {files_done}/{} files, {bytes_done}/{} bytes", self.verb, self.files, self.bytes);
+                    self.last.insert("files", files_done);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The forker: a single-threaded helper process, forked by the parent
+//! before it starts any thread or ZMQ context, that forks session processes
+//! on request, reports their pids, reaps them and reports how they ended.
+//!
+//! It dies with the parent (PDEATHSIG) and kills its sessions when the
+//! parent's end of the link closes; sessions die with the forker, so a
+//! crashed daemon never leaves a session writing to a drive it no longer
+//! tracks.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid};
+
+use crate::messaging::framing::{FrameError, read_frame, write_frame};
+use crate::proto::forker::{
+    ForkFailed, ForkSession, ForkerReply, ForkerRequest, SessionExited, SessionForked, SessionKilled, forker_reply,
+    forker_request,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForkerError {
+    #[error("cannot create the forker link: {0}")]
+    Link(std::io::Error),
+    #[error("refusing to fork: the process already runs {0} threads")]
+    Threaded(usize),
+    #[error("fork failed: {0}")]
+    Fork(nix::Error),
+    #[error("forker link: {0}")]
+    Frame(#[from] FrameError),
+}
+
+/// The parent's end of the forker link.
+pub struct ForkerHandle {
+    pub link: UnixStream,
+    pub pid: Pid,
+}
+
+impl ForkerHandle {
+    pub fn fork_session(&mut self, request: ForkSession) -> Result<(), ForkerError> {
+        let msg = ForkerRequest {
+            kind: Some(forker_request::Kind::Fork(request)),
+        };
+        Ok(write_frame(&mut self.link, &msg)?)
+    }
+
+    /// Asks the forker to kill its sessions and exit.
+    pub fn stop(&mut self) -> Result<(), ForkerError> {
+        let msg = ForkerRequest {
+            kind: Some(forker_request::Kind::Stop(crate::proto::forker::StopForker {})),
+        };
+        Ok(write_frame(&mut self.link, &msg)?)
+    }
+
+    /// Reads one reply (call when the link is readable). None: the forker is gone.
+    pub fn read_reply(&mut self) -> Result<Option<ForkerReply>, ForkerError> {
+        Ok(read_frame(&mut self.link)?)
+    }
+}
+
+/// Threads of this process, from /proc (fork is only safe with one).
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1)
+}
+
+/// Forks the forker. Must run before the process creates any thread.
+pub fn spawn() -> Result<ForkerHandle, ForkerError> {
+    let threads = thread_count();
+    if threads > 1 {
+        return Err(ForkerError::Threaded(threads));
+    }
+    let (parent_end, child_end) = UnixStream::pair().map_err(ForkerError::Link)?;
+    // SAFETY: the process is single-threaded (checked above), so the child
+    // gets a consistent copy of every lock and allocator state.
+    match unsafe { nix::unistd::fork() }.map_err(ForkerError::Fork)? {
+        ForkResult::Parent { child } => Ok(ForkerHandle {
+            link: parent_end,
+            pid: child,
+        }),
+        ForkResult::Child => {
+            drop(parent_end);
+            let code = match run(child_end) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "forker failed");
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+    }
+}
+
+fn run(mut link: UnixStream) -> Result<(), ForkerError> {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let (sigchld_rx, sigchld_tx) = UnixStream::pair().map_err(ForkerError::Link)?;
+    signal_hook::low_level::pipe::register(libc::SIGCHLD, sigchld_tx).map_err(ForkerError::Link)?;
+    let mut children: Vec<Pid> = Vec::new();
+    tracing::info!(pid = std::process::id(), "forker started");
+    loop {
+        let (link_ready, sigchld_ready) = {
+            let mut fds = [
+                PollFd::new(link.as_fd(), PollFlags::POLLIN),
+                PollFd::new(sigchld_rx.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::from(1000u16)) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(ForkerError::Link(e.into())),
+            }
+            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), ready(&fds[1]))
+        };
+        if sigchld_ready {
+            let mut drain = [0u8; 64];
+            let _ = std::io::Read::read(&mut &sigchld_rx, &mut drain);
+        }
+        // Reap on every wake: a SIGCHLD may have been coalesced.
+        reap(&mut link, &mut children)?;
+        if !link_ready {
+            continue;
+        }
+        let request: Option<ForkerRequest> = read_frame(&mut link)?;
+        match request.and_then(|r| r.kind) {
+            None | Some(forker_request::Kind::Stop(_)) => {
+                tracing::info!(sessions = children.len(), "forker stopping");
+                for child in &children {
+                    let _ = kill(*child, Signal::SIGKILL);
+                }
+                for child in &children {
+                    let _ = waitpid(*child, None);
+                }
+                return Ok(());
+            }
+            Some(forker_request::Kind::Fork(fork)) => {
+                let reply = fork_session(fork, &link, &sigchld_rx, &mut children);
+                write_frame(&mut link, &reply)?;
+            }
+        }
+    }
+}
+
+fn fork_session(fork: ForkSession, link: &UnixStream, sigchld_rx: &UnixStream, children: &mut Vec<Pid>) -> ForkerReply {
+    let Some(spec) = fork.spec else {
+        return ForkerReply {
+            kind: Some(forker_reply::Kind::Failed(ForkFailed {
+                request_id: fork.request_id,
+                drive: String::new(),
+                error: "fork request without a session spec".into(),
+            })),
+        };
+    };
+    let drive = spec.drive.clone();
+    // SAFETY: the forker is single-threaded: it never starts a thread.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            // The session must not hold the forker's ends or its SIGCHLD pipe.
+            // SAFETY: restoring the default disposition is async-signal-safe
+            // and no handler of ours may run in the session.
+            unsafe {
+                let _ = nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl);
+            }
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            let _ = (link, sigchld_rx);
+            let code = crate::session::run(spec);
+            std::process::exit(code);
+        }
+        Ok(ForkResult::Parent { child }) => {
+            children.push(child);
+            tracing::info!(drive = %drive, pid = child.as_raw(), "session forked");
+            ForkerReply {
+                kind: Some(forker_reply::Kind::Forked(SessionForked {
+                    request_id: fork.request_id,
+                    drive,
+                    pid: child.as_raw(),
+                })),
+            }
+        }
+        Err(e) => ForkerReply {
+            kind: Some(forker_reply::Kind::Failed(ForkFailed {
+                request_id: fork.request_id,
+                drive,
+                error: format!("fork failed: {e}"),
+            })),
+        },
+    }
+}
+
+/// Reaps every finished session and reports how it ended.
+fn reap(link: &mut UnixStream, children: &mut Vec<Pid>) -> Result<(), ForkerError> {
+    loop {
+        let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(()),
+            Ok(status) => status,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(ForkerError::Link(e.into())),
+        };
+        let kind = match status {
+            WaitStatus::Exited(pid, code) => {
+                children.retain(|c| *c != pid);
+                forker_reply::Kind::Exited(SessionExited { pid: pid.as_raw(), code })
+            }
+            WaitStatus::Signaled(pid, signal, _) => {
+                children.retain(|c| *c != pid);
+                forker_reply::Kind::Killed(SessionKilled {
+                    pid: pid.as_raw(),
+                    signal: signal as i32,
+                })
+            }
+            _ => continue,
+        };
+        write_frame(link, &ForkerReply { kind: Some(kind) })?;
+    }
+}

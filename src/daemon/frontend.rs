@@ -1,0 +1,303 @@
+//! The frontend thread: serves stager requests on its ZMQ ROUTER socket.
+//! Every request is checked before anything is queued (an archive of ten
+//! paths with one bad path queues nothing); garbage gets an error reply
+//! and the thread keeps serving.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Sender;
+use prost::Message;
+
+use super::messages::ToScheduler;
+use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
+use crate::scheduler::{NewArchiveFile, Scheduler};
+
+pub const DEFAULT_POOL: &str = "default";
+
+pub struct Frontend {
+    pub socket: zmq::Socket,
+    pub db: Box<dyn Scheduler>,
+    pub archive_roots: Vec<PathBuf>,
+    pub recall_roots: Vec<PathBuf>,
+    pub scheduler: Sender<ToScheduler>,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Frontend {
+    pub fn run(mut self) {
+        // Roots are compared canonically so symlinks and `..` cannot escape them.
+        self.archive_roots = canonical_roots(&self.archive_roots);
+        self.recall_roots = canonical_roots(&self.recall_roots);
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.socket.poll(zmq::POLLIN, 200) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "stager socket poll failed");
+                    continue;
+                }
+            }
+            let frames = match self.socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) => frames,
+                Err(zmq::Error::EAGAIN) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "stager socket receive failed");
+                    continue;
+                }
+            };
+            // Envelope (identity, delimiter) then the body; echo the envelope back.
+            let Some((body, envelope)) = frames.split_last() else { continue };
+            let reply = self.handle(body);
+            let mut out: Vec<Vec<u8>> = envelope.to_vec();
+            out.push(reply.encode_to_vec());
+            if let Err(e) = self.socket.send_multipart(out, zmq::DONTWAIT) {
+                tracing::warn!(error = %e, "cannot send a stager reply");
+            }
+        }
+    }
+
+    fn handle(&mut self, body: &[u8]) -> StagerReply {
+        let kind = match StagerRequest::decode(body) {
+            Ok(StagerRequest { kind: Some(kind) }) => kind,
+            Ok(StagerRequest { kind: None }) => return error("empty request"),
+            Err(e) => {
+                tracing::warn!(bytes = body.len(), error = %e, "undecodable stager request");
+                return error(&format!("undecodable request: {e}"));
+            }
+        };
+        let result = match kind {
+            stager_request::Kind::Archive(req) => self.archive(req).map(stager_reply::Kind::Archive),
+            stager_request::Kind::Recall(req) => self.recall(req).map(stager_reply::Kind::Recall),
+            stager_request::Kind::Status(req) => self.status(req).map(stager_reply::Kind::Status),
+            stager_request::Kind::RecallStatus(req) => self.recall_status(req).map(stager_reply::Kind::RecallStatus),
+            stager_request::Kind::Tapes(_) => self.tapes().map(stager_reply::Kind::Tapes),
+            stager_request::Kind::LsTape(req) => self.ls_tape(req).map(stager_reply::Kind::LsTape),
+        };
+        match result {
+            Ok(kind) => StagerReply { kind: Some(kind) },
+            Err(message) => error(&message),
+        }
+    }
+
+    fn archive(&mut self, req: stager::ArchiveRequest) -> Result<stager::ArchiveReply, String> {
+        if req.paths.is_empty() {
+            return Err("no path to archive".into());
+        }
+        let pool = if req.pool.is_empty() { DEFAULT_POOL } else { req.pool.as_str() };
+        let files = req
+            .paths
+            .iter()
+            .map(|p| check_archive_source(Path::new(p), &self.archive_roots))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = self.db.queue_archive(&files, pool).map_err(|e| e.to_string())?;
+        tracing::info!(files = ids.len(), pool, "archive requests queued");
+        let _ = self.scheduler.send(ToScheduler::WorkQueued);
+        Ok(stager::ArchiveReply {
+            files: ids
+                .into_iter()
+                .zip(files)
+                .map(|(file_id, f)| stager::ArchivedFile {
+                    file_id,
+                    path: f.path,
+                    size: f.size,
+                })
+                .collect(),
+        })
+    }
+
+    fn recall(&mut self, req: stager::RecallRequest) -> Result<stager::RecallReply, String> {
+        let dest = check_recall_destination(Path::new(&req.destination), &self.recall_roots)?;
+        let ticket = self.db.queue_recall(req.file_id, &dest).map_err(|e| e.to_string())?;
+        tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
+        let _ = self.scheduler.send(ToScheduler::WorkQueued);
+        Ok(stager::RecallReply {
+            recall_id: ticket.recall_id,
+            vid: ticket.vid,
+            fseq: ticket.fseq,
+        })
+    }
+
+    fn status(&mut self, req: stager::StatusRequest) -> Result<stager::StatusReply, String> {
+        let files = self.db.file_status(&req.file_ids).map_err(|e| e.to_string())?;
+        Ok(stager::StatusReply {
+            files: files
+                .into_iter()
+                .map(|f| stager::FileStatus {
+                    id: f.id,
+                    state: f.state,
+                    vid: f.vid,
+                    fseq: f.fseq,
+                    error: f.error,
+                    path: f.path,
+                    size: f.size,
+                    crc32c: f.crc32c,
+                    block_id: f.block_id,
+                })
+                .collect(),
+        })
+    }
+
+    fn recall_status(&mut self, req: stager::RecallStatusRequest) -> Result<stager::RecallStatusReply, String> {
+        let recalls = self.db.recall_status(&req.recall_ids).map_err(|e| e.to_string())?;
+        Ok(stager::RecallStatusReply {
+            recalls: recalls
+                .into_iter()
+                .map(|r| stager::RecallStatus {
+                    id: r.id,
+                    file_id: r.file_id,
+                    destination: r.destination,
+                    state: r.state,
+                    error: r.error,
+                    size: r.size,
+                })
+                .collect(),
+        })
+    }
+
+    fn tapes(&mut self) -> Result<stager::TapesReply, String> {
+        let tapes = self.db.tapes().map_err(|e| e.to_string())?;
+        Ok(stager::TapesReply {
+            tapes: tapes
+                .into_iter()
+                .map(|t| stager::TapeInfo {
+                    vid: t.vid,
+                    pool: t.pool,
+                    state: t.state,
+                    capacity: t.capacity,
+                    bytes_used: t.bytes_used,
+                    last_fseq: t.last_fseq,
+                    files: t.files,
+                })
+                .collect(),
+        })
+    }
+
+    fn ls_tape(&mut self, req: stager::LsTapeRequest) -> Result<stager::LsTapeReply, String> {
+        let files = self.db.tape_files(&req.vid).map_err(|e| e.to_string())?;
+        Ok(stager::LsTapeReply {
+            vid: req.vid,
+            files: files
+                .into_iter()
+                .map(|f| stager::TapeFileInfo {
+                    fseq: f.fseq,
+                    block_id: f.block_id,
+                    file_id: f.file_id,
+                    size: f.size,
+                    crc32c: f.crc32c,
+                    path: f.path,
+                })
+                .collect(),
+        })
+    }
+}
+
+fn error(message: &str) -> StagerReply {
+    StagerReply {
+        kind: Some(stager_reply::Kind::Error(message.to_string())),
+    }
+}
+
+fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
+    roots
+        .iter()
+        .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+        .collect()
+}
+
+fn under_roots(path: &Path, roots: &[PathBuf]) -> bool {
+    roots.iter().any(|root| path.starts_with(root))
+}
+
+/// An archive source must be a readable regular file under an allowed root.
+pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchiveFile, String> {
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!("{shown}: archive paths must be absolute"));
+    }
+    let real = std::fs::canonicalize(path).map_err(|e| format!("{shown}: {}", io_reason(&e)))?;
+    if !under_roots(&real, roots) {
+        return Err(format!("{shown}: not under an allowed archive directory"));
+    }
+    let file = std::fs::File::open(&real).map_err(|e| format!("{shown}: cannot be read: {}", io_reason(&e)))?;
+    let meta = file.metadata().map_err(|e| format!("{shown}: {}", io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    let path = real
+        .to_str()
+        .ok_or_else(|| format!("{shown}: path is not valid UTF-8"))?
+        .to_string();
+    Ok(NewArchiveFile { path, size: meta.len() })
+}
+
+/// A recall destination must be a new file in an existing directory under an allowed root.
+pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String, String> {
+    let shown = dest.display();
+    if !dest.is_absolute() {
+        return Err(format!("{shown}: recall destinations must be absolute"));
+    }
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Err(format!("{shown}: not a file path"));
+    };
+    let real_dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {}", dir.display(), io_reason(&e)))?;
+    if !real_dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    if !under_roots(&real_dir, roots) {
+        return Err(format!("{shown}: not under an allowed recall directory"));
+    }
+    let real = real_dir.join(name);
+    if real.symlink_metadata().is_ok() {
+        return Err(format!("{shown}: already exists (a recall never overwrites)"));
+    }
+    real.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{shown}: path is not valid UTF-8"))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_sources_are_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let allowed = root.join("allowed");
+        std::fs::create_dir(&allowed).unwrap();
+        std::fs::write(allowed.join("f"), b"12345").unwrap();
+        std::fs::write(root.join("outside"), b"x").unwrap();
+        let roots = vec![allowed.clone()];
+        assert_eq!(check_archive_source(&allowed.join("f"), &roots).unwrap().size, 5);
+        let missing = check_archive_source(&allowed.join("nope"), &roots).unwrap_err();
+        assert!(missing.contains("no such file"), "{missing}");
+        let outside = check_archive_source(&allowed.join("../outside"), &roots).unwrap_err();
+        assert!(outside.contains("not under an allowed"), "{outside}");
+        std::os::unix::fs::symlink(root.join("outside"), allowed.join("link")).unwrap();
+        assert!(check_archive_source(&allowed.join("link"), &roots).is_err(), "symlinks cannot escape");
+        assert!(check_archive_source(&allowed, &roots).unwrap_err().contains("not a regular file"));
+        assert!(check_archive_source(Path::new("relative"), &roots).unwrap_err().contains("absolute"));
+    }
+
+    #[test]
+    fn recall_destinations_are_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let roots = vec![root.clone()];
+        assert!(check_recall_destination(&root.join("new"), &roots).is_ok());
+        std::fs::write(root.join("exists"), b"").unwrap();
+        assert!(check_recall_destination(&root.join("exists"), &roots).unwrap_err().contains("already exists"));
+        assert!(check_recall_destination(&root.join("nodir/new"), &roots).is_err());
+        assert!(check_recall_destination(Path::new("/new"), &roots).unwrap_err().contains("not under"));
+    }
+}

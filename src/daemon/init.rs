@@ -1,0 +1,120 @@
+//! `tapeserverd init DIR`: a complete single-host installation under DIR
+//! that runs as is: a config, a virtual library with labelled cartridges,
+//! and a catalogue that knows them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{
+    ByteSize, Config, DaemonConfig, DriveConfig, DriveKind, EndpointsConfig, Interval, LibraryConfig, LibraryKind,
+    PathsConfig, SchedulerConfig, SessionConfig, WatchdogConfig,
+};
+use crate::library::{MediaChanger, VirtualChanger};
+use crate::scheduler;
+use crate::tape::{FileDrive, TapeDrive, format};
+
+use super::frontend::DEFAULT_POOL;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} already holds a tapeserver.toml: refusing to overwrite an installation")]
+    Exists(PathBuf),
+    #[error("cannot create {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("--drives and --tapes must be at least 1")]
+    Count,
+    #[error("library: {0}")]
+    Library(#[from] crate::library::ChangerError),
+    #[error("labelling {vid}: {source}")]
+    Label { vid: String, source: format::FormatError },
+    #[error("loading {vid} to label it: {source}")]
+    Drive { vid: String, source: crate::tape::DriveError },
+    #[error(transparent)]
+    Scheduler(#[from] scheduler::SchedulerError),
+    #[error("cannot write the config: {0}")]
+    Render(#[from] toml::ser::Error),
+}
+
+pub struct InitOptions {
+    pub drives: u32,
+    pub tapes: u32,
+    pub capacity: u64,
+}
+
+/// Creates the installation; returns the config file's path.
+pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
+    if options.drives == 0 || options.tapes == 0 {
+        return Err(InitError::Count);
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InitError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
+    let config_path = dir.join("tapeserver.toml");
+    if config_path.exists() {
+        return Err(InitError::Exists(dir));
+    }
+    let library = dir.join("library");
+    let drives: Vec<DriveConfig> = (0..options.drives)
+        .map(|i| DriveConfig {
+            name: format!("drive{i}"),
+            kind: DriveKind::File,
+            device: library.join("drives").join(format!("drive{i}")),
+        })
+        .collect();
+    let config = Config {
+        daemon: DaemonConfig {
+            host: None,
+            run_dir: dir.join("run"),
+            state_dir: dir.join("state"),
+            log_level: "info".into(),
+        },
+        endpoints: EndpointsConfig::default(),
+        scheduler: SchedulerConfig {
+            url: format!("sqlite://{}", dir.join("state/scheduler.db").display()),
+            poll_interval: Interval(Duration::from_secs(1)),
+            // Mount as soon as anything is queued.
+            mount_min_files: 1,
+            mount_min_bytes: ByteSize(1),
+            mount_max_age: Interval(Duration::ZERO),
+        },
+        library: LibraryConfig {
+            kind: LibraryKind::Virtual,
+            path: library.clone(),
+        },
+        drives: drives.clone(),
+        session: SessionConfig::default(),
+        watchdog: WatchdogConfig::default(),
+        paths: PathsConfig {
+            archive_roots: vec![dir.clone()],
+            recall_roots: vec![dir.clone()],
+        },
+    };
+
+    let vids: Vec<String> = (1..=options.tapes).map(|i| format!("V{i:05}")).collect();
+    let drive_devices: Vec<(String, PathBuf)> = drives.iter().map(|d| (d.name.clone(), d.device.clone())).collect();
+    let changer = VirtualChanger::create(&library, &drive_devices, &vids, options.capacity)?;
+    let mut db = scheduler::open(&config.scheduler.url)?;
+    db.add_pool(DEFAULT_POOL)?;
+    let first = &drives[0];
+    for vid in &vids {
+        changer.mount(vid, &first.name)?;
+        let mut drive = FileDrive::new(&first.name, &first.device);
+        drive.load().map_err(|source| InitError::Drive { vid: vid.clone(), source })?;
+        format::label_tape(&mut drive, vid, "tapeserver").map_err(|source| InitError::Label { vid: vid.clone(), source })?;
+        drive.unload().map_err(|source| InitError::Drive { vid: vid.clone(), source })?;
+        changer.dismount(vid, &first.name)?;
+        db.add_tape(vid, DEFAULT_POOL, options.capacity)?;
+    }
+    for sub in ["run", "state"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+    }
+    let text = format!(
+        "# tapeserver configuration written by `tapeserverd init`.\n# Every key is documented in config/tapeserver.toml of the source tree.\n\n{}",
+        config.to_toml()?
+    );
+    crate::util::write_atomically(&config_path, text.as_bytes()).map_err(io(&config_path))?;
+    Ok(config_path)
+}

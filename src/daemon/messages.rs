@@ -1,0 +1,53 @@
+//! Messages between the parent's threads and its event loop. Threads reach
+//! the loop through a channel plus a wake-up socket the loop polls; they
+//! never touch the drive catalogue.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+
+use crossbeam_channel::Sender;
+
+use crate::scheduler::Mount;
+
+/// From the scheduler thread to the event loop.
+#[derive(Debug)]
+pub enum ToLoop {
+    Assign { drive: String, mount: Mount },
+}
+
+/// From the event loop and the frontend to the scheduler thread.
+#[derive(Debug)]
+pub enum ToScheduler {
+    /// The drives that are Up and idle now.
+    FreeDrives(Vec<String>),
+    /// Work was queued: look for mounts now rather than at the next poll.
+    WorkQueued,
+    /// A session ended: close its mount and requeue what it left.
+    SessionEnded { drive: String, mount_id: u64 },
+    /// The loop could not use an assigned mount.
+    ReleaseMount(u64),
+    Stop,
+}
+
+/// Sends to the loop and wakes it.
+#[derive(Clone)]
+pub struct LoopWaker {
+    tx: Sender<ToLoop>,
+    wake: std::sync::Arc<UnixStream>,
+}
+
+impl LoopWaker {
+    pub fn new(tx: Sender<ToLoop>, wake: UnixStream) -> Self {
+        Self {
+            tx,
+            wake: std::sync::Arc::new(wake),
+        }
+    }
+
+    pub fn send(&self, msg: ToLoop) {
+        if self.tx.send(msg).is_ok() {
+            // A full socket buffer already means the loop will wake.
+            let _ = (&*self.wake).write(&[1]);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The parent daemon (`tapeserverd run`): forks the forker before anything
+//! else, recovers mounts a previous run left open, binds its sockets,
+//! starts the frontend and scheduler threads and runs the event loop.
+
+pub mod catalogue;
+pub mod event_loop;
+pub mod forker;
+pub mod frontend;
+pub mod init;
+pub mod messages;
+pub mod scheduler_thread;
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::unbounded;
+
+use crate::config::Config;
+use crate::scheduler::{self, MountCriteria};
+use catalogue::Catalogue;
+use event_loop::{EventLoop, LoopEnd};
+use messages::{LoopWaker, ToScheduler};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Forker(#[from] forker::ForkerError),
+    #[error(transparent)]
+    Scheduler(#[from] scheduler::SchedulerError),
+    #[error("cannot create {path}: {source}")]
+    Dir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind { endpoint: String, source: zmq::Error },
+    #[error("ZMQ: {0}")]
+    Zmq(#[from] zmq::Error),
+    #[error("cannot set up signal handling: {0}")]
+    Signals(std::io::Error),
+    #[error("another tapeserverd already serves {0}")]
+    AlreadyRunning(String),
+}
+
+/// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
+pub fn run(config: Config) -> Result<i32, DaemonError> {
+    let host = config.host();
+    for dir in [&config.daemon.run_dir, &config.daemon.state_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Dir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    refuse_second_daemon(&config.admin_endpoint())?;
+    // Fork first: the process has no thread and no ZMQ context yet.
+    let forker = forker::spawn()?;
+    tracing::info!(host = %host, forker = forker.pid.as_raw(), drives = config.drives.len(), "tapeserverd starting");
+
+    // Recovery: mounts a previous run left open are closed and their work requeued.
+    let mut db = scheduler::open(&config.scheduler.url)?;
+    for drive in &config.drives {
+        for mount in db.end_mounts_of_drive(&host, &drive.name)? {
+            tracing::warn!(drive = %drive.name, mount, "closed a mount left open by a previous run; its unreported work is requeued");
+        }
+    }
+
+    let ctx = zmq::Context::new();
+    let bind = |kind, endpoint: String| -> Result<zmq::Socket, DaemonError> {
+        remove_stale_ipc(&endpoint);
+        let socket = ctx.socket(kind)?;
+        socket.set_linger(0)?;
+        socket.bind(&endpoint).map_err(|source| DaemonError::Bind {
+            endpoint: endpoint.clone(),
+            source,
+        })?;
+        Ok(socket)
+    };
+    let sessions = bind(zmq::ROUTER, config.sessions_endpoint())?;
+    let admin = bind(zmq::ROUTER, config.admin_endpoint())?;
+    let stager = bind(zmq::ROUTER, config.stager_endpoint())?;
+    restrict_ipc(&config.admin_endpoint(), 0o660);
+
+    let (term_rx, term_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
+    let (hup_rx, hup_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
+    let (wake_rx, wake_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
+    for s in [&term_rx, &hup_rx, &wake_rx, &wake_tx] {
+        s.set_nonblocking(true).map_err(DaemonError::Signals)?;
+    }
+    let term_tx2 = term_tx.try_clone().map_err(DaemonError::Signals)?;
+    signal_hook::low_level::pipe::register(libc::SIGTERM, term_tx).map_err(DaemonError::Signals)?;
+    signal_hook::low_level::pipe::register(libc::SIGINT, term_tx2).map_err(DaemonError::Signals)?;
+    signal_hook::low_level::pipe::register(libc::SIGHUP, hup_tx).map_err(DaemonError::Signals)?;
+
+    let (to_loop_tx, to_loop_rx) = unbounded();
+    let (to_sched_tx, to_sched_rx) = unbounded();
+    let waker = LoopWaker::new(to_loop_tx, wake_tx);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sched_thread = scheduler_thread::SchedulerThread {
+        db: scheduler::open(&config.scheduler.url)?,
+        host: host.clone(),
+        criteria: MountCriteria {
+            min_files: config.scheduler.mount_min_files,
+            min_bytes: config.scheduler.mount_min_bytes.0,
+            max_age: config.scheduler.mount_max_age.0,
+        },
+        poll_interval: config.scheduler.poll_interval.0,
+        rx: to_sched_rx,
+        waker,
+    };
+    let frontend = frontend::Frontend {
+        socket: stager,
+        db: scheduler::open(&config.scheduler.url)?,
+        archive_roots: config.paths.archive_roots.clone(),
+        recall_roots: config.paths.recall_roots.clone(),
+        scheduler: to_sched_tx.clone(),
+        stop: stop.clone(),
+    };
+    let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(f)
+            .map_err(DaemonError::Signals)
+    };
+    let sched_handle = spawn("scheduler", Box::new(move || sched_thread.run()))?;
+    let frontend_handle = spawn("frontend", Box::new(move || frontend.run()))?;
+
+    let catalogue = Catalogue::new(&config.drives, Instant::now());
+    tracing::info!(stager = %config.stager_endpoint(), admin = %config.admin_endpoint(), "tapeserverd ready");
+    let ipc_endpoints = [config.sessions_endpoint(), config.admin_endpoint(), config.stager_endpoint()];
+    let event_loop = EventLoop::new(
+        config,
+        host,
+        catalogue,
+        forker,
+        sessions,
+        admin,
+        wake_rx,
+        to_loop_rx,
+        to_sched_tx.clone(),
+        term_rx,
+        hup_rx,
+    );
+    let (end, mut forker) = event_loop.run_and_return_forker();
+
+    stop.store(true, Ordering::Relaxed);
+    let _ = to_sched_tx.send(ToScheduler::Stop);
+    let _ = frontend_handle.join();
+    let _ = sched_handle.join();
+    // Closing the link stops the forker; reap it.
+    let forker_pid = forker.pid;
+    let _ = forker.stop();
+    drop(forker);
+    let _ = nix::sys::wait::waitpid(forker_pid, None);
+    for endpoint in &ipc_endpoints {
+        remove_stale_ipc(endpoint);
+    }
+    Ok(match end {
+        LoopEnd::Shutdown => {
+            tracing::info!("tapeserverd stopped");
+            0
+        }
+        LoopEnd::ForkerDied => {
+            tracing::error!("tapeserverd stops: the forker died (sessions were killed; a restart recovers their mounts)");
+            1
+        }
+    })
+}
+
+/// Refuses to start when another daemon answers on the admin socket.
+fn refuse_second_daemon(admin: &str) -> Result<(), DaemonError> {
+    if let Some(path) = admin.strip_prefix("ipc://") {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(DaemonError::AlreadyRunning(admin.to_string()));
+        }
+    }
+    Ok(())
+}
+
+fn remove_stale_ipc(endpoint: &str) {
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn restrict_ipc(endpoint: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        let _ = std::fs::set_permissions(Path::new(path), std::fs::Permissions::from_mode(mode));
+    }
+}

@@ -1,0 +1,54 @@
+//! A ZMQ request/reply client for the operator and stager commands: one
+//! request, one reply, a timeout, and a clear error when the daemon is not
+//! running.
+
+use std::time::Duration;
+
+use prost::Message;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("tapeserverd is not running (nothing listens on {0})")]
+    NotRunning(String),
+    #[error("tapeserverd did not answer on {endpoint} within {seconds} s")]
+    Timeout { endpoint: String, seconds: u64 },
+    #[error("cannot talk to tapeserverd on {endpoint}: {source}")]
+    Zmq { endpoint: String, source: zmq::Error },
+    #[error("tapeserverd sent an undecodable reply: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
+
+/// Sends one request and waits for its reply.
+pub fn request<Rep: Message + Default>(endpoint: &str, timeout: Duration, req: &impl Message) -> Result<Rep, ClientError> {
+    // An ipc endpoint without a listener fails at once, rather than after the timeout.
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        if std::os::unix::net::UnixStream::connect(path).is_err() {
+            return Err(ClientError::NotRunning(endpoint.to_string()));
+        }
+    }
+    let zmq_err = |source| ClientError::Zmq {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    let ctx = zmq::Context::new();
+    let socket = ctx.socket(zmq::REQ).map_err(zmq_err)?;
+    socket.set_linger(0).map_err(zmq_err)?;
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    socket.set_rcvtimeo(ms).map_err(zmq_err)?;
+    socket.set_sndtimeo(ms).map_err(zmq_err)?;
+    socket.connect(endpoint).map_err(zmq_err)?;
+    let timed_out = || ClientError::Timeout {
+        endpoint: endpoint.to_string(),
+        seconds: timeout.as_secs(),
+    };
+    match socket.send(req.encode_to_vec(), 0) {
+        Ok(()) => {}
+        Err(zmq::Error::EAGAIN) => return Err(timed_out()),
+        Err(e) => return Err(zmq_err(e)),
+    }
+    match socket.recv_bytes(0) {
+        Ok(bytes) => Ok(Rep::decode(bytes.as_slice())?),
+        Err(zmq::Error::EAGAIN) => Err(timed_out()),
+        Err(e) => Err(zmq_err(e)),
+    }
+}

@@ -1,0 +1,6 @@
+//! Messaging between processes: length-prefixed protobuf frames for the
+//! forker link (a Unix socketpair), and a ZMQ request/reply client used by
+//! the operator and stager commands.
+
+pub mod client;
+pub mod framing;
