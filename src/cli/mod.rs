@@ -22,7 +22,13 @@ pub fn exit_with(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            // Error texts often already include their source: print each part once.
+            let mut chain: Vec<String> = Vec::new();
+            for part in e.chain().map(|c| c.to_string()) {
+                if !chain.last().is_some_and(|prev| prev.contains(&part)) {
+                    chain.push(part);
+                }
+            }
             eprintln!("error: {}", chain.join(": "));
             std::process::ExitCode::FAILURE
         }

@@ -94,8 +94,20 @@ pub fn spawn() -> Result<ForkerHandle, ForkerError> {
     }
 }
 
+/// Terminal and service-manager signals are for the parent alone: the forker
+/// and its sessions stop when the parent tells them (or dies).
+fn ignore_stop_signals() {
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: installing SIG_IGN runs no handler code; no other thread exists.
+        unsafe {
+            let _ = nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn);
+        }
+    }
+}
+
 fn run(mut link: UnixStream) -> Result<(), ForkerError> {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    ignore_stop_signals();
     let (sigchld_rx, sigchld_tx) = UnixStream::pair().map_err(ForkerError::Link)?;
     signal_hook::low_level::pipe::register(libc::SIGCHLD, sigchld_tx).map_err(ForkerError::Link)?;
     let mut children: Vec<Pid> = Vec::new();
