@@ -51,7 +51,9 @@ impl<'de> Deserialize<'de> for ByteSize {
             Text(String),
         }
         match Raw::deserialize(de).map_err(|_| {
-            serde::de::Error::custom("expected a size such as \"256KiB\", \"80GB\" or a number of bytes")
+            serde::de::Error::custom(
+                "expected a size such as \"256KiB\", \"80GB\" or a number of bytes",
+            )
         })? {
             Raw::Number(n) => Ok(ByteSize(n)),
             Raw::Text(text) => parse_size::parse_size(text.trim())
@@ -78,8 +80,9 @@ impl From<Interval> for String {
 
 impl<'de> Deserialize<'de> for Interval {
     fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(de)
-            .map_err(|_| serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\""))?;
+        let text = String::deserialize(de).map_err(|_| {
+            serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\"")
+        })?;
         humantime::parse_duration(text.trim())
             .map(Interval)
             .map_err(|e| {
@@ -384,7 +387,10 @@ impl Config {
         if s.block_size.0 < 80 || s.block_size.0 > MAX_BLOCK_SIZE {
             return Err(bad(
                 "session.block_size",
-                format!("expected between 80 bytes and 16MiB, got {}", s.block_size.0),
+                format!(
+                    "expected between 80 bytes and 16MiB, got {}",
+                    s.block_size.0
+                ),
             ));
         }
         if s.block_count < 2 {
@@ -403,7 +409,12 @@ impl Config {
                 return Err(bad(key, "expected a value greater than 0".into()));
             }
         }
-        if self.scheduler.url.strip_prefix("sqlite://").is_none_or(str::is_empty) {
+        if self
+            .scheduler
+            .url
+            .strip_prefix("sqlite://")
+            .is_none_or(str::is_empty)
+        {
             return Err(bad(
                 "scheduler.url",
                 format!("expected \"sqlite://PATH\", got {:?}", self.scheduler.url),
@@ -434,7 +445,10 @@ impl Config {
             ("paths.recall_roots", &self.paths.recall_roots),
         ] {
             if let Some(root) = roots.iter().find(|r| !r.is_absolute()) {
-                return Err(bad(key, format!("expected absolute paths, got {}", root.display())));
+                return Err(bad(
+                    key,
+                    format!("expected absolute paths, got {}", root.display()),
+                ));
             }
         }
         for (key, dir) in [
@@ -443,7 +457,10 @@ impl Config {
             ("library.path", &self.library.path),
         ] {
             if !dir.is_absolute() {
-                return Err(bad(key, format!("expected an absolute path, got {}", dir.display())));
+                return Err(bad(
+                    key,
+                    format!("expected an absolute path, got {}", dir.display()),
+                ));
             }
         }
         Ok(())
@@ -538,7 +555,10 @@ recall_roots = ["/data"]
     fn minimal_config_gets_defaults() {
         let config = parse(MINIMAL).unwrap();
         assert_eq!(config.session.block_size, ByteSize(256 * 1024));
-        assert_eq!(config.watchdog.heartbeat_timeout, Interval(Duration::from_secs(60)));
+        assert_eq!(
+            config.watchdog.heartbeat_timeout,
+            Interval(Duration::from_secs(60))
+        );
         assert_eq!(config.stager_endpoint(), "ipc:///run/ts/stager.sock");
     }
 
@@ -551,7 +571,10 @@ recall_roots = ["/data"]
         assert_eq!(config.session.block_size.0, 512 * 1024);
         assert_eq!(config.session.bulk_bytes.0, 80_000_000_000);
         assert_eq!(config.session.flush_bytes.0, 1000);
-        assert_eq!(config.session.heartbeat_interval.0, Duration::from_millis(250));
+        assert_eq!(
+            config.session.heartbeat_interval.0,
+            Duration::from_millis(250)
+        );
     }
 
     #[test]
@@ -580,16 +603,18 @@ recall_roots = ["/data"]
 
     #[test]
     fn missing_section_is_named() {
-        let text = MINIMAL.replace("[paths]\narchive_roots = [\"/data\"]\nrecall_roots = [\"/data\"]\n", "");
+        let text = MINIMAL.replace(
+            "[paths]\narchive_roots = [\"/data\"]\nrecall_roots = [\"/data\"]\n",
+            "",
+        );
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("paths"), "{err}");
     }
 
     #[test]
     fn duplicate_drive_is_rejected() {
-        let text = format!(
-            "{MINIMAL}\n[[drives]]\nname = \"drive0\"\nkind = \"file\"\ndevice = \"/x\"\n"
-        );
+        let text =
+            format!("{MINIMAL}\n[[drives]]\nname = \"drive0\"\nkind = \"file\"\ndevice = \"/x\"\n");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("drives[1].name"), "{err}");
     }

@@ -15,6 +15,7 @@ pub mod util;
 
 /// Generated protobuf messages (see `proto/`).
 pub mod proto {
+    #[allow(clippy::large_enum_variant)]
     pub mod forker {
         include!(concat!(env!("OUT_DIR"), "/tapeserver.forker.rs"));
     }

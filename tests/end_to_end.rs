@@ -15,25 +15,45 @@ fn recall_all(install: &Install, files: &[(u64, PathBuf)], out_dir: &str) {
     let (last, rest) = files.split_last().unwrap();
     for (id, src) in rest {
         let dest = out.join(src.file_name().unwrap());
-        install.ok("stager", &["recall", &id.to_string(), dest.to_str().unwrap()]);
+        install.ok(
+            "stager",
+            &["recall", &id.to_string(), dest.to_str().unwrap()],
+        );
     }
     let dest = out.join(last.1.file_name().unwrap());
-    install.ok("stager", &["recall", &last.0.to_string(), dest.to_str().unwrap(), "--wait"]);
+    install.ok(
+        "stager",
+        &[
+            "recall",
+            &last.0.to_string(),
+            dest.to_str().unwrap(),
+            "--wait",
+        ],
+    );
     // A recalled file appears under its name only once its checksum matched.
     install.wait_for("every recall", Duration::from_secs(120), || {
-        files.iter().all(|(_, src)| out.join(src.file_name().unwrap()).exists())
+        files
+            .iter()
+            .all(|(_, src)| out.join(src.file_name().unwrap()).exists())
     });
     for (id, src) in files {
         let recalled = std::fs::read(out.join(src.file_name().unwrap())).unwrap();
         let original = std::fs::read(src).unwrap();
-        assert!(recalled == original, "file {id} ({}) differs after recall", src.display());
+        assert!(
+            recalled == original,
+            "file {id} ({}) differs after recall",
+            src.display()
+        );
     }
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -43,7 +63,17 @@ fn archive_and_recall_byte_exact_across_a_restart() {
     let src = install.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     let bs = BLOCK_SIZE as usize;
-    let sizes = [0, 1, bs - 1, bs, bs + 1, 10 << 20, 12_345, 700_001, 3 * bs + 17];
+    let sizes = [
+        0,
+        1,
+        bs - 1,
+        bs,
+        bs + 1,
+        10 << 20,
+        12_345,
+        700_001,
+        3 * bs + 17,
+    ];
     let mut paths = Vec::new();
     for (i, size) in sizes.iter().enumerate() {
         let path = src.join(format!("file-{i}-{size}"));
@@ -57,27 +87,41 @@ fn archive_and_recall_byte_exact_across_a_restart() {
     let ids = archived_ids(&stdout);
     assert_eq!(ids.len(), sizes.len(), "one line per file: {stdout}");
 
-    let status: serde_json::Value = serde_json::from_str(&install.ok("stager", &["status", "--json"])).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["status", "--json"])).unwrap();
     let files = status["files"].as_array().unwrap();
     assert_eq!(files.len(), sizes.len());
     let mut on_tape = std::collections::BTreeSet::new();
     for f in files {
         assert_eq!(f["state"], "on_tape", "{f}");
         assert!(f["vid"].is_string() && f["fseq"].is_u64(), "{f}");
-        assert!(on_tape.insert((f["vid"].as_str().unwrap().to_string(), f["fseq"].as_u64().unwrap())), "two files at one place: {f}");
+        assert!(
+            on_tape.insert((
+                f["vid"].as_str().unwrap().to_string(),
+                f["fseq"].as_u64().unwrap()
+            )),
+            "two files at one place: {f}"
+        );
     }
 
     let files: Vec<(u64, PathBuf)> = ids.iter().map(|(id, p)| (*id, PathBuf::from(p))).collect();
     recall_all(&install, &files, "out1");
 
-    let tpstat: serde_json::Value = serde_json::from_str(&install.ok("tpstat", &["--json"])).unwrap();
+    let tpstat: serde_json::Value =
+        serde_json::from_str(&install.ok("tpstat", &["--json"])).unwrap();
     assert_eq!(tpstat["drives"].as_array().unwrap().len(), 2);
     assert_eq!(daemon.stop(), Some(0), "SIGTERM stops the daemon cleanly");
 
     // The catalogue and the cartridges persist.
     let _daemon = install.start();
     recall_all(&install, &files, "out2");
-    let tapes: serde_json::Value = serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
-    let total: u64 = tapes["tapes"].as_array().unwrap().iter().map(|t| t["files"].as_u64().unwrap()).sum();
+    let tapes: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
+    let total: u64 = tapes["tapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["files"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, sizes.len() as u64, "every file on tape exactly once");
 }

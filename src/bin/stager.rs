@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use tapeserver::cli::stager;
 
 #[derive(Parser)]
-#[command(name = "stager", version, about = "Archive files to tape and recall them")]
+#[command(
+    name = "stager",
+    version,
+    about = "Archive files to tape and recall them"
+)]
 struct Cli {
     #[arg(long, global = true)]
     config: Option<PathBuf>,
@@ -59,7 +63,11 @@ fn main() -> std::process::ExitCode {
         let config = tapeserver::cli::client_config(cli.config)?;
         match cli.command {
             Command::Archive { paths, pool, wait } => stager::archive(&config, &paths, pool, wait),
-            Command::Recall { file_id, dest, wait } => stager::recall(&config, file_id, &dest, wait),
+            Command::Recall {
+                file_id,
+                dest,
+                wait,
+            } => stager::recall(&config, file_id, &dest, wait),
             Command::Status { json, file_ids } => stager::status(&config, &file_ids, json),
             Command::Tapes { json } => stager::tapes(&config, json),
             Command::LsTape { vid, json } => stager::ls_tape(&config, &vid, json),

@@ -10,7 +10,11 @@ use tapeserver::config::{ByteSize, Config};
 use tapeserver::daemon::{self, init};
 
 #[derive(Parser)]
-#[command(name = "tapeserverd", version, about = "Tape server daemon: migrates disk files to tape and recalls them")]
+#[command(
+    name = "tapeserverd",
+    version,
+    about = "Tape server daemon: migrates disk files to tape and recalls them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,13 +51,27 @@ fn parse_capacity(text: &str) -> Result<ByteSize, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Init { dir, drives, tapes, capacity } => tapeserver::cli::exit_with((|| {
-            let options = init::InitOptions { drives, tapes, capacity: capacity.0 };
-            let path = init::init(&dir, &options).with_context(|| format!("cannot initialise {}", dir.display()))?;
+        Command::Init {
+            dir,
+            drives,
+            tapes,
+            capacity,
+        } => tapeserver::cli::exit_with((|| {
+            let options = init::InitOptions {
+                drives,
+                tapes,
+                capacity: capacity.0,
+            };
+            let path = init::init(&dir, &options)
+                .with_context(|| format!("cannot initialise {}", dir.display()))?;
             println!("{}", path.display());
             Ok(())
         })()),
-        Command::CheckConfig { file } => tapeserver::cli::exit_with(Config::load(&file).map(|_| println!("{}: ok", file.display())).map_err(Into::into)),
+        Command::CheckConfig { file } => tapeserver::cli::exit_with(
+            Config::load(&file)
+                .map(|_| println!("{}: ok", file.display()))
+                .map_err(Into::into),
+        ),
         Command::Run { config } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,

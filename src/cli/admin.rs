@@ -6,11 +6,17 @@ use anyhow::bail;
 
 use crate::config::Config;
 use crate::messaging::client::request;
-use crate::proto::admin::{AdminReply, AdminRequest, ConfigureDrive, DriveStatus, ListDrives, admin_reply, admin_request};
+use crate::proto::admin::{
+    AdminReply, AdminRequest, ConfigureDrive, DriveStatus, ListDrives, admin_reply, admin_request,
+};
 
 fn admin(config: &Config, kind: admin_request::Kind) -> anyhow::Result<admin_reply::Kind> {
     let timeout: Duration = config.endpoints.client_timeout.0;
-    let reply: AdminReply = request(&config.admin_endpoint(), timeout, &AdminRequest { kind: Some(kind) })?;
+    let reply: AdminReply = request(
+        &config.admin_endpoint(),
+        timeout,
+        &AdminRequest { kind: Some(kind) },
+    )?;
     match reply.kind {
         Some(admin_reply::Kind::Error(e)) => bail!("{e}"),
         Some(kind) => Ok(kind),
@@ -71,7 +77,18 @@ pub fn tpstat(config: &Config, json: bool) -> anyhow::Result<()> {
         })
         .collect();
     super::print_table(
-        &["DRIVE", "STATE", "VID", "PID", "SESSION", "BYTES", "FILES", "MB/S", "IN STATE", "LAST ERROR"],
+        &[
+            "DRIVE",
+            "STATE",
+            "VID",
+            "PID",
+            "SESSION",
+            "BYTES",
+            "FILES",
+            "MB/S",
+            "IN STATE",
+            "LAST ERROR",
+        ],
         &rows,
     );
     Ok(())

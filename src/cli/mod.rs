@@ -14,7 +14,9 @@ use crate::config::{Config, client_config_path};
 /// Loads the config a client uses (flag, then $TAPESERVER_CONFIG, then /etc).
 pub fn client_config(flag: Option<PathBuf>) -> anyhow::Result<Config> {
     let path = client_config_path(flag);
-    Config::load(&path).context("cannot load the tapeserver configuration (use --config FILE or set TAPESERVER_CONFIG)")
+    Config::load(&path).context(
+        "cannot load the tapeserver configuration (use --config FILE or set TAPESERVER_CONFIG)",
+    )
 }
 
 /// Runs a client's main: errors become one line on stderr and exit code 1.
@@ -44,7 +46,11 @@ pub fn human_bytes(n: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Prints rows as aligned columns.

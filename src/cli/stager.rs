@@ -11,14 +11,18 @@ use anyhow::{Context, bail};
 use crate::config::Config;
 use crate::messaging::client::request;
 use crate::proto::stager::{
-    ArchiveRequest, FileStatus, LsTapeRequest, RecallRequest, RecallStatusRequest, StagerReply, StagerRequest,
-    StatusRequest, TapesRequest, stager_reply, stager_request,
+    ArchiveRequest, FileStatus, LsTapeRequest, RecallRequest, RecallStatusRequest, StagerReply,
+    StagerRequest, StatusRequest, TapesRequest, stager_reply, stager_request,
 };
 
 const WAIT_POLL: Duration = Duration::from_millis(200);
 
 fn call(config: &Config, kind: stager_request::Kind) -> anyhow::Result<stager_reply::Kind> {
-    let reply: StagerReply = request(&config.stager_endpoint(), config.endpoints.client_timeout.0, &StagerRequest { kind: Some(kind) })?;
+    let reply: StagerReply = request(
+        &config.stager_endpoint(),
+        config.endpoints.client_timeout.0,
+        &StagerRequest { kind: Some(kind) },
+    )?;
     match reply.kind {
         Some(stager_reply::Kind::Error(e)) => bail!("{e}"),
         Some(kind) => Ok(kind),
@@ -30,7 +34,12 @@ fn unexpected() -> anyhow::Error {
     anyhow::anyhow!("tapeserverd sent an unexpected reply")
 }
 
-pub fn archive(config: &Config, paths: &[String], pool: Option<String>, wait: bool) -> anyhow::Result<()> {
+pub fn archive(
+    config: &Config,
+    paths: &[String],
+    pool: Option<String>,
+    wait: bool,
+) -> anyhow::Result<()> {
     let paths = paths
         .iter()
         .map(|p| {
@@ -39,7 +48,13 @@ pub fn archive(config: &Config, paths: &[String], pool: Option<String>, wait: bo
                 .map(|a| a.display().to_string())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let reply = match call(config, stager_request::Kind::Archive(ArchiveRequest { paths, pool: pool.unwrap_or_default() }))? {
+    let reply = match call(
+        config,
+        stager_request::Kind::Archive(ArchiveRequest {
+            paths,
+            pool: pool.unwrap_or_default(),
+        }),
+    )? {
         stager_reply::Kind::Archive(a) => a,
         _ => return Err(unexpected()),
     };
@@ -60,10 +75,20 @@ pub fn archive(config: &Config, paths: &[String], pool: Option<String>, wait: bo
             progress.finish();
             let failed: Vec<&&FileStatus> = done.iter().filter(|f| f.state != "on_tape").collect();
             for f in &failed {
-                eprintln!("file {} ({}) {}: {}", f.id, f.path, f.state, f.error.clone().unwrap_or_default());
+                eprintln!(
+                    "file {} ({}) {}: {}",
+                    f.id,
+                    f.path,
+                    f.state,
+                    f.error.clone().unwrap_or_default()
+                );
             }
             if !failed.is_empty() {
-                bail!("{} of {} files were not archived", failed.len(), files.len());
+                bail!(
+                    "{} of {} files were not archived",
+                    failed.len(),
+                    files.len()
+                );
             }
             return Ok(());
         }
@@ -76,7 +101,13 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
         .with_context(|| format!("{dest}: cannot make the path absolute"))?
         .display()
         .to_string();
-    let reply = match call(config, stager_request::Kind::Recall(RecallRequest { file_id, destination: destination.clone() }))? {
+    let reply = match call(
+        config,
+        stager_request::Kind::Recall(RecallRequest {
+            file_id,
+            destination: destination.clone(),
+        }),
+    )? {
         stager_reply::Kind::Recall(r) => r,
         _ => return Err(unexpected()),
     };
@@ -86,8 +117,15 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
     }
     let mut progress: Option<Progress> = None;
     loop {
-        let status = match call(config, stager_request::Kind::RecallStatus(RecallStatusRequest { recall_ids: vec![reply.recall_id] }))? {
-            stager_reply::Kind::RecallStatus(s) => s.recalls.into_iter().next().ok_or_else(unexpected)?,
+        let status = match call(
+            config,
+            stager_request::Kind::RecallStatus(RecallStatusRequest {
+                recall_ids: vec![reply.recall_id],
+            }),
+        )? {
+            stager_reply::Kind::RecallStatus(s) => {
+                s.recalls.into_iter().next().ok_or_else(unexpected)?
+            }
             _ => return Err(unexpected()),
         };
         let p = progress.get_or_insert_with(|| Progress::new("recalled", 1, status.size));
@@ -99,7 +137,10 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
             }
             "failed" => {
                 p.finish();
-                bail!("recall of file {file_id} failed: {}", status.error.unwrap_or_default());
+                bail!(
+                    "recall of file {file_id} failed: {}",
+                    status.error.unwrap_or_default()
+                );
             }
             _ => std::thread::sleep(WAIT_POLL),
         }
@@ -107,7 +148,12 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
 }
 
 fn status_of(config: &Config, ids: &[u64]) -> anyhow::Result<Vec<FileStatus>> {
-    match call(config, stager_request::Kind::Status(StatusRequest { file_ids: ids.to_vec() }))? {
+    match call(
+        config,
+        stager_request::Kind::Status(StatusRequest {
+            file_ids: ids.to_vec(),
+        }),
+    )? {
         stager_reply::Kind::Status(s) => Ok(s.files),
         _ => Err(unexpected()),
     }
@@ -143,7 +189,10 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    super::print_table(&["ID", "STATE", "VID", "FSEQ", "SIZE", "PATH", "ERROR"], &rows);
+    super::print_table(
+        &["ID", "STATE", "VID", "FSEQ", "SIZE", "PATH", "ERROR"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -179,12 +228,28 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    super::print_table(&["VID", "POOL", "STATE", "FILES", "USED", "CAPACITY", "LAST FSEQ"], &rows);
+    super::print_table(
+        &[
+            "VID",
+            "POOL",
+            "STATE",
+            "FILES",
+            "USED",
+            "CAPACITY",
+            "LAST FSEQ",
+        ],
+        &rows,
+    );
     Ok(())
 }
 
 pub fn ls_tape(config: &Config, vid: &str, json: bool) -> anyhow::Result<()> {
-    let reply = match call(config, stager_request::Kind::LsTape(LsTapeRequest { vid: vid.to_string() }))? {
+    let reply = match call(
+        config,
+        stager_request::Kind::LsTape(LsTapeRequest {
+            vid: vid.to_string(),
+        }),
+    )? {
         stager_reply::Kind::LsTape(l) => l,
         _ => return Err(unexpected()),
     };
@@ -199,7 +264,10 @@ pub fn ls_tape(config: &Config, vid: &str, json: bool) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "vid": reply.vid, "files": files }));
+        println!(
+            "{}",
+            serde_json::json!({ "vid": reply.vid, "files": files })
+        );
         return Ok(());
     }
     let rows: Vec<Vec<String>> = reply
@@ -216,7 +284,10 @@ pub fn ls_tape(config: &Config, vid: &str, json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    super::print_table(&["FSEQ", "BLOCK ID", "FILE ID", "SIZE", "CRC32C", "PATH"], &rows);
+    super::print_table(
+        &["FSEQ", "BLOCK ID", "FILE ID", "SIZE", "CRC32C", "PATH"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -233,7 +304,9 @@ impl Progress {
     fn new(verb: &'static str, files: u64, bytes: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(bytes.max(1));
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
                 bar.set_style(style);
             }
             bar
@@ -255,7 +328,10 @@ impl Progress {
             }
             None => {
                 if self.last.get("files") != Some(&files_done) {
-                    eprintln!("{} {files_done}/{} files, {bytes_done}/{} bytes", self.verb, self.files, self.bytes);
+                    eprintln!(
+                        "{} {files_done}/{} files, {bytes_done}/{} bytes",
+                        self.verb, self.files, self.bytes
+                    );
                     self.last.insert("files", files_done);
                 }
             }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::config::DriveConfig;
 use crate::proto::admin::DriveStatus;
-use crate::proto::session::SessionState;
+use crate::proto::session::{SessionReport, SessionState};
 use crate::scheduler::{Mount, MountKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,13 @@ impl DriveState {
 
     /// A session process exists (or is being forked) for the drive.
     pub fn has_session(self) -> bool {
-        matches!(self, DriveState::Starting | DriveState::Running | DriveState::Draining | DriveState::Cleaning)
+        matches!(
+            self,
+            DriveState::Starting
+                | DriveState::Running
+                | DriveState::Draining
+                | DriveState::Cleaning
+        )
     }
 }
 
@@ -119,7 +125,10 @@ impl Catalogue {
     }
 
     pub fn busy(&self) -> usize {
-        self.drives.values().filter(|d| d.state.has_session()).count()
+        self.drives
+            .values()
+            .filter(|d| d.state.has_session())
+            .count()
     }
 
     fn transition(drive: &mut Drive, to: DriveState, reason: &str, now: Instant) {
@@ -136,11 +145,18 @@ impl Catalogue {
 
     /// The scheduler assigned a mount; true if the drive takes it.
     pub fn start_session(&mut self, name: &str, mount: Mount, now: Instant) -> bool {
-        let Some(drive) = self.drives.get_mut(name) else { return false };
+        let Some(drive) = self.drives.get_mut(name) else {
+            return false;
+        };
         if drive.state != DriveState::Up {
             return false;
         }
-        let reason = format!("{} mount {} of {}", mount.kind.as_str(), mount.id, mount.vid);
+        let reason = format!(
+            "{} mount {} of {}",
+            mount.kind.as_str(),
+            mount.id,
+            mount.vid
+        );
         drive.session = Some(SessionInfo {
             mount,
             pid: None,
@@ -155,13 +171,20 @@ impl Catalogue {
     }
 
     pub fn session_forked(&mut self, name: &str, pid: i32, now: Instant) {
-        let Some(drive) = self.drives.get_mut(name) else { return };
+        let Some(drive) = self.drives.get_mut(name) else {
+            return;
+        };
         if let Some(session) = drive.session.as_mut() {
             session.pid = Some(pid);
             session.last_report = now;
         }
         if drive.state == DriveState::Starting {
-            Self::transition(drive, DriveState::Running, &format!("session pid {pid}"), now);
+            Self::transition(
+                drive,
+                DriveState::Running,
+                &format!("session pid {pid}"),
+                now,
+            );
         }
     }
 
@@ -170,14 +193,31 @@ impl Catalogue {
         let drive = self.drives.get_mut(name)?;
         let mount_id = drive.session.take().map(|s| s.mount.id);
         drive.last_error = Some(error.to_string());
-        let to = if drive.state == DriveState::Draining { DriveState::Down } else { DriveState::Up };
+        let to = if drive.state == DriveState::Draining {
+            DriveState::Down
+        } else {
+            DriveState::Up
+        };
         Self::transition(drive, to, &format!("fork failed: {error}"), now);
         mount_id
     }
 
-    pub fn session_report(&mut self, name: &str, mount_id: u64, substate: SessionState, bytes: u64, files: u64, error: &str, now: Instant) {
-        let Some(drive) = self.drives.get_mut(name) else { return };
-        let Some(session) = drive.session.as_mut() else { return };
+    /// A heartbeat or state change from a session.
+    pub fn session_report(&mut self, report: &SessionReport, now: Instant) {
+        let name = report.drive.as_str();
+        let mount_id = report.mount_id;
+        let substate = SessionState::try_from(report.state).unwrap_or(SessionState::Unspecified);
+        let (bytes, files, error) = (
+            report.bytes_moved,
+            report.files_moved,
+            report.error.as_str(),
+        );
+        let Some(drive) = self.drives.get_mut(name) else {
+            return;
+        };
+        let Some(session) = drive.session.as_mut() else {
+            return;
+        };
         if session.mount.id != mount_id {
             return;
         }
@@ -202,19 +242,39 @@ impl Catalogue {
     }
 
     /// A session ended with an exit code, or killed by a signal (`code` None).
-    pub fn session_ended(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>, now: Instant) -> Option<SessionOutcome> {
+    pub fn session_ended(
+        &mut self,
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+        now: Instant,
+    ) -> Option<SessionOutcome> {
         let name = self.drive_of_pid(pid)?;
         let drive = self.drives.get_mut(&name)?;
         let session = drive.session.take()?;
         let draining = drive.state == DriveState::Draining;
         let (to, reason) = match (code, signal) {
-            (Some(0), _) if draining => (DriveState::Down, "session ended, drive drained".to_string()),
+            (Some(0), _) if draining => {
+                (DriveState::Down, "session ended, drive drained".to_string())
+            }
             (Some(0), _) => (DriveState::Up, "session ended normally".to_string()),
-            (Some(1), _) => (DriveState::Down, "session asked for the drive to go down".to_string()),
-            (Some(2), _) => (DriveState::Down, "session asked for a cleaner (cleaner not available: drive down)".to_string()),
-            (Some(c), _) => (DriveState::Down, format!("session exited with unexpected code {c}")),
+            (Some(1), _) => (
+                DriveState::Down,
+                "session asked for the drive to go down".to_string(),
+            ),
+            (Some(2), _) => (
+                DriveState::Down,
+                "session asked for a cleaner (cleaner not available: drive down)".to_string(),
+            ),
+            (Some(c), _) => (
+                DriveState::Down,
+                format!("session exited with unexpected code {c}"),
+            ),
             (None, Some(s)) => (DriveState::Down, format!("session killed by signal {s}")),
-            (None, None) => (DriveState::Down, "session ended for an unknown reason".to_string()),
+            (None, None) => (
+                DriveState::Down,
+                "session ended for an unknown reason".to_string(),
+            ),
         };
         if to == DriveState::Down && !draining {
             drive.last_error = Some(reason.clone());
@@ -229,7 +289,10 @@ impl Catalogue {
 
     /// tpconfig up/down. Returns a sentence for the operator.
     pub fn configure(&mut self, name: &str, up: bool, now: Instant) -> Result<String, String> {
-        let drive = self.drives.get_mut(name).ok_or_else(|| format!("no drive named {name}"))?;
+        let drive = self
+            .drives
+            .get_mut(name)
+            .ok_or_else(|| format!("no drive named {name}"))?;
         match (up, drive.state) {
             (true, DriveState::Down) => {
                 drive.last_error = None;
@@ -237,18 +300,33 @@ impl Catalogue {
                 Ok(format!("drive {name} is up"))
             }
             (true, DriveState::Draining) => {
-                Self::transition(drive, DriveState::Running, "operator: tpconfig up cancels the drain", now);
+                Self::transition(
+                    drive,
+                    DriveState::Running,
+                    "operator: tpconfig up cancels the drain",
+                    now,
+                );
                 Ok(format!("drive {name} is running again and stays up"))
             }
             (true, DriveState::ShuttingDown) => Err("the daemon is shutting down".into()),
-            (true, _) => Ok(format!("drive {name} is already up ({})", drive.state.as_str())),
+            (true, _) => Ok(format!(
+                "drive {name} is already up ({})",
+                drive.state.as_str()
+            )),
             (false, DriveState::Up) => {
                 Self::transition(drive, DriveState::Down, "operator: tpconfig down", now);
                 Ok(format!("drive {name} is down"))
             }
             (false, DriveState::Starting | DriveState::Running) => {
-                Self::transition(drive, DriveState::Draining, "operator: tpconfig down while running", now);
-                Ok(format!("drive {name} is draining: it goes down when its session ends"))
+                Self::transition(
+                    drive,
+                    DriveState::Draining,
+                    "operator: tpconfig down while running",
+                    now,
+                );
+                Ok(format!(
+                    "drive {name} is draining: it goes down when its session ends"
+                ))
             }
             (false, state) => Ok(format!("drive {name} is already {}", state.as_str())),
         }
@@ -264,7 +342,10 @@ impl Catalogue {
     }
 
     pub fn pids(&self) -> Vec<i32> {
-        self.drives.values().filter_map(|d| d.session.as_ref().and_then(|s| s.pid)).collect()
+        self.drives
+            .values()
+            .filter_map(|d| d.session.as_ref().and_then(|s| s.pid))
+            .collect()
     }
 
     pub fn status(&self, now: Instant) -> Vec<DriveStatus> {
@@ -330,6 +411,17 @@ mod tests {
         }
     }
 
+    fn report(mount_id: u64, bytes: u64, files: u64) -> SessionReport {
+        SessionReport {
+            drive: "d0".into(),
+            mount_id,
+            state: SessionState::Transferring as i32,
+            bytes_moved: bytes,
+            files_moved: files,
+            ..Default::default()
+        }
+    }
+
     fn state(c: &Catalogue) -> DriveState {
         c.get("d0").unwrap().state
     }
@@ -340,12 +432,18 @@ mod tests {
         assert_eq!(c.free_drives(), vec!["d0"]);
         assert!(c.start_session("d0", mount(1), now));
         assert_eq!(state(&c), DriveState::Starting);
-        assert!(!c.start_session("d0", mount(2), now), "a busy drive takes no second mount");
+        assert!(
+            !c.start_session("d0", mount(2), now),
+            "a busy drive takes no second mount"
+        );
         c.session_forked("d0", 100, now);
         assert_eq!(state(&c), DriveState::Running);
-        c.session_report("d0", 1, SessionState::Transferring, 1000, 2, "", now);
+        c.session_report(&report(1, 1000, 2), now);
         let status = c.status(now);
-        assert_eq!((status[0].bytes, status[0].files, status[0].pid), (1000, 2, Some(100)));
+        assert_eq!(
+            (status[0].bytes, status[0].files, status[0].pid),
+            (1000, 2, Some(100))
+        );
         let outcome = c.session_ended(100, Some(0), None, now).unwrap();
         assert_eq!(outcome.mount_id, 1);
         assert_eq!(state(&c), DriveState::Up);
@@ -399,7 +497,7 @@ mod tests {
     fn reports_of_another_mount_are_ignored() {
         let (mut c, now) = catalogue();
         c.start_session("d0", mount(1), now);
-        c.session_report("d0", 99, SessionState::Transferring, 5, 5, "", now);
+        c.session_report(&report(99, 5, 5), now);
         assert_eq!(c.status(now)[0].bytes, 0);
     }
 }

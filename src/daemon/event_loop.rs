@@ -19,7 +19,7 @@ use super::messages::{ToLoop, ToScheduler};
 use crate::config::Config;
 use crate::proto::admin::{AdminReply, AdminRequest, DriveList, admin_reply, admin_request};
 use crate::proto::forker::{ForkSession, forker_reply};
-use crate::proto::session::{SessionKind, SessionReport, SessionSpec, SessionState, SessionTuning};
+use crate::proto::session::{SessionKind, SessionReport, SessionSpec, SessionTuning};
 use crate::scheduler::{Mount, MountKind};
 
 const TICK: Duration = Duration::from_millis(100);
@@ -135,14 +135,19 @@ impl EventLoop {
             if term {
                 drain(&self.term);
                 if self.shutdown_since.is_none() {
-                    tracing::info!(sessions = self.catalogue.busy(), "shutdown requested: no new mounts, running sessions finish");
+                    tracing::info!(
+                        sessions = self.catalogue.busy(),
+                        "shutdown requested: no new mounts, running sessions finish"
+                    );
                     self.shutdown_since = Some(Instant::now());
                     self.catalogue.shutting_down(Instant::now());
                 }
             }
             if hup {
                 drain(&self.hup);
-                tracing::warn!("SIGHUP: configuration reload is not supported yet; the running configuration is kept");
+                tracing::warn!(
+                    "SIGHUP: configuration reload is not supported yet; the running configuration is kept"
+                );
             }
             if let Some(since) = self.shutdown_since {
                 if self.catalogue.busy() == 0 {
@@ -158,7 +163,11 @@ impl EventLoop {
 
     /// Tells the scheduler thread which drives are free, when that changed.
     fn offer_free_drives(&mut self) {
-        let free = if self.shutdown_since.is_some() { Vec::new() } else { self.catalogue.free_drives() };
+        let free = if self.shutdown_since.is_some() {
+            Vec::new()
+        } else {
+            self.catalogue.free_drives()
+        };
         if free != self.last_free {
             self.last_free = free.clone();
             let _ = self.to_scheduler.send(ToScheduler::FreeDrives(free));
@@ -169,7 +178,9 @@ impl EventLoop {
         match msg {
             ToLoop::Assign { drive, mount } => {
                 let now = Instant::now();
-                if self.shutdown_since.is_some() || !self.catalogue.start_session(&drive, mount.clone(), now) {
+                if self.shutdown_since.is_some()
+                    || !self.catalogue.start_session(&drive, mount.clone(), now)
+                {
                     tracing::info!(drive = %drive, mount = mount.id, "drive no longer free: mount released");
                     let _ = self.to_scheduler.send(ToScheduler::ReleaseMount(mount.id));
                     return;
@@ -205,7 +216,9 @@ impl EventLoop {
         };
         let now = Instant::now();
         match reply.kind {
-            Some(forker_reply::Kind::Forked(f)) => self.catalogue.session_forked(&f.drive, f.pid, now),
+            Some(forker_reply::Kind::Forked(f)) => {
+                self.catalogue.session_forked(&f.drive, f.pid, now)
+            }
             Some(forker_reply::Kind::Failed(f)) => {
                 if let Some(id) = self.catalogue.fork_failed(&f.drive, &f.error, now) {
                     let _ = self.to_scheduler.send(ToScheduler::ReleaseMount(id));
@@ -219,7 +232,10 @@ impl EventLoop {
     }
 
     fn session_ended(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
-        match self.catalogue.session_ended(pid, code, signal, Instant::now()) {
+        match self
+            .catalogue
+            .session_ended(pid, code, signal, Instant::now())
+        {
             Some(outcome) => {
                 tracing::info!(drive = %outcome.drive, pid, code = ?code, signal = ?signal, state = outcome.new_state.as_str(), "session ended");
                 let _ = self.to_scheduler.send(ToScheduler::SessionEnded {
@@ -235,11 +251,7 @@ impl EventLoop {
         while let Ok(frames) = self.sessions.recv_multipart(zmq::DONTWAIT) {
             let Some(body) = frames.last() else { continue };
             match SessionReport::decode(body.as_slice()) {
-                Ok(r) => {
-                    let state = SessionState::try_from(r.state).unwrap_or(SessionState::Unspecified);
-                    self.catalogue
-                        .session_report(&r.drive, r.mount_id, state, r.bytes_moved, r.files_moved, &r.error, Instant::now());
-                }
+                Ok(r) => self.catalogue.session_report(&r, Instant::now()),
                 Err(e) => tracing::warn!(error = %e, "undecodable session report"),
             }
         }
@@ -247,7 +259,9 @@ impl EventLoop {
 
     fn on_admin_requests(&mut self) {
         while let Ok(frames) = self.admin.recv_multipart(zmq::DONTWAIT) {
-            let Some((body, envelope)) = frames.split_last() else { continue };
+            let Some((body, envelope)) = frames.split_last() else {
+                continue;
+            };
             let reply = self.admin_reply(body);
             let mut out = envelope.to_vec();
             out.push(reply.encode_to_vec());
@@ -263,10 +277,12 @@ impl EventLoop {
             Ok(Some(admin_request::Kind::ListDrives(_))) => admin_reply::Kind::Drives(DriveList {
                 drives: self.catalogue.status(now),
             }),
-            Ok(Some(admin_request::Kind::ConfigureDrive(c))) => match self.catalogue.configure(&c.drive, c.up, now) {
-                Ok(done) => admin_reply::Kind::Done(done),
-                Err(e) => admin_reply::Kind::Error(e),
-            },
+            Ok(Some(admin_request::Kind::ConfigureDrive(c))) => {
+                match self.catalogue.configure(&c.drive, c.up, now) {
+                    Ok(done) => admin_reply::Kind::Done(done),
+                    Err(e) => admin_reply::Kind::Error(e),
+                }
+            }
             Ok(None) => admin_reply::Kind::Error("empty request".into()),
             Err(e) => admin_reply::Kind::Error(format!("undecodable request: {e}")),
         };

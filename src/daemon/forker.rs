@@ -17,8 +17,8 @@ use nix::unistd::{ForkResult, Pid};
 
 use crate::messaging::framing::{FrameError, read_frame, write_frame};
 use crate::proto::forker::{
-    ForkFailed, ForkSession, ForkerReply, ForkerRequest, SessionExited, SessionForked, SessionKilled, forker_reply,
-    forker_request,
+    ForkFailed, ForkSession, ForkerReply, ForkerRequest, SessionExited, SessionForked,
+    SessionKilled, forker_reply, forker_request,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,9 @@ impl ForkerHandle {
     /// Asks the forker to kill its sessions and exit.
     pub fn stop(&mut self) -> Result<(), ForkerError> {
         let msg = ForkerRequest {
-            kind: Some(forker_request::Kind::Stop(crate::proto::forker::StopForker {})),
+            kind: Some(forker_request::Kind::Stop(
+                crate::proto::forker::StopForker {},
+            )),
         };
         Ok(write_frame(&mut self.link, &msg)?)
     }
@@ -63,7 +65,9 @@ impl ForkerHandle {
 
 /// Threads of this process, from /proc (fork is only safe with one).
 fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1)
 }
 
 /// Forks the forker. Must run before the process creates any thread.
@@ -155,7 +159,12 @@ fn run(mut link: UnixStream) -> Result<(), ForkerError> {
     }
 }
 
-fn fork_session(fork: ForkSession, link: &UnixStream, sigchld_rx: &UnixStream, children: &mut Vec<Pid>) -> ForkerReply {
+fn fork_session(
+    fork: ForkSession,
+    link: &UnixStream,
+    sigchld_rx: &UnixStream,
+    children: &mut Vec<Pid>,
+) -> ForkerReply {
     let Some(spec) = fork.spec else {
         return ForkerReply {
             kind: Some(forker_reply::Kind::Failed(ForkFailed {
@@ -173,7 +182,8 @@ fn fork_session(fork: ForkSession, link: &UnixStream, sigchld_rx: &UnixStream, c
             // SAFETY: restoring the default disposition is async-signal-safe
             // and no handler of ours may run in the session.
             unsafe {
-                let _ = nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl);
+                let _ =
+                    nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl);
             }
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             let _ = (link, sigchld_rx);
@@ -213,7 +223,10 @@ fn reap(link: &mut UnixStream, children: &mut Vec<Pid>) -> Result<(), ForkerErro
         let kind = match status {
             WaitStatus::Exited(pid, code) => {
                 children.retain(|c| *c != pid);
-                forker_reply::Kind::Exited(SessionExited { pid: pid.as_raw(), code })
+                forker_reply::Kind::Exited(SessionExited {
+                    pid: pid.as_raw(),
+                    code,
+                })
             }
             WaitStatus::Signaled(pid, signal, _) => {
                 children.retain(|c| *c != pid);

@@ -48,7 +48,9 @@ impl Frontend {
                 }
             };
             // Envelope (identity, delimiter) then the body; echo the envelope back.
-            let Some((body, envelope)) = frames.split_last() else { continue };
+            let Some((body, envelope)) = frames.split_last() else {
+                continue;
+            };
             let reply = self.handle(body);
             let mut out: Vec<Vec<u8>> = envelope.to_vec();
             out.push(reply.encode_to_vec());
@@ -68,10 +70,14 @@ impl Frontend {
             }
         };
         let result = match kind {
-            stager_request::Kind::Archive(req) => self.archive(req).map(stager_reply::Kind::Archive),
+            stager_request::Kind::Archive(req) => {
+                self.archive(req).map(stager_reply::Kind::Archive)
+            }
             stager_request::Kind::Recall(req) => self.recall(req).map(stager_reply::Kind::Recall),
             stager_request::Kind::Status(req) => self.status(req).map(stager_reply::Kind::Status),
-            stager_request::Kind::RecallStatus(req) => self.recall_status(req).map(stager_reply::Kind::RecallStatus),
+            stager_request::Kind::RecallStatus(req) => self
+                .recall_status(req)
+                .map(stager_reply::Kind::RecallStatus),
             stager_request::Kind::Tapes(_) => self.tapes().map(stager_reply::Kind::Tapes),
             stager_request::Kind::LsTape(req) => self.ls_tape(req).map(stager_reply::Kind::LsTape),
         };
@@ -85,13 +91,20 @@ impl Frontend {
         if req.paths.is_empty() {
             return Err("no path to archive".into());
         }
-        let pool = if req.pool.is_empty() { DEFAULT_POOL } else { req.pool.as_str() };
+        let pool = if req.pool.is_empty() {
+            DEFAULT_POOL
+        } else {
+            req.pool.as_str()
+        };
         let files = req
             .paths
             .iter()
             .map(|p| check_archive_source(Path::new(p), &self.archive_roots))
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = self.db.queue_archive(&files, pool).map_err(|e| e.to_string())?;
+        let ids = self
+            .db
+            .queue_archive(&files, pool)
+            .map_err(|e| e.to_string())?;
         tracing::info!(files = ids.len(), pool, "archive requests queued");
         let _ = self.scheduler.send(ToScheduler::WorkQueued);
         Ok(stager::ArchiveReply {
@@ -109,7 +122,10 @@ impl Frontend {
 
     fn recall(&mut self, req: stager::RecallRequest) -> Result<stager::RecallReply, String> {
         let dest = check_recall_destination(Path::new(&req.destination), &self.recall_roots)?;
-        let ticket = self.db.queue_recall(req.file_id, &dest).map_err(|e| e.to_string())?;
+        let ticket = self
+            .db
+            .queue_recall(req.file_id, &dest)
+            .map_err(|e| e.to_string())?;
         tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
         let _ = self.scheduler.send(ToScheduler::WorkQueued);
         Ok(stager::RecallReply {
@@ -120,7 +136,10 @@ impl Frontend {
     }
 
     fn status(&mut self, req: stager::StatusRequest) -> Result<stager::StatusReply, String> {
-        let files = self.db.file_status(&req.file_ids).map_err(|e| e.to_string())?;
+        let files = self
+            .db
+            .file_status(&req.file_ids)
+            .map_err(|e| e.to_string())?;
         Ok(stager::StatusReply {
             files: files
                 .into_iter()
@@ -139,8 +158,14 @@ impl Frontend {
         })
     }
 
-    fn recall_status(&mut self, req: stager::RecallStatusRequest) -> Result<stager::RecallStatusReply, String> {
-        let recalls = self.db.recall_status(&req.recall_ids).map_err(|e| e.to_string())?;
+    fn recall_status(
+        &mut self,
+        req: stager::RecallStatusRequest,
+    ) -> Result<stager::RecallStatusReply, String> {
+        let recalls = self
+            .db
+            .recall_status(&req.recall_ids)
+            .map_err(|e| e.to_string())?;
         Ok(stager::RecallStatusReply {
             recalls: recalls
                 .into_iter()
@@ -220,8 +245,11 @@ pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchive
     if !under_roots(&real, roots) {
         return Err(format!("{shown}: not under an allowed archive directory"));
     }
-    let file = std::fs::File::open(&real).map_err(|e| format!("{shown}: cannot be read: {}", io_reason(&e)))?;
-    let meta = file.metadata().map_err(|e| format!("{shown}: {}", io_reason(&e)))?;
+    let file = std::fs::File::open(&real)
+        .map_err(|e| format!("{shown}: cannot be read: {}", io_reason(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{shown}: {}", io_reason(&e)))?;
     if !meta.is_file() {
         return Err(format!("{shown}: not a regular file"));
     }
@@ -229,7 +257,10 @@ pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchive
         .to_str()
         .ok_or_else(|| format!("{shown}: path is not valid UTF-8"))?
         .to_string();
-    Ok(NewArchiveFile { path, size: meta.len() })
+    Ok(NewArchiveFile {
+        path,
+        size: meta.len(),
+    })
 }
 
 /// A recall destination must be a new file in an existing directory under an allowed root.
@@ -241,7 +272,8 @@ pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
         return Err(format!("{shown}: not a file path"));
     };
-    let real_dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {}", dir.display(), io_reason(&e)))?;
+    let real_dir =
+        std::fs::canonicalize(dir).map_err(|e| format!("{}: {}", dir.display(), io_reason(&e)))?;
     if !real_dir.is_dir() {
         return Err(format!("{}: not a directory", dir.display()));
     }
@@ -250,7 +282,9 @@ pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String
     }
     let real = real_dir.join(name);
     if real.symlink_metadata().is_ok() {
-        return Err(format!("{shown}: already exists (a recall never overwrites)"));
+        return Err(format!(
+            "{shown}: already exists (a recall never overwrites)"
+        ));
     }
     real.to_str()
         .map(str::to_string)
@@ -278,15 +312,31 @@ mod tests {
         std::fs::write(allowed.join("f"), b"12345").unwrap();
         std::fs::write(root.join("outside"), b"x").unwrap();
         let roots = vec![allowed.clone()];
-        assert_eq!(check_archive_source(&allowed.join("f"), &roots).unwrap().size, 5);
+        assert_eq!(
+            check_archive_source(&allowed.join("f"), &roots)
+                .unwrap()
+                .size,
+            5
+        );
         let missing = check_archive_source(&allowed.join("nope"), &roots).unwrap_err();
         assert!(missing.contains("no such file"), "{missing}");
         let outside = check_archive_source(&allowed.join("../outside"), &roots).unwrap_err();
         assert!(outside.contains("not under an allowed"), "{outside}");
         std::os::unix::fs::symlink(root.join("outside"), allowed.join("link")).unwrap();
-        assert!(check_archive_source(&allowed.join("link"), &roots).is_err(), "symlinks cannot escape");
-        assert!(check_archive_source(&allowed, &roots).unwrap_err().contains("not a regular file"));
-        assert!(check_archive_source(Path::new("relative"), &roots).unwrap_err().contains("absolute"));
+        assert!(
+            check_archive_source(&allowed.join("link"), &roots).is_err(),
+            "symlinks cannot escape"
+        );
+        assert!(
+            check_archive_source(&allowed, &roots)
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        assert!(
+            check_archive_source(Path::new("relative"), &roots)
+                .unwrap_err()
+                .contains("absolute")
+        );
     }
 
     #[test]
@@ -296,8 +346,16 @@ mod tests {
         let roots = vec![root.clone()];
         assert!(check_recall_destination(&root.join("new"), &roots).is_ok());
         std::fs::write(root.join("exists"), b"").unwrap();
-        assert!(check_recall_destination(&root.join("exists"), &roots).unwrap_err().contains("already exists"));
+        assert!(
+            check_recall_destination(&root.join("exists"), &roots)
+                .unwrap_err()
+                .contains("already exists")
+        );
         assert!(check_recall_destination(&root.join("nodir/new"), &roots).is_err());
-        assert!(check_recall_destination(Path::new("/new"), &roots).unwrap_err().contains("not under"));
+        assert!(
+            check_recall_destination(Path::new("/new"), &roots)
+                .unwrap_err()
+                .contains("not under")
+        );
     }
 }

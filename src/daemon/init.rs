@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{
-    ByteSize, Config, DaemonConfig, DriveConfig, DriveKind, EndpointsConfig, Interval, LibraryConfig, LibraryKind,
-    PathsConfig, SchedulerConfig, SessionConfig, WatchdogConfig,
+    ByteSize, Config, DaemonConfig, DriveConfig, DriveKind, EndpointsConfig, Interval,
+    LibraryConfig, LibraryKind, PathsConfig, SchedulerConfig, SessionConfig, WatchdogConfig,
 };
 use crate::library::{MediaChanger, VirtualChanger};
 use crate::scheduler;
@@ -20,15 +20,24 @@ pub enum InitError {
     #[error("{0} already holds a tapeserver.toml: refusing to overwrite an installation")]
     Exists(PathBuf),
     #[error("cannot create {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("--drives and --tapes must be at least 1")]
     Count,
     #[error("library: {0}")]
     Library(#[from] crate::library::ChangerError),
     #[error("labelling {vid}: {source}")]
-    Label { vid: String, source: format::FormatError },
+    Label {
+        vid: String,
+        source: format::FormatError,
+    },
     #[error("loading {vid} to label it: {source}")]
-    Drive { vid: String, source: crate::tape::DriveError },
+    Drive {
+        vid: String,
+        source: crate::tape::DriveError,
+    },
     #[error(transparent)]
     Scheduler(#[from] scheduler::SchedulerError),
     #[error("cannot write the config: {0}")]
@@ -94,7 +103,10 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
     };
 
     let vids: Vec<String> = (1..=options.tapes).map(|i| format!("V{i:05}")).collect();
-    let drive_devices: Vec<(String, PathBuf)> = drives.iter().map(|d| (d.name.clone(), d.device.clone())).collect();
+    let drive_devices: Vec<(String, PathBuf)> = drives
+        .iter()
+        .map(|d| (d.name.clone(), d.device.clone()))
+        .collect();
     let changer = VirtualChanger::create(&library, &drive_devices, &vids, options.capacity)?;
     let mut db = scheduler::open(&config.scheduler.url)?;
     db.add_pool(DEFAULT_POOL)?;
@@ -102,9 +114,18 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
     for vid in &vids {
         changer.mount(vid, &first.name)?;
         let mut drive = FileDrive::new(&first.name, &first.device);
-        drive.load().map_err(|source| InitError::Drive { vid: vid.clone(), source })?;
-        format::label_tape(&mut drive, vid, "tapeserver").map_err(|source| InitError::Label { vid: vid.clone(), source })?;
-        drive.unload().map_err(|source| InitError::Drive { vid: vid.clone(), source })?;
+        drive.load().map_err(|source| InitError::Drive {
+            vid: vid.clone(),
+            source,
+        })?;
+        format::label_tape(&mut drive, vid, "tapeserver").map_err(|source| InitError::Label {
+            vid: vid.clone(),
+            source,
+        })?;
+        drive.unload().map_err(|source| InitError::Drive {
+            vid: vid.clone(),
+            source,
+        })?;
         changer.dismount(vid, &first.name)?;
         db.add_tape(vid, DEFAULT_POOL, options.capacity)?;
     }

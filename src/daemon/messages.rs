@@ -23,7 +23,10 @@ pub enum ToScheduler {
     /// Work was queued: look for mounts now rather than at the next poll.
     WorkQueued,
     /// A session ended: close its mount and requeue what it left.
-    SessionEnded { drive: String, mount_id: u64 },
+    SessionEnded {
+        drive: String,
+        mount_id: u64,
+    },
     /// The loop could not use an assigned mount.
     ReleaseMount(u64),
     Stop,

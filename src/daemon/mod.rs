@@ -31,9 +31,15 @@ pub enum DaemonError {
     #[error(transparent)]
     Scheduler(#[from] scheduler::SchedulerError),
     #[error("cannot create {path}: {source}")]
-    Dir { path: std::path::PathBuf, source: std::io::Error },
+    Dir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot bind {endpoint}: {source}")]
-    Bind { endpoint: String, source: zmq::Error },
+    Bind {
+        endpoint: String,
+        source: zmq::Error,
+    },
     #[error("ZMQ: {0}")]
     Zmq(#[from] zmq::Error),
     #[error("cannot set up signal handling: {0}")]
@@ -126,7 +132,13 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
 
     let catalogue = Catalogue::new(&config.drives, Instant::now());
     tracing::info!(stager = %config.stager_endpoint(), admin = %config.admin_endpoint(), "tapeserverd ready");
-    let ipc_endpoints = [config.sessions_endpoint(), config.admin_endpoint(), config.stager_endpoint()];
+    // Without NOTIFY_SOCKET (not under systemd) this does nothing.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let ipc_endpoints = [
+        config.sessions_endpoint(),
+        config.admin_endpoint(),
+        config.stager_endpoint(),
+    ];
     let event_loop = EventLoop::new(
         config,
         host,
@@ -142,6 +154,7 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
     );
     let (end, mut forker) = event_loop.run_and_return_forker();
 
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     stop.store(true, Ordering::Relaxed);
     let _ = to_sched_tx.send(ToScheduler::Stop);
     let _ = frontend_handle.join();
@@ -160,7 +173,9 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
             0
         }
         LoopEnd::ForkerDied => {
-            tracing::error!("tapeserverd stops: the forker died (sessions were killed; a restart recovers their mounts)");
+            tracing::error!(
+                "tapeserverd stops: the forker died (sessions were killed; a restart recovers their mounts)"
+            );
             1
         }
     })
@@ -168,10 +183,10 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
 
 /// Refuses to start when another daemon answers on the admin socket.
 fn refuse_second_daemon(admin: &str) -> Result<(), DaemonError> {
-    if let Some(path) = admin.strip_prefix("ipc://") {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(DaemonError::AlreadyRunning(admin.to_string()));
-        }
+    if let Some(path) = admin.strip_prefix("ipc://")
+        && std::os::unix::net::UnixStream::connect(path).is_ok()
+    {
+        return Err(DaemonError::AlreadyRunning(admin.to_string()));
     }
     Ok(())
 }

@@ -15,17 +15,32 @@ pub enum ChangerError {
         source: std::io::Error,
     },
     #[error("library {path}: state file is unreadable: {reason}")]
-    BadState { path: std::path::PathBuf, reason: String },
+    BadState {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("library has no drive named {0}")]
     UnknownDrive(String),
     #[error("library has no cartridge {0}")]
     UnknownVid(String),
     #[error("cannot mount {vid} into {drive}: the drive holds {loaded}")]
-    DriveFull { vid: String, drive: String, loaded: String },
+    DriveFull {
+        vid: String,
+        drive: String,
+        loaded: String,
+    },
     #[error("cannot mount {vid} into {drive}: the cartridge is in drive {other}")]
-    InAnotherDrive { vid: String, drive: String, other: String },
+    InAnotherDrive {
+        vid: String,
+        drive: String,
+        other: String,
+    },
     #[error("cannot dismount {vid} from {drive}: the drive holds {loaded}")]
-    WrongCartridge { vid: String, drive: String, loaded: String },
+    WrongCartridge {
+        vid: String,
+        drive: String,
+        loaded: String,
+    },
     #[error("library has no free slot for {0}")]
     NoFreeSlot(String),
 }

@@ -47,7 +47,9 @@ const FIRST_SLOT: u16 = 1000;
 
 impl VirtualChanger {
     pub fn open(root: &Path) -> Self {
-        Self { root: root.to_path_buf() }
+        Self {
+            root: root.to_path_buf(),
+        }
     }
 
     pub fn cartridge_dir(root: &Path, vid: &str) -> PathBuf {
@@ -56,9 +58,15 @@ impl VirtualChanger {
 
     /// Creates the library, or adds to an existing one: drives not yet
     /// known and blank cartridges not yet present, each in a free slot.
-    pub fn create(root: &Path, drives: &[(String, PathBuf)], vids: &[String], capacity: u64) -> Result<Self, ChangerError> {
+    pub fn create(
+        root: &Path,
+        drives: &[(String, PathBuf)],
+        vids: &[String],
+        capacity: u64,
+    ) -> Result<Self, ChangerError> {
         let changer = Self::open(root);
-        std::fs::create_dir_all(root.join("cartridges")).map_err(changer.io("create library directory"))?;
+        std::fs::create_dir_all(root.join("cartridges"))
+            .map_err(changer.io("create library directory"))?;
         changer.with_state(|state| {
             for (name, device) in drives {
                 std::fs::create_dir_all(device).map_err(changer.io("create drive device"))?;
@@ -110,7 +118,10 @@ impl VirtualChanger {
     }
 
     /// Runs `f` on the state under the library lock and saves it if `f` succeeds.
-    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T, ChangerError>) -> Result<T, ChangerError> {
+    fn with_state<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, ChangerError>,
+    ) -> Result<T, ChangerError> {
         let lock = File::create(self.root.join(LOCK_FILE)).map_err(self.io("open lock"))?;
         lock.lock().map_err(self.io("lock"))?;
         let path = self.root.join(STATE_FILE);
@@ -223,8 +234,16 @@ impl MediaChanger for VirtualChanger {
     fn status(&self) -> Result<LibraryStatus, ChangerError> {
         self.with_state(|state| {
             Ok(LibraryStatus {
-                slots: state.slots.iter().map(|s| (s.address, s.vid.clone())).collect(),
-                drives: state.drives.iter().map(|d| (d.name.clone(), d.vid.clone())).collect(),
+                slots: state
+                    .slots
+                    .iter()
+                    .map(|s| (s.address, s.vid.clone()))
+                    .collect(),
+                drives: state
+                    .drives
+                    .iter()
+                    .map(|d| (d.name.clone(), d.vid.clone()))
+                    .collect(),
             })
         })
     }
@@ -253,7 +272,10 @@ mod tests {
         assert!(FileDrive::cartridge_link(&tmp.path().join("drives/d0")).exists());
         let reopened = VirtualChanger::open(tmp.path());
         let status = reopened.status().unwrap();
-        assert_eq!(status.drives[0], ("d0".to_string(), Some("V00001".to_string())));
+        assert_eq!(
+            status.drives[0],
+            ("d0".to_string(), Some("V00001".to_string()))
+        );
         assert_eq!(status.slots[0], (1000, None));
         reopened.dismount("V00001", "d0").unwrap();
         reopened.dismount("V00001", "d0").unwrap();
@@ -266,11 +288,26 @@ mod tests {
     fn conflicting_moves_are_refused() {
         let (_tmp, lib) = library();
         lib.mount("V00001", "d0").unwrap();
-        assert!(matches!(lib.mount("V00002", "d0"), Err(ChangerError::DriveFull { .. })));
-        assert!(matches!(lib.mount("V00001", "d1"), Err(ChangerError::InAnotherDrive { .. })));
-        assert!(matches!(lib.mount("V00009", "d1"), Err(ChangerError::UnknownVid(_))));
-        assert!(matches!(lib.mount("V00002", "d9"), Err(ChangerError::UnknownDrive(_))));
-        assert!(matches!(lib.dismount("V00002", "d0"), Err(ChangerError::WrongCartridge { .. })));
+        assert!(matches!(
+            lib.mount("V00002", "d0"),
+            Err(ChangerError::DriveFull { .. })
+        ));
+        assert!(matches!(
+            lib.mount("V00001", "d1"),
+            Err(ChangerError::InAnotherDrive { .. })
+        ));
+        assert!(matches!(
+            lib.mount("V00009", "d1"),
+            Err(ChangerError::UnknownVid(_))
+        ));
+        assert!(matches!(
+            lib.mount("V00002", "d9"),
+            Err(ChangerError::UnknownDrive(_))
+        ));
+        assert!(matches!(
+            lib.dismount("V00002", "d0"),
+            Err(ChangerError::WrongCartridge { .. })
+        ));
     }
 
     #[test]

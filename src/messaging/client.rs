@@ -13,18 +13,25 @@ pub enum ClientError {
     #[error("tapeserverd did not answer on {endpoint} within {seconds} s")]
     Timeout { endpoint: String, seconds: u64 },
     #[error("cannot talk to tapeserverd on {endpoint}: {source}")]
-    Zmq { endpoint: String, source: zmq::Error },
+    Zmq {
+        endpoint: String,
+        source: zmq::Error,
+    },
     #[error("tapeserverd sent an undecodable reply: {0}")]
     Decode(#[from] prost::DecodeError),
 }
 
 /// Sends one request and waits for its reply.
-pub fn request<Rep: Message + Default>(endpoint: &str, timeout: Duration, req: &impl Message) -> Result<Rep, ClientError> {
+pub fn request<Rep: Message + Default>(
+    endpoint: &str,
+    timeout: Duration,
+    req: &impl Message,
+) -> Result<Rep, ClientError> {
     // An ipc endpoint without a listener fails at once, rather than after the timeout.
-    if let Some(path) = endpoint.strip_prefix("ipc://") {
-        if std::os::unix::net::UnixStream::connect(path).is_err() {
-            return Err(ClientError::NotRunning(endpoint.to_string()));
-        }
+    if let Some(path) = endpoint.strip_prefix("ipc://")
+        && std::os::unix::net::UnixStream::connect(path).is_err()
+    {
+        return Err(ClientError::NotRunning(endpoint.to_string()));
     }
     let zmq_err = |source| ClientError::Zmq {
         endpoint: endpoint.to_string(),

@@ -56,13 +56,19 @@ mod tests {
     #[test]
     fn frames_round_trip_and_end_cleanly() {
         let msg = ForkerReply {
-            kind: Some(forker_reply::Kind::Exited(SessionExited { pid: 42, code: 2 })),
+            kind: Some(forker_reply::Kind::Exited(SessionExited {
+                pid: 42,
+                code: 2,
+            })),
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).unwrap();
         write_frame(&mut buf, &msg).unwrap();
         let mut r = buf.as_slice();
-        assert_eq!(read_frame::<ForkerReply>(&mut r).unwrap(), Some(msg.clone()));
+        assert_eq!(
+            read_frame::<ForkerReply>(&mut r).unwrap(),
+            Some(msg.clone())
+        );
         assert_eq!(read_frame::<ForkerReply>(&mut r).unwrap(), Some(msg));
         assert_eq!(read_frame::<ForkerReply>(&mut r).unwrap(), None);
     }
@@ -70,6 +76,9 @@ mod tests {
     #[test]
     fn oversized_length_is_refused() {
         let raw = [0xffu8, 0xff, 0xff, 0xff, 0, 0];
-        assert!(matches!(read_frame::<ForkerReply>(&mut raw.as_slice()), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame::<ForkerReply>(&mut raw.as_slice()),
+            Err(FrameError::TooLarge(_))
+        ));
     }
 }

@@ -176,27 +176,65 @@ pub trait Scheduler: Send {
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
 
     /// Queues files for migration in one transaction; returns their ids in order.
-    fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;
-    fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
+    fn queue_archive(
+        &mut self,
+        files: &[NewArchiveFile],
+        pool: &str,
+    ) -> Result<Vec<u64>, SchedulerError>;
+    fn queue_recall(
+        &mut self,
+        file_id: u64,
+        destination: &str,
+    ) -> Result<RecallTicket, SchedulerError>;
 
     /// Picks work for a free drive and records the mount; a tape with an
     /// open mount is never picked.
-    fn next_mount(&mut self, host: &str, drive: &str, criteria: &MountCriteria) -> Result<Option<Mount>, SchedulerError>;
+    fn next_mount(
+        &mut self,
+        host: &str,
+        drive: &str,
+        criteria: &MountCriteria,
+    ) -> Result<Option<Mount>, SchedulerError>;
     /// Assigns up to `max_files` / `max_bytes` (at least one file) of queued work to the mount.
-    fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
+    fn fetch_archive_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<ArchiveJob>, SchedulerError>;
     /// As `fetch_archive_jobs`, in fSeq order.
-    fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError>;
+    fn fetch_recall_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<RecallJob>, SchedulerError>;
     /// The last file the catalogue has on a tape.
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
 
     /// Records flushed files and failed ones of a migration mount in one transaction.
-    fn report_migration(&mut self, mount_id: u64, vid: &str, archived: &[ArchivedFile], failed: &[(u64, String)]) -> Result<(), SchedulerError>;
+    fn report_migration(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        archived: &[ArchivedFile],
+        failed: &[(u64, String)],
+    ) -> Result<(), SchedulerError>;
     /// Records recall outcomes (None = success) in one transaction.
-    fn report_recalls(&mut self, mount_id: u64, results: &[(u64, Option<String>)]) -> Result<(), SchedulerError>;
+    fn report_recalls(
+        &mut self,
+        mount_id: u64,
+        results: &[(u64, Option<String>)],
+    ) -> Result<(), SchedulerError>;
     /// Gives files back to the queue (not failed: another mount will take them).
     fn requeue_archive(&mut self, mount_id: u64, file_ids: &[u64]) -> Result<(), SchedulerError>;
-    fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError>;
+    fn set_tape_state(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+    ) -> Result<(), SchedulerError>;
     /// Closes a mount and requeues whatever it had not reported.
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     /// Closes every open mount of a drive (after a crash); returns their ids.
@@ -212,7 +250,9 @@ pub trait Scheduler: Send {
 /// Opens a connection to the scheduler named by `url`.
 pub fn open(url: &str) -> Result<Box<dyn Scheduler>, SchedulerError> {
     match url.strip_prefix("sqlite://") {
-        Some(path) if !path.is_empty() => Ok(Box::new(sqlite::SqliteScheduler::open(std::path::Path::new(path))?)),
+        Some(path) if !path.is_empty() => Ok(Box::new(sqlite::SqliteScheduler::open(
+            std::path::Path::new(path),
+        )?)),
         _ => Err(SchedulerError::UnsupportedUrl(url.to_string())),
     }
 }

@@ -105,7 +105,9 @@ impl SqliteScheduler {
     }
 
     fn write(&mut self) -> Result<rusqlite::Transaction<'_>, SchedulerError> {
-        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 }
 
@@ -118,18 +120,27 @@ struct Candidate {
 }
 
 fn worth_mounting(c: &Candidate, criteria: &MountCriteria, now: f64) -> bool {
-    c.files >= criteria.min_files || c.bytes >= criteria.min_bytes || now - c.oldest >= criteria.max_age.as_secs_f64()
+    c.files >= criteria.min_files
+        || c.bytes >= criteria.min_bytes
+        || now - c.oldest >= criteria.max_age.as_secs_f64()
 }
 
 impl Scheduler for SqliteScheduler {
     fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError> {
-        self.conn.execute("INSERT OR IGNORE INTO tape_pools (name) VALUES (?1)", [name])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO tape_pools (name) VALUES (?1)",
+            [name],
+        )?;
         Ok(())
     }
 
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError> {
         let tx = self.write()?;
-        let pool_known: bool = tx.query_row("SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1", [pool], |r| r.get(0))?;
+        let pool_known: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1",
+            [pool],
+            |r| r.get(0),
+        )?;
         if !pool_known {
             return Err(SchedulerError::UnknownPool(pool.into()));
         }
@@ -141,9 +152,17 @@ impl Scheduler for SqliteScheduler {
         Ok(())
     }
 
-    fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError> {
+    fn queue_archive(
+        &mut self,
+        files: &[NewArchiveFile],
+        pool: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
         let tx = self.write()?;
-        let pool_known: bool = tx.query_row("SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1", [pool], |r| r.get(0))?;
+        let pool_known: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1",
+            [pool],
+            |r| r.get(0),
+        )?;
         if !pool_known {
             return Err(SchedulerError::UnknownPool(pool.into()));
         }
@@ -153,8 +172,9 @@ impl Scheduler for SqliteScheduler {
             let mut file = tx.prepare(
                 "INSERT INTO archive_files (path, size, pool, state, created) VALUES (?1, ?2, ?3, 'queued', ?4)",
             )?;
-            let mut queue =
-                tx.prepare("INSERT INTO archive_queue (file_id, pool, size, queued) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut queue = tx.prepare(
+                "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for f in files {
                 file.execute(params![f.path, f.size, pool, t])?;
                 let id = tx.last_insert_rowid() as u64;
@@ -166,7 +186,11 @@ impl Scheduler for SqliteScheduler {
         Ok(ids)
     }
 
-    fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError> {
+    fn queue_recall(
+        &mut self,
+        file_id: u64,
+        destination: &str,
+    ) -> Result<RecallTicket, SchedulerError> {
         let tx = self.write()?;
         let row: Option<(String, Option<String>, Option<u64>)> = tx
             .query_row(
@@ -187,10 +211,19 @@ impl Scheduler for SqliteScheduler {
         )?;
         let recall_id = tx.last_insert_rowid() as u64;
         tx.commit()?;
-        Ok(RecallTicket { recall_id, vid, fseq })
+        Ok(RecallTicket {
+            recall_id,
+            vid,
+            fseq,
+        })
     }
 
-    fn next_mount(&mut self, host: &str, drive: &str, criteria: &MountCriteria) -> Result<Option<Mount>, SchedulerError> {
+    fn next_mount(
+        &mut self,
+        host: &str,
+        drive: &str,
+        criteria: &MountCriteria,
+    ) -> Result<Option<Mount>, SchedulerError> {
         let tx = self.write()?;
         let t = now();
         let busy: bool = tx.query_row(
@@ -254,12 +287,22 @@ impl Scheduler for SqliteScheduler {
             )?;
             let id = tx.last_insert_rowid() as u64;
             tx.commit()?;
-            return Ok(Some(Mount { id, kind, vid, pool }));
+            return Ok(Some(Mount {
+                id,
+                kind,
+                vid,
+                pool,
+            }));
         }
         Ok(None)
     }
 
-    fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError> {
+    fn fetch_archive_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<ArchiveJob>, SchedulerError> {
         let tx = self.write()?;
         let pool: Option<String> = tx
             .query_row(
@@ -268,7 +311,9 @@ impl Scheduler for SqliteScheduler {
                 |r| r.get(0),
             )
             .optional()?;
-        let Some(pool) = pool else { return Ok(Vec::new()) };
+        let Some(pool) = pool else {
+            return Ok(Vec::new());
+        };
         let mut jobs = Vec::new();
         {
             let mut stmt = tx.prepare(
@@ -289,7 +334,8 @@ impl Scheduler for SqliteScheduler {
                 bytes += job.size;
                 jobs.push(job);
             }
-            let mut assign = tx.prepare("UPDATE archive_queue SET mount_id = ?1 WHERE file_id = ?2")?;
+            let mut assign =
+                tx.prepare("UPDATE archive_queue SET mount_id = ?1 WHERE file_id = ?2")?;
             for job in &jobs {
                 assign.execute(params![mount_id, job.file_id])?;
             }
@@ -298,7 +344,12 @@ impl Scheduler for SqliteScheduler {
         Ok(jobs)
     }
 
-    fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError> {
+    fn fetch_recall_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<RecallJob>, SchedulerError> {
         let tx = self.write()?;
         let vid: Option<String> = tx
             .query_row(
@@ -307,7 +358,9 @@ impl Scheduler for SqliteScheduler {
                 |r| r.get(0),
             )
             .optional()?;
-        let Some(vid) = vid else { return Ok(Vec::new()) };
+        let Some(vid) = vid else {
+            return Ok(Vec::new());
+        };
         let mut jobs = Vec::new();
         {
             let mut stmt = tx.prepare(
@@ -368,18 +421,30 @@ impl Scheduler for SqliteScheduler {
             .ok_or_else(|| SchedulerError::UnknownTape(vid.into()))
     }
 
-    fn report_migration(&mut self, mount_id: u64, vid: &str, archived: &[ArchivedFile], failed: &[(u64, String)]) -> Result<(), SchedulerError> {
+    fn report_migration(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        archived: &[ArchivedFile],
+        failed: &[(u64, String)],
+    ) -> Result<(), SchedulerError> {
         let tx = self.write()?;
         {
             let mut owner = tx.prepare("SELECT mount_id FROM archive_queue WHERE file_id = ?1")?;
-            for file_id in archived.iter().map(|a| a.file_id).chain(failed.iter().map(|f| f.0)) {
-                let mount: Option<Option<u64>> = owner.query_row([file_id], |r| r.get(0)).optional()?;
+            for file_id in archived
+                .iter()
+                .map(|a| a.file_id)
+                .chain(failed.iter().map(|f| f.0))
+            {
+                let mount: Option<Option<u64>> =
+                    owner.query_row([file_id], |r| r.get(0)).optional()?;
                 if mount != Some(Some(mount_id)) {
                     return Err(SchedulerError::StaleMount { mount_id, file_id });
                 }
             }
-            let mut tape_file =
-                tx.prepare("INSERT INTO tape_files (file_id, vid, fseq, block_id) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut tape_file = tx.prepare(
+                "INSERT INTO tape_files (file_id, vid, fseq, block_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             let mut on_tape =
                 tx.prepare("UPDATE archive_files SET state = 'on_tape', crc32c = ?2, error = NULL WHERE id = ?1")?;
             let mut dequeue = tx.prepare("DELETE FROM archive_queue WHERE file_id = ?1")?;
@@ -388,7 +453,8 @@ impl Scheduler for SqliteScheduler {
                 on_tape.execute(params![a.file_id, a.crc32c])?;
                 dequeue.execute([a.file_id])?;
             }
-            let mut fail = tx.prepare("UPDATE archive_files SET state = 'failed', error = ?2 WHERE id = ?1")?;
+            let mut fail =
+                tx.prepare("UPDATE archive_files SET state = 'failed', error = ?2 WHERE id = ?1")?;
             for (file_id, reason) in failed {
                 fail.execute(params![file_id, reason])?;
                 dequeue.execute([file_id])?;
@@ -405,7 +471,11 @@ impl Scheduler for SqliteScheduler {
         Ok(())
     }
 
-    fn report_recalls(&mut self, mount_id: u64, results: &[(u64, Option<String>)]) -> Result<(), SchedulerError> {
+    fn report_recalls(
+        &mut self,
+        mount_id: u64,
+        results: &[(u64, Option<String>)],
+    ) -> Result<(), SchedulerError> {
         let tx = self.write()?;
         {
             let mut stmt = tx.prepare(
@@ -434,7 +504,12 @@ impl Scheduler for SqliteScheduler {
         Ok(())
     }
 
-    fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError> {
+    fn set_tape_state(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+    ) -> Result<(), SchedulerError> {
         let n = self.conn.execute(
             "UPDATE tapes SET state = ?2, reason = ?3 WHERE vid = ?1",
             params![vid, state.as_str(), reason],
@@ -447,8 +522,14 @@ impl Scheduler for SqliteScheduler {
 
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError> {
         let tx = self.write()?;
-        tx.execute("UPDATE mounts SET ended = ?2 WHERE id = ?1 AND ended IS NULL", params![mount_id, now()])?;
-        tx.execute("UPDATE archive_queue SET mount_id = NULL WHERE mount_id = ?1", [mount_id])?;
+        tx.execute(
+            "UPDATE mounts SET ended = ?2 WHERE id = ?1 AND ended IS NULL",
+            params![mount_id, now()],
+        )?;
+        tx.execute(
+            "UPDATE archive_queue SET mount_id = NULL WHERE mount_id = ?1",
+            [mount_id],
+        )?;
         tx.execute(
             "UPDATE recall_queue SET mount_id = NULL WHERE mount_id = ?1 AND state = 'queued'",
             [mount_id],
@@ -459,9 +540,9 @@ impl Scheduler for SqliteScheduler {
 
     fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError> {
         let ids: Vec<u64> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id FROM mounts WHERE host = ?1 AND drive = ?2 AND ended IS NULL")?;
+            let mut stmt = self.conn.prepare(
+                "SELECT id FROM mounts WHERE host = ?1 AND drive = ?2 AND ended IS NULL",
+            )?;
             let rows = stmt.query_map(params![host, drive], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
@@ -472,7 +553,8 @@ impl Scheduler for SqliteScheduler {
     }
 
     fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError> {
-        let sql = "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error
+        let sql =
+            "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error
                    FROM archive_files f LEFT JOIN tape_files t ON t.file_id = f.id";
         let map = |r: &rusqlite::Row<'_>| {
             Ok(FileStatus {
@@ -617,10 +699,15 @@ mod tests {
         assert_eq!(mount.kind, MountKind::Migration);
         let jobs = s.fetch_archive_jobs(mount.id, 10, u64::MAX).unwrap();
         assert_eq!(jobs.iter().map(|j| j.file_id).collect::<Vec<_>>(), ids);
-        s.report_migration(mount.id, &mount.vid, &archived(&jobs, 1), &[]).unwrap();
+        s.report_migration(mount.id, &mount.vid, &archived(&jobs, 1), &[])
+            .unwrap();
         s.end_mount(mount.id).unwrap();
         let status = s.file_status(&ids).unwrap();
-        assert!(status.iter().all(|f| f.state == "on_tape" && f.vid.as_deref() == Some(mount.vid.as_str())));
+        assert!(
+            status
+                .iter()
+                .all(|f| f.state == "on_tape" && f.vid.as_deref() == Some(mount.vid.as_str()))
+        );
         assert_eq!(s.last_file(&mount.vid).unwrap().unwrap().fseq, 3);
         assert_eq!(s.tape(&mount.vid).unwrap().bytes_used, 600);
 
@@ -631,8 +718,12 @@ mod tests {
         let jobs = s.fetch_recall_jobs(mount.id, 10, u64::MAX).unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].crc32c, 7);
-        s.report_recalls(mount.id, &[(jobs[0].recall_id, None)]).unwrap();
-        assert_eq!(s.recall_status(&[ticket.recall_id]).unwrap()[0].state, "done");
+        s.report_recalls(mount.id, &[(jobs[0].recall_id, None)])
+            .unwrap();
+        assert_eq!(
+            s.recall_status(&[ticket.recall_id]).unwrap()[0].state,
+            "done"
+        );
     }
 
     #[test]
@@ -683,10 +774,20 @@ mod tests {
         let ids = s.queue_archive(&files(4), "default").unwrap();
         let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
         let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
-        s.report_migration(m.id, &m.vid, &archived(&jobs[..2], 1), &[(jobs[2].file_id, "vanished".into())])
-            .unwrap();
+        s.report_migration(
+            m.id,
+            &m.vid,
+            &archived(&jobs[..2], 1),
+            &[(jobs[2].file_id, "vanished".into())],
+        )
+        .unwrap();
         assert_eq!(s.end_mounts_of_drive("h", "d0").unwrap(), vec![m.id]);
-        let states: Vec<String> = s.file_status(&ids).unwrap().into_iter().map(|f| f.state).collect();
+        let states: Vec<String> = s
+            .file_status(&ids)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.state)
+            .collect();
         assert_eq!(states, ["on_tape", "on_tape", "failed", "queued"]);
         // A late report from the dead session is refused: no double archiving.
         let late = archived(&jobs[3..], 3);
@@ -697,23 +798,39 @@ mod tests {
         let m2 = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
         assert_eq!(m2.vid, m.vid, "the partly used tape is filled first");
         let jobs = s.fetch_archive_jobs(m2.id, 10, u64::MAX).unwrap();
-        assert_eq!(jobs.iter().map(|j| j.file_id).collect::<Vec<_>>(), vec![ids[3]]);
+        assert_eq!(
+            jobs.iter().map(|j| j.file_id).collect::<Vec<_>>(),
+            vec![ids[3]]
+        );
     }
 
     #[test]
     fn recall_of_unknown_or_queued_file_is_refused() {
         let (_tmp, mut s) = scheduler();
-        assert!(matches!(s.queue_recall(42, "/x"), Err(SchedulerError::UnknownFile(42))));
+        assert!(matches!(
+            s.queue_recall(42, "/x"),
+            Err(SchedulerError::UnknownFile(42))
+        ));
         let ids = s.queue_archive(&files(1), "default").unwrap();
-        assert!(matches!(s.queue_recall(ids[0], "/x"), Err(SchedulerError::NotOnTape { .. })));
-        assert!(matches!(s.file_status(&[99]), Err(SchedulerError::UnknownFile(99))));
-        assert!(matches!(s.queue_archive(&files(1), "nopool"), Err(SchedulerError::UnknownPool(_))));
+        assert!(matches!(
+            s.queue_recall(ids[0], "/x"),
+            Err(SchedulerError::NotOnTape { .. })
+        ));
+        assert!(matches!(
+            s.file_status(&[99]),
+            Err(SchedulerError::UnknownFile(99))
+        ));
+        assert!(matches!(
+            s.queue_archive(&files(1), "nopool"),
+            Err(SchedulerError::UnknownPool(_))
+        ));
     }
 
     #[test]
     fn disabled_or_full_tapes_are_not_mounted() {
         let (_tmp, mut s) = scheduler();
-        s.set_tape_state("V00001", TapeState::Disabled, "test").unwrap();
+        s.set_tape_state("V00001", TapeState::Disabled, "test")
+            .unwrap();
         s.set_tape_state("V00002", TapeState::Full, "test").unwrap();
         s.queue_archive(&files(1), "default").unwrap();
         assert_eq!(s.next_mount("h", "d0", &NOW).unwrap(), None);

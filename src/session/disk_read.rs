@@ -33,10 +33,17 @@ pub struct DiskReadPool {
 }
 
 impl DiskReadPool {
-    pub fn start(threads: usize, tasks: Receiver<DiskReadTask>, pool: BlockPool, turns: Arc<Turns>, abort: Receiver<()>) -> Self {
+    pub fn start(
+        threads: usize,
+        tasks: Receiver<DiskReadTask>,
+        pool: BlockPool,
+        turns: Arc<Turns>,
+        abort: Receiver<()>,
+    ) -> Self {
         let threads = (0..threads)
             .filter_map(|i| {
-                let (tasks, pool, turns, abort) = (tasks.clone(), pool.clone(), turns.clone(), abort.clone());
+                let (tasks, pool, turns, abort) =
+                    (tasks.clone(), pool.clone(), turns.clone(), abort.clone());
                 std::thread::Builder::new()
                     .name(format!("disk-read-{i}"))
                     .spawn(move || {
@@ -77,7 +84,12 @@ impl Drop for TurnGuard<'_> {
     }
 }
 
-fn read_file(task: DiskReadTask, pool: &BlockPool, turns: &Turns, abort: &Receiver<()>) -> Result<(), Aborted> {
+fn read_file(
+    task: DiskReadTask,
+    pool: &BlockPool,
+    turns: &Turns,
+    abort: &Receiver<()>,
+) -> Result<(), Aborted> {
     let DiskReadTask { job, seq, blocks } = task;
     turns.wait_for(seq, abort)?;
     let mut turn = Some(TurnGuard { turns, seq });
@@ -115,7 +127,10 @@ fn read_file(task: DiskReadTask, pool: &BlockPool, turns: &Turns, abort: &Receiv
         block.data.resize(len, 0);
         let mut result = file.read_exact(&mut block.data).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                format!("{}: file shrank while being archived (expected {} bytes)", job.path, job.size)
+                format!(
+                    "{}: file shrank while being archived (expected {} bytes)",
+                    job.path, job.size
+                )
             } else {
                 format!("{}: read error: {e}", job.path)
             }
@@ -125,7 +140,10 @@ fn read_file(task: DiskReadTask, pool: &BlockPool, turns: &Turns, abort: &Receiv
             let mut probe = [0u8; 1];
             result = match file.read(&mut probe) {
                 Ok(0) => Ok(()),
-                Ok(_) => Err(format!("{}: file grew while being archived (expected {} bytes)", job.path, job.size)),
+                Ok(_) => Err(format!(
+                    "{}: file grew while being archived (expected {} bytes)",
+                    job.path, job.size
+                )),
                 Err(e) => Err(format!("{}: read error: {e}", job.path)),
             };
         }
@@ -151,7 +169,9 @@ fn read_file(task: DiskReadTask, pool: &BlockPool, turns: &Turns, abort: &Receiv
 /// Opens the file and checks it is still the regular file of the size queued.
 fn open_checked(job: &ArchiveJob) -> Result<File, String> {
     let file = File::open(&job.path).map_err(|e| format!("{}: cannot open: {e}", job.path))?;
-    let meta = file.metadata().map_err(|e| format!("{}: cannot stat: {e}", job.path))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: cannot stat: {e}", job.path))?;
     if !meta.is_file() {
         return Err(format!("{}: no longer a regular file", job.path));
     }

@@ -26,10 +26,17 @@ pub struct DiskWritePool {
 }
 
 impl DiskWritePool {
-    pub fn start(threads: usize, tasks: Receiver<DiskWriteTask>, pool: BlockPool, results: Sender<RecallResult>, status: StatusHandle) -> Self {
+    pub fn start(
+        threads: usize,
+        tasks: Receiver<DiskWriteTask>,
+        pool: BlockPool,
+        results: Sender<RecallResult>,
+        status: StatusHandle,
+    ) -> Self {
         let threads = (0..threads)
             .filter_map(|i| {
-                let (tasks, pool, results, status) = (tasks.clone(), pool.clone(), results.clone(), status.clone());
+                let (tasks, pool, results, status) =
+                    (tasks.clone(), pool.clone(), results.clone(), status.clone());
                 std::thread::Builder::new()
                     .name(format!("disk-write-{i}"))
                     .spawn(move || {
@@ -57,7 +64,10 @@ impl DiskWritePool {
 }
 
 fn temp_path(dest: &Path, recall_id: u64) -> PathBuf {
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dest.with_file_name(format!(".{name}.recall-{recall_id}.part"))
 }
 
@@ -101,9 +111,19 @@ fn write_file(task: DiskWriteTask, pool: &BlockPool) -> Result<(), String> {
     result
 }
 
-fn finish(file: File, tmp: &Path, dest: &Path, job: &RecallJob, bytes: u64, crc: u32) -> Result<(), String> {
+fn finish(
+    file: File,
+    tmp: &Path,
+    dest: &Path,
+    job: &RecallJob,
+    bytes: u64,
+    crc: u32,
+) -> Result<(), String> {
     if bytes != job.size {
-        return Err(format!("file {} read {bytes} bytes from tape, the catalogue says {}", job.file_id, job.size));
+        return Err(format!(
+            "file {} read {bytes} bytes from tape, the catalogue says {}",
+            job.file_id, job.size
+        ));
     }
     if crc != job.crc32c {
         return Err(format!(
@@ -111,9 +131,11 @@ fn finish(file: File, tmp: &Path, dest: &Path, job: &RecallJob, bytes: u64, crc:
             job.file_id, job.crc32c
         ));
     }
-    file.sync_all().map_err(|e| format!("{}: fsync: {e}", tmp.display()))?;
+    file.sync_all()
+        .map_err(|e| format!("{}: fsync: {e}", tmp.display()))?;
     // A hard link never replaces an existing file, unlike rename.
-    std::fs::hard_link(tmp, dest).map_err(|e| format!("{}: cannot move into place: {e}", dest.display()))?;
+    std::fs::hard_link(tmp, dest)
+        .map_err(|e| format!("{}: cannot move into place: {e}", dest.display()))?;
     std::fs::remove_file(tmp).map_err(|e| format!("{}: cannot remove: {e}", tmp.display()))?;
     if let Some(dir) = dest.parent() {
         File::open(dir)

@@ -89,7 +89,11 @@ where
                 break;
             }
         }
-        tracing::debug!(files = n, last_call = request.last_call, "task injector: injected");
+        tracing::debug!(
+            files = n,
+            last_call = request.last_call,
+            "task injector: injected"
+        );
         n
     }
 
@@ -135,7 +139,7 @@ impl<T> WorkFeed<T> {
     }
 
     /// The next task, or None when the session has no more work.
-    pub fn next(&mut self) -> Option<T> {
+    pub fn next_task(&mut self) -> Option<T> {
         loop {
             // An empty queue always has a request in flight: the last call
             // if nothing else is outstanding, so blocking below is safe.
@@ -159,7 +163,10 @@ mod tests {
     use std::sync::Mutex;
 
     /// A scheduler with `total` jobs that records each request's size.
-    fn fake(total: u64, log: Arc<Mutex<Vec<u64>>>) -> impl FnMut(u64, u64) -> Result<Vec<u64>, SchedulerError> {
+    fn fake(
+        total: u64,
+        log: Arc<Mutex<Vec<u64>>>,
+    ) -> impl FnMut(u64, u64) -> Result<Vec<u64>, SchedulerError> {
         let mut next = 0;
         move |max_files, _| {
             let n = max_files.min(total - next);
@@ -180,23 +187,31 @@ mod tests {
     #[test]
     fn asks_again_at_half_and_ends_on_an_empty_last_call() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut injector, mut feed) = TaskInjector::new(fake(25, log.clone()), |j| j, 10, u64::MAX);
+        let (mut injector, mut feed) =
+            TaskInjector::new(fake(25, log.clone()), |j| j, 10, u64::MAX);
         assert_eq!(injector.inject(MoreWork { last_call: false }), 10);
         let requests = feed.take_requests().unwrap();
         let thread = std::thread::spawn(move || injector.run(requests));
         let mut seen = Vec::new();
         let mut queued_when_asked = Vec::new();
-        while let Some(job) = feed.next() {
+        while let Some(job) = feed.next_task() {
             queued_when_asked.push(feed.queued());
             seen.push(job);
         }
         thread.join().unwrap();
-        assert_eq!(seen, (0..25).collect::<Vec<_>>(), "every job once, in order");
+        assert_eq!(
+            seen,
+            (0..25).collect::<Vec<_>>(),
+            "every job once, in order"
+        );
         let log = log.lock().unwrap();
         assert_eq!(log[0], 10, "first bulk");
         assert_eq!(log.iter().sum::<u64>(), 25);
         assert_eq!(*log.last().unwrap(), 0, "ended by an empty request");
-        assert!(log.iter().all(|&n| n <= 10), "never more than a bulk: {log:?}");
+        assert!(
+            log.iter().all(|&n| n <= 10),
+            "never more than a bulk: {log:?}"
+        );
     }
 
     #[test]
@@ -223,7 +238,7 @@ mod tests {
         let requests = feed.take_requests().unwrap();
         assert_eq!(injector.inject(MoreWork { last_call: false }), 0);
         let thread = std::thread::spawn(move || injector.run(requests));
-        assert_eq!(feed.next(), None);
+        assert_eq!(feed.next_task(), None);
         thread.join().unwrap();
     }
 }

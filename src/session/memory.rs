@@ -131,7 +131,10 @@ impl Turns {
     pub fn wait_for(&self, seq: u64, abort: &Receiver<()>) -> Result<(), Aborted> {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         while *next != seq {
-            if matches!(abort.try_recv(), Err(crossbeam_channel::TryRecvError::Disconnected)) {
+            if matches!(
+                abort.try_recv(),
+                Err(crossbeam_channel::TryRecvError::Disconnected)
+            ) {
                 return Err(Aborted);
             }
             next = self

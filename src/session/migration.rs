@@ -21,7 +21,12 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
     let t = tuning(spec);
     let reporter = match StatusReporter::start(spec) {
         Ok(r) => r,
-        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent at {}: {e}", spec.sessions_endpoint)),
+        Err(e) => {
+            return SessionEnd::DriveDown(format!(
+                "cannot reach the parent at {}: {e}",
+                spec.sessions_endpoint
+            ));
+        }
     };
     let status = reporter.handle();
     let connect = || scheduler::open(&spec.scheduler_url);
@@ -73,7 +78,9 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
             let _ = main_db.end_mount(mount_id);
             drop(status);
             reporter.finish();
-            return SessionEnd::Done.worst(SessionEnd::DriveDown(format!("cannot read the catalogue: {e}")));
+            return SessionEnd::Done.worst(SessionEnd::DriveDown(format!(
+                "cannot read the catalogue: {e}"
+            )));
         }
     };
     let (abort_tx, abort_rx) = bounded::<()>(0);
@@ -83,14 +90,22 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
     let (end, stats, summary) = std::thread::scope(|scope| {
         let packer = std::thread::Builder::new()
             .name("report-packer".into())
-            .spawn_scoped(scope, || run_migration_packer(&mut *packer_db, mount_id, &vid, report_rx));
+            .spawn_scoped(scope, || {
+                run_migration_packer(&mut *packer_db, mount_id, &vid, report_rx)
+            });
         let injector_thread = requests.and_then(|requests| {
             std::thread::Builder::new()
                 .name("task-injector".into())
                 .spawn_scoped(scope, move || injector.run(requests))
                 .ok()
         });
-        let disk = DiskReadPool::start(t.disk_threads as usize, disk_rx, pool.clone(), turns, abort_rx);
+        let disk = DiskReadPool::start(
+            t.disk_threads as usize,
+            disk_rx,
+            pool.clone(),
+            turns,
+            abort_rx,
+        );
         let tape = TapeWriteThread {
             drive: open_drive(spec),
             changer: open_changer(spec),
@@ -110,7 +125,10 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
             .spawn_scoped(scope, move || tape.run(feed));
         let (end, stats) = match tape_thread.map(|t| t.join()) {
             Ok(Ok(result)) => result,
-            _ => (SessionEnd::NeedsCleaner("the tape thread died".into()), TapeStats::default()),
+            _ => (
+                SessionEnd::NeedsCleaner("the tape thread died".into()),
+                TapeStats::default(),
+            ),
         };
         disk.join();
         if let Some(t) = injector_thread {
@@ -122,9 +140,20 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
     if let Err(e) = main_db.end_mount(mount_id) {
         tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
     }
-    log_summary("migration", spec, &stats, summary.archived, summary.failed, &end, started.elapsed());
+    log_summary(
+        "migration",
+        spec,
+        &stats,
+        summary.archived,
+        summary.failed,
+        &end,
+        started.elapsed(),
+    );
     if summary.unflushed > 0 {
-        tracing::warn!(files = summary.unflushed, "files written after the last flush were not reported and are requeued");
+        tracing::warn!(
+            files = summary.unflushed,
+            "files written after the last flush were not reported and are requeued"
+        );
     }
     drop(status);
     reporter.finish();

@@ -35,8 +35,12 @@ pub fn run(spec: SessionSpec) -> i32 {
     };
     match &end {
         SessionEnd::Done => {}
-        SessionEnd::DriveDown(reason) => tracing::error!(reason = %reason, "session ends: drive must go down"),
-        SessionEnd::NeedsCleaner(reason) => tracing::error!(reason = %reason, "session ends: drive needs a cleaner"),
+        SessionEnd::DriveDown(reason) => {
+            tracing::error!(reason = %reason, "session ends: drive must go down")
+        }
+        SessionEnd::NeedsCleaner(reason) => {
+            tracing::error!(reason = %reason, "session ends: drive needs a cleaner")
+        }
     }
     end.exit_code()
 }
@@ -49,15 +53,28 @@ pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {
 pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
     // Only file-backed drives exist so far; the spec names a directory.
     let _kind = DriveKind::File;
-    Box::new(FileDrive::new(&spec.drive, std::path::Path::new(&spec.drive_device)))
+    Box::new(FileDrive::new(
+        &spec.drive,
+        std::path::Path::new(&spec.drive_device),
+    ))
 }
 
 pub(crate) fn open_changer(spec: &SessionSpec) -> Box<dyn MediaChanger> {
-    Box::new(VirtualChanger::open(std::path::Path::new(&spec.library_path)))
+    Box::new(VirtualChanger::open(std::path::Path::new(
+        &spec.library_path,
+    )))
 }
 
 /// One summary line per session, as operators grep for it.
-pub(crate) fn log_summary(kind: &str, spec: &SessionSpec, stats: &TapeStats, files_ok: u64, files_failed: u64, end: &SessionEnd, elapsed: std::time::Duration) {
+pub(crate) fn log_summary(
+    kind: &str,
+    spec: &SessionSpec,
+    stats: &TapeStats,
+    files_ok: u64,
+    files_failed: u64,
+    end: &SessionEnd,
+    elapsed: std::time::Duration,
+) {
     let secs = stats.transferring.as_secs_f64();
     tracing::info!(
         kind,

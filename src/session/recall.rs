@@ -21,7 +21,12 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
     let t = tuning(spec);
     let reporter = match StatusReporter::start(spec) {
         Ok(r) => r,
-        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent at {}: {e}", spec.sessions_endpoint)),
+        Err(e) => {
+            return SessionEnd::DriveDown(format!(
+                "cannot reach the parent at {}: {e}",
+                spec.sessions_endpoint
+            ));
+        }
     };
     let status = reporter.handle();
     let connect = || scheduler::open(&spec.scheduler_url);
@@ -66,14 +71,22 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
         let packer_db = &mut packer_db;
         let packer = std::thread::Builder::new()
             .name("report-packer".into())
-            .spawn_scoped(scope, move || run_recall_packer(&mut **packer_db, mount_id, batch, result_rx));
+            .spawn_scoped(scope, move || {
+                run_recall_packer(&mut **packer_db, mount_id, batch, result_rx)
+            });
         let injector_thread = requests.and_then(|requests| {
             std::thread::Builder::new()
                 .name("task-injector".into())
                 .spawn_scoped(scope, move || injector.run(requests))
                 .ok()
         });
-        let disk = DiskWritePool::start(t.disk_threads as usize, disk_rx, pool.clone(), result_tx, status.clone());
+        let disk = DiskWritePool::start(
+            t.disk_threads as usize,
+            disk_rx,
+            pool.clone(),
+            result_tx,
+            status.clone(),
+        );
         let tape = TapeReadThread {
             drive: open_drive(spec),
             changer: open_changer(spec),
@@ -87,7 +100,10 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
             .spawn_scoped(scope, move || tape.run(feed));
         let (end, stats) = match tape_thread.map(|t| t.join()) {
             Ok(Ok(result)) => result,
-            _ => (SessionEnd::NeedsCleaner("the tape thread died".into()), TapeStats::default()),
+            _ => (
+                SessionEnd::NeedsCleaner("the tape thread died".into()),
+                TapeStats::default(),
+            ),
         };
         if let Some(t) = injector_thread {
             let _ = t.join();
@@ -99,7 +115,15 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
     if let Err(e) = main_db.end_mount(mount_id) {
         tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
     }
-    log_summary("recall", spec, &stats, summary.recalled, summary.failed, &end, started.elapsed());
+    log_summary(
+        "recall",
+        spec,
+        &stats,
+        summary.recalled,
+        summary.failed,
+        &end,
+        started.elapsed(),
+    );
     drop(status);
     reporter.finish();
     end

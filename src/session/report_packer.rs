@@ -19,7 +19,10 @@ pub enum MigrationReport {
     /// On tape, not yet flushed.
     Written(ArchivedFile),
     /// The disk side could not supply the file.
-    Failed { file_id: u64, reason: String },
+    Failed {
+        file_id: u64,
+        reason: String,
+    },
     /// Everything written so far is durable.
     Flushed,
     TapeFull,
@@ -49,9 +52,18 @@ pub fn run_migration_packer(
         match report {
             MigrationReport::Written(file) => written.push(file),
             MigrationReport::Failed { file_id, reason } => failed.push((file_id, reason)),
-            MigrationReport::Flushed => commit_migration(scheduler, mount_id, vid, &mut written, &mut failed, &mut summary),
+            MigrationReport::Flushed => commit_migration(
+                scheduler,
+                mount_id,
+                vid,
+                &mut written,
+                &mut failed,
+                &mut summary,
+            ),
             MigrationReport::TapeFull => {
-                if let Err(e) = scheduler.set_tape_state(vid, TapeState::Full, "end of tape reached") {
+                if let Err(e) =
+                    scheduler.set_tape_state(vid, TapeState::Full, "end of tape reached")
+                {
                     summary.errors.push(e.to_string());
                 }
             }
@@ -65,7 +77,14 @@ pub fn run_migration_packer(
     }
     // Disk failures need no flush; unflushed files are not reported.
     summary.unflushed = written.len() as u64;
-    commit_migration(scheduler, mount_id, vid, &mut Vec::new(), &mut failed, &mut summary);
+    commit_migration(
+        scheduler,
+        mount_id,
+        vid,
+        &mut Vec::new(),
+        &mut failed,
+        &mut summary,
+    );
     summary
 }
 
@@ -85,7 +104,12 @@ fn commit_migration(
             summary.archived += written.len() as u64;
             summary.failed += failed.len() as u64;
             summary.commits += 1;
-            tracing::info!(vid, archived = written.len(), failed = failed.len(), "catalogue updated after flush");
+            tracing::info!(
+                vid,
+                archived = written.len(),
+                failed = failed.len(),
+                "catalogue updated after flush"
+            );
         }
         Err(e) => {
             tracing::error!(vid, error = %e, files = written.len(), "cannot commit flushed files; they will be requeued");
@@ -137,7 +161,12 @@ pub fn run_recall_packer(
     }
 }
 
-fn commit_recalls(scheduler: &mut dyn Scheduler, mount_id: u64, batch: &mut Vec<(u64, Option<String>)>, summary: &mut RecallReportSummary) {
+fn commit_recalls(
+    scheduler: &mut dyn Scheduler,
+    mount_id: u64,
+    batch: &mut Vec<(u64, Option<String>)>,
+    summary: &mut RecallReportSummary,
+) {
     if batch.is_empty() {
         return;
     }

@@ -81,7 +81,11 @@ impl StatusReporter {
             vid: spec.vid.clone(),
             ..Default::default()
         };
-        let interval = Duration::from_millis(spec.tuning.as_ref().map_or(1000, |t| t.heartbeat_interval_ms.max(10)));
+        let interval = Duration::from_millis(
+            spec.tuning
+                .as_ref()
+                .map_or(1000, |t| t.heartbeat_interval_ms.max(10)),
+        );
         let thread = std::thread::Builder::new()
             .name("status-reporter".into())
             .spawn(move || {

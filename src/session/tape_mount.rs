@@ -31,7 +31,11 @@ impl SessionEnd {
 
     /// Keeps the more serious of two outcomes.
     pub fn worst(self, other: SessionEnd) -> SessionEnd {
-        if other.exit_code() > self.exit_code() { other } else { self }
+        if other.exit_code() > self.exit_code() {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -73,7 +77,12 @@ pub fn mount(
         });
     stats.mounting = started.elapsed();
     if result.is_ok() {
-        tracing::info!(vid, drive = drive_name, seconds = stats.mounting.as_secs_f64(), "tape mounted");
+        tracing::info!(
+            vid,
+            drive = drive_name,
+            seconds = stats.mounting.as_secs_f64(),
+            "tape mounted"
+        );
     }
     result
 }
@@ -97,6 +106,11 @@ pub fn unmount(
         },
     };
     stats.unmounting = started.elapsed();
-    tracing::info!(vid, drive = drive_name, seconds = stats.unmounting.as_secs_f64(), "tape unmounted");
+    tracing::info!(
+        vid,
+        drive = drive_name,
+        seconds = stats.unmounting.as_secs_f64(),
+        "tape unmounted"
+    );
     end
 }

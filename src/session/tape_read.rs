@@ -44,7 +44,14 @@ impl TapeReadThread {
             status,
         } = self;
         let mut stats = TapeStats::default();
-        if let Err(end) = tape_mount::mount(&*changer, &mut *drive, &vid, &drive_name, &status, &mut stats) {
+        if let Err(end) = tape_mount::mount(
+            &*changer,
+            &mut *drive,
+            &vid,
+            &drive_name,
+            &status,
+            &mut stats,
+        ) {
             return (end, stats);
         }
         let end = match format::check_vol1(&mut *drive, &vid) {
@@ -57,15 +64,29 @@ impl TapeReadThread {
             }
         };
         drop(feed);
-        let end = end.worst(tape_mount::unmount(&*changer, &mut *drive, &vid, &drive_name, &status, &mut stats));
+        let end = end.worst(tape_mount::unmount(
+            &*changer,
+            &mut *drive,
+            &vid,
+            &drive_name,
+            &status,
+            &mut stats,
+        ));
         (end, stats)
     }
 }
 
-fn read_files(drive: &mut dyn TapeDrive, vid: &str, feed: &mut WorkFeed<TapeReadTask>, pool: &BlockPool, status: &StatusHandle, stats: &mut TapeStats) {
+fn read_files(
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    feed: &mut WorkFeed<TapeReadTask>,
+    pool: &BlockPool,
+    status: &StatusHandle,
+    stats: &mut TapeStats,
+) {
     // The tape thread is the only taker of blocks, so it never needs an abort.
     let (_keep, never) = crossbeam_channel::bounded::<()>(0);
-    while let Some(task) = feed.next() {
+    while let Some(task) = feed.next_task() {
         let TapeReadTask { job, blocks } = task;
         status.state(SessionState::Positioning);
         let started = Instant::now();
@@ -109,7 +130,9 @@ fn read_data(
     let capacity = pool.block_size() + crate::tape::drive::LBP_CRC_LEN;
     for block_no in 0.. {
         let wait = Instant::now();
-        let mut block = pool.get(never).map_err(|Aborted| "session aborted".to_string())?;
+        let mut block = pool
+            .get(never)
+            .map_err(|Aborted| "session aborted".to_string())?;
         stats.waiting_disk += wait.elapsed();
         block.reset(job.file_id, job.fseq, block_no);
         block.data.resize(capacity, 0);
@@ -124,7 +147,10 @@ fn read_data(
             }
             Ok(ReadOutcome::EndOfData) => {
                 pool.put(block);
-                return Err(format!("file {}: end of data before the file's closing file mark", job.file_id));
+                return Err(format!(
+                    "file {}: end of data before the file's closing file mark",
+                    job.file_id
+                ));
             }
             Err(e) => {
                 pool.put(block);
@@ -133,7 +159,10 @@ fn read_data(
         };
         let Some(payload) = lbp_open(&block.data[..n]).map(<[u8]>::len) else {
             pool.put(block);
-            return Err(format!("file {}: block {block_no} failed its LBP CRC32C check", job.file_id));
+            return Err(format!(
+                "file {}: block {block_no} failed its LBP CRC32C check",
+                job.file_id
+            ));
         };
         // lbp_open just checked this CRC against the payload: reuse it.
         block.crc = u32::from_be_bytes(block.data[payload..n].try_into().unwrap_or_default());

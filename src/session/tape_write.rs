@@ -85,7 +85,14 @@ impl TapeWriteThread {
             abort,
         } = self;
         let mut stats = TapeStats::default();
-        if let Err(end) = tape_mount::mount(&*changer, &mut *drive, &vid, &drive_name, &status, &mut stats) {
+        if let Err(end) = tape_mount::mount(
+            &*changer,
+            &mut *drive,
+            &vid,
+            &drive_name,
+            &status,
+            &mut stats,
+        ) {
             drop(abort);
             return (end, stats);
         }
@@ -104,10 +111,14 @@ impl TapeWriteThread {
             status: status.clone(),
         };
         let mut end = match positioned {
-            Err(FormatError::Drive(e)) => SessionEnd::NeedsCleaner(format!("cannot position {vid} for writing: {e}")),
+            Err(FormatError::Drive(e)) => {
+                SessionEnd::NeedsCleaner(format!("cannot position {vid} for writing: {e}"))
+            }
             Err(e) => {
                 // The tape and the catalogue disagree: writing could destroy data.
-                let _ = writer.reports.send(MigrationReport::DisableTape(e.to_string()));
+                let _ = writer
+                    .reports
+                    .send(MigrationReport::DisableTape(e.to_string()));
                 SessionEnd::Done
             }
             Ok(()) => {
@@ -121,19 +132,32 @@ impl TapeWriteThread {
         // Stop the disk side before unmounting: nothing more will be written.
         drop(abort);
         drop(feed);
-        end = end.worst(tape_mount::unmount(&*changer, &mut *drive, &vid, &drive_name, &status, &mut stats));
+        end = end.worst(tape_mount::unmount(
+            &*changer,
+            &mut *drive,
+            &vid,
+            &drive_name,
+            &status,
+            &mut stats,
+        ));
         (end, stats)
     }
 }
 
 impl Writer {
-
-    fn write_files(&mut self, drive: &mut dyn TapeDrive, feed: &mut WorkFeed<TapeWriteTask>, stats: &mut TapeStats) -> SessionEnd {
+    fn write_files(
+        &mut self,
+        drive: &mut dyn TapeDrive,
+        feed: &mut WorkFeed<TapeWriteTask>,
+        stats: &mut TapeStats,
+    ) -> SessionEnd {
         let mut next_fseq = self.last_file.map_or(1, |l| l.fseq + 1);
         let mut window = FlushWindow::default();
         let stop = loop {
             let wait = Instant::now();
-            let Some(task) = feed.next() else { break None };
+            let Some(task) = feed.next_task() else {
+                break None;
+            };
             stats.waiting_disk += wait.elapsed();
             match self.write_file(drive, task, next_fseq, stats) {
                 Ok(Some(file)) => {
@@ -147,10 +171,10 @@ impl Writer {
                 Ok(None) => stats.errors += 1,
                 Err(stop) => break Some(stop),
             }
-            if window.files >= self.flush_files || window.bytes >= self.flush_bytes {
-                if let Err(e) = self.flush(drive, &mut window, stats) {
-                    break Some(Stop::Failed(format!("flush failed: {e}")));
-                }
+            if (window.files >= self.flush_files || window.bytes >= self.flush_bytes)
+                && let Err(e) = self.flush(drive, &mut window, stats)
+            {
+                break Some(Stop::Failed(format!("flush failed: {e}")));
             }
         };
         match stop {
@@ -177,7 +201,12 @@ impl Writer {
         }
     }
 
-    fn flush(&mut self, drive: &mut dyn TapeDrive, window: &mut FlushWindow, stats: &mut TapeStats) -> Result<(), DriveError> {
+    fn flush(
+        &mut self,
+        drive: &mut dyn TapeDrive,
+        window: &mut FlushWindow,
+        stats: &mut TapeStats,
+    ) -> Result<(), DriveError> {
         if window.files == 0 {
             return Ok(());
         }
@@ -192,7 +221,13 @@ impl Writer {
     }
 
     /// Writes one file. Ok(None): the disk side failed it (already reported).
-    fn write_file(&mut self, drive: &mut dyn TapeDrive, task: TapeWriteTask, fseq: u64, stats: &mut TapeStats) -> Result<Option<ArchivedFile>, Stop> {
+    fn write_file(
+        &mut self,
+        drive: &mut dyn TapeDrive,
+        task: TapeWriteTask,
+        fseq: u64,
+        stats: &mut TapeStats,
+    ) -> Result<Option<ArchivedFile>, Stop> {
         let TapeWriteTask { job, blocks } = task;
         let nblocks = job.size.div_ceil(self.block_size);
         let mut label = FileLabel {
@@ -219,15 +254,18 @@ impl Writer {
                 if header.is_none() {
                     header = Some(format::write_file_header(drive, &label)?);
                 }
-                if !block.data.is_empty() {
-                    if drive.write_block(&block.data)? == WriteOutcome::EarlyWarning {
-                        early_warning = true;
-                    }
+                if !block.data.is_empty()
+                    && drive.write_block(&block.data)? == WriteOutcome::EarlyWarning
+                {
+                    early_warning = true;
                 }
                 Ok::<_, FormatError>(())
             })();
             stats.waiting_tape += started.elapsed();
-            let payload = block.data.len().saturating_sub(crate::tape::drive::LBP_CRC_LEN);
+            let payload = block
+                .data
+                .len()
+                .saturating_sub(crate::tape::drive::LBP_CRC_LEN);
             if result.is_ok() && payload > 0 {
                 crc = crc32c::crc32c_combine(crc, block.crc, payload);
                 written += payload as u64;
@@ -239,11 +277,18 @@ impl Writer {
                 let end_of_tape = matches!(e, FormatError::Drive(DriveError::EndOfMedium { .. }));
                 // Not reported: the mount's end requeues the file for another try.
                 self.abandon_partial(drive, header);
-                return Err(if end_of_tape { Stop::TapeFull } else { Stop::Failed(e.to_string()) });
+                return Err(if end_of_tape {
+                    Stop::TapeFull
+                } else {
+                    Stop::Failed(e.to_string())
+                });
             }
         }
         if written != job.size {
-            let reason = format!("{}: the disk side delivered {written} of {} bytes", job.path, job.size);
+            let reason = format!(
+                "{}: the disk side delivered {written} of {} bytes",
+                job.path, job.size
+            );
             return self.abandon(drive, header, &job, reason);
         }
         let started = Instant::now();
@@ -262,7 +307,11 @@ impl Writer {
             Err(e) => {
                 let end_of_tape = matches!(e, FormatError::Drive(DriveError::EndOfMedium { .. }));
                 self.abandon_partial(drive, header);
-                return Err(if end_of_tape { Stop::TapeFull } else { Stop::Failed(e.to_string()) });
+                return Err(if end_of_tape {
+                    Stop::TapeFull
+                } else {
+                    Stop::Failed(e.to_string())
+                });
             }
         };
         let file = ArchivedFile {
@@ -283,7 +332,13 @@ impl Writer {
     }
 
     /// A disk-side failure: report it and rewind over any partial copy.
-    fn abandon(&mut self, drive: &mut dyn TapeDrive, header: Option<u64>, job: &ArchiveJob, reason: String) -> Result<Option<ArchivedFile>, Stop> {
+    fn abandon(
+        &mut self,
+        drive: &mut dyn TapeDrive,
+        header: Option<u64>,
+        job: &ArchiveJob,
+        reason: String,
+    ) -> Result<Option<ArchivedFile>, Stop> {
         self.abandon_partial(drive, header);
         tracing::warn!(file_id = job.file_id, reason = %reason, "file not archived");
         let _ = self.reports.send(MigrationReport::Failed {
@@ -295,11 +350,10 @@ impl Writer {
 
     /// Positions back at the partial file's HDR1 so the next write replaces it.
     fn abandon_partial(&mut self, drive: &mut dyn TapeDrive, header: Option<u64>) {
-        if let Some(block_id) = header {
-            if let Err(e) = drive.locate(block_id) {
-                tracing::error!(vid = %self.vid, block_id, error = %e, "cannot position back over a partial file");
-            }
+        if let Some(block_id) = header
+            && let Err(e) = drive.locate(block_id)
+        {
+            tracing::error!(vid = %self.vid, block_id, error = %e, "cannot position back over a partial file");
         }
     }
 }
-

@@ -17,7 +17,10 @@ pub enum AulError {
     #[error("label is {0} bytes, expected 80")]
     WrongLength(usize),
     #[error("expected a {expected} label, found {found:?}")]
-    WrongLabel { expected: &'static str, found: String },
+    WrongLabel {
+        expected: &'static str,
+        found: String,
+    },
     #[error("{label} label holds a non-ASCII or control byte at offset {offset}")]
     NotAscii { label: &'static str, offset: usize },
     #[error("{label} label field {field} is malformed: {value:?}")]
@@ -92,7 +95,13 @@ impl LabelWriter {
     }
 
     /// Left-aligned text, space padded.
-    fn text(&mut self, at: usize, width: usize, field: &'static str, value: &str) -> Result<&mut Self, AulError> {
+    fn text(
+        &mut self,
+        at: usize,
+        width: usize,
+        field: &'static str,
+        value: &str,
+    ) -> Result<&mut Self, AulError> {
         if value.len() > width || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return Err(AulError::TooWide {
                 field,
@@ -105,7 +114,13 @@ impl LabelWriter {
     }
 
     /// Right-aligned decimal, zero padded.
-    fn number(&mut self, at: usize, width: usize, field: &'static str, value: u64) -> Result<&mut Self, AulError> {
+    fn number(
+        &mut self,
+        at: usize,
+        width: usize,
+        field: &'static str,
+        value: u64,
+    ) -> Result<&mut Self, AulError> {
         let text = format!("{value:0width$}");
         if text.len() > width {
             return Err(AulError::TooWide {
@@ -142,7 +157,10 @@ impl<'a> LabelReader<'a> {
                     found: String::from_utf8_lossy(&bytes[..4]).into_owned(),
                 });
             }
-            return Err(AulError::NotAscii { label: name, offset });
+            return Err(AulError::NotAscii {
+                label: name,
+                offset,
+            });
         }
         if &bytes[..4] != name.as_bytes() {
             return Err(AulError::WrongLabel {
@@ -214,7 +232,9 @@ pub fn parse_vol1(bytes: &[u8]) -> Result<Vol1, AulError> {
 pub fn check_vid(vid: &str) -> Result<(), AulError> {
     let ok = !vid.is_empty()
         && vid.len() <= 6
-        && vid.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        && vid
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if ok {
         Ok(())
     } else {
@@ -226,7 +246,13 @@ pub fn check_vid(vid: &str) -> Result<(), AulError> {
     }
 }
 
-fn encode_hdr1_like(id: &str, file_id: &str, vid: &str, fseq: u64, blocks: u64) -> Result<Label, AulError> {
+fn encode_hdr1_like(
+    id: &str,
+    file_id: &str,
+    vid: &str,
+    fseq: u64,
+    blocks: u64,
+) -> Result<Label, AulError> {
     Ok(LabelWriter::new(id)
         .text(4, 17, "file id", file_id)?
         .text(21, 6, "file set id", vid)?
@@ -245,11 +271,23 @@ pub fn encode_prelabel_hdr1(vid: &str) -> Result<Label, AulError> {
 }
 
 pub fn encode_hdr1(label: &FileLabel) -> Result<Label, AulError> {
-    encode_hdr1_like("HDR1", &format!("{:X}", label.file_id), &label.vid, label.fseq, 0)
+    encode_hdr1_like(
+        "HDR1",
+        &format!("{:X}", label.file_id),
+        &label.vid,
+        label.fseq,
+        0,
+    )
 }
 
 pub fn encode_eof1(label: &FileLabel) -> Result<Label, AulError> {
-    encode_hdr1_like("EOF1", &format!("{:X}", label.file_id), &label.vid, label.fseq, label.block_count)
+    encode_hdr1_like(
+        "EOF1",
+        &format!("{:X}", label.file_id),
+        &label.vid,
+        label.fseq,
+        label.block_count,
+    )
 }
 
 /// What HDR1/EOF1 say; `file_id` is None for a PRELABEL.
@@ -304,11 +342,15 @@ pub fn encode_eof2(label: &FileLabel) -> Result<Label, AulError> {
 }
 
 pub fn parse_hdr2(bytes: &[u8]) -> Result<(), AulError> {
-    LabelReader::new(bytes, "HDR2")?.number(5, 5, "block length").map(drop)
+    LabelReader::new(bytes, "HDR2")?
+        .number(5, 5, "block length")
+        .map(drop)
 }
 
 pub fn parse_eof2(bytes: &[u8]) -> Result<(), AulError> {
-    LabelReader::new(bytes, "EOF2")?.number(5, 5, "block length").map(drop)
+    LabelReader::new(bytes, "EOF2")?
+        .number(5, 5, "block length")
+        .map(drop)
 }
 
 fn encode_uhl1_like(id: &str, label: &FileLabel) -> Result<Label, AulError> {
@@ -416,8 +458,17 @@ mod tests {
     #[test]
     fn wrong_label_kind_is_rejected() {
         let bytes = encode_hdr1(&label()).unwrap();
-        assert!(matches!(parse_eof1(&bytes), Err(AulError::WrongLabel { expected: "EOF1", .. })));
-        assert!(matches!(parse_uhl1(&bytes), Err(AulError::WrongLabel { .. })));
+        assert!(matches!(
+            parse_eof1(&bytes),
+            Err(AulError::WrongLabel {
+                expected: "EOF1",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_uhl1(&bytes),
+            Err(AulError::WrongLabel { .. })
+        ));
     }
 
     #[test]
@@ -429,17 +480,32 @@ mod tests {
     fn non_ascii_is_rejected() {
         let mut bytes = encode_uhl1(&label()).unwrap();
         bytes[30] = 0xff;
-        assert_eq!(parse_uhl1(&bytes), Err(AulError::NotAscii { label: "UHL1", offset: 30 }));
+        assert_eq!(
+            parse_uhl1(&bytes),
+            Err(AulError::NotAscii {
+                label: "UHL1",
+                offset: 30
+            })
+        );
     }
 
     #[test]
     fn garbage_numbers_are_rejected() {
         let mut bytes = encode_uhl1(&label()).unwrap();
         bytes[5] = b'x';
-        assert!(matches!(parse_uhl1(&bytes), Err(AulError::BadField { field: "fSeq", .. })));
+        assert!(matches!(
+            parse_uhl1(&bytes),
+            Err(AulError::BadField { field: "fSeq", .. })
+        ));
         let mut bytes = encode_hdr1(&label()).unwrap();
         bytes[4..21].copy_from_slice(b"NOT-HEX-AT-ALL!!!");
-        assert!(matches!(parse_hdr1(&bytes), Err(AulError::BadField { field: "file id", .. })));
+        assert!(matches!(
+            parse_hdr1(&bytes),
+            Err(AulError::BadField {
+                field: "file id",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -456,9 +522,19 @@ mod tests {
             lbp: LbpMethod::None,
         };
         assert!(encode_vol1(&vol1).is_err());
-        let mut bytes = encode_vol1(&Vol1 { vid: "V1".into(), ..vol1 }).unwrap();
+        let mut bytes = encode_vol1(&Vol1 {
+            vid: "V1".into(),
+            ..vol1
+        })
+        .unwrap();
         bytes[77..79].copy_from_slice(b"9Z");
-        assert!(matches!(parse_vol1(&bytes), Err(AulError::BadField { field: "LBP method", .. })));
+        assert!(matches!(
+            parse_vol1(&bytes),
+            Err(AulError::BadField {
+                field: "LBP method",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum DriveError {
     Busy { drive: String },
     #[error("cartridge {path}: {reason}")]
     BadCartridge { path: PathBuf, reason: String },
-    #[error("drive {drive}: medium error at block {block_id}: stored CRC32C does not match the data")]
+    #[error(
+        "drive {drive}: medium error at block {block_id}: stored CRC32C does not match the data"
+    )]
     Crc { drive: String, block_id: u64 },
     #[error("drive {drive}: logical block protection check failed on write of block {block_id}")]
     LbpCheck { drive: String, block_id: u64 },
@@ -38,9 +40,19 @@ pub enum DriveError {
         buf: usize,
     },
     #[error("drive {drive}: cannot position to block {block_id}: end of data is block {end}")]
-    BeyondEndOfData { drive: String, block_id: u64, end: u64 },
-    #[error("drive {drive}: spacing {count} file marks from block {from} runs off the recorded data")]
-    SpaceFailed { drive: String, count: i64, from: u64 },
+    BeyondEndOfData {
+        drive: String,
+        block_id: u64,
+        end: u64,
+    },
+    #[error(
+        "drive {drive}: spacing {count} file marks from block {from} runs off the recorded data"
+    )]
+    SpaceFailed {
+        drive: String,
+        count: i64,
+        from: u64,
+    },
     #[error("drive {drive}: injected fault: {what}")]
     Injected { drive: String, what: String },
 }

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::drive::{DriveError, DriveInfo, LBP_CRC_LEN, ReadOutcome, TapeDrive, WriteOutcome, lbp_open};
+use super::drive::{
+    DriveError, DriveInfo, LBP_CRC_LEN, ReadOutcome, TapeDrive, WriteOutcome, lbp_open,
+};
 
 const ENTRY_LEN: u64 = 24;
 const KIND_DATA: u8 = 1;
@@ -134,7 +136,9 @@ impl FileDrive {
 
     fn cart(&mut self) -> Result<&mut Cartridge, DriveError> {
         let drive = self.name.clone();
-        self.cartridge.as_mut().ok_or(DriveError::NoCartridge { drive })
+        self.cartridge
+            .as_mut()
+            .ok_or(DriveError::NoCartridge { drive })
     }
 
     /// Bytes of payload recorded on the loaded cartridge.
@@ -147,7 +151,8 @@ impl FileDrive {
             path: dir.to_path_buf(),
             reason,
         };
-        let meta = read_cartridge_meta(dir).map_err(|e| bad(format!("cannot read {META_FILE}: {e}")))?;
+        let meta =
+            read_cartridge_meta(dir).map_err(|e| bad(format!("cannot read {META_FILE}: {e}")))?;
         let open = |name: &str| {
             OpenOptions::new()
                 .read(true)
@@ -167,7 +172,8 @@ impl FileDrive {
         // (a crash between two flushes), as a drive loses its buffer.
         let mut data_len = 0;
         while blocks > 0 {
-            let entry = read_entry(&index, blocks - 1).map_err(|e| bad(format!("cannot read index: {e}")))?;
+            let entry = read_entry(&index, blocks - 1)
+                .map_err(|e| bad(format!("cannot read index: {e}")))?;
             let end = entry.offset + u64::from(entry.len);
             if end <= data_file_len {
                 data_len = end;
@@ -176,7 +182,8 @@ impl FileDrive {
             blocks -= 1;
         }
         let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut &marks_file, &mut raw).map_err(|e| bad(format!("cannot read marks: {e}")))?;
+        std::io::Read::read_to_end(&mut &marks_file, &mut raw)
+            .map_err(|e| bad(format!("cannot read marks: {e}")))?;
         let mut marks: Vec<u64> = raw
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
@@ -188,10 +195,14 @@ impl FileDrive {
                 None => true,
             };
         if !consistent || marks_file_stale(&index, blocks, &marks)? {
-            marks = rebuild_marks(&index, blocks).map_err(|e| bad(format!("cannot rebuild marks: {e}")))?;
+            marks = rebuild_marks(&index, blocks)
+                .map_err(|e| bad(format!("cannot rebuild marks: {e}")))?;
         }
-        index.set_len(blocks * ENTRY_LEN).map_err(|e| bad(format!("cannot trim index: {e}")))?;
-        data.set_len(data_len).map_err(|e| bad(format!("cannot trim data: {e}")))?;
+        index
+            .set_len(blocks * ENTRY_LEN)
+            .map_err(|e| bad(format!("cannot trim index: {e}")))?;
+        data.set_len(data_len)
+            .map_err(|e| bad(format!("cannot trim data: {e}")))?;
         rewrite_marks(&marks_file, &marks).map_err(|e| bad(format!("cannot write marks: {e}")))?;
         Ok(Cartridge {
             dir: dir.to_path_buf(),
@@ -264,10 +275,12 @@ impl Cartridge {
         }
         if entry.kind == KIND_FILEMARK {
             // The mark goes first so a crash never leaves an unlisted mark.
-            self.marks_file.write_all_at(&self.blocks.to_le_bytes(), self.marks.len() as u64 * 8)?;
+            self.marks_file
+                .write_all_at(&self.blocks.to_le_bytes(), self.marks.len() as u64 * 8)?;
             self.marks.push(self.blocks);
         }
-        self.index.write_all_at(&entry.encode(), self.blocks * ENTRY_LEN)?;
+        self.index
+            .write_all_at(&entry.encode(), self.blocks * ENTRY_LEN)?;
         self.blocks += 1;
         self.data_len += payload.len() as u64;
         self.pos = self.blocks;
@@ -296,7 +309,8 @@ impl TapeDrive for FileDrive {
         }
         if self.lock.is_none() {
             std::fs::create_dir_all(&self.device).map_err(self.io("create device directory"))?;
-            let lock = File::create(self.device.join("lock")).map_err(self.io("open device lock"))?;
+            let lock =
+                File::create(self.device.join("lock")).map_err(self.io("open device lock"))?;
             if lock.try_lock().is_err() {
                 return Err(DriveError::Busy {
                     drive: self.name.clone(),
@@ -386,7 +400,9 @@ impl TapeDrive for FileDrive {
                 buf: buf.len(),
             });
         }
-        cart.data.read_exact_at(&mut buf[..len], entry.offset).map_err(io("read data"))?;
+        cart.data
+            .read_exact_at(&mut buf[..len], entry.offset)
+            .map_err(io("read data"))?;
         if crc32c::crc32c(&buf[..len]) != entry.crc {
             return Err(DriveError::Crc { drive, block_id });
         }
@@ -457,9 +473,11 @@ impl TapeDrive for FileDrive {
 
     fn flush(&mut self) -> Result<(), DriveError> {
         let drive = self.name.clone();
-        self.cart()?
-            .sync()
-            .map_err(|source| DriveError::Io { drive, op: "flush", source })
+        self.cart()?.sync().map_err(|source| DriveError::Io {
+            drive,
+            op: "flush",
+            source,
+        })
     }
 
     fn unload(&mut self) -> Result<(), DriveError> {
@@ -508,7 +526,11 @@ mod tests {
     fn read(drive: &mut FileDrive) -> (ReadOutcome, Vec<u8>) {
         let mut buf = vec![0u8; 4096];
         let outcome = drive.read_block(&mut buf).unwrap();
-        let len = if let ReadOutcome::Data(n) = outcome { n } else { 0 };
+        let len = if let ReadOutcome::Data(n) = outcome {
+            n
+        } else {
+            0
+        };
         buf.truncate(len);
         (outcome, buf)
     }
@@ -535,7 +557,10 @@ mod tests {
         }
         d.locate(7).unwrap();
         assert_eq!(read(&mut d).1, vec![7u8; 10]);
-        assert!(matches!(d.locate(11), Err(DriveError::BeyondEndOfData { end: 10, .. })));
+        assert!(matches!(
+            d.locate(11),
+            Err(DriveError::BeyondEndOfData { end: 10, .. })
+        ));
     }
 
     #[test]
@@ -570,7 +595,10 @@ mod tests {
         assert_eq!(read(&mut d).1, b"replaced");
         assert_eq!(read(&mut d).0, ReadOutcome::EndOfData);
         d.rewind().unwrap();
-        assert!(d.space_filemarks(1).is_err(), "the file marks after block 1 are gone");
+        assert!(
+            d.space_filemarks(1).is_err(),
+            "the file marks after block 1 are gone"
+        );
     }
 
     #[test]
@@ -582,7 +610,10 @@ mod tests {
         std::fs::write(&data, b"preciouS").unwrap();
         d.rewind().unwrap();
         let mut buf = [0u8; 64];
-        assert!(matches!(d.read_block(&mut buf), Err(DriveError::Crc { block_id: 0, .. })));
+        assert!(matches!(
+            d.read_block(&mut buf),
+            Err(DriveError::Crc { block_id: 0, .. })
+        ));
     }
 
     #[test]
@@ -594,7 +625,10 @@ mod tests {
         d.write_block(&block).unwrap();
         let mut bad = block.clone();
         bad[0] ^= 1;
-        assert!(matches!(d.write_block(&bad), Err(DriveError::LbpCheck { .. })));
+        assert!(matches!(
+            d.write_block(&bad),
+            Err(DriveError::LbpCheck { .. })
+        ));
         d.rewind().unwrap();
         let (outcome, read_back) = read(&mut d);
         assert_eq!(outcome, ReadOutcome::Data(block.len()));
@@ -664,6 +698,9 @@ mod tests {
         d.write_block(&[1u8; 100]).unwrap();
         d.rewind().unwrap();
         let mut buf = [0u8; 10];
-        assert!(matches!(d.read_block(&mut buf), Err(DriveError::BlockTooLarge { len: 100, .. })));
+        assert!(matches!(
+            d.read_block(&mut buf),
+            Err(DriveError::BlockTooLarge { len: 100, .. })
+        ));
     }
 }

@@ -37,18 +37,27 @@ fn write_label(drive: &mut dyn TapeDrive, label: &Label) -> Result<(), DriveErro
 }
 
 /// Reads one block expected to be a label; None for a file mark or end of data.
-fn read_label(drive: &mut dyn TapeDrive, vid: &str, what: &'static str) -> Result<Vec<u8>, FormatError> {
+fn read_label(
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    what: &'static str,
+) -> Result<Vec<u8>, FormatError> {
     let mut buf = vec![0u8; 64 * 1024 + LBP_CRC_LEN];
     match drive.read_block(&mut buf) {
         Ok(ReadOutcome::Data(n)) => {
             buf.truncate(n.saturating_sub(LBP_CRC_LEN));
             Ok(buf)
         }
-        Ok(ReadOutcome::FileMark) => Err(mismatch(vid, format!("expected {what}, found a file mark"))),
-        Ok(ReadOutcome::EndOfData) => Err(mismatch(vid, format!("expected {what}, found end of data"))),
-        Err(DriveError::BlockTooLarge { len, .. }) => {
-            Err(mismatch(vid, format!("expected {what}, found a {len}-byte data block")))
+        Ok(ReadOutcome::FileMark) => {
+            Err(mismatch(vid, format!("expected {what}, found a file mark")))
         }
+        Ok(ReadOutcome::EndOfData) => {
+            Err(mismatch(vid, format!("expected {what}, found end of data")))
+        }
+        Err(DriveError::BlockTooLarge { len, .. }) => Err(mismatch(
+            vid,
+            format!("expected {what}, found a {len}-byte data block"),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -57,10 +66,14 @@ fn expect_filemark(drive: &mut dyn TapeDrive, vid: &str, after: &str) -> Result<
     let mut buf = vec![0u8; 64 * 1024 + LBP_CRC_LEN];
     match drive.read_block(&mut buf) {
         Ok(ReadOutcome::FileMark) => Ok(()),
-        Ok(other) => Err(mismatch(vid, format!("expected a file mark after {after}, found {other:?}"))),
-        Err(DriveError::BlockTooLarge { .. }) => {
-            Err(mismatch(vid, format!("expected a file mark after {after}, found data")))
-        }
+        Ok(other) => Err(mismatch(
+            vid,
+            format!("expected a file mark after {after}, found {other:?}"),
+        )),
+        Err(DriveError::BlockTooLarge { .. }) => Err(mismatch(
+            vid,
+            format!("expected a file mark after {after}, found data"),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -104,7 +117,10 @@ pub fn check_vol1(drive: &mut dyn TapeDrive, vid: &str) -> Result<Vol1, FormatEr
     let block = read_label(drive, vid, "VOL1")?;
     let vol1 = aul::parse_vol1(&block).map_err(label_err(vid, "VOL1"))?;
     if vol1.vid != vid {
-        return Err(mismatch(vid, format!("VOL1 says the cartridge is {}", vol1.vid)));
+        return Err(mismatch(
+            vid,
+            format!("VOL1 says the cartridge is {}", vol1.vid),
+        ));
     }
     Ok(vol1)
 }
@@ -112,7 +128,11 @@ pub fn check_vol1(drive: &mut dyn TapeDrive, vid: &str) -> Result<Vol1, FormatEr
 /// Positions for writing the file after `last` (None: the tape is empty in
 /// the catalogue). The tape's own labels must agree with the catalogue: a
 /// mismatch means the catalogue and tape disagree and nothing is written.
-pub fn position_for_append(drive: &mut dyn TapeDrive, vid: &str, last: Option<LastFile>) -> Result<(), FormatError> {
+pub fn position_for_append(
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    last: Option<LastFile>,
+) -> Result<(), FormatError> {
     check_vol1(drive, vid)?;
     let Some(last) = last else {
         // Block 1 must be the PRELABEL HDR1: anything else is data the
@@ -143,7 +163,8 @@ pub fn position_for_append(drive: &mut dyn TapeDrive, vid: &str, last: Option<La
     let eof1 = aul::parse_eof1(&read_label(drive, vid, "EOF1")?).map_err(label_err(vid, "EOF1"))?;
     aul::parse_eof2(&read_label(drive, vid, "EOF2")?).map_err(label_err(vid, "EOF2"))?;
     let utl1 = aul::parse_utl1(&read_label(drive, vid, "UTL1")?).map_err(label_err(vid, "UTL1"))?;
-    if utl1.fseq != last.fseq || utl1.file_id != last.file_id || eof1.file_id != Some(last.file_id) {
+    if utl1.fseq != last.fseq || utl1.file_id != last.file_id || eof1.file_id != Some(last.file_id)
+    {
         return Err(mismatch(
             vid,
             format!(
@@ -160,9 +181,18 @@ pub fn position_for_append(drive: &mut dyn TapeDrive, vid: &str, last: Option<La
 pub fn write_file_header(drive: &mut dyn TapeDrive, label: &FileLabel) -> Result<u64, FormatError> {
     let vid = label.vid.as_str();
     let block_id = drive.position()?;
-    write_label(drive, &aul::encode_hdr1(label).map_err(label_err(vid, "HDR1"))?)?;
-    write_label(drive, &aul::encode_hdr2(label).map_err(label_err(vid, "HDR2"))?)?;
-    write_label(drive, &aul::encode_uhl1(label).map_err(label_err(vid, "UHL1"))?)?;
+    write_label(
+        drive,
+        &aul::encode_hdr1(label).map_err(label_err(vid, "HDR1"))?,
+    )?;
+    write_label(
+        drive,
+        &aul::encode_hdr2(label).map_err(label_err(vid, "HDR2"))?,
+    )?;
+    write_label(
+        drive,
+        &aul::encode_uhl1(label).map_err(label_err(vid, "UHL1"))?,
+    )?;
     drive.write_filemarks(1, false)?;
     Ok(block_id)
 }
@@ -171,16 +201,30 @@ pub fn write_file_header(drive: &mut dyn TapeDrive, label: &FileLabel) -> Result
 pub fn write_file_trailer(drive: &mut dyn TapeDrive, label: &FileLabel) -> Result<(), FormatError> {
     let vid = label.vid.as_str();
     drive.write_filemarks(1, false)?;
-    write_label(drive, &aul::encode_eof1(label).map_err(label_err(vid, "EOF1"))?)?;
-    write_label(drive, &aul::encode_eof2(label).map_err(label_err(vid, "EOF2"))?)?;
-    write_label(drive, &aul::encode_utl1(label).map_err(label_err(vid, "UTL1"))?)?;
+    write_label(
+        drive,
+        &aul::encode_eof1(label).map_err(label_err(vid, "EOF1"))?,
+    )?;
+    write_label(
+        drive,
+        &aul::encode_eof2(label).map_err(label_err(vid, "EOF2"))?,
+    )?;
+    write_label(
+        drive,
+        &aul::encode_utl1(label).map_err(label_err(vid, "UTL1"))?,
+    )?;
     drive.write_filemarks(1, false)?;
     Ok(())
 }
 
 /// After positioning at a file's HDR1: checks `HDR1 HDR2 UHL1 TM` name the
 /// expected file; afterwards the drive is at the file's first data block.
-pub fn read_file_header(drive: &mut dyn TapeDrive, vid: &str, fseq: u64, file_id: u64) -> Result<u64, FormatError> {
+pub fn read_file_header(
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    fseq: u64,
+    file_id: u64,
+) -> Result<u64, FormatError> {
     let hdr1 = aul::parse_hdr1(&read_label(drive, vid, "HDR1")?).map_err(label_err(vid, "HDR1"))?;
     aul::parse_hdr2(&read_label(drive, vid, "HDR2")?).map_err(label_err(vid, "HDR2"))?;
     let uhl1 = aul::parse_uhl1(&read_label(drive, vid, "UHL1")?).map_err(label_err(vid, "UHL1"))?;
@@ -254,7 +298,10 @@ mod tests {
         // Reading back the second file by block id.
         d.locate(b2).unwrap();
         read_file_header(&mut d, "V00001", 2, 12).unwrap();
-        assert!(read_file_header(&mut d, "V00001", 2, 12).is_err(), "now at data, not labels");
+        assert!(
+            read_file_header(&mut d, "V00001", 2, 12).is_err(),
+            "now at data, not labels"
+        );
         d.locate(b2).unwrap();
         assert!(read_file_header(&mut d, "V00001", 2, 99).is_err());
     }
@@ -262,6 +309,9 @@ mod tests {
     #[test]
     fn wrong_vid_is_refused() {
         let (_tmp, mut d) = labelled();
-        assert!(matches!(check_vol1(&mut d, "V00002"), Err(FormatError::Mismatch { .. })));
+        assert!(matches!(
+            check_vol1(&mut d, "V00002"),
+            Err(FormatError::Mismatch { .. })
+        ));
     }
 }

@@ -30,10 +30,19 @@ impl Install {
         let out = Command::new(bin("tapeserverd"))
             .arg("init")
             .arg(dir.path())
-            .args(["--drives", &drives.to_string(), "--tapes", &tapes.to_string()])
+            .args([
+                "--drives",
+                &drives.to_string(),
+                "--tapes",
+                &tapes.to_string(),
+            ])
             .output()
             .expect("run tapeserverd init");
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let config = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         Self { dir, config }
     }
@@ -67,7 +76,10 @@ impl Install {
     pub fn daemon_log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
-        format!("\n--- daemon log tail ---\n{}", lines[lines.len().saturating_sub(40)..].join("\n"))
+        format!(
+            "\n--- daemon log tail ---\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
     }
 
     pub fn start(&self) -> Daemon {
