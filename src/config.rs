@@ -159,6 +159,10 @@ pub struct SchedulerConfig {
     /// ...or its oldest request is this old.
     #[serde(default = "default_mount_max_age")]
     pub mount_max_age: Interval,
+    /// Test only: sessions wait this long before every scheduler call, to
+    /// show that the tape thread does not feel a slow database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_call_delay: Option<Interval>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -182,12 +186,30 @@ pub struct DriveConfig {
     /// "file": a file-backed drive whose device is a directory.
     pub kind: DriveKind,
     pub device: PathBuf,
+    /// Test only: faults the drive injects in every session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<FaultsConfig>,
+}
+
+/// Test-only fault injection (see `tape::faulty`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsConfig {
+    pub write_error_at_block: Option<u64>,
+    pub read_error_at_block: Option<u64>,
+    pub corrupt_read_at_block: Option<u64>,
+    pub stall_at_block: Option<u64>,
+    pub stall: Option<Interval>,
+    pub early_warning_after: Option<ByteSize>,
+    pub end_of_medium_after: Option<ByteSize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DriveKind {
     File,
+    /// Benchmarks only: data blocks are checked and discarded.
+    Null,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

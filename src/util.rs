@@ -14,6 +14,18 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// This process's peak resident memory in KiB (VmHWM), 0 if unknown.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Megabytes (10^6) per second, for logs and `tpstat`.
 pub fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
     if seconds > 0.0 {

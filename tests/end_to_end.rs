@@ -5,56 +5,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use common::{BLOCK_SIZE, Install, archived_ids, pattern};
-
-fn recall_all(install: &Install, files: &[(u64, PathBuf)], out_dir: &str) {
-    let out = install.path().join(out_dir);
-    std::fs::create_dir_all(&out).unwrap();
-    let (last, rest) = files.split_last().unwrap();
-    for (id, src) in rest {
-        let dest = out.join(src.file_name().unwrap());
-        install.ok(
-            "stager",
-            &["recall", &id.to_string(), dest.to_str().unwrap()],
-        );
-    }
-    let dest = out.join(last.1.file_name().unwrap());
-    install.ok(
-        "stager",
-        &[
-            "recall",
-            &last.0.to_string(),
-            dest.to_str().unwrap(),
-            "--wait",
-        ],
-    );
-    // A recalled file appears under its name only once its checksum matched.
-    install.wait_for("every recall", Duration::from_secs(120), || {
-        files
-            .iter()
-            .all(|(_, src)| out.join(src.file_name().unwrap()).exists())
-    });
-    for (id, src) in files {
-        let recalled = std::fs::read(out.join(src.file_name().unwrap())).unwrap();
-        let original = std::fs::read(src).unwrap();
-        assert!(
-            recalled == original,
-            "file {id} ({}) differs after recall",
-            src.display()
-        );
-    }
-    let leftovers: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temporary files left behind: {leftovers:?}"
-    );
-}
 
 #[test]
 fn archive_and_recall_byte_exact_across_a_restart() {
@@ -105,7 +57,7 @@ fn archive_and_recall_byte_exact_across_a_restart() {
     }
 
     let files: Vec<(u64, PathBuf)> = ids.iter().map(|(id, p)| (*id, PathBuf::from(p))).collect();
-    recall_all(&install, &files, "out1");
+    install.recall_and_compare(&files, "out1");
 
     let tpstat: serde_json::Value =
         serde_json::from_str(&install.ok("tpstat", &["--json"])).unwrap();
@@ -114,7 +66,7 @@ fn archive_and_recall_byte_exact_across_a_restart() {
 
     // The catalogue and the cartridges persist.
     let _daemon = install.start();
-    recall_all(&install, &files, "out2");
+    install.recall_and_compare(&files, "out2");
     let tapes: serde_json::Value =
         serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
     let total: u64 = tapes["tapes"]

@@ -398,6 +398,7 @@ mod tests {
             name: "d0".into(),
             kind: DriveKind::File,
             device: "/dev/null".into(),
+            faults: None,
         };
         (Catalogue::new(&[config], now), now)
     }

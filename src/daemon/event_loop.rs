@@ -19,7 +19,7 @@ use super::messages::{ToLoop, ToScheduler};
 use crate::config::Config;
 use crate::proto::admin::{AdminReply, AdminRequest, DriveList, admin_reply, admin_request};
 use crate::proto::forker::{ForkSession, forker_reply};
-use crate::proto::session::{SessionKind, SessionReport, SessionSpec, SessionTuning};
+use crate::proto::session::{DriveFaults, SessionKind, SessionReport, SessionSpec, SessionTuning};
 use crate::scheduler::{Mount, MountKind};
 
 const TICK: Duration = Duration::from_millis(100);
@@ -298,10 +298,9 @@ impl EventLoop {
 
     fn session_spec(&self, drive: &str, mount: &Mount) -> SessionSpec {
         let c = &self.config;
-        let device = self
-            .catalogue
-            .get(drive)
-            .map(|d| d.config.device.display().to_string())
+        let drive_config = self.catalogue.get(drive).map(|d| &d.config);
+        let device = drive_config
+            .map(|d| d.device.display().to_string())
             .unwrap_or_default();
         let s = &c.session;
         SessionSpec {
@@ -328,8 +327,26 @@ impl EventLoop {
                 flush_bytes: s.flush_bytes.0,
                 heartbeat_interval_ms: s.heartbeat_interval.0.as_millis() as u64,
                 report_batch_files: s.report_batch_files,
-                scheduler_delay_ms: 0,
+                scheduler_delay_ms: c
+                    .scheduler
+                    .test_call_delay
+                    .map_or(0, |d| d.0.as_millis() as u64),
             }),
+            drive_kind: match drive_config.map(|d| d.kind) {
+                Some(crate::config::DriveKind::Null) => "null".into(),
+                _ => "file".into(),
+            },
+            faults: drive_config
+                .and_then(|d| d.faults.as_ref())
+                .map(|f| DriveFaults {
+                    write_error_at_block: f.write_error_at_block,
+                    read_error_at_block: f.read_error_at_block,
+                    corrupt_read_at_block: f.corrupt_read_at_block,
+                    stall_at_block: f.stall_at_block,
+                    stall_ms: f.stall.map_or(0, |s| s.0.as_millis() as u64),
+                    early_warning_after: f.early_warning_after.map(|b| b.0),
+                    end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
+                }),
         }
     }
 

@@ -71,6 +71,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             name: format!("drive{i}"),
             kind: DriveKind::File,
             device: library.join("drives").join(format!("drive{i}")),
+            faults: None,
         })
         .collect();
     let config = Config {
@@ -88,6 +89,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             mount_min_files: 1,
             mount_min_bytes: ByteSize(1),
             mount_max_age: Interval(Duration::ZERO),
+            test_call_delay: None,
         },
         library: LibraryConfig {
             kind: LibraryKind::Virtual,

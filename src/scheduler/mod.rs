@@ -5,6 +5,7 @@
 //! (frontend thread, scheduler thread, each session) opens its own
 //! connection with [`open`].
 
+pub mod delayed;
 pub mod sqlite;
 
 use std::time::Duration;

@@ -17,9 +17,11 @@ pub mod tape_mount;
 pub mod tape_read;
 pub mod tape_write;
 
-use crate::config::DriveKind;
 use crate::library::{MediaChanger, VirtualChanger};
 use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
+use crate::scheduler::delayed::DelayedScheduler;
+use crate::scheduler::{Scheduler, SchedulerError};
+use crate::tape::faulty::{Faults, FaultyDrive, NullDrive};
 use crate::tape::{FileDrive, TapeDrive};
 
 pub use tape_mount::{SessionEnd, TapeStats};
@@ -51,12 +53,44 @@ pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {
 
 /// The session's drive, from the kind and device in the spec.
 pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
-    // Only file-backed drives exist so far; the spec names a directory.
-    let _kind = DriveKind::File;
-    Box::new(FileDrive::new(
+    let file: Box<dyn TapeDrive> = Box::new(FileDrive::new(
         &spec.drive,
         std::path::Path::new(&spec.drive_device),
-    ))
+    ));
+    let drive: Box<dyn TapeDrive> = match spec.drive_kind.as_str() {
+        "null" => Box::new(NullDrive::new(file)),
+        _ => file,
+    };
+    let faults = spec.faults.as_ref().map(|f| Faults {
+        write_error_at_block: f.write_error_at_block,
+        read_error_at_block: f.read_error_at_block,
+        corrupt_read_at_block: f.corrupt_read_at_block,
+        stall_at_block: f.stall_at_block,
+        stall: std::time::Duration::from_millis(f.stall_ms),
+        early_warning_after: f.early_warning_after,
+        end_of_medium_after: f.end_of_medium_after,
+    });
+    match faults {
+        Some(faults) if faults.any() => {
+            tracing::warn!(faults = ?faults, "test fault injection is active on this drive");
+            Box::new(FaultyDrive::new(drive, faults))
+        }
+        _ => drive,
+    }
+}
+
+/// Opens a scheduler connection, slowed down when the test knob asks.
+pub(crate) fn open_scheduler(spec: &SessionSpec) -> Result<Box<dyn Scheduler>, SchedulerError> {
+    let db = crate::scheduler::open(&spec.scheduler_url)?;
+    let delay = tuning(spec).scheduler_delay_ms;
+    Ok(if delay > 0 {
+        Box::new(DelayedScheduler::new(
+            db,
+            std::time::Duration::from_millis(delay),
+        ))
+    } else {
+        db
+    })
 }
 
 pub(crate) fn open_changer(spec: &SessionSpec) -> Box<dyn MediaChanger> {
@@ -93,6 +127,7 @@ pub(crate) fn log_summary(
         wait_tape_s = format!("{:.3}", stats.waiting_tape.as_secs_f64()),
         unmount_s = format!("{:.3}", stats.unmounting.as_secs_f64()),
         total_s = format!("{:.3}", elapsed.as_secs_f64()),
+        peak_rss_kib = crate::util::peak_rss_kib(),
         exit = end.exit_code(),
         "session summary"
     );

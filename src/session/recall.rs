@@ -12,9 +12,8 @@ use super::memory::BlockPool;
 use super::report_packer::run_recall_packer;
 use super::status_reporter::StatusReporter;
 use super::tape_read::{TapeReadTask, TapeReadThread};
-use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
+use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, open_scheduler, tuning};
 use crate::proto::session::SessionSpec;
-use crate::scheduler;
 
 pub fn run(spec: &SessionSpec) -> SessionEnd {
     let started = Instant::now();
@@ -29,7 +28,7 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
         }
     };
     let status = reporter.handle();
-    let connect = || scheduler::open(&spec.scheduler_url);
+    let connect = || open_scheduler(spec);
     let (mut main_db, mut injector_db, mut packer_db) = match (connect(), connect(), connect()) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {

@@ -3,6 +3,7 @@
 
 pub mod aul;
 pub mod drive;
+pub mod faulty;
 pub mod file_drive;
 pub mod format;
 

@@ -47,6 +47,119 @@ impl Install {
         Self { dir, config }
     }
 
+    /// Changes the installation's config (before the daemon starts).
+    pub fn configure(&self, change: impl FnOnce(&mut tapeserver::config::Config)) {
+        let mut config = tapeserver::config::Config::load(&self.config).expect("load config");
+        change(&mut config);
+        std::fs::write(&self.config, config.to_toml().expect("render config"))
+            .expect("write config");
+    }
+
+    /// Writes a file of `size` pattern bytes under the install; returns its path.
+    pub fn make_file(&self, name: &str, size: usize, seed: u64) -> PathBuf {
+        let dir = self.path().join("src");
+        std::fs::create_dir_all(&dir).expect("src dir");
+        let path = dir.join(name);
+        std::fs::write(&path, pattern(size, seed)).expect("write source file");
+        path
+    }
+
+    /// Queues files for archiving (no wait); returns their ids in order.
+    pub fn archive(&self, paths: &[PathBuf]) -> Vec<u64> {
+        let mut args = vec!["archive".to_string()];
+        args.extend(paths.iter().map(|p| p.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        archived_ids(&self.ok("stager", &args))
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// `stager status --json` as (id, state, vid, fseq, error) per file.
+    pub fn status(&self) -> Vec<FileState> {
+        let json: serde_json::Value =
+            serde_json::from_str(&self.ok("stager", &["status", "--json"])).expect("status json");
+        json["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| FileState {
+                id: f["id"].as_u64().unwrap_or(0),
+                state: f["state"].as_str().unwrap_or("").to_string(),
+                vid: f["vid"].as_str().map(str::to_string),
+                fseq: f["fseq"].as_u64(),
+                error: f["error"].as_str().unwrap_or("").to_string(),
+            })
+            .collect()
+    }
+
+    pub fn state_of(&self, id: u64) -> FileState {
+        self.status()
+            .into_iter()
+            .find(|f| f.id == id)
+            .expect("file in status")
+    }
+
+    /// `tpstat --json` drive entry.
+    pub fn drive(&self, name: &str) -> serde_json::Value {
+        let json: serde_json::Value =
+            serde_json::from_str(&self.ok("tpstat", &["--json"])).expect("tpstat json");
+        json["drives"]
+            .as_array()
+            .expect("drives")
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .expect("drive")
+    }
+
+    /// Queues a recall of each file to `out/NAME`, waits for all of them
+    /// and checks the bytes match the source.
+    pub fn recall_and_compare(&self, files: &[(u64, PathBuf)], out: &str) {
+        let out = self.path().join(out);
+        std::fs::create_dir_all(&out).expect("out dir");
+        let dest = |src: &PathBuf| out.join(src.file_name().expect("name"));
+        let Some((last, rest)) = files.split_last() else {
+            return;
+        };
+        for (id, src) in rest {
+            self.ok(
+                "stager",
+                &["recall", &id.to_string(), dest(src).to_str().expect("utf8")],
+            );
+        }
+        self.ok(
+            "stager",
+            &[
+                "recall",
+                &last.0.to_string(),
+                dest(&last.1).to_str().expect("utf8"),
+                "--wait",
+            ],
+        );
+        // A recalled file appears under its name only once its checksum matched.
+        self.wait_for("every recall", Duration::from_secs(120), || {
+            files.iter().all(|(_, src)| dest(src).exists())
+        });
+        for (id, src) in files {
+            let recalled = std::fs::read(dest(src)).expect("recalled");
+            assert!(
+                recalled == std::fs::read(src).expect("source"),
+                "file {id} ({}) differs after recall",
+                src.display()
+            );
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .expect("out dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "temporary files left behind: {leftovers:?}"
+        );
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -120,6 +233,15 @@ impl Install {
         }
         panic!("timed out waiting for {what}{}", self.daemon_log_tail());
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileState {
+    pub id: u64,
+    pub state: String,
+    pub vid: Option<String>,
+    pub fseq: Option<u64>,
+    pub error: String,
 }
 
 pub struct Daemon {

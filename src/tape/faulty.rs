@@ -1,0 +1,241 @@
+//! A fault-injecting wrapper around any drive, for tests: errors at the Nth
+//! data block written or read, a corrupted block on read (with a matching
+//! LBP CRC, as if the data had gone bad before the drive saw it), a stall,
+//! and an early end of tape. Counts are per session (per wrapper).
+
+use std::time::Duration;
+
+use super::drive::{DriveError, DriveInfo, LBP_CRC_LEN, ReadOutcome, TapeDrive, WriteOutcome};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The Nth data block written (1-based) fails with a write error.
+    pub write_error_at_block: Option<u64>,
+    /// The Nth data block read fails with a medium error.
+    pub read_error_at_block: Option<u64>,
+    /// The Nth data block read comes back with one bit flipped.
+    pub corrupt_read_at_block: Option<u64>,
+    /// Before the Nth data block is written or read, the drive hangs for `stall`.
+    pub stall_at_block: Option<u64>,
+    pub stall: Duration,
+    /// Writes report early warning once this many payload bytes were written...
+    pub early_warning_after: Option<u64>,
+    /// ...and end of medium (nothing written) past this many.
+    pub end_of_medium_after: Option<u64>,
+}
+
+impl Faults {
+    pub fn any(&self) -> bool {
+        *self != Faults::default()
+    }
+}
+
+/// Labels are 80-byte blocks starting with their id; everything else is data.
+fn is_label(payload: &[u8]) -> bool {
+    payload.len() == 80
+        && matches!(
+            &payload[..4],
+            b"VOL1" | b"HDR1" | b"HDR2" | b"UHL1" | b"EOF1" | b"EOF2" | b"UTL1"
+        )
+}
+
+pub struct FaultyDrive {
+    inner: Box<dyn TapeDrive>,
+    faults: Faults,
+    lbp: bool,
+    written_blocks: u64,
+    read_blocks: u64,
+    written_bytes: u64,
+}
+
+impl FaultyDrive {
+    pub fn new(inner: Box<dyn TapeDrive>, faults: Faults) -> Self {
+        Self {
+            inner,
+            faults,
+            lbp: false,
+            written_blocks: 0,
+            read_blocks: 0,
+            written_bytes: 0,
+        }
+    }
+
+    fn injected(&self, what: String) -> DriveError {
+        DriveError::Injected {
+            drive: self.inner.info().serial,
+            what,
+        }
+    }
+
+    fn maybe_stall(&self, n: u64) {
+        if self.faults.stall_at_block == Some(n) {
+            tracing::warn!(
+                block = n,
+                seconds = self.faults.stall.as_secs_f64(),
+                "injected fault: drive stalls"
+            );
+            std::thread::sleep(self.faults.stall);
+        }
+    }
+}
+
+impl TapeDrive for FaultyDrive {
+    fn load(&mut self) -> Result<(), DriveError> {
+        self.inner.load()
+    }
+    fn rewind(&mut self) -> Result<(), DriveError> {
+        self.inner.rewind()
+    }
+    fn locate(&mut self, block_id: u64) -> Result<(), DriveError> {
+        self.inner.locate(block_id)
+    }
+    fn space_filemarks(&mut self, count: i64) -> Result<(), DriveError> {
+        self.inner.space_filemarks(count)
+    }
+    fn position(&mut self) -> Result<u64, DriveError> {
+        self.inner.position()
+    }
+
+    fn read_block(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, DriveError> {
+        let outcome = self.inner.read_block(buf)?;
+        let ReadOutcome::Data(n) = outcome else {
+            return Ok(outcome);
+        };
+        let payload = if self.lbp {
+            n.saturating_sub(LBP_CRC_LEN)
+        } else {
+            n
+        };
+        if is_label(&buf[..payload]) {
+            return Ok(outcome);
+        }
+        self.read_blocks += 1;
+        let nth = self.read_blocks;
+        self.maybe_stall(nth);
+        if self.faults.read_error_at_block == Some(nth) {
+            return Err(self.injected(format!("medium error reading data block {nth}")));
+        }
+        if self.faults.corrupt_read_at_block == Some(nth) {
+            buf[payload / 2] ^= 0x01;
+            if self.lbp {
+                let crc = crc32c::crc32c(&buf[..payload]);
+                buf[payload..n].copy_from_slice(&crc.to_be_bytes());
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn write_block(&mut self, block: &[u8]) -> Result<WriteOutcome, DriveError> {
+        let payload = &block[..block
+            .len()
+            .saturating_sub(if self.lbp { LBP_CRC_LEN } else { 0 })];
+        if is_label(payload) {
+            return self.inner.write_block(block);
+        }
+        let payload = payload.len() as u64;
+        let nth = self.written_blocks + 1;
+        self.maybe_stall(nth);
+        if self.faults.write_error_at_block == Some(nth) {
+            return Err(self.injected(format!("write error on data block {nth}")));
+        }
+        if let Some(limit) = self.faults.end_of_medium_after
+            && self.written_bytes + payload > limit
+        {
+            return Err(DriveError::EndOfMedium {
+                drive: self.inner.info().serial,
+                len: payload as usize,
+            });
+        }
+        let outcome = self.inner.write_block(block)?;
+        self.written_blocks = nth;
+        self.written_bytes += payload;
+        match self.faults.early_warning_after {
+            Some(limit) if self.written_bytes > limit => Ok(WriteOutcome::EarlyWarning),
+            _ => Ok(outcome),
+        }
+    }
+
+    fn write_filemarks(&mut self, count: u32, sync: bool) -> Result<WriteOutcome, DriveError> {
+        self.inner.write_filemarks(count, sync)
+    }
+    fn flush(&mut self) -> Result<(), DriveError> {
+        self.inner.flush()
+    }
+    fn unload(&mut self) -> Result<(), DriveError> {
+        self.inner.unload()
+    }
+    fn info(&self) -> DriveInfo {
+        self.inner.info()
+    }
+    fn set_lbp(&mut self, on: bool) {
+        self.lbp = on;
+        self.inner.set_lbp(on);
+    }
+}
+
+/// A drive for benchmarks: labels and file marks go to the wrapped drive,
+/// data blocks are checked (LBP CRC32C, as a drive would) and discarded.
+/// What it "writes" cannot be recalled.
+pub struct NullDrive {
+    inner: Box<dyn TapeDrive>,
+    lbp: bool,
+}
+
+impl NullDrive {
+    pub fn new(inner: Box<dyn TapeDrive>) -> Self {
+        Self { inner, lbp: false }
+    }
+}
+
+impl TapeDrive for NullDrive {
+    fn load(&mut self) -> Result<(), DriveError> {
+        self.inner.load()
+    }
+    fn rewind(&mut self) -> Result<(), DriveError> {
+        self.inner.rewind()
+    }
+    fn locate(&mut self, block_id: u64) -> Result<(), DriveError> {
+        self.inner.locate(block_id)
+    }
+    fn space_filemarks(&mut self, count: i64) -> Result<(), DriveError> {
+        self.inner.space_filemarks(count)
+    }
+    fn position(&mut self) -> Result<u64, DriveError> {
+        self.inner.position()
+    }
+    fn read_block(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, DriveError> {
+        self.inner.read_block(buf)
+    }
+    fn write_block(&mut self, block: &[u8]) -> Result<WriteOutcome, DriveError> {
+        if is_label(
+            &block[..block
+                .len()
+                .saturating_sub(if self.lbp { LBP_CRC_LEN } else { 0 })],
+        ) {
+            return self.inner.write_block(block);
+        }
+        if self.lbp && super::drive::lbp_open(block).is_none() {
+            return Err(DriveError::LbpCheck {
+                drive: self.inner.info().serial,
+                block_id: 0,
+            });
+        }
+        Ok(WriteOutcome::Written)
+    }
+    fn write_filemarks(&mut self, count: u32, sync: bool) -> Result<WriteOutcome, DriveError> {
+        self.inner.write_filemarks(count, sync)
+    }
+    fn flush(&mut self) -> Result<(), DriveError> {
+        self.inner.flush()
+    }
+    fn unload(&mut self) -> Result<(), DriveError> {
+        self.inner.unload()
+    }
+    fn info(&self) -> DriveInfo {
+        self.inner.info()
+    }
+    fn set_lbp(&mut self, on: bool) {
+        self.lbp = on;
+        self.inner.set_lbp(on);
+    }
+}
