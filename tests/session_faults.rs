@@ -191,10 +191,10 @@ fn recall_read_error_and_checksum_mismatch_fail_only_those_files() {
     std::fs::create_dir_all(&out).unwrap();
     let dest = |i: usize| out.join(format!("f{i}"));
     // Four recalls in one mount, read in fSeq order: blocks 1..4.
-    for i in 0..3 {
+    for (i, id) in ids.iter().enumerate().take(3) {
         install.ok(
             "stager",
-            &["recall", &ids[i].to_string(), dest(i).to_str().unwrap()],
+            &["recall", &id.to_string(), dest(i).to_str().unwrap()],
         );
     }
     let last = install.run(
