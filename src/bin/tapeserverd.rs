@@ -72,13 +72,15 @@ fn main() -> ExitCode {
                 .map(|_| println!("{}: ok", file.display()))
                 .map_err(Into::into),
         ),
-        Command::Run { config } => {
-            let config = match Config::load(&config) {
+        Command::Run {
+            config: config_path,
+        } => {
+            let config = match Config::load(&config_path) {
                 Ok(c) => c,
                 Err(e) => return tapeserver::cli::exit_with(Err(e.into())),
             };
             tapeserver::logging::init(&config.daemon.log_level);
-            match daemon::run(config) {
+            match daemon::run(config, &config_path) {
                 Ok(0) => ExitCode::SUCCESS,
                 Ok(code) => ExitCode::from(code as u8),
                 Err(e) => {

@@ -107,3 +107,90 @@ pub fn tpconfig(config: &Config, drive: &str, up: bool) -> anyhow::Result<()> {
         _ => bail!("tapeserverd sent an unexpected reply"),
     }
 }
+
+/// Label and readtp answer when their session ends: wait long enough for a
+/// real robot and a full read.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+fn admin_long(config: &Config, kind: admin_request::Kind) -> anyhow::Result<admin_reply::Kind> {
+    let reply: AdminReply = request(
+        &config.admin_endpoint(),
+        OPERATION_TIMEOUT,
+        &AdminRequest { kind: Some(kind) },
+    )?;
+    match reply.kind {
+        Some(admin_reply::Kind::Error(e)) => bail!("{e}"),
+        Some(kind) => Ok(kind),
+        None => bail!("tapeserverd sent an empty reply"),
+    }
+}
+
+pub fn tplabel(config: &Config, drive: &str, vid: &str, force: bool) -> anyhow::Result<()> {
+    let kind = admin_request::Kind::LabelTape(crate::proto::admin::LabelTape {
+        drive: drive.to_string(),
+        vid: vid.to_string(),
+        force,
+    });
+    match admin_long(config, kind)? {
+        admin_reply::Kind::Done(_) => {
+            println!("{vid} labelled in {drive}");
+            Ok(())
+        }
+        _ => bail!("tapeserverd sent an unexpected reply"),
+    }
+}
+
+pub fn readtp(config: &Config, vid: &str, range: &str, dest_dir: &str) -> anyhow::Result<()> {
+    let (first, last) = parse_fseq_range(range)?;
+    let dest = std::path::absolute(dest_dir)?.display().to_string();
+    let kind = admin_request::Kind::ReadTape(crate::proto::admin::ReadTape {
+        vid: vid.to_string(),
+        first_fseq: first,
+        last_fseq: last,
+        dest_dir: dest.clone(),
+    });
+    match admin_long(config, kind)? {
+        admin_reply::Kind::Done(_) => {
+            for fseq in first..=last {
+                println!(
+                    "{}",
+                    std::path::Path::new(&dest)
+                        .join(crate::session::readtp::output_name(vid, fseq))
+                        .display()
+                );
+            }
+            Ok(())
+        }
+        _ => bail!("tapeserverd sent an unexpected reply"),
+    }
+}
+
+/// "5" or "3-7".
+pub fn parse_fseq_range(range: &str) -> anyhow::Result<(u64, u64)> {
+    let parse = |s: &str| -> anyhow::Result<u64> {
+        match s.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("{range:?} is not an fSeq range (expected N or N-M, fSeqs start at 1)"),
+        }
+    };
+    let (first, last) = match range.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(range)?, parse(range)?),
+    };
+    if last < first {
+        bail!("{range:?} is not an fSeq range: {last} comes before {first}");
+    }
+    Ok((first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fseq_ranges() {
+        assert_eq!(super::parse_fseq_range("5").unwrap(), (5, 5));
+        assert_eq!(super::parse_fseq_range("3-7").unwrap(), (3, 7));
+        for bad in ["0", "7-3", "x", "1-", ""] {
+            assert!(super::parse_fseq_range(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -2,21 +2,24 @@
 //! event loop. Every transition is logged with its reason.
 //!
 //! ```text
-//! Down --up--> Up --mount assigned--> Starting --forked--> Running --exit 0--> Up
-//!                                                     |        |--exit 1 / down requested--> Down
-//!                                                     |        |--exit 2 / signal--> Down (cleaner pending)
-//!                                                     |        `--down requested--> Draining --exit--> Down
-//!                                                     `--fork failed--> Up
-//! any idle --SIGTERM--> ShuttingDown
+//! Down --up (drive empty)--> Up --work or operator request--> Starting --forked--> Running
+//! Running --exit 0 / 3--> Up          Running --exit 1--> Down
+//! Running --exit 2 / killed--> Cleaning --cleaner exit 0--> Up (Down if a down was asked)
+//!                              Cleaning --cleaner fails or is killed--> Down, tape disabled
+//! Running --tpconfig down--> Draining --session ends--> Down (via Cleaning if needed)
+//! Starting --fork failed--> Up          idle --SIGTERM--> ShuttingDown
 //! ```
+//! A session's scheduler mounts are closed when the drive is done with the
+//! cartridge: at once after a clean end, after the cleaner otherwise, so the
+//! scheduler never hands a cartridge still in this drive to another one.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::watchdog::{self, Timeouts};
 use crate::config::DriveConfig;
 use crate::proto::admin::DriveStatus;
-use crate::proto::session::{SessionReport, SessionState};
-use crate::scheduler::{Mount, MountKind};
+use crate::proto::session::{SessionKind, SessionReport, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriveState {
@@ -54,16 +57,77 @@ impl DriveState {
     }
 }
 
+pub fn kind_name(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Unspecified => "unknown",
+        SessionKind::Migration => "migration",
+        SessionKind::Recall => "recall",
+        SessionKind::Cleaner => "cleaner",
+        SessionKind::Label => "label",
+        SessionKind::Readtp => "readtp",
+    }
+}
+
+pub fn substate_name(state: SessionState) -> &'static str {
+    match state {
+        SessionState::Unspecified | SessionState::Starting => "starting",
+        SessionState::Mounting => "mounting",
+        SessionState::Positioning => "positioning",
+        SessionState::Transferring => "transferring",
+        SessionState::Unmounting => "unmounting",
+        SessionState::Finished => "finished",
+    }
+}
+
+/// An operator's request waiting for the session's end (ROUTER envelope).
+pub type ReplyTo = Vec<Vec<u8>>;
+
 /// What the parent knows of a drive's current session.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub mount: Mount,
+    pub kind: SessionKind,
+    pub vid: String,
+    pub mount_id: u64,
     pub pid: Option<i32>,
     pub substate: SessionState,
+    pub substate_since: Instant,
     pub bytes: u64,
     pub files: u64,
     pub started: Instant,
     pub last_report: Instant,
+    pub last_progress: Instant,
+    /// The last error the session reported.
+    pub error: Option<String>,
+    /// Set once the watchdog killed it, so it is killed once.
+    pub killed: Option<String>,
+    pub reply_to: Option<ReplyTo>,
+}
+
+impl SessionInfo {
+    fn new(
+        kind: SessionKind,
+        vid: &str,
+        mount_id: u64,
+        reply_to: Option<ReplyTo>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            kind,
+            vid: vid.to_string(),
+            mount_id,
+            pid: None,
+            substate: SessionState::Starting,
+            substate_since: now,
+            bytes: 0,
+            files: 0,
+            started: now,
+            last_report: now,
+            last_progress: now,
+            error: None,
+            killed: None,
+            reply_to,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -73,50 +137,101 @@ pub struct Drive {
     pub since: Instant,
     pub session: Option<SessionInfo>,
     pub last_error: Option<String>,
+    /// An operator asked for the drive to go down once its session ends.
+    pub down_wanted: bool,
+    /// Removed from the config: goes once idle.
+    pub remove_when_idle: bool,
 }
 
 /// What the loop must do after a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Close the drive's scheduler mounts (requeueing what they left).
+    CloseMounts,
+    /// Run a cleaner; the mounts stay open until it ends.
+    Cleaner { vid: String },
+    /// The cleaner failed: close the mounts and disable the tape.
+    DisableTape { vid: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOutcome {
     pub drive: String,
-    pub mount_id: u64,
     pub new_state: DriveState,
+    pub next: Next,
+    /// The operator's answer, if one waits: Ok(message) or Err(error).
+    pub reply: Option<(ReplyTo, Result<String, String>)>,
 }
 
 #[derive(Default)]
 pub struct Catalogue {
     drives: BTreeMap<String, Drive>,
+    shutting_down: bool,
 }
 
 impl Catalogue {
     pub fn new(configs: &[DriveConfig], now: Instant) -> Self {
-        let drives = configs
-            .iter()
-            .map(|c| {
-                let drive = Drive {
-                    config: c.clone(),
-                    state: DriveState::Up,
-                    since: now,
-                    session: None,
-                    last_error: None,
-                };
-                tracing::info!(drive = %c.name, state = "up", reason = "configured", "drive state");
-                (c.name.clone(), drive)
-            })
-            .collect();
-        Self { drives }
+        let mut catalogue = Self::default();
+        for c in configs {
+            catalogue.add_drive(c.clone(), now);
+        }
+        catalogue
+    }
+
+    pub fn add_drive(&mut self, config: DriveConfig, now: Instant) {
+        tracing::info!(drive = %config.name, to = "up", reason = "configured", "drive state");
+        self.drives.insert(
+            config.name.clone(),
+            Drive {
+                config,
+                state: DriveState::Up,
+                since: now,
+                session: None,
+                last_error: None,
+                down_wanted: false,
+                remove_when_idle: false,
+            },
+        );
+    }
+
+    /// A drive left the config: removed now if idle, else once its session ends.
+    pub fn remove_drive(&mut self, name: &str) {
+        let Some(drive) = self.drives.get_mut(name) else {
+            return;
+        };
+        if drive.state.has_session() {
+            tracing::info!(
+                drive = name,
+                "drive removed from the config: it goes when its session ends"
+            );
+            drive.remove_when_idle = true;
+            drive.down_wanted = true;
+        } else {
+            tracing::info!(drive = name, "drive removed from the config");
+            self.drives.remove(name);
+        }
+    }
+
+    /// Updates a drive's config (device, faults); takes effect at its next session.
+    pub fn update_config(&mut self, config: &DriveConfig) {
+        if let Some(drive) = self.drives.get_mut(&config.name) {
+            drive.config = config.clone();
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Drive> {
         self.drives.get(name)
     }
 
-    pub fn drives(&self) -> impl Iterator<Item = &Drive> {
-        self.drives.values()
+    pub fn names(&self) -> Vec<String> {
+        self.drives.keys().cloned().collect()
     }
 
     /// Drives waiting for work.
     pub fn free_drives(&self) -> Vec<String> {
+        if self.shutting_down {
+            return Vec::new();
+        }
         self.drives
             .values()
             .filter(|d| d.state == DriveState::Up)
@@ -143,30 +258,57 @@ impl Catalogue {
         drive.since = now;
     }
 
-    /// The scheduler assigned a mount; true if the drive takes it.
-    pub fn start_session(&mut self, name: &str, mount: Mount, now: Instant) -> bool {
+    /// Where a drive goes once it has nothing to do.
+    fn idle_state(&self, drive: &Drive) -> DriveState {
+        if self.shutting_down {
+            DriveState::ShuttingDown
+        } else if drive.down_wanted {
+            DriveState::Down
+        } else {
+            DriveState::Up
+        }
+    }
+
+    /// Starts a session on a free drive; false if the drive is not free.
+    pub fn start_session(
+        &mut self,
+        name: &str,
+        kind: SessionKind,
+        vid: &str,
+        mount_id: u64,
+        reply_to: Option<ReplyTo>,
+        now: Instant,
+    ) -> bool {
+        if self.shutting_down {
+            return false;
+        }
         let Some(drive) = self.drives.get_mut(name) else {
             return false;
         };
         if drive.state != DriveState::Up {
             return false;
         }
-        let reason = format!(
-            "{} mount {} of {}",
-            mount.kind.as_str(),
-            mount.id,
-            mount.vid
-        );
-        drive.session = Some(SessionInfo {
-            mount,
-            pid: None,
-            substate: SessionState::Starting,
-            bytes: 0,
-            files: 0,
-            started: now,
-            last_report: now,
-        });
+        drive.session = Some(SessionInfo::new(kind, vid, mount_id, reply_to, now));
+        let reason = format!("{} session for {vid}", kind_name(kind));
         Self::transition(drive, DriveState::Starting, &reason, now);
+        true
+    }
+
+    /// Starts a cleaner on a drive that has no session.
+    pub fn start_cleaner(&mut self, name: &str, vid: &str, reason: &str, now: Instant) -> bool {
+        let Some(drive) = self.drives.get_mut(name) else {
+            return false;
+        };
+        if drive.state.has_session() {
+            return false;
+        }
+        drive.session = Some(SessionInfo::new(SessionKind::Cleaner, vid, 0, None, now));
+        Self::transition(
+            drive,
+            DriveState::Cleaning,
+            &format!("cleaner: {reason}"),
+            now,
+        );
         true
     }
 
@@ -174,10 +316,11 @@ impl Catalogue {
         let Some(drive) = self.drives.get_mut(name) else {
             return;
         };
-        if let Some(session) = drive.session.as_mut() {
-            session.pid = Some(pid);
-            session.last_report = now;
-        }
+        let Some(session) = drive.session.as_mut() else {
+            return;
+        };
+        session.pid = Some(pid);
+        session.last_report = now;
         if drive.state == DriveState::Starting {
             Self::transition(
                 drive,
@@ -188,49 +331,73 @@ impl Catalogue {
         }
     }
 
-    /// The fork failed: the drive is free again; returns the mount to close.
-    pub fn fork_failed(&mut self, name: &str, error: &str, now: Instant) -> Option<u64> {
+    /// The fork failed: the drive is free again (its mounts are closed).
+    pub fn fork_failed(&mut self, name: &str, error: &str, now: Instant) -> Option<SessionOutcome> {
+        let to = self.idle_state(self.drives.get(name)?);
         let drive = self.drives.get_mut(name)?;
-        let mount_id = drive.session.take().map(|s| s.mount.id);
-        drive.last_error = Some(error.to_string());
-        let to = if drive.state == DriveState::Draining {
-            DriveState::Down
-        } else {
-            DriveState::Up
-        };
+        let session = drive.session.take()?;
+        drive.last_error = Some(format!("fork failed: {error}"));
         Self::transition(drive, to, &format!("fork failed: {error}"), now);
-        mount_id
+        Some(SessionOutcome {
+            drive: name.to_string(),
+            new_state: to,
+            next: Next::CloseMounts,
+            reply: session
+                .reply_to
+                .map(|r| (r, Err(format!("cannot start the session: {error}")))),
+        })
     }
 
     /// A heartbeat or state change from a session.
     pub fn session_report(&mut self, report: &SessionReport, now: Instant) {
-        let name = report.drive.as_str();
-        let mount_id = report.mount_id;
-        let substate = SessionState::try_from(report.state).unwrap_or(SessionState::Unspecified);
-        let (bytes, files, error) = (
-            report.bytes_moved,
-            report.files_moved,
-            report.error.as_str(),
-        );
-        let Some(drive) = self.drives.get_mut(name) else {
+        let Some(drive) = self.drives.get_mut(&report.drive) else {
             return;
         };
         let Some(session) = drive.session.as_mut() else {
             return;
         };
-        if session.mount.id != mount_id {
+        if session.pid != Some(report.pid) && session.mount_id != report.mount_id {
             return;
         }
+        let substate = SessionState::try_from(report.state).unwrap_or(SessionState::Unspecified);
         if session.substate != substate {
-            tracing::debug!(drive = name, substate = ?substate, "session state");
+            session.substate = substate;
+            session.substate_since = now;
+            session.last_progress = now;
         }
-        session.substate = substate;
-        session.bytes = bytes;
-        session.files = files;
+        if report.bytes_moved != session.bytes {
+            session.last_progress = now;
+        }
+        session.bytes = report.bytes_moved;
+        session.files = report.files_moved;
         session.last_report = now;
-        if !error.is_empty() {
-            drive.last_error = Some(error.to_string());
+        if !report.error.is_empty() {
+            session.error = Some(report.error.clone());
         }
+    }
+
+    /// Sessions the watchdog must kill now: (drive, pid, reason). Each once.
+    pub fn watchdog(&mut self, timeouts: &Timeouts, now: Instant) -> Vec<(String, i32, String)> {
+        let mut kills = Vec::new();
+        for drive in self.drives.values_mut() {
+            let Some(session) = drive.session.as_mut() else {
+                continue;
+            };
+            let (Some(pid), None) = (session.pid, &session.killed) else {
+                continue;
+            };
+            let progress = watchdog::Progress {
+                substate: session.substate,
+                substate_since: session.substate_since,
+                last_report: session.last_report,
+                last_progress: session.last_progress,
+            };
+            if let Some(reason) = watchdog::expired(&progress, timeouts, now) {
+                session.killed = Some(reason.clone());
+                kills.push((drive.config.name.clone(), pid, reason));
+            }
+        }
+        kills
     }
 
     /// The drive whose session has this pid.
@@ -241,7 +408,7 @@ impl Catalogue {
             .map(|d| d.config.name.clone())
     }
 
-    /// A session ended with an exit code, or killed by a signal (`code` None).
+    /// A session ended with an exit code, or was killed by a signal.
     pub fn session_ended(
         &mut self,
         pid: i32,
@@ -250,95 +417,170 @@ impl Catalogue {
         now: Instant,
     ) -> Option<SessionOutcome> {
         let name = self.drive_of_pid(pid)?;
+        let idle = self.idle_state(self.drives.get(&name)?);
         let drive = self.drives.get_mut(&name)?;
         let session = drive.session.take()?;
-        let draining = drive.state == DriveState::Draining;
-        let (to, reason) = match (code, signal) {
-            (Some(0), _) if draining => {
-                (DriveState::Down, "session ended, drive drained".to_string())
+        let kind = kind_name(session.kind);
+        let ended = match (code, signal, &session.killed) {
+            (_, Some(s), Some(why)) => {
+                format!("{kind} session killed by the watchdog ({why}), signal {s}")
             }
-            (Some(0), _) => (DriveState::Up, "session ended normally".to_string()),
-            (Some(1), _) => (
-                DriveState::Down,
-                "session asked for the drive to go down".to_string(),
-            ),
-            (Some(2), _) => (
-                DriveState::Down,
-                "session asked for a cleaner (cleaner not available: drive down)".to_string(),
-            ),
-            (Some(c), _) => (
-                DriveState::Down,
-                format!("session exited with unexpected code {c}"),
-            ),
-            (None, Some(s)) => (DriveState::Down, format!("session killed by signal {s}")),
-            (None, None) => (
-                DriveState::Down,
-                "session ended for an unknown reason".to_string(),
-            ),
+            (_, Some(s), None) => format!("{kind} session killed by signal {s}"),
+            (Some(c), _, _) => format!("{kind} session exited with code {c}"),
+            (None, None, _) => format!("{kind} session ended"),
         };
-        if to == DriveState::Down && !draining {
-            drive.last_error = Some(reason.clone());
+        let detail = |base: &str| match &session.error {
+            Some(e) => format!("{base}: {e}"),
+            None => base.to_string(),
+        };
+        let (to, next, error) = if session.kind == SessionKind::Cleaner {
+            match code {
+                Some(0) => (idle, Next::CloseMounts, None),
+                _ => {
+                    let reason = detail(&ended);
+                    let next = Next::DisableTape {
+                        vid: session.vid.clone(),
+                        reason: reason.clone(),
+                    };
+                    (DriveState::Down, next, Some(reason))
+                }
+            }
+        } else {
+            match (code, signal) {
+                (Some(0), _) => (idle, Next::CloseMounts, None),
+                (Some(3), _) => (idle, Next::CloseMounts, Some(detail(&ended))),
+                (Some(1), _) => (DriveState::Down, Next::CloseMounts, Some(detail(&ended))),
+                (Some(2), _) | (None, Some(_)) => {
+                    let next = Next::Cleaner {
+                        vid: session.vid.clone(),
+                    };
+                    (DriveState::Cleaning, next, Some(detail(&ended)))
+                }
+                _ => (DriveState::Down, Next::CloseMounts, Some(detail(&ended))),
+            }
+        };
+        if let Some(e) = &error
+            && to != idle
+        {
+            drive.last_error = Some(e.clone());
         }
-        Self::transition(drive, to, &reason, now);
+        let reply = session.reply_to.map(|r| {
+            let answer = match (code, &error) {
+                (Some(0), _) => Ok(format!("{kind} on {name} done")),
+                (_, Some(e)) => Err(e.clone()),
+                (_, None) => Err(ended.clone()),
+            };
+            (r, answer)
+        });
+        if to == DriveState::Cleaning {
+            // The loop starts the cleaner, which sets the state.
+            Self::transition(
+                drive,
+                DriveState::Down,
+                &format!("{ended}: a cleaner must run"),
+                now,
+            );
+        } else {
+            Self::transition(drive, to, &detail(&ended), now);
+        }
+        if drive.remove_when_idle && to != DriveState::Cleaning {
+            self.drives.remove(&name);
+        }
         Some(SessionOutcome {
             drive: name,
-            mount_id: session.mount.id,
             new_state: to,
+            next,
+            reply,
         })
     }
 
-    /// tpconfig up/down. Returns a sentence for the operator.
-    pub fn configure(&mut self, name: &str, up: bool, now: Instant) -> Result<String, String> {
+    /// tpconfig up/down. `holds` says whether the drive holds a cartridge
+    /// (then `up` runs a cleaner first). Ok(message) or Err(error).
+    pub fn configure(
+        &mut self,
+        name: &str,
+        up: bool,
+        holds: Option<&str>,
+        now: Instant,
+    ) -> Result<(String, Option<String>), String> {
+        if self.shutting_down && up {
+            return Err("the daemon is shutting down".into());
+        }
         let drive = self
             .drives
             .get_mut(name)
             .ok_or_else(|| format!("no drive named {name}"))?;
         match (up, drive.state) {
             (true, DriveState::Down) => {
+                drive.down_wanted = false;
                 drive.last_error = None;
+                if let Some(vid) = holds {
+                    return Ok((
+                        format!(
+                            "drive {name} holds {vid}: a cleaner unloads it, then the drive is up"
+                        ),
+                        Some(vid.to_string()),
+                    ));
+                }
                 Self::transition(drive, DriveState::Up, "operator: tpconfig up", now);
-                Ok(format!("drive {name} is up"))
+                Ok((format!("drive {name} is up"), None))
             }
             (true, DriveState::Draining) => {
+                drive.down_wanted = false;
                 Self::transition(
                     drive,
                     DriveState::Running,
                     "operator: tpconfig up cancels the drain",
                     now,
                 );
-                Ok(format!("drive {name} is running again and stays up"))
+                Ok((format!("drive {name} is running and stays up"), None))
             }
-            (true, DriveState::ShuttingDown) => Err("the daemon is shutting down".into()),
-            (true, _) => Ok(format!(
-                "drive {name} is already up ({})",
-                drive.state.as_str()
-            )),
+            (true, DriveState::Cleaning) => {
+                drive.down_wanted = false;
+                Ok((format!("drive {name} is cleaning and comes up after"), None))
+            }
+            (true, state) => Ok((format!("drive {name} is already {}", state.as_str()), None)),
             (false, DriveState::Up) => {
+                drive.down_wanted = true;
                 Self::transition(drive, DriveState::Down, "operator: tpconfig down", now);
-                Ok(format!("drive {name} is down"))
+                Ok((format!("drive {name} is down"), None))
             }
             (false, DriveState::Starting | DriveState::Running) => {
+                drive.down_wanted = true;
                 Self::transition(
                     drive,
                     DriveState::Draining,
                     "operator: tpconfig down while running",
                     now,
                 );
-                Ok(format!(
-                    "drive {name} is draining: it goes down when its session ends"
+                Ok((
+                    format!("drive {name} is draining: it goes down when its session ends"),
+                    None,
                 ))
             }
-            (false, state) => Ok(format!("drive {name} is already {}", state.as_str())),
+            (false, DriveState::Cleaning) => {
+                drive.down_wanted = true;
+                Ok((
+                    format!("drive {name} is cleaning and goes down after"),
+                    None,
+                ))
+            }
+            (false, state) => Ok((format!("drive {name} is already {}", state.as_str()), None)),
         }
     }
 
-    /// SIGTERM: idle drives stop taking work; running sessions are left to finish.
+    /// SIGTERM: no new sessions; idle drives stop, running sessions finish.
     pub fn shutting_down(&mut self, now: Instant) {
+        self.shutting_down = true;
         for drive in self.drives.values_mut() {
             if matches!(drive.state, DriveState::Up | DriveState::Down) {
                 Self::transition(drive, DriveState::ShuttingDown, "daemon shutting down", now);
             }
         }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
     }
 
     pub fn pids(&self) -> Vec<i32> {
@@ -357,9 +599,9 @@ impl Catalogue {
                 DriveStatus {
                     name: d.config.name.clone(),
                     state: d.state.as_str().into(),
-                    vid: s.map(|s| s.mount.vid.clone()),
+                    vid: s.map(|s| s.vid.clone()).filter(|v| !v.is_empty()),
                     pid: s.and_then(|s| s.pid),
-                    session: s.map(|s| s.mount.kind.as_str().into()),
+                    session: s.map(|s| kind_name(s.kind).into()),
                     substate: s.map(|s| substate_name(s.substate).into()),
                     bytes: s.map_or(0, |s| s.bytes),
                     files: s.map_or(0, |s| s.files),
@@ -372,133 +614,5 @@ impl Catalogue {
     }
 }
 
-pub fn substate_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Unspecified | SessionState::Starting => "starting",
-        SessionState::Mounting => "mounting",
-        SessionState::Positioning => "positioning",
-        SessionState::Transferring => "transferring",
-        SessionState::Unmounting => "unmounting",
-        SessionState::Finished => "finished",
-    }
-}
-
-pub fn mount_kind_name(kind: MountKind) -> &'static str {
-    kind.as_str()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::DriveKind;
-
-    fn catalogue() -> (Catalogue, Instant) {
-        let now = Instant::now();
-        let config = DriveConfig {
-            name: "d0".into(),
-            kind: DriveKind::File,
-            device: "/dev/null".into(),
-            faults: None,
-        };
-        (Catalogue::new(&[config], now), now)
-    }
-
-    fn mount(id: u64) -> Mount {
-        Mount {
-            id,
-            kind: MountKind::Migration,
-            vid: "V00001".into(),
-            pool: "default".into(),
-        }
-    }
-
-    fn report(mount_id: u64, bytes: u64, files: u64) -> SessionReport {
-        SessionReport {
-            drive: "d0".into(),
-            mount_id,
-            state: SessionState::Transferring as i32,
-            bytes_moved: bytes,
-            files_moved: files,
-            ..Default::default()
-        }
-    }
-
-    fn state(c: &Catalogue) -> DriveState {
-        c.get("d0").unwrap().state
-    }
-
-    #[test]
-    fn normal_session_cycle() {
-        let (mut c, now) = catalogue();
-        assert_eq!(c.free_drives(), vec!["d0"]);
-        assert!(c.start_session("d0", mount(1), now));
-        assert_eq!(state(&c), DriveState::Starting);
-        assert!(
-            !c.start_session("d0", mount(2), now),
-            "a busy drive takes no second mount"
-        );
-        c.session_forked("d0", 100, now);
-        assert_eq!(state(&c), DriveState::Running);
-        c.session_report(&report(1, 1000, 2), now);
-        let status = c.status(now);
-        assert_eq!(
-            (status[0].bytes, status[0].files, status[0].pid),
-            (1000, 2, Some(100))
-        );
-        let outcome = c.session_ended(100, Some(0), None, now).unwrap();
-        assert_eq!(outcome.mount_id, 1);
-        assert_eq!(state(&c), DriveState::Up);
-    }
-
-    #[test]
-    fn exit_codes_decide_the_next_state() {
-        for (code, signal, expected) in [
-            (Some(1), None, DriveState::Down),
-            (Some(2), None, DriveState::Down),
-            (None, Some(9), DriveState::Down),
-        ] {
-            let (mut c, now) = catalogue();
-            c.start_session("d0", mount(1), now);
-            c.session_forked("d0", 7, now);
-            c.session_ended(7, code, signal, now).unwrap();
-            assert_eq!(state(&c), expected);
-            assert!(c.get("d0").unwrap().last_error.is_some());
-        }
-    }
-
-    #[test]
-    fn down_while_running_drains() {
-        let (mut c, now) = catalogue();
-        c.start_session("d0", mount(1), now);
-        c.session_forked("d0", 7, now);
-        c.configure("d0", false, now).unwrap();
-        assert_eq!(state(&c), DriveState::Draining);
-        assert!(c.free_drives().is_empty());
-        c.session_ended(7, Some(0), None, now).unwrap();
-        assert_eq!(state(&c), DriveState::Down);
-        c.configure("d0", true, now).unwrap();
-        assert_eq!(state(&c), DriveState::Up);
-    }
-
-    #[test]
-    fn fork_failure_frees_the_drive_and_returns_the_mount() {
-        let (mut c, now) = catalogue();
-        c.start_session("d0", mount(5), now);
-        assert_eq!(c.fork_failed("d0", "EAGAIN", now), Some(5));
-        assert_eq!(state(&c), DriveState::Up);
-    }
-
-    #[test]
-    fn unknown_drive_is_an_error() {
-        let (mut c, now) = catalogue();
-        assert!(c.configure("nope", true, now).is_err());
-    }
-
-    #[test]
-    fn reports_of_another_mount_are_ignored() {
-        let (mut c, now) = catalogue();
-        c.start_session("d0", mount(1), now);
-        c.session_report(&report(99, 5, 5), now);
-        assert_eq!(c.status(now)[0].bytes, 0);
-    }
-}
+mod tests;

@@ -1,11 +1,13 @@
 //! The parent's event loop: one `zmq::poll` over the session and admin
 //! sockets, the forker link, the wake-up socket of its threads and the
-//! signal pipes, with a tick for timers. It only dispatches: the drive
-//! catalogue does the bookkeeping, the threads do the blocking work.
+//! signal pipes, with a tick for timers (watchdog, shutdown deadline,
+//! systemd watchdog). It only dispatches: the drive catalogue does the
+//! bookkeeping, the threads do the blocking work.
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -13,21 +15,24 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use prost::Message;
 
-use super::catalogue::{Catalogue, DriveState};
+use super::catalogue::{Catalogue, Next, ReplyTo, SessionOutcome};
 use super::forker::ForkerHandle;
 use super::messages::{ToLoop, ToScheduler};
+use super::session_spec;
+use super::watchdog::Timeouts;
 use crate::config::Config;
-use crate::proto::admin::{AdminReply, AdminRequest, DriveList, admin_reply, admin_request};
+use crate::library::{MediaChanger, VirtualChanger};
+use crate::proto::admin::{
+    AdminReply, AdminRequest, DriveList, LabelTape, ReadTape, admin_reply, admin_request,
+};
 use crate::proto::forker::{ForkSession, forker_reply};
-use crate::proto::session::{DriveFaults, SessionKind, SessionReport, SessionSpec, SessionTuning};
-use crate::scheduler::{Mount, MountKind};
+use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
+use crate::scheduler::MountKind;
 
 const TICK: Duration = Duration::from_millis(100);
 
-pub struct EventLoop {
-    pub config: Config,
-    pub host: String,
-    pub catalogue: Catalogue,
+/// The sockets and channels the loop polls.
+pub struct LoopIo {
     pub forker: ForkerHandle,
     pub sessions: zmq::Socket,
     pub admin: zmq::Socket,
@@ -36,9 +41,20 @@ pub struct EventLoop {
     pub to_scheduler: Sender<ToScheduler>,
     pub term: UnixStream,
     pub hup: UnixStream,
+}
+
+pub struct EventLoop {
+    config: Config,
+    config_path: PathBuf,
+    host: String,
+    catalogue: Catalogue,
+    io: LoopIo,
+    timeouts: Timeouts,
     next_request: u64,
     last_free: Vec<String>,
     shutdown_since: Option<Instant>,
+    deadline_passed: bool,
+    systemd_watchdog: Option<(Duration, Instant)>,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -51,55 +67,79 @@ pub enum LoopEnd {
 }
 
 impl EventLoop {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: Config,
-        host: String,
-        catalogue: Catalogue,
-        forker: ForkerHandle,
-        sessions: zmq::Socket,
-        admin: zmq::Socket,
-        wake: UnixStream,
-        from_threads: Receiver<ToLoop>,
-        to_scheduler: Sender<ToScheduler>,
-        term: UnixStream,
-        hup: UnixStream,
-    ) -> Self {
+    pub fn new(config: Config, config_path: PathBuf, host: String, io: LoopIo) -> Self {
+        let catalogue = Catalogue::new(&config.drives, Instant::now());
+        let timeouts = Timeouts::from(&config.watchdog);
+        let systemd_watchdog =
+            sd_notify::watchdog_enabled().map(|every| (every / 2, Instant::now()));
         Self {
             config,
+            config_path,
             host,
             catalogue,
-            forker,
-            sessions,
-            admin,
-            wake,
-            from_threads,
-            to_scheduler,
-            term,
-            hup,
+            io,
+            timeouts,
             next_request: 0,
             last_free: Vec::new(),
             shutdown_since: None,
+            deadline_passed: false,
+            systemd_watchdog,
         }
     }
 
     /// Runs the loop; gives the forker back so the caller can stop it.
-    pub fn run_and_return_forker(mut self) -> (LoopEnd, ForkerHandle) {
-        let end = self.run();
-        (end, self.forker)
+    pub fn run(mut self) -> (LoopEnd, ForkerHandle) {
+        self.recover();
+        let end = self.serve();
+        (end, self.io.forker)
     }
 
-    fn run(&mut self) -> LoopEnd {
-        self.offer_free_drives();
+    /// A drive still holding a cartridge from a previous run gets a cleaner
+    /// (its mounts close after it); the others' stale mounts close now.
+    fn recover(&mut self) {
+        let loaded = self.loaded_drives();
+        for drive in self.catalogue.names() {
+            match loaded.iter().find(|(d, _)| *d == drive) {
+                Some((_, vid)) => {
+                    tracing::warn!(drive = %drive, vid = %vid, "the drive holds a cartridge from a previous run: running a cleaner");
+                    self.start_cleaner(&drive, vid, "recovery at start");
+                }
+                None => {
+                    let _ = self
+                        .io
+                        .to_scheduler
+                        .send(ToScheduler::CloseMounts { drive });
+                }
+            }
+        }
+    }
+
+    /// (drive, VID) for every drive the library says holds a cartridge.
+    fn loaded_drives(&self) -> Vec<(String, String)> {
+        match VirtualChanger::open(&self.config.library.path).status() {
+            Ok(status) => status
+                .drives
+                .into_iter()
+                .filter_map(|(d, v)| v.map(|v| (d, v)))
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the library state");
+                Vec::new()
+            }
+        }
+    }
+
+    fn serve(&mut self) -> LoopEnd {
         loop {
+            self.offer_free_drives();
             let (sessions, admin, forker, wake, term, hup) = {
                 let mut items = [
-                    self.sessions.as_poll_item(zmq::POLLIN),
-                    self.admin.as_poll_item(zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.forker.link.as_raw_fd(), zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.wake.as_raw_fd(), zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.term.as_raw_fd(), zmq::POLLIN),
-                    zmq::PollItem::from_fd(self.hup.as_raw_fd(), zmq::POLLIN),
+                    self.io.sessions.as_poll_item(zmq::POLLIN),
+                    self.io.admin.as_poll_item(zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.io.forker.link.as_raw_fd(), zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.io.wake.as_raw_fd(), zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.io.term.as_raw_fd(), zmq::POLLIN),
+                    zmq::PollItem::from_fd(self.io.hup.as_raw_fd(), zmq::POLLIN),
                 ];
                 if let Err(e) = zmq::poll(&mut items, TICK.as_millis() as i64) {
                     if e != zmq::Error::EINTR {
@@ -127,86 +167,207 @@ impl EventLoop {
                 return LoopEnd::ForkerDied;
             }
             if wake {
-                drain(&self.wake);
-                while let Ok(msg) = self.from_threads.try_recv() {
+                drain(&self.io.wake);
+                while let Ok(msg) = self.io.from_threads.try_recv() {
                     self.on_thread_message(msg);
                 }
             }
             if term {
-                drain(&self.term);
-                if self.shutdown_since.is_none() {
-                    tracing::info!(
-                        sessions = self.catalogue.busy(),
-                        "shutdown requested: no new mounts, running sessions finish"
-                    );
-                    self.shutdown_since = Some(Instant::now());
-                    self.catalogue.shutting_down(Instant::now());
-                }
+                drain(&self.io.term);
+                self.begin_shutdown();
             }
             if hup {
-                drain(&self.hup);
-                tracing::warn!(
-                    "SIGHUP: configuration reload is not supported yet; the running configuration is kept"
-                );
+                drain(&self.io.hup);
+                self.reload();
             }
-            if let Some(since) = self.shutdown_since {
-                if self.catalogue.busy() == 0 {
-                    return LoopEnd::Shutdown;
-                }
-                if since.elapsed() > self.config.watchdog.shutdown_deadline.0 {
-                    self.kill_sessions("shutdown deadline passed");
-                }
+            if let Some(end) = self.tick() {
+                return end;
             }
-            self.offer_free_drives();
         }
+    }
+
+    fn tick(&mut self) -> Option<LoopEnd> {
+        let now = Instant::now();
+        for (drive, pid, reason) in self.catalogue.watchdog(&self.timeouts, now) {
+            tracing::error!(drive = %drive, pid, reason = %reason, "watchdog: killing the session");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if let Some((every, last)) = self.systemd_watchdog
+            && now.duration_since(last) >= every
+        {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            self.systemd_watchdog = Some((every, now));
+        }
+        if let Some(since) = self.shutdown_since {
+            if self.catalogue.busy() == 0 {
+                return Some(LoopEnd::Shutdown);
+            }
+            if !self.deadline_passed && since.elapsed() > self.config.watchdog.shutdown_deadline.0 {
+                // Killed sessions get cleaners, which finish the shutdown.
+                self.deadline_passed = true;
+                self.kill_sessions("shutdown deadline passed");
+            }
+        }
+        None
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_since.is_some() {
+            return;
+        }
+        tracing::info!(
+            sessions = self.catalogue.busy(),
+            "shutdown requested: no new mounts, running sessions finish"
+        );
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        self.shutdown_since = Some(Instant::now());
+        self.catalogue.shutting_down(Instant::now());
+    }
+
+    /// SIGHUP: a valid new config replaces the running one (drives added or
+    /// removed); an invalid one is logged and the running one kept.
+    fn reload(&mut self) {
+        let new = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: the new configuration is rejected; keeping the running one");
+                return;
+            }
+        };
+        let old = &self.config;
+        let fixed = [
+            ("daemon.run_dir", old.daemon.run_dir != new.daemon.run_dir),
+            (
+                "daemon.state_dir",
+                old.daemon.state_dir != new.daemon.state_dir,
+            ),
+            (
+                "endpoints",
+                old.stager_endpoint() != new.stager_endpoint()
+                    || old.admin_endpoint() != new.admin_endpoint()
+                    || old.sessions_endpoint() != new.sessions_endpoint(),
+            ),
+            ("scheduler.url", old.scheduler.url != new.scheduler.url),
+            ("library.path", old.library.path != new.library.path),
+        ];
+        for (key, changed) in fixed {
+            if changed {
+                tracing::warn!(key, "SIGHUP: this setting changes only at a restart");
+            }
+        }
+        let now = Instant::now();
+        for drive in &new.drives {
+            if self.catalogue.get(&drive.name).is_none() {
+                self.catalogue.add_drive(drive.clone(), now);
+            } else {
+                self.catalogue.update_config(drive);
+            }
+        }
+        for name in self.catalogue.names() {
+            if !new.drives.iter().any(|d| d.name == name) {
+                self.catalogue.remove_drive(&name);
+            }
+        }
+        let mut new = new;
+        new.daemon = self.config.daemon.clone();
+        new.endpoints = self.config.endpoints.clone();
+        new.scheduler.url = self.config.scheduler.url.clone();
+        new.library = self.config.library.clone();
+        self.timeouts = Timeouts::from(&new.watchdog);
+        self.config = new;
+        tracing::info!(
+            drives = self.catalogue.names().len(),
+            "SIGHUP: configuration reloaded"
+        );
     }
 
     /// Tells the scheduler thread which drives are free, when that changed.
     fn offer_free_drives(&mut self) {
-        let free = if self.shutdown_since.is_some() {
-            Vec::new()
-        } else {
-            self.catalogue.free_drives()
-        };
+        let free = self.catalogue.free_drives();
         if free != self.last_free {
             self.last_free = free.clone();
-            let _ = self.to_scheduler.send(ToScheduler::FreeDrives(free));
+            let _ = self.io.to_scheduler.send(ToScheduler::FreeDrives(free));
         }
     }
 
     fn on_thread_message(&mut self, msg: ToLoop) {
         match msg {
             ToLoop::Assign { drive, mount } => {
-                let now = Instant::now();
-                if self.shutdown_since.is_some()
-                    || !self.catalogue.start_session(&drive, mount.clone(), now)
-                {
+                let kind = match mount.kind {
+                    MountKind::Migration => SessionKind::Migration,
+                    MountKind::Recall => SessionKind::Recall,
+                };
+                if !self.catalogue.start_session(
+                    &drive,
+                    kind,
+                    &mount.vid,
+                    mount.id,
+                    None,
+                    Instant::now(),
+                ) {
                     tracing::info!(drive = %drive, mount = mount.id, "drive no longer free: mount released");
-                    let _ = self.to_scheduler.send(ToScheduler::ReleaseMount(mount.id));
+                    let _ = self
+                        .io
+                        .to_scheduler
+                        .send(ToScheduler::ReleaseMount(mount.id));
                     return;
                 }
-                let spec = self.session_spec(&drive, &mount);
-                self.next_request += 1;
-                let request = ForkSession {
-                    request_id: self.next_request,
-                    spec: Some(spec),
-                };
-                if let Err(e) = self.forker.fork_session(request) {
-                    let error = e.to_string();
-                    if let Some(id) = self.catalogue.fork_failed(&drive, &error, now) {
-                        let _ = self.to_scheduler.send(ToScheduler::ReleaseMount(id));
-                    }
-                }
+                let spec = session_spec(
+                    &self.config,
+                    &self.host,
+                    &drive,
+                    kind,
+                    &mount.vid,
+                    mount.id,
+                    &mount.pool,
+                );
+                self.fork(&drive, spec);
             }
+        }
+    }
+
+    fn fork(&mut self, drive: &str, spec: SessionSpec) {
+        self.next_request += 1;
+        let request = ForkSession {
+            request_id: self.next_request,
+            spec: Some(spec),
+        };
+        if let Err(e) = self.io.forker.fork_session(request)
+            && let Some(outcome) = self
+                .catalogue
+                .fork_failed(drive, &e.to_string(), Instant::now())
+        {
+            self.after_session(outcome);
+        }
+    }
+
+    fn start_cleaner(&mut self, drive: &str, vid: &str, reason: &str) {
+        if self
+            .catalogue
+            .start_cleaner(drive, vid, reason, Instant::now())
+        {
+            let spec = session_spec(
+                &self.config,
+                &self.host,
+                drive,
+                SessionKind::Cleaner,
+                vid,
+                0,
+                "",
+            );
+            self.fork(drive, spec);
         }
     }
 
     /// False when the forker is gone.
     fn on_forker(&mut self) -> bool {
-        let reply = match self.forker.read_reply() {
+        let reply = match self.io.forker.read_reply() {
             Ok(Some(reply)) => reply,
             Ok(None) => {
-                tracing::error!(pid = self.forker.pid.as_raw(), "the forker closed its link");
+                tracing::error!(
+                    pid = self.io.forker.pid.as_raw(),
+                    "the forker closed its link"
+                );
                 return false;
             }
             Err(e) => {
@@ -220,8 +381,8 @@ impl EventLoop {
                 self.catalogue.session_forked(&f.drive, f.pid, now)
             }
             Some(forker_reply::Kind::Failed(f)) => {
-                if let Some(id) = self.catalogue.fork_failed(&f.drive, &f.error, now) {
-                    let _ = self.to_scheduler.send(ToScheduler::ReleaseMount(id));
+                if let Some(outcome) = self.catalogue.fork_failed(&f.drive, &f.error, now) {
+                    self.after_session(outcome);
                 }
             }
             Some(forker_reply::Kind::Exited(e)) => self.session_ended(e.pid, Some(e.code), None),
@@ -232,23 +393,53 @@ impl EventLoop {
     }
 
     fn session_ended(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
+        // The session's last reports (its error, if any) were sent before it exited.
+        self.on_session_messages();
         match self
             .catalogue
             .session_ended(pid, code, signal, Instant::now())
         {
             Some(outcome) => {
                 tracing::info!(drive = %outcome.drive, pid, code = ?code, signal = ?signal, state = outcome.new_state.as_str(), "session ended");
-                let _ = self.to_scheduler.send(ToScheduler::SessionEnded {
-                    drive: outcome.drive,
-                    mount_id: outcome.mount_id,
-                });
+                self.after_session(outcome);
             }
             None => tracing::warn!(pid, "a process the catalogue does not know ended"),
         }
     }
 
+    fn after_session(&mut self, outcome: SessionOutcome) {
+        if let Some((to, answer)) = outcome.reply {
+            let kind = match answer {
+                Ok(done) => admin_reply::Kind::Done(done),
+                Err(e) => admin_reply::Kind::Error(e),
+            };
+            self.reply(to, AdminReply { kind: Some(kind) });
+        }
+        match outcome.next {
+            Next::CloseMounts => {
+                let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
+                    drive: outcome.drive,
+                });
+            }
+            Next::Cleaner { vid } => {
+                self.start_cleaner(&outcome.drive, &vid, "the session did not end cleanly")
+            }
+            Next::DisableTape { vid, reason } => {
+                if !vid.is_empty() {
+                    let _ = self
+                        .io
+                        .to_scheduler
+                        .send(ToScheduler::DisableTape { vid, reason });
+                }
+                let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
+                    drive: outcome.drive,
+                });
+            }
+        }
+    }
+
     fn on_session_messages(&mut self) {
-        while let Ok(frames) = self.sessions.recv_multipart(zmq::DONTWAIT) {
+        while let Ok(frames) = self.io.sessions.recv_multipart(zmq::DONTWAIT) {
             let Some(body) = frames.last() else { continue };
             match SessionReport::decode(body.as_slice()) {
                 Ok(r) => self.catalogue.session_report(&r, Instant::now()),
@@ -258,35 +449,171 @@ impl EventLoop {
     }
 
     fn on_admin_requests(&mut self) {
-        while let Ok(frames) = self.admin.recv_multipart(zmq::DONTWAIT) {
+        while let Ok(frames) = self.io.admin.recv_multipart(zmq::DONTWAIT) {
             let Some((body, envelope)) = frames.split_last() else {
                 continue;
             };
-            let reply = self.admin_reply(body);
-            let mut out = envelope.to_vec();
-            out.push(reply.encode_to_vec());
-            if let Err(e) = self.admin.send_multipart(out, zmq::DONTWAIT) {
-                tracing::warn!(error = %e, "cannot send an admin reply");
-            }
+            let envelope = envelope.to_vec();
+            let kind = match AdminRequest::decode(body.as_slice()).map(|r| r.kind) {
+                Ok(Some(kind)) => kind,
+                Ok(None) => {
+                    self.reply_error(envelope, "empty request".into());
+                    continue;
+                }
+                Err(e) => {
+                    self.reply_error(envelope, format!("undecodable request: {e}"));
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            let answer = match kind {
+                admin_request::Kind::ListDrives(_) => admin_reply::Kind::Drives(DriveList {
+                    drives: self.catalogue.status(now),
+                }),
+                admin_request::Kind::ConfigureDrive(c) => {
+                    let holds = if c.up {
+                        self.loaded_drives()
+                            .into_iter()
+                            .find(|(d, _)| *d == c.drive)
+                            .map(|(_, v)| v)
+                    } else {
+                        None
+                    };
+                    match self
+                        .catalogue
+                        .configure(&c.drive, c.up, holds.as_deref(), now)
+                    {
+                        Ok((done, clean)) => {
+                            if let Some(vid) = clean {
+                                self.start_cleaner(&c.drive, &vid, "tpconfig up on a loaded drive");
+                            }
+                            admin_reply::Kind::Done(done)
+                        }
+                        Err(e) => admin_reply::Kind::Error(e),
+                    }
+                }
+                // These answer when their session ends.
+                admin_request::Kind::LabelTape(l) => match self.start_label(l, envelope.clone()) {
+                    Ok(()) => continue,
+                    Err(e) => admin_reply::Kind::Error(e),
+                },
+                admin_request::Kind::ReadTape(r) => match self.start_readtp(r, envelope.clone()) {
+                    Ok(()) => continue,
+                    Err(e) => admin_reply::Kind::Error(e),
+                },
+            };
+            self.reply(envelope, AdminReply { kind: Some(answer) });
         }
     }
 
-    fn admin_reply(&mut self, body: &[u8]) -> AdminReply {
-        let now = Instant::now();
-        let kind = match AdminRequest::decode(body).map(|r| r.kind) {
-            Ok(Some(admin_request::Kind::ListDrives(_))) => admin_reply::Kind::Drives(DriveList {
-                drives: self.catalogue.status(now),
-            }),
-            Ok(Some(admin_request::Kind::ConfigureDrive(c))) => {
-                match self.catalogue.configure(&c.drive, c.up, now) {
-                    Ok(done) => admin_reply::Kind::Done(done),
-                    Err(e) => admin_reply::Kind::Error(e),
-                }
-            }
-            Ok(None) => admin_reply::Kind::Error("empty request".into()),
-            Err(e) => admin_reply::Kind::Error(format!("undecodable request: {e}")),
-        };
-        AdminReply { kind: Some(kind) }
+    fn start_label(&mut self, l: LabelTape, reply_to: ReplyTo) -> Result<(), String> {
+        crate::tape::aul::check_vid(&l.vid).map_err(|_| {
+            format!(
+                "{:?} is not a valid VID (1-6 upper-case letters or digits)",
+                l.vid
+            )
+        })?;
+        let drive = self
+            .catalogue
+            .get(&l.drive)
+            .ok_or_else(|| format!("no drive named {}", l.drive))?;
+        let state = drive.state;
+        if !self.catalogue.start_session(
+            &l.drive,
+            SessionKind::Label,
+            &l.vid,
+            0,
+            Some(reply_to),
+            Instant::now(),
+        ) {
+            return Err(format!(
+                "drive {} is {}, not up and idle",
+                l.drive,
+                state.as_str()
+            ));
+        }
+        let mut spec = session_spec(
+            &self.config,
+            &self.host,
+            &l.drive,
+            SessionKind::Label,
+            &l.vid,
+            0,
+            "",
+        );
+        spec.force = l.force;
+        self.fork(&l.drive, spec);
+        Ok(())
+    }
+
+    fn start_readtp(&mut self, r: ReadTape, reply_to: ReplyTo) -> Result<(), String> {
+        if r.first_fseq == 0 || r.last_fseq < r.first_fseq {
+            return Err(format!("bad fSeq range {}-{}", r.first_fseq, r.last_fseq));
+        }
+        let dir = std::fs::canonicalize(&r.dest_dir).map_err(|e| format!("{}: {e}", r.dest_dir))?;
+        if !dir.is_dir() {
+            return Err(format!("{}: not a directory", r.dest_dir));
+        }
+        let roots: Vec<PathBuf> = self
+            .config
+            .paths
+            .recall_roots
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        if !roots.iter().any(|root| dir.starts_with(root)) {
+            return Err(format!(
+                "{}: not under an allowed recall directory",
+                r.dest_dir
+            ));
+        }
+        let drive = self
+            .catalogue
+            .free_drives()
+            .into_iter()
+            .next()
+            .ok_or("no drive is free")?;
+        if !self.catalogue.start_session(
+            &drive,
+            SessionKind::Readtp,
+            &r.vid,
+            0,
+            Some(reply_to),
+            Instant::now(),
+        ) {
+            return Err("no drive is free".into());
+        }
+        let mut spec = session_spec(
+            &self.config,
+            &self.host,
+            &drive,
+            SessionKind::Readtp,
+            &r.vid,
+            0,
+            "",
+        );
+        spec.first_fseq = r.first_fseq;
+        spec.last_fseq = r.last_fseq;
+        spec.dest_dir = dir.display().to_string();
+        self.fork(&drive, spec);
+        Ok(())
+    }
+
+    fn reply_error(&mut self, to: ReplyTo, error: String) {
+        self.reply(
+            to,
+            AdminReply {
+                kind: Some(admin_reply::Kind::Error(error)),
+            },
+        );
+    }
+
+    fn reply(&mut self, to: ReplyTo, reply: AdminReply) {
+        let mut out = to;
+        out.push(reply.encode_to_vec());
+        if let Err(e) = self.io.admin.send_multipart(out, zmq::DONTWAIT) {
+            tracing::warn!(error = %e, "cannot send an admin reply");
+        }
     }
 
     fn kill_sessions(&mut self, why: &str) {
@@ -294,64 +621,6 @@ impl EventLoop {
             tracing::warn!(pid, reason = why, "killing session");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
-    }
-
-    fn session_spec(&self, drive: &str, mount: &Mount) -> SessionSpec {
-        let c = &self.config;
-        let drive_config = self.catalogue.get(drive).map(|d| &d.config);
-        let device = drive_config
-            .map(|d| d.device.display().to_string())
-            .unwrap_or_default();
-        let s = &c.session;
-        SessionSpec {
-            kind: match mount.kind {
-                MountKind::Migration => SessionKind::Migration,
-                MountKind::Recall => SessionKind::Recall,
-            } as i32,
-            host: self.host.clone(),
-            drive: drive.to_string(),
-            drive_device: device,
-            library_path: c.library.path.display().to_string(),
-            scheduler_url: c.scheduler.url.clone(),
-            sessions_endpoint: c.sessions_endpoint(),
-            mount_id: mount.id,
-            vid: mount.vid.clone(),
-            pool: mount.pool.clone(),
-            tuning: Some(SessionTuning {
-                block_size: s.block_size.0,
-                block_count: s.block_count,
-                disk_threads: s.disk_threads,
-                bulk_files: s.bulk_files,
-                bulk_bytes: s.bulk_bytes.0,
-                flush_files: s.flush_files,
-                flush_bytes: s.flush_bytes.0,
-                heartbeat_interval_ms: s.heartbeat_interval.0.as_millis() as u64,
-                report_batch_files: s.report_batch_files,
-                scheduler_delay_ms: c
-                    .scheduler
-                    .test_call_delay
-                    .map_or(0, |d| d.0.as_millis() as u64),
-            }),
-            drive_kind: match drive_config.map(|d| d.kind) {
-                Some(crate::config::DriveKind::Null) => "null".into(),
-                _ => "file".into(),
-            },
-            faults: drive_config
-                .and_then(|d| d.faults.as_ref())
-                .map(|f| DriveFaults {
-                    write_error_at_block: f.write_error_at_block,
-                    read_error_at_block: f.read_error_at_block,
-                    corrupt_read_at_block: f.corrupt_read_at_block,
-                    stall_at_block: f.stall_at_block,
-                    stall_ms: f.stall.map_or(0, |s| s.0.as_millis() as u64),
-                    early_warning_after: f.early_warning_after.map(|b| b.0),
-                    end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
-                }),
-        }
-    }
-
-    pub fn drive_state(&self, drive: &str) -> Option<DriveState> {
-        self.catalogue.get(drive).map(|d| d.state)
     }
 }
 

@@ -22,13 +22,18 @@ pub enum ToScheduler {
     FreeDrives(Vec<String>),
     /// Work was queued: look for mounts now rather than at the next poll.
     WorkQueued,
-    /// A session ended: close its mount and requeue what it left.
-    SessionEnded {
+    /// The drive is done with its cartridge: close its mounts and requeue
+    /// what they left.
+    CloseMounts {
         drive: String,
-        mount_id: u64,
     },
     /// The loop could not use an assigned mount.
     ReleaseMount(u64),
+    /// A cleaner failed on this tape: no more mounts of it.
+    DisableTape {
+        vid: String,
+        reason: String,
+    },
     Stop,
 }
 

@@ -9,19 +9,19 @@ pub mod frontend;
 pub mod init;
 pub mod messages;
 pub mod scheduler_thread;
+pub mod watchdog;
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use crossbeam_channel::unbounded;
 
-use crate::config::Config;
+use crate::config::{Config, DriveKind};
+use crate::proto::session::{DriveFaults, SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler::{self, MountCriteria};
-use catalogue::Catalogue;
-use event_loop::{EventLoop, LoopEnd};
+use event_loop::{EventLoop, LoopEnd, LoopIo};
 use messages::{LoopWaker, ToScheduler};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub enum DaemonError {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
-pub fn run(config: Config) -> Result<i32, DaemonError> {
+pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let host = config.host();
     for dir in [&config.daemon.run_dir, &config.daemon.state_dir] {
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::Dir {
@@ -61,14 +61,6 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
     // Fork first: the process has no thread and no ZMQ context yet.
     let forker = forker::spawn()?;
     tracing::info!(host = %host, forker = forker.pid.as_raw(), drives = config.drives.len(), "tapeserverd starting");
-
-    // Recovery: mounts a previous run left open are closed and their work requeued.
-    let mut db = scheduler::open(&config.scheduler.url)?;
-    for drive in &config.drives {
-        for mount in db.end_mounts_of_drive(&host, &drive.name)? {
-            tracing::warn!(drive = %drive.name, mount, "closed a mount left open by a previous run; its unreported work is requeued");
-        }
-    }
 
     let ctx = zmq::Context::new();
     let bind = |kind, endpoint: String| -> Result<zmq::Socket, DaemonError> {
@@ -130,7 +122,6 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
     let sched_handle = spawn("scheduler", Box::new(move || sched_thread.run()))?;
     let frontend_handle = spawn("frontend", Box::new(move || frontend.run()))?;
 
-    let catalogue = Catalogue::new(&config.drives, Instant::now());
     tracing::info!(stager = %config.stager_endpoint(), admin = %config.admin_endpoint(), "tapeserverd ready");
     // Without NOTIFY_SOCKET (not under systemd) this does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -139,22 +130,18 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
         config.admin_endpoint(),
         config.stager_endpoint(),
     ];
-    let event_loop = EventLoop::new(
-        config,
-        host,
-        catalogue,
+    let io = LoopIo {
         forker,
         sessions,
         admin,
-        wake_rx,
-        to_loop_rx,
-        to_sched_tx.clone(),
-        term_rx,
-        hup_rx,
-    );
-    let (end, mut forker) = event_loop.run_and_return_forker();
+        wake: wake_rx,
+        from_threads: to_loop_rx,
+        to_scheduler: to_sched_tx.clone(),
+        term: term_rx,
+        hup: hup_rx,
+    };
+    let (end, mut forker) = EventLoop::new(config, config_path.to_path_buf(), host, io).run();
 
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     stop.store(true, Ordering::Relaxed);
     let _ = to_sched_tx.send(ToScheduler::Stop);
     let _ = frontend_handle.join();
@@ -179,6 +166,65 @@ pub fn run(config: Config) -> Result<i32, DaemonError> {
             1
         }
     })
+}
+
+/// What a session process needs, from the config and the work it is given.
+pub fn session_spec(
+    config: &Config,
+    host: &str,
+    drive: &str,
+    kind: SessionKind,
+    vid: &str,
+    mount_id: u64,
+    pool: &str,
+) -> SessionSpec {
+    let drive_config = config.drives.iter().find(|d| d.name == drive);
+    let s = &config.session;
+    SessionSpec {
+        kind: kind as i32,
+        host: host.to_string(),
+        drive: drive.to_string(),
+        drive_device: drive_config
+            .map(|d| d.device.display().to_string())
+            .unwrap_or_default(),
+        library_path: config.library.path.display().to_string(),
+        scheduler_url: config.scheduler.url.clone(),
+        sessions_endpoint: config.sessions_endpoint(),
+        mount_id,
+        vid: vid.to_string(),
+        pool: pool.to_string(),
+        tuning: Some(SessionTuning {
+            block_size: s.block_size.0,
+            block_count: s.block_count,
+            disk_threads: s.disk_threads,
+            bulk_files: s.bulk_files,
+            bulk_bytes: s.bulk_bytes.0,
+            flush_files: s.flush_files,
+            flush_bytes: s.flush_bytes.0,
+            heartbeat_interval_ms: s.heartbeat_interval.0.as_millis() as u64,
+            report_batch_files: s.report_batch_files,
+            scheduler_delay_ms: config
+                .scheduler
+                .test_call_delay
+                .map_or(0, |d| d.0.as_millis() as u64),
+        }),
+        drive_kind: match drive_config.map(|d| d.kind) {
+            Some(DriveKind::Null) => "null".into(),
+            _ => "file".into(),
+        },
+        faults: drive_config
+            .and_then(|d| d.faults.as_ref())
+            .map(|f| DriveFaults {
+                write_error_at_block: f.write_error_at_block,
+                read_error_at_block: f.read_error_at_block,
+                corrupt_read_at_block: f.corrupt_read_at_block,
+                stall_at_block: f.stall_at_block,
+                stall_ms: f.stall.map_or(0, |s| s.0.as_millis() as u64),
+                early_warning_after: f.early_warning_after.map(|b| b.0),
+                end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
+            }),
+        ..Default::default()
+    }
 }
 
 /// Refuses to start when another daemon answers on the admin socket.

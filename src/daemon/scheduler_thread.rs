@@ -35,9 +35,29 @@ impl SchedulerThread {
                 match msg {
                     ToScheduler::FreeDrives(drives) => free = drives.into_iter().collect(),
                     ToScheduler::WorkQueued => {}
-                    ToScheduler::SessionEnded { drive, mount_id } => {
-                        if let Err(e) = self.db.end_mount(mount_id) {
-                            tracing::error!(drive = %drive, mount = mount_id, error = %e, "cannot close the mount of an ended session");
+                    ToScheduler::CloseMounts { drive } => {
+                        match self.db.end_mounts_of_drive(&self.host, &drive) {
+                            Ok(ids) if !ids.is_empty() => {
+                                tracing::info!(drive = %drive, mounts = ?ids, "mounts closed, unreported work requeued")
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::error!(drive = %drive, error = %e, "cannot close the drive's mounts")
+                            }
+                        }
+                    }
+                    ToScheduler::DisableTape { vid, reason } => {
+                        match self.db.set_tape_state(
+                            &vid,
+                            crate::scheduler::TapeState::Disabled,
+                            &reason,
+                        ) {
+                            Ok(()) => {
+                                tracing::error!(vid = %vid, reason = %reason, "tape disabled")
+                            }
+                            Err(e) => {
+                                tracing::error!(vid = %vid, error = %e, "cannot disable the tape")
+                            }
                         }
                     }
                     ToScheduler::ReleaseMount(mount_id) => {

@@ -44,6 +44,9 @@ delayed! {
     fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError>;
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
+    fn claim_tape(&mut self, host: &str, drive: &str, vid: &str, kind: &str) -> Result<u64, SchedulerError>;
+    fn open_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<(u64, String)>, SchedulerError>;
+    fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
     fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
     fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;

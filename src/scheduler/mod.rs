@@ -35,6 +35,8 @@ pub enum SchedulerError {
     StaleMount { mount_id: u64, file_id: u64 },
     #[error("{0}")]
     Invalid(String),
+    #[error("tape {0} is in use by another mount")]
+    TapeBusy(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +242,24 @@ pub trait Scheduler: Send {
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     /// Closes every open mount of a drive (after a crash); returns their ids.
     fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
+
+    /// Opens a mount of one tape for an operator session (label, readtp);
+    /// fails if the tape or the drive already has an open mount.
+    fn claim_tape(
+        &mut self,
+        host: &str,
+        drive: &str,
+        vid: &str,
+        kind: &str,
+    ) -> Result<u64, SchedulerError>;
+    /// Open mounts of a drive: (mount id, VID).
+    fn open_mounts_of_drive(
+        &mut self,
+        host: &str,
+        drive: &str,
+    ) -> Result<Vec<(u64, String)>, SchedulerError>;
+    /// A relabelled tape starts empty: its files are marked lost. Returns their ids.
+    fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
 
     /// Files by id; no ids: every file.
     fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;

@@ -552,6 +552,73 @@ impl Scheduler for SqliteScheduler {
         Ok(ids)
     }
 
+    fn claim_tape(
+        &mut self,
+        host: &str,
+        drive: &str,
+        vid: &str,
+        kind: &str,
+    ) -> Result<u64, SchedulerError> {
+        let tx = self.write()?;
+        let (known, busy): (bool, bool) = tx.query_row(
+            "SELECT (SELECT COUNT(*) > 0 FROM tapes WHERE vid = ?1),
+                    (SELECT COUNT(*) > 0 FROM mounts WHERE ended IS NULL AND (vid = ?1 OR (host = ?2 AND drive = ?3)))",
+            params![vid, host, drive],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if !known {
+            return Err(SchedulerError::UnknownTape(vid.into()));
+        }
+        if busy {
+            return Err(SchedulerError::TapeBusy(vid.into()));
+        }
+        let pool: String =
+            tx.query_row("SELECT pool FROM tapes WHERE vid = ?1", [vid], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO mounts (kind, vid, pool, host, drive, started) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![kind, vid, pool, host, drive, now()],
+        )?;
+        let id = tx.last_insert_rowid() as u64;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn open_mounts_of_drive(
+        &mut self,
+        host: &str,
+        drive: &str,
+    ) -> Result<Vec<(u64, String)>, SchedulerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, vid FROM mounts WHERE host = ?1 AND drive = ?2 AND ended IS NULL ORDER BY id")?;
+        let rows = stmt.query_map(params![host, drive], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError> {
+        let tx = self.write()?;
+        let ids: Vec<u64> = {
+            let mut stmt =
+                tx.prepare("SELECT file_id FROM tape_files WHERE vid = ?1 ORDER BY fseq")?;
+            let rows = stmt.query_map([vid], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute(
+            "UPDATE archive_files SET state = 'lost', error = ?2 WHERE id IN (SELECT file_id FROM tape_files WHERE vid = ?1)",
+            params![vid, format!("tape {vid} was relabelled")],
+        )?;
+        tx.execute("DELETE FROM tape_files WHERE vid = ?1", [vid])?;
+        let n = tx.execute(
+            "UPDATE tapes SET last_fseq = 0, bytes_used = 0, state = 'active', reason = NULL WHERE vid = ?1",
+            [vid],
+        )?;
+        if n == 0 {
+            return Err(SchedulerError::UnknownTape(vid.into()));
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
     fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError> {
         let sql =
             "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error
@@ -834,6 +901,39 @@ mod tests {
         s.set_tape_state("V00002", TapeState::Full, "test").unwrap();
         s.queue_archive(&files(1), "default").unwrap();
         assert_eq!(s.next_mount("h", "d0", &NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn claimed_tape_is_not_mounted_and_reset_marks_files_lost() {
+        let (_tmp, mut s) = scheduler();
+        let ids = s.queue_archive(&files(2), "default").unwrap();
+        let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
+        s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[])
+            .unwrap();
+        assert!(matches!(
+            s.claim_tape("h", "d1", &m.vid, "label"),
+            Err(SchedulerError::TapeBusy(_))
+        ));
+        s.end_mount(m.id).unwrap();
+        let claim = s.claim_tape("h", "d1", &m.vid, "label").unwrap();
+        assert_eq!(
+            s.open_mounts_of_drive("h", "d1").unwrap(),
+            vec![(claim, m.vid.clone())]
+        );
+        assert_eq!(s.reset_tape(&m.vid).unwrap(), ids);
+        assert!(
+            s.file_status(&ids)
+                .unwrap()
+                .iter()
+                .all(|f| f.state == "lost" && f.vid.is_none())
+        );
+        let tape = s.tape(&m.vid).unwrap();
+        assert_eq!((tape.files, tape.last_fseq, tape.bytes_used), (0, 0, 0));
+        assert!(matches!(
+            s.claim_tape("h", "d2", "NOPE", "label"),
+            Err(SchedulerError::UnknownTape(_))
+        ));
     }
 
     #[test]

@@ -75,11 +75,7 @@ fn write_file(task: DiskWriteTask, pool: &BlockPool) -> Result<(), String> {
     let DiskWriteTask { job, blocks } = task;
     let dest = PathBuf::from(&job.destination);
     let tmp = temp_path(&dest, job.recall_id);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| format!("{}: cannot create: {e}", tmp.display()));
+    let mut file = create_temp(&tmp);
     let mut crc = 0u32;
     let mut bytes = 0u64;
     let mut error: Option<String> = file.as_ref().err().cloned();
@@ -109,6 +105,20 @@ fn write_file(task: DiskWriteTask, pool: &BlockPool) -> Result<(), String> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The temporary name is unique to the recall, so an existing file is the
+/// leftover of an earlier attempt of this same recall (a killed session).
+fn create_temp(tmp: &Path) -> Result<File, String> {
+    let create = || OpenOptions::new().write(true).create_new(true).open(tmp);
+    match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            tracing::info!(path = %tmp.display(), "removing the leftover of an earlier attempt");
+            std::fs::remove_file(tmp).and_then(|()| create())
+        }
+        other => other,
+    }
+    .map_err(|e| format!("{}: cannot create: {e}", tmp.display()))
 }
 
 fn finish(

@@ -5,11 +5,14 @@
 //! reporter. Its exit code tells the parent what to do with the drive:
 //! 0 drive up, 1 drive down, 2 run a cleaner.
 
+pub mod cleaner;
 pub mod disk_read;
 pub mod disk_write;
 pub mod injector;
+pub mod label;
 pub mod memory;
 pub mod migration;
+pub mod readtp;
 pub mod recall;
 pub mod report_packer;
 pub mod status_reporter;
@@ -33,16 +36,13 @@ pub fn run(spec: SessionSpec) -> i32 {
     let end = match SessionKind::try_from(spec.kind) {
         Ok(SessionKind::Migration) => migration::run(&spec),
         Ok(SessionKind::Recall) => recall::run(&spec),
+        Ok(SessionKind::Cleaner) => cleaner::run(&spec),
+        Ok(SessionKind::Label) => label::run(&spec),
+        Ok(SessionKind::Readtp) => readtp::run(&spec),
         _ => SessionEnd::DriveDown(format!("unknown session kind {}", spec.kind)),
     };
-    match &end {
-        SessionEnd::Done => {}
-        SessionEnd::DriveDown(reason) => {
-            tracing::error!(reason = %reason, "session ends: drive must go down")
-        }
-        SessionEnd::NeedsCleaner(reason) => {
-            tracing::error!(reason = %reason, "session ends: drive needs a cleaner")
-        }
+    if let Some(reason) = end.reason() {
+        tracing::error!(reason = %reason, exit = end.exit_code(), "session ends with an error");
     }
     end.exit_code()
 }

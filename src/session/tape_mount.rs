@@ -18,6 +18,8 @@ pub enum SessionEnd {
     DriveDown(String),
     /// Exit 2: a cleaner must unload the drive.
     NeedsCleaner(String),
+    /// Exit 3 (operator sessions): the operation failed, the drive is fine.
+    Failed(String),
 }
 
 impl SessionEnd {
@@ -26,15 +28,35 @@ impl SessionEnd {
             SessionEnd::Done => 0,
             SessionEnd::DriveDown(_) => 1,
             SessionEnd::NeedsCleaner(_) => 2,
+            SessionEnd::Failed(_) => 3,
+        }
+    }
+
+    /// How serious an outcome is for the drive.
+    fn severity(&self) -> u8 {
+        match self {
+            SessionEnd::Done => 0,
+            SessionEnd::Failed(_) => 1,
+            SessionEnd::DriveDown(_) => 2,
+            SessionEnd::NeedsCleaner(_) => 3,
         }
     }
 
     /// Keeps the more serious of two outcomes.
     pub fn worst(self, other: SessionEnd) -> SessionEnd {
-        if other.exit_code() > self.exit_code() {
+        if other.severity() > self.severity() {
             other
         } else {
             self
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            SessionEnd::Done => None,
+            SessionEnd::DriveDown(r) | SessionEnd::NeedsCleaner(r) | SessionEnd::Failed(r) => {
+                Some(r)
+            }
         }
     }
 }

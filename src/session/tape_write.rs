@@ -254,7 +254,8 @@ impl Writer {
                 if header.is_none() {
                     header = Some(format::write_file_header(drive, &label)?);
                 }
-                if !block.data.is_empty()
+                // An empty file's block carries only its CRC: nothing to write.
+                if block.data.len() > crate::tape::drive::LBP_CRC_LEN
                     && drive.write_block(&block.data)? == WriteOutcome::EarlyWarning
                 {
                     early_warning = true;

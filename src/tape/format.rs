@@ -110,6 +110,44 @@ pub fn label_tape(drive: &mut dyn TapeDrive, vid: &str, owner: &str) -> Result<(
     Ok(())
 }
 
+/// Rewinds and reads VOL1, whatever the cartridge is; the drive is then at block 1.
+pub fn read_vol1(drive: &mut dyn TapeDrive) -> Result<Vol1, FormatError> {
+    drive.set_lbp(true);
+    drive.rewind()?;
+    let block = read_label(drive, "?", "VOL1")?;
+    aul::parse_vol1(&block).map_err(label_err("?", "VOL1"))
+}
+
+/// Reads `HDR1 HDR2 UHL1 TM` wherever the drive is; returns what UHL1 says.
+pub fn read_header_labels(drive: &mut dyn TapeDrive, vid: &str) -> Result<aul::Uhl1, FormatError> {
+    let hdr1 = aul::parse_hdr1(&read_label(drive, vid, "HDR1")?).map_err(label_err(vid, "HDR1"))?;
+    aul::parse_hdr2(&read_label(drive, vid, "HDR2")?).map_err(label_err(vid, "HDR2"))?;
+    let uhl1 = aul::parse_uhl1(&read_label(drive, vid, "UHL1")?).map_err(label_err(vid, "UHL1"))?;
+    if hdr1.file_id != Some(uhl1.file_id) {
+        return Err(mismatch(
+            vid,
+            format!(
+                "HDR1 and UHL1 disagree on the file id at fSeq {}",
+                uhl1.fseq
+            ),
+        ));
+    }
+    expect_filemark(drive, vid, "UHL1")?;
+    Ok(uhl1)
+}
+
+/// Reads `EOF1 EOF2 UTL1 TM` after a file's data file mark; returns UTL1.
+pub fn read_trailer_labels(
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+) -> Result<(aul::Hdr1, aul::Uhl1), FormatError> {
+    let eof1 = aul::parse_eof1(&read_label(drive, vid, "EOF1")?).map_err(label_err(vid, "EOF1"))?;
+    aul::parse_eof2(&read_label(drive, vid, "EOF2")?).map_err(label_err(vid, "EOF2"))?;
+    let utl1 = aul::parse_utl1(&read_label(drive, vid, "UTL1")?).map_err(label_err(vid, "UTL1"))?;
+    expect_filemark(drive, vid, "UTL1")?;
+    Ok((eof1, utl1))
+}
+
 /// Rewinds and checks that the cartridge is the expected VID.
 pub fn check_vol1(drive: &mut dyn TapeDrive, vid: &str) -> Result<Vol1, FormatError> {
     drive.set_lbp(true);

@@ -15,6 +15,8 @@ pub fn bin(name: &str) -> PathBuf {
         "stager" => PathBuf::from(env!("CARGO_BIN_EXE_stager")),
         "tpstat" => PathBuf::from(env!("CARGO_BIN_EXE_tpstat")),
         "tpconfig" => PathBuf::from(env!("CARGO_BIN_EXE_tpconfig")),
+        "tplabel" => PathBuf::from(env!("CARGO_BIN_EXE_tplabel")),
+        "readtp" => PathBuf::from(env!("CARGO_BIN_EXE_readtp")),
         other => panic!("no binary {other}"),
     }
 }
@@ -186,12 +188,30 @@ impl Install {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Whether the library says the drive holds a cartridge.
+    pub fn drive_loaded(&self, drive: &str) -> bool {
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.path().join("library/library.json"))
+                .expect("library state"),
+        )
+        .expect("library json");
+        state["drives"]
+            .as_array()
+            .expect("drives")
+            .iter()
+            .any(|d| d["name"] == drive && !d["vid"].is_null())
+    }
+
     pub fn daemon_log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         format!(
             "\n--- daemon log tail ---\n{}",
-            lines[lines.len().saturating_sub(40)..].join("\n")
+            lines[lines.len().saturating_sub(60)..].join("\n")
         )
     }
 
@@ -251,6 +271,29 @@ pub struct Daemon {
 impl Daemon {
     pub fn pid(&self) -> i32 {
         self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid(), signal);
+        }
+    }
+
+    /// Waits for the daemon to exit on its own; returns its exit code.
+    pub fn wait_exit(mut self, limit: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("tapeserverd did not exit within {limit:?}");
     }
 
     /// SIGTERM and wait; returns the exit code.

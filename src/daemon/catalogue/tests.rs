@@ -1,0 +1,280 @@
+//! One test per transition of the drive catalogue.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::DriveKind;
+
+fn catalogue() -> (Catalogue, Instant) {
+    let now = Instant::now();
+    let config = DriveConfig {
+        name: "d0".into(),
+        kind: DriveKind::File,
+        device: "/dev/null".into(),
+        faults: None,
+    };
+    (Catalogue::new(&[config], now), now)
+}
+
+fn state(c: &Catalogue) -> DriveState {
+    c.get("d0").unwrap().state
+}
+
+fn report(pid: i32, state: SessionState, bytes: u64) -> SessionReport {
+    SessionReport {
+        drive: "d0".into(),
+        pid,
+        state: state as i32,
+        bytes_moved: bytes,
+        files_moved: 1,
+        ..Default::default()
+    }
+}
+
+/// Up -> Starting -> Running with pid 7.
+fn running(c: &mut Catalogue, now: Instant) {
+    assert!(c.start_session("d0", SessionKind::Migration, "V00001", 1, None, now));
+    assert_eq!(state(c), DriveState::Starting);
+    c.session_forked("d0", 7, now);
+    assert_eq!(state(c), DriveState::Running);
+}
+
+#[test]
+fn up_starting_running_up() {
+    let (mut c, now) = catalogue();
+    assert_eq!(c.free_drives(), vec!["d0"]);
+    running(&mut c, now);
+    assert!(
+        !c.start_session("d0", SessionKind::Recall, "V00002", 2, None, now),
+        "a busy drive takes no second session"
+    );
+    c.session_report(&report(7, SessionState::Transferring, 1000), now);
+    let status = c.status(now);
+    assert_eq!(
+        (status[0].bytes, status[0].files, status[0].pid),
+        (1000, 1, Some(7))
+    );
+    assert_eq!(status[0].session.as_deref(), Some("migration"));
+    let out = c.session_ended(7, Some(0), None, now).unwrap();
+    assert_eq!(
+        (out.new_state, out.next),
+        (DriveState::Up, Next::CloseMounts)
+    );
+    assert_eq!(state(&c), DriveState::Up);
+}
+
+#[test]
+fn starting_to_up_when_the_fork_fails() {
+    let (mut c, now) = catalogue();
+    c.start_session("d0", SessionKind::Migration, "V00001", 5, None, now);
+    let out = c.fork_failed("d0", "EAGAIN", now).unwrap();
+    assert_eq!(out.next, Next::CloseMounts);
+    assert_eq!(state(&c), DriveState::Up);
+}
+
+#[test]
+fn running_to_down_on_exit_1() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    let out = c.session_ended(7, Some(1), None, now).unwrap();
+    assert_eq!(
+        (out.new_state, out.next),
+        (DriveState::Down, Next::CloseMounts)
+    );
+    assert!(
+        c.get("d0")
+            .unwrap()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("code 1")
+    );
+}
+
+#[test]
+fn running_to_cleaning_on_exit_2_or_a_signal_then_up() {
+    for (code, signal) in [(Some(2), None), (None, Some(9))] {
+        let (mut c, now) = catalogue();
+        running(&mut c, now);
+        let out = c.session_ended(7, code, signal, now).unwrap();
+        assert_eq!(
+            out.next,
+            Next::Cleaner {
+                vid: "V00001".into()
+            },
+            "mounts stay open for the cleaner"
+        );
+        assert!(c.start_cleaner("d0", "V00001", "session died", now));
+        assert_eq!(state(&c), DriveState::Cleaning);
+        assert!(c.free_drives().is_empty());
+        c.session_forked("d0", 8, now);
+        assert_eq!(state(&c), DriveState::Cleaning, "a cleaner is not Running");
+        let out = c.session_ended(8, Some(0), None, now).unwrap();
+        assert_eq!(
+            (out.new_state, out.next),
+            (DriveState::Up, Next::CloseMounts)
+        );
+    }
+}
+
+#[test]
+fn failed_or_killed_cleaner_puts_the_drive_down_and_disables_the_tape() {
+    for (code, signal) in [(Some(1), None), (None, Some(9))] {
+        let (mut c, now) = catalogue();
+        c.start_cleaner("d0", "V00001", "test", now);
+        c.session_forked("d0", 8, now);
+        let out = c.session_ended(8, code, signal, now).unwrap();
+        assert_eq!(out.new_state, DriveState::Down);
+        assert!(matches!(out.next, Next::DisableTape { ref vid, .. } if vid == "V00001"));
+    }
+}
+
+#[test]
+fn operator_session_failure_keeps_the_drive_up_and_answers_the_operator() {
+    let (mut c, now) = catalogue();
+    let reply_to = vec![b"client".to_vec(), Vec::new()];
+    c.start_session(
+        "d0",
+        SessionKind::Label,
+        "V00001",
+        0,
+        Some(reply_to.clone()),
+        now,
+    );
+    c.session_forked("d0", 7, now);
+    let mut r = report(7, SessionState::Finished, 0);
+    r.error = "tape V00001 holds 3 catalogued files".into();
+    c.session_report(&r, now);
+    let out = c.session_ended(7, Some(3), None, now).unwrap();
+    assert_eq!(out.new_state, DriveState::Up);
+    let (to, answer) = out.reply.unwrap();
+    assert_eq!(to, reply_to);
+    assert!(answer.unwrap_err().contains("3 catalogued files"));
+}
+
+#[test]
+fn running_draining_down_and_back_up() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.configure("d0", false, None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Draining);
+    assert!(c.free_drives().is_empty());
+    c.session_ended(7, Some(0), None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Down);
+    c.configure("d0", true, None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Up);
+}
+
+#[test]
+fn draining_cancelled_by_up() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.configure("d0", false, None, now).unwrap();
+    c.configure("d0", true, None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Running);
+    c.session_ended(7, Some(0), None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Up);
+}
+
+#[test]
+fn draining_session_that_needs_a_cleaner_ends_down() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.configure("d0", false, None, now).unwrap();
+    c.session_ended(7, Some(2), None, now).unwrap();
+    c.start_cleaner("d0", "V00001", "exit 2", now);
+    c.session_forked("d0", 8, now);
+    let out = c.session_ended(8, Some(0), None, now).unwrap();
+    assert_eq!(out.new_state, DriveState::Down);
+}
+
+#[test]
+fn up_down_up_and_up_with_a_cartridge_cleans_first() {
+    let (mut c, now) = catalogue();
+    c.configure("d0", false, None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Down);
+    let (_, clean) = c.configure("d0", true, Some("V00003"), now).unwrap();
+    assert_eq!(
+        clean.as_deref(),
+        Some("V00003"),
+        "a loaded drive is cleaned before it comes up"
+    );
+    assert_eq!(state(&c), DriveState::Down);
+    c.start_cleaner("d0", "V00003", "tpconfig up", now);
+    c.session_forked("d0", 9, now);
+    c.session_ended(9, Some(0), None, now).unwrap();
+    assert_eq!(state(&c), DriveState::Up);
+}
+
+#[test]
+fn shutdown_stops_idle_drives_and_sessions_end_into_it() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.shutting_down(now);
+    assert!(c.free_drives().is_empty());
+    assert_eq!(c.busy(), 1);
+    assert!(c.configure("d0", true, None, now).is_err());
+    c.session_ended(7, Some(0), None, now).unwrap();
+    assert_eq!(state(&c), DriveState::ShuttingDown);
+    assert_eq!(c.busy(), 0);
+    let (mut idle, now) = catalogue();
+    idle.shutting_down(now);
+    assert_eq!(idle.get("d0").unwrap().state, DriveState::ShuttingDown);
+}
+
+#[test]
+fn watchdog_kills_a_stalled_session_once() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.session_report(&report(7, SessionState::Transferring, 100), now);
+    let timeouts = Timeouts {
+        mount: Duration::from_secs(60),
+        positioning: Duration::from_secs(60),
+        no_data_movement: Duration::from_secs(10),
+        heartbeat: Duration::from_secs(60),
+        unmount: Duration::from_secs(60),
+    };
+    // Heartbeats keep coming, the byte count does not move.
+    for s in 1..=10 {
+        c.session_report(
+            &report(7, SessionState::Transferring, 100),
+            now + Duration::from_secs(s),
+        );
+        assert!(
+            c.watchdog(&timeouts, now + Duration::from_secs(s))
+                .is_empty()
+        );
+    }
+    let later = now + Duration::from_secs(11);
+    c.session_report(&report(7, SessionState::Transferring, 100), later);
+    let kills = c.watchdog(&timeouts, later);
+    assert_eq!(kills.len(), 1);
+    assert_eq!(kills[0].1, 7);
+    assert!(c.watchdog(&timeouts, later).is_empty(), "killed once");
+    let out = c.session_ended(7, None, Some(9), later).unwrap();
+    assert!(matches!(out.next, Next::Cleaner { .. }));
+    assert!(
+        c.get("d0")
+            .unwrap()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("watchdog")
+    );
+}
+
+#[test]
+fn removed_drive_goes_once_idle() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.remove_drive("d0");
+    assert!(c.get("d0").is_some());
+    c.session_ended(7, Some(0), None, now).unwrap();
+    assert!(c.get("d0").is_none());
+}
+
+#[test]
+fn unknown_drive_is_an_error() {
+    let (mut c, now) = catalogue();
+    assert!(c.configure("nope", true, None, now).is_err());
+}

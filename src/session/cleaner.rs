@@ -1,0 +1,85 @@
+//! The cleaner session: after a session died or asked for it, it unloads
+//! whatever is in the drive and puts the cartridge back in the library.
+//! It reads VOL1 to make sure the cartridge is the one the library says;
+//! if anything fails the parent puts the drive down and disables the tape,
+//! so a bad cartridge cannot cause a mount loop.
+
+use crate::proto::session::{SessionSpec, SessionState};
+use crate::tape::DriveError;
+use crate::tape::format;
+
+use super::status_reporter::StatusReporter;
+use super::{SessionEnd, open_changer, open_drive};
+
+pub fn run(spec: &SessionSpec) -> SessionEnd {
+    let reporter = match StatusReporter::start(spec) {
+        Ok(r) => r,
+        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent: {e}")),
+    };
+    let status = reporter.handle();
+    let end = clean(spec, &status);
+    if let Some(reason) = end.reason() {
+        status.error(reason.to_string());
+    }
+    drop(status);
+    reporter.finish();
+    end
+}
+
+fn clean(spec: &SessionSpec, status: &super::status_reporter::StatusHandle) -> SessionEnd {
+    let changer = open_changer(spec);
+    let mut drive = open_drive(spec);
+    status.state(SessionState::Mounting);
+    let in_library = match changer.status() {
+        Ok(s) => s
+            .drives
+            .into_iter()
+            .find(|(d, _)| *d == spec.drive)
+            .and_then(|(_, vid)| vid),
+        Err(e) => return SessionEnd::DriveDown(format!("cannot read the library: {e}")),
+    };
+    tracing::info!(drive = %spec.drive, library_says = ?in_library, expected = %spec.vid, "cleaner started");
+    match drive.load() {
+        Err(DriveError::NoCartridge { .. }) => {
+            let Some(vid) = in_library else {
+                tracing::info!(drive = %spec.drive, "cleaner: the drive is empty");
+                return SessionEnd::Done;
+            };
+            // The library still lists a cartridge the drive does not hold: finish the move.
+            return match changer.dismount(&vid, &spec.drive) {
+                Ok(()) => SessionEnd::Done,
+                Err(e) => SessionEnd::DriveDown(format!("cannot dismount {vid}: {e}")),
+            };
+        }
+        Err(e) => return SessionEnd::DriveDown(format!("cleaner cannot load the drive: {e}")),
+        Ok(()) => {}
+    }
+    status.state(SessionState::Positioning);
+    let vol1 = format::read_vol1(&mut *drive);
+    let expected = in_library.clone().unwrap_or_else(|| spec.vid.clone());
+    let check = match &vol1 {
+        Ok(v) if expected.is_empty() || v.vid == expected => Ok(()),
+        Ok(v) => Err(format!(
+            "the drive holds {} but {expected} was expected",
+            v.vid
+        )),
+        Err(e) => Err(format!("cannot read VOL1: {e}")),
+    };
+    status.state(SessionState::Unmounting);
+    if let Err(e) = drive.unload() {
+        return SessionEnd::DriveDown(format!("cleaner cannot unload: {e}"));
+    }
+    let vid = in_library.or_else(|| vol1.as_ref().ok().map(|v| v.vid.clone()));
+    if let Some(vid) = &vid
+        && let Err(e) = changer.dismount(vid, &spec.drive)
+    {
+        return SessionEnd::DriveDown(format!("cannot dismount {vid}: {e}"));
+    }
+    match check {
+        Ok(()) => {
+            tracing::info!(drive = %spec.drive, vid = ?vid, "cleaner: cartridge unloaded and put back");
+            SessionEnd::Done
+        }
+        Err(reason) => SessionEnd::DriveDown(reason),
+    }
+}

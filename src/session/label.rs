@@ -1,0 +1,119 @@
+//! The label session (`tplabel`): writes `VOL1 HDR1(PRELABEL) TM` to a
+//! cartridge. A cartridge with catalogued files is refused unless forced;
+//! forced, its files are marked lost in the catalogue before the label
+//! destroys them.
+
+use crate::proto::session::{SessionSpec, SessionState};
+use crate::scheduler::SchedulerError;
+use crate::tape::format;
+
+use super::status_reporter::StatusReporter;
+use super::tape_mount::{self, TapeStats};
+use super::{SessionEnd, open_changer, open_drive, open_scheduler};
+
+pub fn run(spec: &SessionSpec) -> SessionEnd {
+    let reporter = match StatusReporter::start(spec) {
+        Ok(r) => r,
+        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent: {e}")),
+    };
+    let status = reporter.handle();
+    let end = match open_scheduler(spec) {
+        Ok(mut db) => {
+            let end = label(spec, &mut *db, &status);
+            if let Some(reason) = end.reason() {
+                status.error(reason.to_string());
+            }
+            end
+        }
+        Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
+    };
+    if let Some(reason) = end.reason() {
+        status.error(reason.to_string());
+    }
+    drop(status);
+    reporter.finish();
+    end
+}
+
+fn label(
+    spec: &SessionSpec,
+    db: &mut dyn crate::scheduler::Scheduler,
+    status: &super::status_reporter::StatusHandle,
+) -> SessionEnd {
+    let vid = spec.vid.as_str();
+    if let Err(e) = crate::tape::aul::check_vid(vid) {
+        return SessionEnd::Failed(format!("{vid:?} is not a valid VID: {e}"));
+    }
+    let claim = match db.claim_tape(&spec.host, &spec.drive, vid, "label") {
+        Ok(id) => id,
+        Err(e @ (SchedulerError::TapeBusy(_) | SchedulerError::UnknownTape(_))) => {
+            return SessionEnd::Failed(e.to_string());
+        }
+        Err(e) => return SessionEnd::Failed(format!("cannot reserve {vid}: {e}")),
+    };
+    let end = label_claimed(spec, db, status, vid);
+    if let Err(e) = db.end_mount(claim) {
+        tracing::error!(error = %e, "cannot close the label mount");
+    }
+    end
+}
+
+fn label_claimed(
+    spec: &SessionSpec,
+    db: &mut dyn crate::scheduler::Scheduler,
+    status: &super::status_reporter::StatusHandle,
+    vid: &str,
+) -> SessionEnd {
+    let files = match db.tape(vid) {
+        Ok(t) => t.files,
+        Err(e) => return SessionEnd::Failed(e.to_string()),
+    };
+    if files > 0 && !spec.force {
+        return SessionEnd::Failed(format!(
+            "tape {vid} holds {files} catalogued files: refusing to label it (use --force to relabel and mark them lost)"
+        ));
+    }
+    if files > 0 {
+        // Before the label destroys them: the catalogue must never claim a file that is gone.
+        match db.reset_tape(vid) {
+            Ok(lost) => {
+                tracing::warn!(vid, files = lost.len(), "relabel forced: files marked lost")
+            }
+            Err(e) => {
+                return SessionEnd::Failed(format!("cannot mark the files of {vid} lost: {e}"));
+            }
+        }
+    }
+    let changer = open_changer(spec);
+    let mut drive = open_drive(spec);
+    let mut stats = TapeStats::default();
+    if let Err(end) =
+        tape_mount::mount(&*changer, &mut *drive, vid, &spec.drive, status, &mut stats)
+    {
+        return end;
+    }
+    status.state(SessionState::Transferring);
+    let end = match format::label_tape(&mut *drive, vid, "tapeserver") {
+        Ok(()) => {
+            if files == 0
+                && let Err(e) = db.reset_tape(vid)
+            {
+                tracing::warn!(vid, error = %e, "cannot reset the tape's state after labelling");
+            }
+            tracing::info!(vid, drive = %spec.drive, "cartridge labelled");
+            SessionEnd::Done
+        }
+        Err(format::FormatError::Drive(e)) => {
+            SessionEnd::NeedsCleaner(format!("labelling {vid} failed: {e}"))
+        }
+        Err(e) => SessionEnd::Failed(format!("labelling {vid} failed: {e}")),
+    };
+    end.worst(tape_mount::unmount(
+        &*changer,
+        &mut *drive,
+        vid,
+        &spec.drive,
+        status,
+        &mut stats,
+    ))
+}

@@ -1,0 +1,158 @@
+//! The readtp session: the operator's direct read of tape files by fSeq,
+//! without the catalogue. Like CASTOR's readtp it positions relatively,
+//! spacing three file marks per file from the beginning of the tape, checks
+//! each file's labels, writes it to `DEST_DIR/VID.FSEQ`, and halts at the
+//! first error.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use crate::proto::session::{SessionSpec, SessionState};
+use crate::tape::drive::{LBP_CRC_LEN, lbp_open};
+use crate::tape::{ReadOutcome, TapeDrive, format};
+
+use super::status_reporter::{StatusHandle, StatusReporter};
+use super::tape_mount::{self, TapeStats};
+use super::{SessionEnd, open_changer, open_drive, open_scheduler};
+
+/// Name of the file readtp writes for one fSeq.
+pub fn output_name(vid: &str, fseq: u64) -> String {
+    format!("{vid}.{fseq}")
+}
+
+pub fn run(spec: &SessionSpec) -> SessionEnd {
+    let reporter = match StatusReporter::start(spec) {
+        Ok(r) => r,
+        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent: {e}")),
+    };
+    let status = reporter.handle();
+    let end = match open_scheduler(spec) {
+        Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
+        Ok(mut db) => match db.claim_tape(&spec.host, &spec.drive, &spec.vid, "readtp") {
+            Err(e) => SessionEnd::Failed(e.to_string()),
+            Ok(claim) => {
+                let end = read(spec, &status);
+                if let Err(e) = db.end_mount(claim) {
+                    tracing::error!(error = %e, "cannot close the readtp mount");
+                }
+                end
+            }
+        },
+    };
+    if let Some(reason) = end.reason() {
+        status.error(reason.to_string());
+    }
+    drop(status);
+    reporter.finish();
+    end
+}
+
+fn read(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
+    let vid = spec.vid.as_str();
+    if spec.first_fseq == 0 || spec.last_fseq < spec.first_fseq {
+        return SessionEnd::Failed(format!(
+            "bad fSeq range {}-{}",
+            spec.first_fseq, spec.last_fseq
+        ));
+    }
+    let changer = open_changer(spec);
+    let mut drive = open_drive(spec);
+    let mut stats = TapeStats::default();
+    if let Err(end) =
+        tape_mount::mount(&*changer, &mut *drive, vid, &spec.drive, status, &mut stats)
+    {
+        return end;
+    }
+    let end = match read_files(spec, &mut *drive, status) {
+        Ok(files) => {
+            tracing::info!(vid, files, dest = %spec.dest_dir, "readtp done");
+            SessionEnd::Done
+        }
+        Err(reason) => SessionEnd::Failed(reason),
+    };
+    end.worst(tape_mount::unmount(
+        &*changer,
+        &mut *drive,
+        vid,
+        &spec.drive,
+        status,
+        &mut stats,
+    ))
+}
+
+fn read_files(
+    spec: &SessionSpec,
+    drive: &mut dyn TapeDrive,
+    status: &StatusHandle,
+) -> Result<u64, String> {
+    let vid = spec.vid.as_str();
+    status.state(SessionState::Positioning);
+    format::check_vol1(drive, vid).map_err(|e| e.to_string())?;
+    // Three file marks per file: HDR1 of fSeq n follows 3(n-1) of them.
+    let skip = 3 * (spec.first_fseq - 1);
+    if skip > 0 {
+        drive
+            .space_filemarks(skip as i64)
+            .map_err(|e| format!("cannot reach fSeq {}: {e}", spec.first_fseq))?;
+    }
+    let mut files = 0;
+    for fseq in spec.first_fseq..=spec.last_fseq {
+        let dest = Path::new(&spec.dest_dir).join(output_name(vid, fseq));
+        if let Err(reason) = read_one(drive, vid, fseq, &dest, status) {
+            let _ = std::fs::remove_file(&dest);
+            return Err(format!(
+                "fSeq {fseq}: {reason} (halted after {files} files)"
+            ));
+        }
+        files += 1;
+        status.add_file();
+    }
+    Ok(files)
+}
+
+fn read_one(
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    fseq: u64,
+    dest: &Path,
+    status: &StatusHandle,
+) -> Result<(), String> {
+    status.state(SessionState::Positioning);
+    let header = format::read_header_labels(drive, vid).map_err(|e| e.to_string())?;
+    if header.fseq != fseq {
+        return Err(format!("the labels say fSeq {}", header.fseq));
+    }
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(|e| format!("{}: {e}", dest.display()))?;
+    status.state(SessionState::Transferring);
+    let mut buf = vec![0u8; header.block_size as usize + LBP_CRC_LEN];
+    let mut blocks = 0u64;
+    loop {
+        match drive.read_block(&mut buf).map_err(|e| e.to_string())? {
+            ReadOutcome::FileMark => break,
+            ReadOutcome::EndOfData => return Err("end of data inside the file".into()),
+            ReadOutcome::Data(n) => {
+                let payload = lbp_open(&buf[..n])
+                    .ok_or_else(|| format!("block {blocks} failed its CRC32C check"))?;
+                out.write_all(payload)
+                    .map_err(|e| format!("{}: {e}", dest.display()))?;
+                status.add_bytes(payload.len() as u64);
+                blocks += 1;
+            }
+        }
+    }
+    let (eof1, utl1) = format::read_trailer_labels(drive, vid).map_err(|e| e.to_string())?;
+    if utl1.fseq != fseq || utl1.file_id != header.file_id || eof1.block_count != blocks % 1_000_000
+    {
+        return Err(format!(
+            "trailer labels disagree: UTL1 fSeq {} file {}, EOF1 {} blocks; read {blocks} blocks",
+            utl1.fseq, utl1.file_id, eof1.block_count
+        ));
+    }
+    out.sync_all()
+        .map_err(|e| format!("{}: {e}", dest.display()))
+}

@@ -1,0 +1,395 @@
+//! The parent at production depth, with real processes: the watchdog kills
+//! a stalled session and a cleaner follows, a killed parent recovers on
+//! restart, drain, labelling, readtp, reload on SIGHUP, forker death and
+//! the shutdown deadline.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{Install, pattern};
+use tapeserver::config::{ByteSize, FaultsConfig, Interval};
+
+const LONG: Duration = Duration::from_secs(60);
+const KIB: usize = 1024;
+
+fn install(tapes: u32, min_files: u64, faults: FaultsConfig) -> Install {
+    let install = Install::new(1, tapes);
+    install.configure(|c| {
+        c.scheduler.mount_min_files = min_files;
+        c.scheduler.mount_min_bytes = ByteSize(u64::MAX);
+        c.scheduler.mount_max_age = Interval(Duration::from_secs(3));
+        c.session.flush_files = 1;
+        c.session.heartbeat_interval = Interval(Duration::from_millis(200));
+        c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(2));
+        c.drives[0].faults = Some(faults);
+    });
+    install
+}
+
+fn files(install: &Install, n: u64, size: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| install.make_file(&format!("f{i}"), size, 100 + i))
+        .collect()
+}
+
+fn all_on_tape_once(install: &Install, ids: &[u64]) -> bool {
+    let status = install.status();
+    let mut places = std::collections::BTreeSet::new();
+    ids.iter().all(|id| {
+        status
+            .iter()
+            .find(|f| f.id == *id)
+            .is_some_and(|f| f.state == "on_tape" && places.insert((f.vid.clone(), f.fseq)))
+    })
+}
+
+fn stall(at: u64, secs: u64) -> FaultsConfig {
+    FaultsConfig {
+        stall_at_block: Some(at),
+        stall: Some(Interval(Duration::from_secs(secs))),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
+    // One block per file: the first session stalls on file 3 for an hour.
+    let install = install(1, 4, stall(3, 3600));
+    let _daemon = install.start();
+    let sources = files(&install, 4, 100 * KIB);
+    let ids = install.archive(&sources);
+    install.wait_for("every file on tape", LONG, || {
+        all_on_tape_once(&install, &ids)
+    });
+    let log = install.daemon_log();
+    let kill = log
+        .lines()
+        .find(|l| l.contains("watchdog: killing the session"))
+        .expect("the watchdog killed the stalled session");
+    assert!(
+        kill.contains("no data moved for 2s (limit 2s)"),
+        "killed within the timeout plus a tick: {kill}"
+    );
+    assert!(
+        log.contains("cleaner: cartridge unloaded and put back"),
+        "a cleaner ran"
+    );
+    assert_eq!(install.drive("drive0")["state"], "up");
+    assert!(!install.drive_loaded("drive0"));
+    install.recall_and_compare(&ids.iter().copied().zip(sources).collect::<Vec<_>>(), "out");
+}
+
+#[test]
+fn parent_killed_during_a_migration_recovers_on_restart() {
+    let install = install(1, 5, stall(3, 5));
+    let daemon = install.start();
+    let sources = files(&install, 5, 100 * KIB);
+    let ids = install.archive(&sources);
+    install.wait_for("the first file on tape", LONG, || {
+        install.state_of(ids[0]).state == "on_tape"
+    });
+    let session = install.drive("drive0")["pid"]
+        .as_i64()
+        .expect("session pid") as i32;
+    daemon.signal(libc::SIGKILL);
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(10)),
+        None,
+        "killed by a signal"
+    );
+    // The forker and the session die with it.
+    install.wait_for("the session to die", LONG, || {
+        !std::path::Path::new(&format!("/proc/{session}")).exists()
+            || std::fs::read_to_string(format!("/proc/{session}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))
+    });
+    assert!(
+        install.drive_loaded("drive0"),
+        "the cartridge is still in the drive"
+    );
+
+    let _daemon = install.start();
+    install.wait_for("every file on tape", LONG, || {
+        all_on_tape_once(&install, &ids)
+    });
+    let log = install.daemon_log();
+    assert!(
+        log.contains("holds a cartridge from a previous run"),
+        "recovery ran a cleaner"
+    );
+    let listing: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["ls-tape", "V00001", "--json"])).unwrap();
+    let fseqs: Vec<u64> = listing["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fseq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(fseqs, [1, 2, 3, 4, 5], "exactly once, no gap");
+    install.recall_and_compare(&ids.iter().copied().zip(sources).collect::<Vec<_>>(), "out");
+}
+
+#[test]
+fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
+    let install = install(1, 6, stall(4, 30));
+    install.configure(|c| c.session.flush_files = 2);
+    let _daemon = install.start();
+    let sources = files(&install, 6, 100 * KIB);
+    let ids = install.archive(&sources);
+    install.wait_for("the first flush", LONG, || {
+        install.state_of(ids[1]).state == "on_tape"
+    });
+    // Drain first so the drive stays down after the cleaner and we can look.
+    install.ok("tpconfig", &["drive0", "down"]);
+    let pid = install.drive("drive0")["pid"]
+        .as_i64()
+        .expect("session pid") as i32;
+    // SAFETY: kill(2) of the session process this test's daemon forked.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    install.wait_for("the cleaner, then down", LONG, || {
+        install.drive("drive0")["state"] == "down" && !install.drive_loaded("drive0")
+    });
+    let states: Vec<String> = ids.iter().map(|id| install.state_of(*id).state).collect();
+    assert_eq!(
+        states,
+        ["on_tape", "on_tape", "queued", "queued", "queued", "queued"],
+        "nothing after the last flush is reported"
+    );
+    install.ok("tpconfig", &["drive0", "up"]);
+    install.wait_for("every file on tape", LONG, || {
+        all_on_tape_once(&install, &ids)
+    });
+    install.recall_and_compare(&ids.iter().copied().zip(sources).collect::<Vec<_>>(), "out");
+}
+
+#[test]
+fn down_while_running_drains() {
+    let install = install(1, 3, stall(2, 2));
+    let _daemon = install.start();
+    let sources = files(&install, 3, 100 * KIB);
+    let ids = install.archive(&sources);
+    install.wait_for("the session to run", LONG, || {
+        install.drive("drive0")["state"] == "running"
+    });
+    let said = install.ok("tpconfig", &["drive0", "down"]);
+    assert!(said.contains("draining"), "{said}");
+    assert_eq!(install.drive("drive0")["state"], "draining");
+    install.wait_for("the drain to finish", LONG, || {
+        install.drive("drive0")["state"] == "down"
+    });
+    assert!(
+        all_on_tape_once(&install, &ids),
+        "the session finished its work before the drive went down"
+    );
+    install.ok("tpconfig", &["drive0", "up"]);
+    assert_eq!(install.drive("drive0")["state"], "up");
+}
+
+#[test]
+fn label_refuses_a_tape_with_files_unless_forced() {
+    let install = install(2, 1, FaultsConfig::default());
+    let _daemon = install.start();
+    let src = install.make_file("a", 10 * KIB, 1);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the file on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
+    install.wait_for("the drive idle", LONG, || {
+        install.drive("drive0")["state"] == "up"
+    });
+
+    let refused = install.run("tplabel", &["drive0", "V00001"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("1 catalogued files")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(
+        install.state_of(id).state,
+        "on_tape",
+        "a refused label changes nothing"
+    );
+    assert!(
+        !install
+            .run("tplabel", &["drive0", "bad vid"])
+            .status
+            .success()
+    );
+    assert!(
+        !install
+            .run("tplabel", &["drive9", "V00002"])
+            .status
+            .success()
+    );
+
+    install.ok("tplabel", &["drive0", "V00002"]);
+    install.ok("tplabel", &["drive0", "V00001", "--force"]);
+    let lost = install.state_of(id);
+    assert_eq!(lost.state, "lost", "{lost:?}");
+    let listing: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["ls-tape", "V00001", "--json"])).unwrap();
+    assert!(listing["files"].as_array().unwrap().is_empty());
+    // The relabelled tape takes new files from fSeq 1.
+    let again = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the new copy on tape", LONG, || {
+        install.state_of(again).state == "on_tape"
+    });
+    assert_eq!(install.state_of(again).fseq, Some(1));
+}
+
+#[test]
+fn readtp_reads_by_fseq_and_halts_at_the_first_error() {
+    let install = install(1, 3, FaultsConfig::default());
+    let _daemon = install.start();
+    let sizes = [0, 300 * KIB, 5000];
+    let sources: Vec<PathBuf> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| install.make_file(&format!("r{i}"), *s, 7 + i as u64))
+        .collect();
+    let ids = install.archive(&sources);
+    install.wait_for("every file on tape", LONG, || {
+        all_on_tape_once(&install, &ids)
+    });
+    install.wait_for("the drive idle", LONG, || {
+        install.drive("drive0")["state"] == "up"
+    });
+    let dest = install.path().join("readtp");
+    std::fs::create_dir_all(&dest).unwrap();
+    let out = install.ok("readtp", &["V00001", "1-3", dest.to_str().unwrap()]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for (i, src) in sources.iter().enumerate() {
+        let read = std::fs::read(dest.join(format!("V00001.{}", i + 1))).unwrap();
+        assert!(
+            read == std::fs::read(src).unwrap(),
+            "fSeq {} differs",
+            i + 1
+        );
+    }
+    let single = install.path().join("single");
+    std::fs::create_dir_all(&single).unwrap();
+    install.ok("readtp", &["V00001", "2", single.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(single.join("V00001.2")).unwrap(),
+        pattern(300 * KIB, 8)
+    );
+    let past = install.path().join("past");
+    std::fs::create_dir_all(&past).unwrap();
+    let failed = install.run("readtp", &["V00001", "3-5", past.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        !failed.status.success()
+            && stderr.contains("fSeq 4")
+            && stderr.contains("halted after 1 files"),
+        "{stderr}"
+    );
+    assert!(past.join("V00001.3").exists() && !past.join("V00001.4").exists());
+    assert!(
+        !install
+            .run("readtp", &["V00001", "0-2", past.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        !install
+            .run("readtp", &["V00001", "1", "/etc"])
+            .status
+            .success(),
+        "destinations stay under the recall roots"
+    );
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_serving_and_a_good_one_applies() {
+    let install = install(1, 1, FaultsConfig::default());
+    let daemon = install.start();
+    let good = std::fs::read_to_string(&install.config).unwrap();
+    std::fs::write(&install.config, format!("{good}\nthis is not toml = = =\n")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the reload to be refused", LONG, || {
+        install
+            .daemon_log()
+            .contains("new configuration is rejected")
+    });
+    // The daemon kept its config; the clients read the file, so mend it.
+    std::fs::write(&install.config, &good).unwrap();
+    let src = install.make_file("after-hup", 1000, 3);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the file on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
+
+    // A valid config with one more drive.
+    install.configure(|c| {
+        let mut extra = c.drives[0].clone();
+        extra.name = "drive1".into();
+        extra.device = install.path().join("library/drives/drive1");
+        extra.faults = None;
+        c.drives.push(extra);
+    });
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the new drive", LONG, || {
+        install.ok("tpstat", &["--json"]).contains("drive1")
+    });
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[test]
+fn forker_death_stops_the_daemon_with_an_error() {
+    let install = install(1, 1, FaultsConfig::default());
+    let daemon = install.start();
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", daemon.pid())).unwrap();
+    let forker: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("the forker")
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the daemon's forker.
+    unsafe {
+        libc::kill(forker, libc::SIGKILL);
+    }
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(1));
+    assert!(install.daemon_log().contains("the forker died"));
+}
+
+#[test]
+fn shutdown_deadline_kills_and_cleans_stuck_sessions_then_exits_0() {
+    let install = install(1, 1, stall(1, 3600));
+    install.configure(|c| {
+        c.watchdog.shutdown_deadline = Interval(Duration::from_secs(1));
+        c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(3600));
+    });
+    let daemon = install.start();
+    let src = install.make_file("stuck", 100 * KIB, 9);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the stall", LONG, || {
+        install
+            .daemon_log()
+            .contains("injected fault: drive stalls")
+    });
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(daemon.wait_exit(LONG), Some(0));
+    let log = install.daemon_log();
+    assert!(
+        log.contains("shutdown deadline passed"),
+        "the stuck session was killed"
+    );
+    assert!(
+        log.contains("cleaner: cartridge unloaded and put back"),
+        "and cleaned before the exit"
+    );
+    assert!(!install.drive_loaded("drive0"));
+    // Its file waits for the next start.
+    let again = install.start();
+    assert_eq!(install.state_of(id).state, "queued");
+    again.signal(libc::SIGTERM);
+    assert_eq!(again.wait_exit(LONG), Some(0));
+}
