@@ -15,7 +15,7 @@ use crate::proto::stager::{
     StagerRequest, StatusRequest, TapesRequest, stager_reply, stager_request,
 };
 
-const WAIT_POLL: Duration = Duration::from_millis(200);
+const WAIT_POLL: Duration = Duration::from_millis(50);
 
 fn call(config: &Config, kind: stager_request::Kind) -> anyhow::Result<stager_reply::Kind> {
     let reply: StagerReply = request(

@@ -124,7 +124,7 @@ fn read_file(
         }
         block.reset(job.file_id, 0, block_no);
         let len = remaining.min(block_size as u64) as usize;
-        block.data.resize(len, 0);
+        block.set_len(len);
         let mut result = file.read_exact(&mut block.data).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 format!(

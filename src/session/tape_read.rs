@@ -135,7 +135,7 @@ fn read_data(
             .map_err(|Aborted| "session aborted".to_string())?;
         stats.waiting_disk += wait.elapsed();
         block.reset(job.file_id, job.fseq, block_no);
-        block.data.resize(capacity, 0);
+        block.set_len(capacity);
         let started = Instant::now();
         let outcome = drive.read_block(&mut block.data);
         stats.waiting_tape += started.elapsed();
