@@ -18,7 +18,6 @@ use std::time::Instant;
 
 use super::watchdog::{self, Timeouts};
 use crate::config::DriveConfig;
-use crate::proto::admin::DriveStatus;
 use crate::proto::session::{SessionKind, SessionReport, SessionState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,28 +53,6 @@ impl DriveState {
                 | DriveState::Draining
                 | DriveState::Cleaning
         )
-    }
-}
-
-pub fn kind_name(kind: SessionKind) -> &'static str {
-    match kind {
-        SessionKind::Unspecified => "unknown",
-        SessionKind::Migration => "migration",
-        SessionKind::Recall => "recall",
-        SessionKind::Cleaner => "cleaner",
-        SessionKind::Label => "label",
-        SessionKind::Readtp => "readtp",
-    }
-}
-
-pub fn substate_name(state: SessionState) -> &'static str {
-    match state {
-        SessionState::Unspecified | SessionState::Starting => "starting",
-        SessionState::Mounting => "mounting",
-        SessionState::Positioning => "positioning",
-        SessionState::Transferring => "transferring",
-        SessionState::Unmounting => "unmounting",
-        SessionState::Finished => "finished",
     }
 }
 
@@ -589,30 +566,11 @@ impl Catalogue {
             .filter_map(|d| d.session.as_ref().and_then(|s| s.pid))
             .collect()
     }
-
-    pub fn status(&self, now: Instant) -> Vec<DriveStatus> {
-        self.drives
-            .values()
-            .map(|d| {
-                let s = d.session.as_ref();
-                let elapsed = s.map_or(0.0, |s| now.duration_since(s.started).as_secs_f64());
-                DriveStatus {
-                    name: d.config.name.clone(),
-                    state: d.state.as_str().into(),
-                    vid: s.map(|s| s.vid.clone()).filter(|v| !v.is_empty()),
-                    pid: s.and_then(|s| s.pid),
-                    session: s.map(|s| kind_name(s.kind).into()),
-                    substate: s.map(|s| substate_name(s.substate).into()),
-                    bytes: s.map_or(0, |s| s.bytes),
-                    files: s.map_or(0, |s| s.files),
-                    mb_per_s: s.map_or(0.0, |s| crate::util::mb_per_s(s.bytes, elapsed)),
-                    seconds_in_state: now.duration_since(d.since).as_secs_f64(),
-                    last_error: d.last_error.clone(),
-                }
-            })
-            .collect()
-    }
 }
+
+mod status;
+
+pub use status::{kind_name, substate_name};
 
 #[cfg(test)]
 mod tests;

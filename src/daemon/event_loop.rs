@@ -15,16 +15,14 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use prost::Message;
 
-use super::catalogue::{Catalogue, Next, ReplyTo, SessionOutcome};
+use super::catalogue::{Catalogue, Next, SessionOutcome};
 use super::forker::ForkerHandle;
 use super::messages::{ToLoop, ToScheduler};
 use super::session_spec;
 use super::watchdog::Timeouts;
 use crate::config::Config;
 use crate::library::{MediaChanger, VirtualChanger};
-use crate::proto::admin::{
-    AdminReply, AdminRequest, DriveList, LabelTape, ReadTape, admin_reply, admin_request,
-};
+use crate::proto::admin::{AdminReply, admin_reply};
 use crate::proto::forker::{ForkSession, forker_reply};
 use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
 use crate::scheduler::MountKind;
@@ -44,17 +42,17 @@ pub struct LoopIo {
 }
 
 pub struct EventLoop {
-    config: Config,
-    config_path: PathBuf,
-    host: String,
-    catalogue: Catalogue,
-    io: LoopIo,
-    timeouts: Timeouts,
-    next_request: u64,
-    last_free: Vec<String>,
-    shutdown_since: Option<Instant>,
-    deadline_passed: bool,
-    systemd_watchdog: Option<(Duration, Instant)>,
+    pub(super) config: Config,
+    pub(super) config_path: PathBuf,
+    pub(super) host: String,
+    pub(super) catalogue: Catalogue,
+    pub(super) io: LoopIo,
+    pub(super) timeouts: Timeouts,
+    pub(super) next_request: u64,
+    pub(super) last_free: Vec<String>,
+    pub(super) shutdown_since: Option<Instant>,
+    pub(super) deadline_passed: bool,
+    pub(super) systemd_watchdog: Option<(Duration, Instant)>,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -115,7 +113,7 @@ impl EventLoop {
     }
 
     /// (drive, VID) for every drive the library says holds a cartridge.
-    fn loaded_drives(&self) -> Vec<(String, String)> {
+    pub(super) fn loaded_drives(&self) -> Vec<(String, String)> {
         match VirtualChanger::open(&self.config.library.path).status() {
             Ok(status) => status
                 .drives
@@ -326,7 +324,7 @@ impl EventLoop {
         }
     }
 
-    fn fork(&mut self, drive: &str, spec: SessionSpec) {
+    pub(super) fn fork(&mut self, drive: &str, spec: SessionSpec) {
         self.next_request += 1;
         let request = ForkSession {
             request_id: self.next_request,
@@ -341,7 +339,7 @@ impl EventLoop {
         }
     }
 
-    fn start_cleaner(&mut self, drive: &str, vid: &str, reason: &str) {
+    pub(super) fn start_cleaner(&mut self, drive: &str, vid: &str, reason: &str) {
         if self
             .catalogue
             .start_cleaner(drive, vid, reason, Instant::now())
@@ -445,174 +443,6 @@ impl EventLoop {
                 Ok(r) => self.catalogue.session_report(&r, Instant::now()),
                 Err(e) => tracing::warn!(error = %e, "undecodable session report"),
             }
-        }
-    }
-
-    fn on_admin_requests(&mut self) {
-        while let Ok(frames) = self.io.admin.recv_multipart(zmq::DONTWAIT) {
-            let Some((body, envelope)) = frames.split_last() else {
-                continue;
-            };
-            let envelope = envelope.to_vec();
-            let kind = match AdminRequest::decode(body.as_slice()).map(|r| r.kind) {
-                Ok(Some(kind)) => kind,
-                Ok(None) => {
-                    self.reply_error(envelope, "empty request".into());
-                    continue;
-                }
-                Err(e) => {
-                    self.reply_error(envelope, format!("undecodable request: {e}"));
-                    continue;
-                }
-            };
-            let now = Instant::now();
-            let answer = match kind {
-                admin_request::Kind::ListDrives(_) => admin_reply::Kind::Drives(DriveList {
-                    drives: self.catalogue.status(now),
-                }),
-                admin_request::Kind::ConfigureDrive(c) => {
-                    let holds = if c.up {
-                        self.loaded_drives()
-                            .into_iter()
-                            .find(|(d, _)| *d == c.drive)
-                            .map(|(_, v)| v)
-                    } else {
-                        None
-                    };
-                    match self
-                        .catalogue
-                        .configure(&c.drive, c.up, holds.as_deref(), now)
-                    {
-                        Ok((done, clean)) => {
-                            if let Some(vid) = clean {
-                                self.start_cleaner(&c.drive, &vid, "tpconfig up on a loaded drive");
-                            }
-                            admin_reply::Kind::Done(done)
-                        }
-                        Err(e) => admin_reply::Kind::Error(e),
-                    }
-                }
-                // These answer when their session ends.
-                admin_request::Kind::LabelTape(l) => match self.start_label(l, envelope.clone()) {
-                    Ok(()) => continue,
-                    Err(e) => admin_reply::Kind::Error(e),
-                },
-                admin_request::Kind::ReadTape(r) => match self.start_readtp(r, envelope.clone()) {
-                    Ok(()) => continue,
-                    Err(e) => admin_reply::Kind::Error(e),
-                },
-            };
-            self.reply(envelope, AdminReply { kind: Some(answer) });
-        }
-    }
-
-    fn start_label(&mut self, l: LabelTape, reply_to: ReplyTo) -> Result<(), String> {
-        crate::tape::aul::check_vid(&l.vid).map_err(|_| {
-            format!(
-                "{:?} is not a valid VID (1-6 upper-case letters or digits)",
-                l.vid
-            )
-        })?;
-        let drive = self
-            .catalogue
-            .get(&l.drive)
-            .ok_or_else(|| format!("no drive named {}", l.drive))?;
-        let state = drive.state;
-        if !self.catalogue.start_session(
-            &l.drive,
-            SessionKind::Label,
-            &l.vid,
-            0,
-            Some(reply_to),
-            Instant::now(),
-        ) {
-            return Err(format!(
-                "drive {} is {}, not up and idle",
-                l.drive,
-                state.as_str()
-            ));
-        }
-        let mut spec = session_spec(
-            &self.config,
-            &self.host,
-            &l.drive,
-            SessionKind::Label,
-            &l.vid,
-            0,
-            "",
-        );
-        spec.force = l.force;
-        self.fork(&l.drive, spec);
-        Ok(())
-    }
-
-    fn start_readtp(&mut self, r: ReadTape, reply_to: ReplyTo) -> Result<(), String> {
-        if r.first_fseq == 0 || r.last_fseq < r.first_fseq {
-            return Err(format!("bad fSeq range {}-{}", r.first_fseq, r.last_fseq));
-        }
-        let dir = std::fs::canonicalize(&r.dest_dir).map_err(|e| format!("{}: {e}", r.dest_dir))?;
-        if !dir.is_dir() {
-            return Err(format!("{}: not a directory", r.dest_dir));
-        }
-        let roots: Vec<PathBuf> = self
-            .config
-            .paths
-            .recall_roots
-            .iter()
-            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            .collect();
-        if !roots.iter().any(|root| dir.starts_with(root)) {
-            return Err(format!(
-                "{}: not under an allowed recall directory",
-                r.dest_dir
-            ));
-        }
-        let drive = self
-            .catalogue
-            .free_drives()
-            .into_iter()
-            .next()
-            .ok_or("no drive is free")?;
-        if !self.catalogue.start_session(
-            &drive,
-            SessionKind::Readtp,
-            &r.vid,
-            0,
-            Some(reply_to),
-            Instant::now(),
-        ) {
-            return Err("no drive is free".into());
-        }
-        let mut spec = session_spec(
-            &self.config,
-            &self.host,
-            &drive,
-            SessionKind::Readtp,
-            &r.vid,
-            0,
-            "",
-        );
-        spec.first_fseq = r.first_fseq;
-        spec.last_fseq = r.last_fseq;
-        spec.dest_dir = dir.display().to_string();
-        self.fork(&drive, spec);
-        Ok(())
-    }
-
-    fn reply_error(&mut self, to: ReplyTo, error: String) {
-        self.reply(
-            to,
-            AdminReply {
-                kind: Some(admin_reply::Kind::Error(error)),
-            },
-        );
-    }
-
-    fn reply(&mut self, to: ReplyTo, reply: AdminReply) {
-        let mut out = to;
-        out.push(reply.encode_to_vec());
-        if let Err(e) = self.io.admin.send_multipart(out, zmq::DONTWAIT) {
-            tracing::warn!(error = %e, "cannot send an admin reply");
         }
     }
 

@@ -2,6 +2,7 @@
 //! else, recovers mounts a previous run left open, binds its sockets,
 //! starts the frontend and scheduler threads and runs the event loop.
 
+pub mod admin;
 pub mod catalogue;
 pub mod event_loop;
 pub mod forker;

@@ -1,0 +1,117 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[daemon]
+run_dir = "/run/ts"
+state_dir = "/var/lib/ts"
+
+[scheduler]
+url = "sqlite:///var/lib/ts/scheduler.db"
+
+[library]
+kind = "virtual"
+path = "/var/lib/ts/library"
+
+[[drives]]
+name = "drive0"
+kind = "file"
+device = "/var/lib/ts/library/drives/drive0"
+
+[paths]
+archive_roots = ["/data"]
+recall_roots = ["/data"]
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/ts.toml"), text)
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.session.block_size, ByteSize(256 * 1024));
+    assert_eq!(
+        config.watchdog.heartbeat_timeout,
+        Interval(Duration::from_secs(60))
+    );
+    assert_eq!(config.stager_endpoint(), "ipc:///run/ts/stager.sock");
+}
+
+#[test]
+fn sizes_and_durations_read_as_operators_write_them() {
+    let text = format!(
+        "{MINIMAL}\n[session]\nblock_size = \"512KiB\"\nbulk_bytes = \"80GB\"\nflush_bytes = 1000\nheartbeat_interval = \"250ms\"\n"
+    );
+    let config = parse(&text).unwrap();
+    assert_eq!(config.session.block_size.0, 512 * 1024);
+    assert_eq!(config.session.bulk_bytes.0, 80_000_000_000);
+    assert_eq!(config.session.flush_bytes.0, 1000);
+    assert_eq!(
+        config.session.heartbeat_interval.0,
+        Duration::from_millis(250)
+    );
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let text = MINIMAL.replace("[daemon]\n", "[daemon]\nrun_dri = \"/x\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("/etc/ts.toml"), "{err}");
+    assert!(err.contains("run_dri"), "{err}");
+}
+
+#[test]
+fn bad_size_names_key_and_expectation() {
+    let text = format!("{MINIMAL}\n[session]\nblock_size = \"lots\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("session.block_size"), "{err}");
+    assert!(err.contains("expected a size"), "{err}");
+}
+
+#[test]
+fn bad_duration_names_key() {
+    let text = format!("{MINIMAL}\n[watchdog]\nmount_timeout = \"soon\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("watchdog.mount_timeout"), "{err}");
+    assert!(err.contains("duration"), "{err}");
+}
+
+#[test]
+fn missing_section_is_named() {
+    let text = MINIMAL.replace(
+        "[paths]\narchive_roots = [\"/data\"]\nrecall_roots = [\"/data\"]\n",
+        "",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("paths"), "{err}");
+}
+
+#[test]
+fn duplicate_drive_is_rejected() {
+    let text =
+        format!("{MINIMAL}\n[[drives]]\nname = \"drive0\"\nkind = \"file\"\ndevice = \"/x\"\n");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("drives[1].name"), "{err}");
+}
+
+#[test]
+fn postgres_url_is_not_yet_accepted_with_a_clear_message() {
+    let text = MINIMAL.replace("sqlite:///var/lib/ts/scheduler.db", "mysql://x");
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("scheduler.url"), "{err}");
+}
+
+#[test]
+fn syntax_error_gives_line() {
+    let err = parse("[daemon\n").unwrap_err().to_string();
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn round_trips_through_toml() {
+    let config = parse(MINIMAL).unwrap();
+    let text = config.to_toml().unwrap();
+    let again = parse(&text).unwrap();
+    assert_eq!(again.session.block_size, config.session.block_size);
+    assert_eq!(again.drives.len(), 1);
+}
