@@ -76,7 +76,10 @@ fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
         .and_then(|rest| rest.split('s').next())
         .and_then(|n| n.parse().ok())
         .expect("the kill names the time without data movement");
-    assert!(kill.contains("(limit 2s)") && (2..=5).contains(&waited), "{kill}");
+    assert!(
+        kill.contains("(limit 2s)") && (2..=5).contains(&waited),
+        "{kill}"
+    );
     assert!(
         log.contains("cleaner: cartridge unloaded and put back"),
         "a cleaner ran"
