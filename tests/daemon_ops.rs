@@ -177,6 +177,8 @@ fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
 #[test]
 fn down_while_running_drains() {
     let install = install(1, 3, stall(2, 2));
+    // The stall keeps the session running; the watchdog must not fire.
+    install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
     let _daemon = install.start();
     let sources = files(&install, 3, 100 * KIB);
     let ids = install.archive(&sources);
