@@ -92,6 +92,8 @@ fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
 #[test]
 fn parent_killed_during_a_migration_recovers_on_restart() {
     let install = install(1, 5, stall(3, 5));
+    // Only this test's own kill may end the session.
+    install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
     let daemon = install.start();
     let sources = files(&install, 5, 100 * KIB);
     let ids = install.archive(&sources);
@@ -143,6 +145,8 @@ fn parent_killed_during_a_migration_recovers_on_restart() {
 fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
     let install = install(1, 6, stall(4, 30));
     install.configure(|c| c.session.flush_files = 2);
+    // Only this test's own kill may end the session.
+    install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
     let _daemon = install.start();
     let sources = files(&install, 6, 100 * KIB);
     let ids = install.archive(&sources);
