@@ -143,7 +143,7 @@ fn parent_killed_during_a_migration_recovers_on_restart() {
 
 #[test]
 fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
-    let install = install(1, 6, stall(4, 30));
+    let install = install(1, 6, stall(4, 5));
     install.configure(|c| c.session.flush_files = 2);
     // Only this test's own kill may end the session.
     install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
