@@ -28,6 +28,10 @@ const KIND_DATA: u8 = 1;
 const KIND_FILEMARK: u8 = 3;
 const CARTRIDGE_LINK: &str = "cartridge";
 const META_FILE: &str = "cartridge.json";
+/// Written data is handed to the disk in chunks of this size, as a drive
+/// drains its buffer to the medium while it streams, so a flush waits only
+/// for the tail instead of everything since the last one.
+const WRITE_BEHIND: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CartridgeMeta {
@@ -79,6 +83,8 @@ struct Cartridge {
     data_len: u64,
     marks: Vec<u64>,
     pos: u64,
+    /// Data before this offset has been handed to the disk.
+    written_back: u64,
 }
 
 pub struct FileDrive {
@@ -214,6 +220,7 @@ impl FileDrive {
             data_len,
             marks,
             pos: 0,
+            written_back: data_len,
         })
     }
 }
@@ -247,6 +254,25 @@ fn rewrite_marks(file: &File, marks: &[u64]) -> std::io::Result<()> {
     file.write_all_at(&raw, 0)
 }
 
+/// Starts writing a range of the file to disk without waiting for it (a hint:
+/// durability still comes from the flush's fsync, so failures are ignored).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the borrow of `file`; the call reads
+    // no memory of ours and only schedules writeback of the file's pages.
+    let rc = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "write-behind hint failed");
+    }
+}
+
 fn read_entry(index: &File, block_id: u64) -> std::io::Result<IndexEntry> {
     let mut raw = [0u8; ENTRY_LEN as usize];
     index.read_exact_at(&mut raw, block_id * ENTRY_LEN)?;
@@ -262,6 +288,7 @@ impl Cartridge {
         let entry = read_entry(&self.index, self.pos)?;
         self.blocks = self.pos;
         self.data_len = entry.offset;
+        self.written_back = self.written_back.min(self.data_len);
         self.index.set_len(self.blocks * ENTRY_LEN)?;
         self.data.set_len(self.data_len)?;
         let keep = self.marks.partition_point(|&m| m < self.pos);
@@ -284,6 +311,14 @@ impl Cartridge {
         self.blocks += 1;
         self.data_len += payload.len() as u64;
         self.pos = self.blocks;
+        if self.data_len - self.written_back >= WRITE_BEHIND {
+            start_writeback(
+                &self.data,
+                self.written_back,
+                self.data_len - self.written_back,
+            );
+            self.written_back = self.data_len;
+        }
         Ok(())
     }
 
