@@ -32,6 +32,15 @@ enum Command {
         /// Capacity of each cartridge, e.g. "20GiB".
         #[arg(long, default_value = "20GiB", value_parser = parse_capacity)]
         capacity: ByteSize,
+        /// A scheduler shared with other hosts (sqlite://PATH).
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// A library directory shared with other hosts: joined if it exists.
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// Drive names start with this, to stay unique across hosts.
+        #[arg(long, default_value = "drive")]
+        drive_prefix: String,
     },
     /// Run the daemon in the foreground.
     Run {
@@ -56,11 +65,17 @@ fn main() -> ExitCode {
             drives,
             tapes,
             capacity,
+            scheduler,
+            library,
+            drive_prefix,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
                 tapes,
                 capacity: capacity.0,
+                scheduler_url: scheduler,
+                library,
+                drive_prefix,
             };
             let path = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;

@@ -42,12 +42,33 @@ pub enum InitError {
     Scheduler(#[from] scheduler::SchedulerError),
     #[error("cannot write the config: {0}")]
     Render(#[from] toml::ser::Error),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub struct InitOptions {
     pub drives: u32,
     pub tapes: u32,
     pub capacity: u64,
+    /// A scheduler shared with other hosts (default: SQLite under DIR).
+    pub scheduler_url: Option<String>,
+    /// A library directory shared with other hosts: joined if it exists.
+    pub library: Option<PathBuf>,
+    /// Drive names are PREFIX0, PREFIX1...; unique across hosts of a library.
+    pub drive_prefix: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            drives: 2,
+            tapes: 10,
+            capacity: 20 << 30,
+            scheduler_url: None,
+            library: None,
+            drive_prefix: "drive".into(),
+        }
+    }
 }
 
 /// Creates the installation; returns the config file's path.
@@ -65,12 +86,40 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
     if config_path.exists() {
         return Err(InitError::Exists(dir));
     }
-    let library = dir.join("library");
+    let library = match &options.library {
+        Some(path) if !path.is_absolute() => {
+            return Err(InitError::Invalid(format!(
+                "--library {}: expected an absolute path",
+                path.display()
+            )));
+        }
+        Some(path) => path.clone(),
+        None => dir.join("library"),
+    };
+    let scheduler_url = match &options.scheduler_url {
+        Some(url) if url.starts_with("sqlite://") && url.len() > "sqlite://".len() => url.clone(),
+        Some(url) => {
+            return Err(InitError::Invalid(format!(
+                "--scheduler {url}: only sqlite://PATH schedulers are supported so far"
+            )));
+        }
+        None => format!("sqlite://{}", dir.join("state/scheduler.db").display()),
+    };
+    let prefix = &options.drive_prefix;
+    if prefix.is_empty()
+        || !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(InitError::Invalid(format!(
+            "--drive-prefix {prefix:?}: expected letters, digits, '-' or '_'"
+        )));
+    }
     let drives: Vec<DriveConfig> = (0..options.drives)
         .map(|i| DriveConfig {
-            name: format!("drive{i}"),
+            name: format!("{prefix}{i}"),
             kind: DriveKind::File,
-            device: library.join("drives").join(format!("drive{i}")),
+            device: library.join("drives").join(format!("{prefix}{i}")),
             faults: None,
         })
         .collect();
@@ -83,7 +132,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         },
         endpoints: EndpointsConfig::default(),
         scheduler: SchedulerConfig {
-            url: format!("sqlite://{}", dir.join("state/scheduler.db").display()),
+            url: scheduler_url,
             poll_interval: Interval(Duration::from_secs(1)),
             // Mount as soon as anything is queued.
             mount_min_files: 1,
@@ -104,16 +153,23 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         },
     };
 
-    let vids: Vec<String> = (1..=options.tapes).map(|i| format!("V{i:05}")).collect();
+    // Joining an existing library adds this host's drives and registers its
+    // cartridges; a new library gets blank cartridges, labelled here.
+    let joining = library.join("library.json").exists();
+    let new_vids: Vec<String> = if joining {
+        Vec::new()
+    } else {
+        (1..=options.tapes).map(|i| format!("V{i:05}")).collect()
+    };
     let drive_devices: Vec<(String, PathBuf)> = drives
         .iter()
         .map(|d| (d.name.clone(), d.device.clone()))
         .collect();
-    let changer = VirtualChanger::create(&library, &drive_devices, &vids, options.capacity)?;
+    let changer = VirtualChanger::create(&library, &drive_devices, &new_vids, options.capacity)?;
     let mut db = scheduler::open(&config.scheduler.url)?;
     db.add_pool(DEFAULT_POOL)?;
     let first = &drives[0];
-    for vid in &vids {
+    for vid in &new_vids {
         changer.mount(vid, &first.name)?;
         let mut drive = FileDrive::new(&first.name, &first.device);
         drive.load().map_err(|source| InitError::Drive {
@@ -129,7 +185,20 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             source,
         })?;
         changer.dismount(vid, &first.name)?;
-        db.add_tape(vid, DEFAULT_POOL, options.capacity)?;
+    }
+    let status = changer.status()?;
+    let vids = status
+        .slots
+        .iter()
+        .filter_map(|(_, v)| v.clone())
+        .chain(status.drives.iter().filter_map(|(_, v)| v.clone()));
+    for vid in vids {
+        let capacity = crate::tape::file_drive::read_cartridge_meta(
+            &VirtualChanger::cartridge_dir(&library, &vid),
+        )
+        .map(|m| m.capacity)
+        .unwrap_or(options.capacity);
+        db.add_tape(&vid, DEFAULT_POOL, capacity)?;
     }
     for sub in ["run", "state"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
