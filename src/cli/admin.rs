@@ -11,7 +11,14 @@ use crate::proto::admin::{
 };
 
 fn admin(config: &Config, kind: admin_request::Kind) -> anyhow::Result<admin_reply::Kind> {
-    let timeout: Duration = config.endpoints.client_timeout.0;
+    admin_within(config, config.endpoints.client_timeout.0, kind)
+}
+
+fn admin_within(
+    config: &Config,
+    timeout: Duration,
+    kind: admin_request::Kind,
+) -> anyhow::Result<admin_reply::Kind> {
     let reply: AdminReply = request(
         &config.admin_endpoint(),
         timeout,
@@ -113,16 +120,7 @@ pub fn tpconfig(config: &Config, drive: &str, up: bool) -> anyhow::Result<()> {
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 fn admin_long(config: &Config, kind: admin_request::Kind) -> anyhow::Result<admin_reply::Kind> {
-    let reply: AdminReply = request(
-        &config.admin_endpoint(),
-        OPERATION_TIMEOUT,
-        &AdminRequest { kind: Some(kind) },
-    )?;
-    match reply.kind {
-        Some(admin_reply::Kind::Error(e)) => bail!("{e}"),
-        Some(kind) => Ok(kind),
-        None => bail!("tapeserverd sent an empty reply"),
-    }
+    admin_within(config, OPERATION_TIMEOUT, kind)
 }
 
 pub fn tplabel(config: &Config, drive: &str, vid: &str, force: bool) -> anyhow::Result<()> {

@@ -8,22 +8,10 @@ use crate::proto::session::{SessionSpec, SessionState};
 use crate::tape::DriveError;
 use crate::tape::format;
 
-use super::status_reporter::StatusReporter;
 use super::{SessionEnd, open_changer, open_drive};
 
 pub fn run(spec: &SessionSpec) -> SessionEnd {
-    let reporter = match StatusReporter::start(spec) {
-        Ok(r) => r,
-        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent: {e}")),
-    };
-    let status = reporter.handle();
-    let end = clean(spec, &status);
-    if let Some(reason) = end.reason() {
-        status.error(reason.to_string());
-    }
-    drop(status);
-    reporter.finish();
-    end
+    super::with_reporter(spec, |status| clean(spec, status))
 }
 
 fn clean(spec: &SessionSpec, status: &super::status_reporter::StatusHandle) -> SessionEnd {

@@ -7,32 +7,14 @@ use crate::proto::session::{SessionSpec, SessionState};
 use crate::scheduler::SchedulerError;
 use crate::tape::format;
 
-use super::status_reporter::StatusReporter;
 use super::tape_mount::{self, TapeStats};
 use super::{SessionEnd, open_changer, open_drive, open_scheduler};
 
 pub fn run(spec: &SessionSpec) -> SessionEnd {
-    let reporter = match StatusReporter::start(spec) {
-        Ok(r) => r,
-        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent: {e}")),
-    };
-    let status = reporter.handle();
-    let end = match open_scheduler(spec) {
-        Ok(mut db) => {
-            let end = label(spec, &mut *db, &status);
-            if let Some(reason) = end.reason() {
-                status.error(reason.to_string());
-            }
-            end
-        }
+    super::with_reporter(spec, |status| match open_scheduler(spec) {
+        Ok(mut db) => label(spec, &mut *db, status),
         Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
-    };
-    if let Some(reason) = end.reason() {
-        status.error(reason.to_string());
-    }
-    drop(status);
-    reporter.finish();
-    end
+    })
 }
 
 fn label(

@@ -10,32 +10,22 @@ use super::disk_read::{DiskReadPool, DiskReadTask, blocks_for};
 use super::injector::{MoreWork, TaskInjector};
 use super::memory::{BlockPool, Turns};
 use super::report_packer::run_migration_packer;
-use super::status_reporter::StatusReporter;
+use super::status_reporter::StatusHandle;
 use super::tape_write::{TapeWriteTask, TapeWriteThread};
-use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, open_scheduler, tuning};
+use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
 use crate::proto::session::SessionSpec;
 
 pub fn run(spec: &SessionSpec) -> SessionEnd {
+    super::with_reporter(spec, |status| migrate(spec, status))
+}
+
+fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
     let started = Instant::now();
     let t = tuning(spec);
-    let reporter = match StatusReporter::start(spec) {
-        Ok(r) => r,
-        Err(e) => {
-            return SessionEnd::DriveDown(format!(
-                "cannot reach the parent at {}: {e}",
-                spec.sessions_endpoint
-            ));
-        }
-    };
-    let status = reporter.handle();
-    let connect = || open_scheduler(spec);
-    let (mut main_db, mut injector_db, mut packer_db) = match (connect(), connect(), connect()) {
-        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
-            drop(status);
-            reporter.finish();
-            return SessionEnd::DriveDown(format!("cannot open the scheduler: {e}"));
-        }
+    let status = status.clone();
+    let [mut main_db, mut injector_db, mut packer_db] = match super::open_connections(spec) {
+        Ok(connections) => connections,
+        Err(end) => return end,
     };
     let block_size = t.block_size as usize;
     let pool = BlockPool::new(t.block_count as usize, block_size);
@@ -66,8 +56,6 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
         if let Err(e) = main_db.end_mount(mount_id) {
             tracing::error!(error = %e, "cannot close the mount");
         }
-        drop(status);
-        reporter.finish();
         return SessionEnd::Done;
     }
     let last_file = match main_db.last_file(&spec.vid) {
@@ -75,8 +63,6 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
         Err(e) => {
             drop((injector, feed));
             let _ = main_db.end_mount(mount_id);
-            drop(status);
-            reporter.finish();
             return SessionEnd::Done.worst(SessionEnd::DriveDown(format!(
                 "cannot read the catalogue: {e}"
             )));
@@ -154,7 +140,5 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
             "files written after the last flush were not reported and are requeued"
         );
     }
-    drop(status);
-    reporter.finish();
     end
 }

@@ -26,6 +26,7 @@ use crate::scheduler::delayed::DelayedScheduler;
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::tape::faulty::{Faults, FaultyDrive, NullDrive};
 use crate::tape::{FileDrive, TapeDrive};
+use status_reporter::{StatusHandle, StatusReporter};
 
 pub use tape_mount::{SessionEnd, TapeStats};
 
@@ -45,6 +46,41 @@ pub fn run(spec: SessionSpec) -> i32 {
         tracing::error!(reason = %reason, exit = end.exit_code(), "session ends with an error");
     }
     end.exit_code()
+}
+
+/// Runs a session's body inside its status reporter: the reporter starts
+/// first so the parent hears of the session at once, the error the body
+/// ends with (if any) is reported, and the last report leaves before exit.
+pub(crate) fn with_reporter(
+    spec: &SessionSpec,
+    body: impl FnOnce(&StatusHandle) -> SessionEnd,
+) -> SessionEnd {
+    let reporter = match StatusReporter::start(spec) {
+        Ok(r) => r,
+        Err(e) => {
+            return SessionEnd::DriveDown(format!(
+                "cannot reach the parent at {}: {e}",
+                spec.sessions_endpoint
+            ));
+        }
+    };
+    let status = reporter.handle();
+    let end = body(&status);
+    if let Some(reason) = end.reason() {
+        status.error(reason.to_string());
+    }
+    drop(status);
+    reporter.finish();
+    end
+}
+
+/// The connections a data session uses: main thread, task injector, report packer.
+pub(crate) fn open_connections(spec: &SessionSpec) -> Result<[Box<dyn Scheduler>; 3], SessionEnd> {
+    let open = || {
+        open_scheduler(spec)
+            .map_err(|e| SessionEnd::DriveDown(format!("cannot open the scheduler: {e}")))
+    };
+    Ok([open()?, open()?, open()?])
 }
 
 pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {

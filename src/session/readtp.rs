@@ -12,7 +12,7 @@ use crate::proto::session::{SessionSpec, SessionState};
 use crate::tape::drive::{LBP_CRC_LEN, lbp_open};
 use crate::tape::{ReadOutcome, TapeDrive, format};
 
-use super::status_reporter::{StatusHandle, StatusReporter};
+use super::status_reporter::StatusHandle;
 use super::tape_mount::{self, TapeStats};
 use super::{SessionEnd, open_changer, open_drive, open_scheduler};
 
@@ -22,30 +22,19 @@ pub fn output_name(vid: &str, fseq: u64) -> String {
 }
 
 pub fn run(spec: &SessionSpec) -> SessionEnd {
-    let reporter = match StatusReporter::start(spec) {
-        Ok(r) => r,
-        Err(e) => return SessionEnd::DriveDown(format!("cannot reach the parent: {e}")),
-    };
-    let status = reporter.handle();
-    let end = match open_scheduler(spec) {
+    super::with_reporter(spec, |status| match open_scheduler(spec) {
         Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
         Ok(mut db) => match db.claim_tape(&spec.host, &spec.drive, &spec.vid, "readtp") {
             Err(e) => SessionEnd::Failed(e.to_string()),
             Ok(claim) => {
-                let end = read(spec, &status);
+                let end = read(spec, status);
                 if let Err(e) = db.end_mount(claim) {
                     tracing::error!(error = %e, "cannot close the readtp mount");
                 }
                 end
             }
         },
-    };
-    if let Some(reason) = end.reason() {
-        status.error(reason.to_string());
-    }
-    drop(status);
-    reporter.finish();
-    end
+    })
 }
 
 fn read(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
