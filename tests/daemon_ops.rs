@@ -407,3 +407,76 @@ fn shutdown_deadline_kills_and_cleans_stuck_sessions_then_exits_0() {
     again.signal(libc::SIGTERM);
     assert_eq!(again.wait_exit(LONG), Some(0));
 }
+
+#[test]
+fn a_failing_cleaner_puts_the_drive_down_and_disables_the_tape() {
+    let install = install(2, 1, stall(1, 3600));
+    let daemon = install.start();
+    let src = install.make_file("doomed", 100 * KIB, 11);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the stall", LONG, || {
+        install
+            .daemon_log()
+            .contains("injected fault: drive stalls")
+    });
+    // The cartridge goes bad under the stalled session: its VOL1 no longer
+    // matches its CRC, so the cleaner cannot identify it.
+    let data = install.path().join("library/cartridges/V00001/data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    install.wait_for("the drive to go down", LONG, || {
+        install.drive("drive0")["state"] == "down"
+    });
+    let tape_state = |vid: &str| {
+        let tapes: serde_json::Value =
+            serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
+        let tape = tapes["tapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["vid"] == vid)
+            .cloned()
+            .unwrap();
+        tape["state"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        tape_state("V00001"),
+        "disabled",
+        "no mount loop on a bad cartridge"
+    );
+    let drive = install.drive("drive0");
+    assert!(
+        drive["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cleaner"),
+        "{drive}"
+    );
+    assert_eq!(
+        install.state_of(id).state,
+        "queued",
+        "the file waits for another tape"
+    );
+    // The library knows the cartridge by its slot: it went back even unidentified.
+    assert!(!install.drive_loaded("drive0"));
+
+    // Without the fault (a reload), the operator brings the drive up and the
+    // file goes to another tape; the disabled one is never mounted again.
+    install.configure(|c| c.drives[0].faults = None);
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the reload", LONG, || {
+        install.daemon_log().contains("configuration reloaded")
+    });
+    install.ok("tpconfig", &["drive0", "up"]);
+    install.wait_for("the file on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
+    assert_eq!(install.state_of(id).vid.as_deref(), Some("V00002"));
+    let log = install.daemon_log();
+    let after_disable = &log[log.find("tape disabled").unwrap()..];
+    assert!(
+        !after_disable.contains("session for V00001"),
+        "the disabled tape was mounted again"
+    );
+}
