@@ -118,7 +118,13 @@ pub struct Drive {
     pub down_wanted: bool,
     /// Removed from the config: goes once idle.
     pub remove_when_idle: bool,
+    /// Sessions in a row that ended badly (exit 1, 2 or killed).
+    pub failures_in_a_row: u32,
 }
+
+/// After this many bad session ends in a row the drive stays down after its
+/// cleaner: a drive that fails every session needs an operator, not a loop.
+pub const MAX_FAILURES_IN_A_ROW: u32 = 3;
 
 /// What the loop must do after a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +173,7 @@ impl Catalogue {
                 last_error: None,
                 down_wanted: false,
                 remove_when_idle: false,
+                failures_in_a_row: 0,
             },
         );
     }
@@ -412,6 +419,13 @@ impl Catalogue {
         };
         let (to, next, error) = if session.kind == SessionKind::Cleaner {
             match code {
+                Some(0) if drive.failures_in_a_row >= MAX_FAILURES_IN_A_ROW => {
+                    let reason = format!(
+                        "{} sessions in a row ended badly: the drive stays down for an operator",
+                        drive.failures_in_a_row
+                    );
+                    (DriveState::Down, Next::CloseMounts, Some(reason))
+                }
                 Some(0) => (idle, Next::CloseMounts, None),
                 _ => {
                     let reason = detail(&ended);
@@ -436,6 +450,12 @@ impl Catalogue {
                 _ => (DriveState::Down, Next::CloseMounts, Some(detail(&ended))),
             }
         };
+        if session.kind != SessionKind::Cleaner {
+            match code {
+                Some(0) | Some(3) => drive.failures_in_a_row = 0,
+                _ => drive.failures_in_a_row += 1,
+            }
+        }
         if let Some(e) = &error
             && to != idle
         {
@@ -491,6 +511,7 @@ impl Catalogue {
             (true, DriveState::Down) => {
                 drive.down_wanted = false;
                 drive.last_error = None;
+                drive.failures_in_a_row = 0;
                 if let Some(vid) = holds {
                     return Ok((
                         format!(

@@ -278,3 +278,34 @@ fn unknown_drive_is_an_error() {
     let (mut c, now) = catalogue();
     assert!(c.configure("nope", true, None, now).is_err());
 }
+
+#[test]
+fn a_drive_failing_every_session_stays_down_after_three() {
+    let (mut c, now) = catalogue();
+    for round in 1..=MAX_FAILURES_IN_A_ROW {
+        running(&mut c, now);
+        c.session_ended(7, None, Some(9), now).unwrap();
+        c.start_cleaner("d0", "V00001", "killed", now);
+        c.session_forked("d0", 8, now);
+        let out = c.session_ended(8, Some(0), None, now).unwrap();
+        let expected = if round < MAX_FAILURES_IN_A_ROW {
+            DriveState::Up
+        } else {
+            DriveState::Down
+        };
+        assert_eq!(out.new_state, expected, "round {round}");
+    }
+    assert!(
+        c.get("d0")
+            .unwrap()
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("in a row")
+    );
+    // The operator's up starts a new count; a clean session also resets it.
+    c.configure("d0", true, None, now).unwrap();
+    running(&mut c, now);
+    c.session_ended(7, Some(0), None, now).unwrap();
+    assert_eq!(c.get("d0").unwrap().failures_in_a_row, 0);
+}
