@@ -95,6 +95,17 @@ fn main() -> ExitCode {
                 Err(e) => return tapeserver::cli::exit_with(Err(e.into())),
             };
             tapeserver::logging::init(&config.daemon.log_level);
+            tracing::info!(
+                config = %config_path.display(),
+                scheduler = %config.scheduler.url,
+                library = %config.library.path.display(),
+                drives = config.drives.len(),
+                block_size = config.session.block_size.0,
+                block_count = config.session.block_count,
+                flush_files = config.session.flush_files,
+                flush_bytes = config.session.flush_bytes.0,
+                "configuration loaded (keys not in the file take their documented defaults)"
+            );
             match daemon::run(config, &config_path) {
                 Ok(0) => ExitCode::SUCCESS,
                 Ok(code) => ExitCode::from(code as u8),
