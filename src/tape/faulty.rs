@@ -30,6 +30,38 @@ impl Faults {
     }
 }
 
+/// Methods a wrapper passes straight to the drive it wraps.
+macro_rules! forward_to_inner {
+    ($(fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+            self.inner.$name($($arg),*)
+        })*
+    };
+}
+
+/// The calls neither wrapper changes.
+macro_rules! forward_common {
+    () => {
+        forward_to_inner! {
+            fn load(&mut self) -> Result<(), DriveError>;
+            fn rewind(&mut self) -> Result<(), DriveError>;
+            fn locate(&mut self, block_id: u64) -> Result<(), DriveError>;
+            fn space_filemarks(&mut self, count: i64) -> Result<(), DriveError>;
+            fn position(&mut self) -> Result<u64, DriveError>;
+            fn write_filemarks(&mut self, count: u32, sync: bool) -> Result<WriteOutcome, DriveError>;
+            fn flush(&mut self) -> Result<(), DriveError>;
+            fn unload(&mut self) -> Result<(), DriveError>;
+        }
+        fn info(&self) -> DriveInfo {
+            self.inner.info()
+        }
+        fn set_lbp(&mut self, on: bool) {
+            self.lbp = on;
+            self.inner.set_lbp(on);
+        }
+    };
+}
+
 /// Labels are 80-byte blocks starting with their id; everything else is data.
 fn is_label(payload: &[u8]) -> bool {
     payload.len() == 80
@@ -80,21 +112,7 @@ impl FaultyDrive {
 }
 
 impl TapeDrive for FaultyDrive {
-    fn load(&mut self) -> Result<(), DriveError> {
-        self.inner.load()
-    }
-    fn rewind(&mut self) -> Result<(), DriveError> {
-        self.inner.rewind()
-    }
-    fn locate(&mut self, block_id: u64) -> Result<(), DriveError> {
-        self.inner.locate(block_id)
-    }
-    fn space_filemarks(&mut self, count: i64) -> Result<(), DriveError> {
-        self.inner.space_filemarks(count)
-    }
-    fn position(&mut self) -> Result<u64, DriveError> {
-        self.inner.position()
-    }
+    forward_common!();
 
     fn read_block(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, DriveError> {
         let outcome = self.inner.read_block(buf)?;
@@ -154,23 +172,6 @@ impl TapeDrive for FaultyDrive {
             _ => Ok(outcome),
         }
     }
-
-    fn write_filemarks(&mut self, count: u32, sync: bool) -> Result<WriteOutcome, DriveError> {
-        self.inner.write_filemarks(count, sync)
-    }
-    fn flush(&mut self) -> Result<(), DriveError> {
-        self.inner.flush()
-    }
-    fn unload(&mut self) -> Result<(), DriveError> {
-        self.inner.unload()
-    }
-    fn info(&self) -> DriveInfo {
-        self.inner.info()
-    }
-    fn set_lbp(&mut self, on: bool) {
-        self.lbp = on;
-        self.inner.set_lbp(on);
-    }
 }
 
 /// A drive for benchmarks: labels and file marks go to the wrapped drive,
@@ -189,21 +190,8 @@ impl NullDrive {
 }
 
 impl TapeDrive for NullDrive {
-    fn load(&mut self) -> Result<(), DriveError> {
-        self.inner.load()
-    }
-    fn rewind(&mut self) -> Result<(), DriveError> {
-        self.inner.rewind()
-    }
-    fn locate(&mut self, block_id: u64) -> Result<(), DriveError> {
-        self.inner.locate(block_id)
-    }
-    fn space_filemarks(&mut self, count: i64) -> Result<(), DriveError> {
-        self.inner.space_filemarks(count)
-    }
-    fn position(&mut self) -> Result<u64, DriveError> {
-        self.inner.position()
-    }
+    forward_common!();
+
     fn read_block(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, DriveError> {
         self.inner.read_block(buf)
     }
@@ -216,21 +204,5 @@ impl TapeDrive for NullDrive {
             return self.inner.write_block(block);
         }
         Ok(WriteOutcome::Written)
-    }
-    fn write_filemarks(&mut self, count: u32, sync: bool) -> Result<WriteOutcome, DriveError> {
-        self.inner.write_filemarks(count, sync)
-    }
-    fn flush(&mut self) -> Result<(), DriveError> {
-        self.inner.flush()
-    }
-    fn unload(&mut self) -> Result<(), DriveError> {
-        self.inner.unload()
-    }
-    fn info(&self) -> DriveInfo {
-        self.inner.info()
-    }
-    fn set_lbp(&mut self, on: bool) {
-        self.lbp = on;
-        self.inner.set_lbp(on);
     }
 }
