@@ -74,6 +74,15 @@ fn temp_path(dest: &Path, recall_id: u64) -> PathBuf {
 fn write_file(task: DiskWriteTask, pool: &BlockPool) -> Result<(), String> {
     let DiskWriteTask { job, blocks } = task;
     let dest = PathBuf::from(&job.destination);
+    if already_recalled(&dest, &job) {
+        // A session died after moving this file into place but before
+        // reporting it: the retry only has to report it.
+        tracing::info!(recall_id = job.recall_id, dest = %dest.display(), "destination already holds the recalled file");
+        for block in blocks {
+            pool.put(block);
+        }
+        return Ok(());
+    }
     let tmp = temp_path(&dest, job.recall_id);
     let mut file = create_temp(&tmp);
     let mut crc = 0u32;
@@ -105,6 +114,25 @@ fn write_file(task: DiskWriteTask, pool: &BlockPool) -> Result<(), String> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// True if `dest` exists with the catalogue's size and whole-file CRC32C.
+fn already_recalled(dest: &Path, job: &RecallJob) -> bool {
+    let Ok(mut file) = File::open(dest) else {
+        return false;
+    };
+    if file.metadata().map(|m| m.len()).ok() != Some(job.size) {
+        return false;
+    }
+    let mut crc = 0u32;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match std::io::Read::read(&mut file, &mut buf) {
+            Ok(0) => return crc == job.crc32c,
+            Ok(n) => crc = crc32c::crc32c_append(crc, &buf[..n]),
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The temporary name is unique to the recall, so an existing file is the
@@ -153,4 +181,76 @@ fn finish(
             .map_err(|e| format!("{}: fsync: {e}", dir.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::unbounded;
+
+    fn job(dest: &Path, data: &[u8]) -> RecallJob {
+        RecallJob {
+            recall_id: 7,
+            file_id: 1,
+            fseq: 1,
+            block_id: 1,
+            size: data.len() as u64,
+            crc32c: crc32c::crc32c(data),
+            destination: dest.display().to_string(),
+        }
+    }
+
+    /// Sends `data` as one block and runs the writer.
+    fn recall(dest: &Path, expected: &[u8], data: &[u8]) -> Result<(), String> {
+        let pool = BlockPool::new(2, 1024);
+        let (_keep, abort) = crossbeam_channel::bounded::<()>(0);
+        let (tx, rx) = unbounded();
+        let mut block = pool.get(&abort).unwrap();
+        block.reset(1, 1, 0);
+        block.set_len(data.len());
+        block.data.copy_from_slice(data);
+        block.crc = crc32c::crc32c(data);
+        tx.send(block).unwrap();
+        drop(tx);
+        let result = write_file(
+            DiskWriteTask {
+                job: job(dest, expected),
+                blocks: rx,
+            },
+            &pool,
+        );
+        assert_eq!(pool.free(), 2, "every block went back to the pool");
+        result
+    }
+
+    #[test]
+    fn a_verified_file_is_moved_into_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("f");
+        recall(&dest, b"payload", b"payload").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"payload");
+        assert!(!temp_path(&dest, 7).exists());
+    }
+
+    #[test]
+    fn a_checksum_mismatch_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("f");
+        let err = recall(&dest, b"payload", b"paYload").unwrap_err();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        assert!(!dest.exists() && !temp_path(&dest, 7).exists());
+    }
+
+    #[test]
+    fn a_retry_accepts_the_file_a_dead_session_put_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("f");
+        std::fs::write(&dest, b"payload").unwrap();
+        recall(&dest, b"payload", b"payload").unwrap();
+        // Anything else at the destination is never overwritten.
+        std::fs::write(&dest, b"other").unwrap();
+        let err = recall(&dest, b"payload", b"payload").unwrap_err();
+        assert!(err.contains("cannot move into place"), "{err}");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"other");
+    }
 }
