@@ -153,6 +153,14 @@ fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
     install.wait_for("the first flush", LONG, || {
         install.state_of(ids[1]).state == "on_tape"
     });
+    // Heartbeats carry the running session's counters to tpstat live.
+    install.wait_for("tpstat to show the session's progress", LONG, || {
+        let d = install.drive("drive0");
+        d["session"] == "migration"
+            && d["substate"] == "transferring"
+            && d["files"].as_u64().unwrap_or(0) >= 2
+            && d["bytes"].as_u64().unwrap_or(0) >= 200 * 1024
+    });
     // Drain first so the drive stays down after the cleaner and we can look.
     install.ok("tpconfig", &["drive0", "down"]);
     let pid = install.drive("drive0")["pid"]
