@@ -69,33 +69,30 @@ fn label_claimed(
     let changer = open_changer(spec);
     let mut drive = open_drive(spec);
     let mut stats = TapeStats::default();
-    if let Err(end) =
-        tape_mount::mount(&*changer, &mut *drive, vid, &spec.drive, status, &mut stats)
-    {
-        return end;
-    }
-    status.state(SessionState::Transferring);
-    let end = match format::label_tape(&mut *drive, vid, "tapeserver") {
-        Ok(()) => {
-            if files == 0
-                && let Err(e) = db.reset_tape(vid)
-            {
-                tracing::warn!(vid, error = %e, "cannot reset the tape's state after labelling");
-            }
-            tracing::info!(vid, drive = %spec.drive, "cartridge labelled");
-            SessionEnd::Done
-        }
-        Err(format::FormatError::Drive(e)) => {
-            SessionEnd::NeedsCleaner(format!("labelling {vid} failed: {e}"))
-        }
-        Err(e) => SessionEnd::Failed(format!("labelling {vid} failed: {e}")),
-    };
-    end.worst(tape_mount::unmount(
+    tape_mount::on_mounted_tape(
         &*changer,
         &mut *drive,
         vid,
         &spec.drive,
         status,
         &mut stats,
-    ))
+        |drive, _| {
+            status.state(SessionState::Transferring);
+            match format::label_tape(drive, vid, "tapeserver") {
+                Ok(()) => {
+                    if files == 0
+                        && let Err(e) = db.reset_tape(vid)
+                    {
+                        tracing::warn!(vid, error = %e, "cannot reset the tape's state after labelling");
+                    }
+                    tracing::info!(vid, drive = %spec.drive, "cartridge labelled");
+                    SessionEnd::Done
+                }
+                Err(format::FormatError::Drive(e)) => {
+                    SessionEnd::NeedsCleaner(format!("labelling {vid} failed: {e}"))
+                }
+                Err(e) => SessionEnd::Failed(format!("labelling {vid} failed: {e}")),
+            }
+        },
+    )
 }

@@ -51,21 +51,15 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
     let mut injector = injector;
     // Empty-mount protection: ask before mounting.
     if injector.inject(MoreWork { last_call: false }) == 0 {
-        tracing::info!(vid = %spec.vid, "empty mount: no work for this mount, the tape is not mounted");
         drop((injector, feed));
-        if let Err(e) = main_db.end_mount(mount_id) {
-            tracing::error!(error = %e, "cannot close the mount");
-        }
-        return SessionEnd::Done;
+        return super::empty_mount(spec, &mut *main_db);
     }
     let last_file = match main_db.last_file(&spec.vid) {
         Ok(last) => last,
         Err(e) => {
             drop((injector, feed));
             let _ = main_db.end_mount(mount_id);
-            return SessionEnd::Done.worst(SessionEnd::DriveDown(format!(
-                "cannot read the catalogue: {e}"
-            )));
+            return SessionEnd::DriveDown(format!("cannot read the catalogue: {e}"));
         }
     };
     let (abort_tx, abort_rx) = bounded::<()>(0);

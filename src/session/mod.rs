@@ -83,6 +83,16 @@ pub(crate) fn open_connections(spec: &SessionSpec) -> Result<[Box<dyn Scheduler>
     Ok([open()?, open()?, open()?])
 }
 
+/// Empty-mount protection: the first request for work, made before mounting,
+/// brought nothing. The tape is not mounted and the mount is closed.
+pub(crate) fn empty_mount(spec: &SessionSpec, db: &mut dyn Scheduler) -> SessionEnd {
+    tracing::info!(vid = %spec.vid, "empty mount: no work for this mount, the tape is not mounted");
+    if let Err(e) = db.end_mount(spec.mount_id) {
+        tracing::error!(error = %e, "cannot close the mount");
+    }
+    SessionEnd::Done
+}
+
 pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {
     spec.tuning.unwrap_or_default()
 }

@@ -48,26 +48,21 @@ fn read(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
     let changer = open_changer(spec);
     let mut drive = open_drive(spec);
     let mut stats = TapeStats::default();
-    if let Err(end) =
-        tape_mount::mount(&*changer, &mut *drive, vid, &spec.drive, status, &mut stats)
-    {
-        return end;
-    }
-    let end = match read_files(spec, &mut *drive, status) {
-        Ok(files) => {
-            tracing::info!(vid, files, dest = %spec.dest_dir, "readtp done");
-            SessionEnd::Done
-        }
-        Err(reason) => SessionEnd::Failed(reason),
-    };
-    end.worst(tape_mount::unmount(
+    tape_mount::on_mounted_tape(
         &*changer,
         &mut *drive,
         vid,
         &spec.drive,
         status,
         &mut stats,
-    ))
+        |drive, _| match read_files(spec, drive, status) {
+            Ok(files) => {
+                tracing::info!(vid, files, dest = %spec.dest_dir, "readtp done");
+                SessionEnd::Done
+            }
+            Err(reason) => SessionEnd::Failed(reason),
+        },
+    )
 }
 
 fn read_files(

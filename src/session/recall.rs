@@ -44,12 +44,8 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_bytes,
     );
     if injector.inject(MoreWork { last_call: false }) == 0 {
-        tracing::info!(vid = %spec.vid, "empty mount: no work for this mount, the tape is not mounted");
         drop((injector, feed));
-        if let Err(e) = main_db.end_mount(mount_id) {
-            tracing::error!(error = %e, "cannot close the mount");
-        }
-        return SessionEnd::Done;
+        return super::empty_mount(spec, &mut *main_db);
     }
     let (result_tx, result_rx) = unbounded();
     let requests = feed.take_requests();

@@ -78,8 +78,26 @@ pub struct TapeStats {
     pub errors: u64,
 }
 
+/// Mounts the tape, runs `body` on it and unmounts it: the outcome is the
+/// worse of the body's and the unmount's. Every tape session goes through here.
+pub fn on_mounted_tape(
+    changer: &dyn MediaChanger,
+    drive: &mut dyn TapeDrive,
+    vid: &str,
+    drive_name: &str,
+    status: &StatusHandle,
+    stats: &mut TapeStats,
+    body: impl FnOnce(&mut dyn TapeDrive, &mut TapeStats) -> SessionEnd,
+) -> SessionEnd {
+    if let Err(end) = mount(changer, drive, vid, drive_name, status, stats) {
+        return end;
+    }
+    let end = body(drive, stats);
+    end.worst(unmount(changer, drive, vid, drive_name, status, stats))
+}
+
 /// Mounts `vid` into the drive and waits for it to be ready.
-pub fn mount(
+fn mount(
     changer: &dyn MediaChanger,
     drive: &mut dyn TapeDrive,
     vid: &str,
@@ -110,7 +128,7 @@ pub fn mount(
 }
 
 /// Unloads the cartridge and puts it back in its slot.
-pub fn unmount(
+fn unmount(
     changer: &dyn MediaChanger,
     drive: &mut dyn TapeDrive,
     vid: &str,

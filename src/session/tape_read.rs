@@ -44,34 +44,27 @@ impl TapeReadThread {
             status,
         } = self;
         let mut stats = TapeStats::default();
-        if let Err(end) = tape_mount::mount(
+        let end = tape_mount::on_mounted_tape(
             &*changer,
             &mut *drive,
             &vid,
             &drive_name,
             &status,
             &mut stats,
-        ) {
-            return (end, stats);
-        }
-        let end = match format::check_vol1(&mut *drive, &vid) {
-            Err(e) => SessionEnd::NeedsCleaner(format!("cannot identify {vid}: {e}")),
-            Ok(_) => {
-                let started = Instant::now();
-                read_files(&mut *drive, &vid, &mut feed, &pool, &status, &mut stats);
-                stats.transferring = started.elapsed().saturating_sub(stats.positioning);
-                SessionEnd::Done
-            }
-        };
-        drop(feed);
-        let end = end.worst(tape_mount::unmount(
-            &*changer,
-            &mut *drive,
-            &vid,
-            &drive_name,
-            &status,
-            &mut stats,
-        ));
+            |drive, stats| {
+                let end = match format::check_vol1(drive, &vid) {
+                    Err(e) => SessionEnd::NeedsCleaner(format!("cannot identify {vid}: {e}")),
+                    Ok(_) => {
+                        let started = Instant::now();
+                        read_files(drive, &vid, &mut feed, &pool, &status, stats);
+                        stats.transferring = started.elapsed().saturating_sub(stats.positioning);
+                        SessionEnd::Done
+                    }
+                };
+                drop(feed);
+                end
+            },
+        );
         (end, stats)
     }
 }

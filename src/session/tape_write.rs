@@ -49,6 +49,16 @@ enum Stop {
     Failed(String),
 }
 
+impl From<FormatError> for Stop {
+    /// End of medium fills the tape; any other tape error ends the session.
+    fn from(e: FormatError) -> Self {
+        match e {
+            FormatError::Drive(DriveError::EndOfMedium { .. }) => Stop::TapeFull,
+            e => Stop::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Files written since the last flush.
 #[derive(Default)]
 struct FlushWindow {
@@ -85,61 +95,54 @@ impl TapeWriteThread {
             abort,
         } = self;
         let mut stats = TapeStats::default();
-        if let Err(end) = tape_mount::mount(
+        let end = tape_mount::on_mounted_tape(
             &*changer,
             &mut *drive,
             &vid,
             &drive_name,
             &status,
             &mut stats,
-        ) {
-            drop(abort);
-            return (end, stats);
-        }
-        status.state(SessionState::Positioning);
-        let started = Instant::now();
-        let positioned = format::position_for_append(&mut *drive, &vid, last_file);
-        stats.positioning = started.elapsed();
-        let mut writer = Writer {
-            vid: vid.clone(),
-            last_file,
-            block_size,
-            flush_files,
-            flush_bytes,
-            pool,
-            reports,
-            status: status.clone(),
-        };
-        let mut end = match positioned {
-            Err(FormatError::Drive(e)) => {
-                SessionEnd::NeedsCleaner(format!("cannot position {vid} for writing: {e}"))
-            }
-            Err(e) => {
-                // The tape and the catalogue disagree: writing could destroy data.
-                let _ = writer
-                    .reports
-                    .send(MigrationReport::DisableTape(e.to_string()));
-                SessionEnd::Done
-            }
-            Ok(()) => {
-                status.state(SessionState::Transferring);
+            |drive, stats| {
+                status.state(SessionState::Positioning);
                 let started = Instant::now();
-                let end = writer.write_files(&mut *drive, &mut feed, &mut stats);
-                stats.transferring = started.elapsed();
+                let positioned = format::position_for_append(drive, &vid, last_file);
+                stats.positioning = started.elapsed();
+                let mut writer = Writer {
+                    vid: vid.clone(),
+                    last_file,
+                    block_size,
+                    flush_files,
+                    flush_bytes,
+                    pool,
+                    reports,
+                    status: status.clone(),
+                };
+                let end = match positioned {
+                    Err(FormatError::Drive(e)) => {
+                        SessionEnd::NeedsCleaner(format!("cannot position {vid} for writing: {e}"))
+                    }
+                    Err(e) => {
+                        // The tape and the catalogue disagree: writing could destroy data.
+                        let _ = writer
+                            .reports
+                            .send(MigrationReport::DisableTape(e.to_string()));
+                        SessionEnd::Done
+                    }
+                    Ok(()) => {
+                        status.state(SessionState::Transferring);
+                        let started = Instant::now();
+                        let end = writer.write_files(drive, &mut feed, stats);
+                        stats.transferring = started.elapsed();
+                        end
+                    }
+                };
+                // Stop the disk side before unmounting: nothing more will be written.
+                drop(feed);
                 end
-            }
-        };
-        // Stop the disk side before unmounting: nothing more will be written.
+            },
+        );
+        // Also reached when the mount failed: the disk side must stop then too.
         drop(abort);
-        drop(feed);
-        end = end.worst(tape_mount::unmount(
-            &*changer,
-            &mut *drive,
-            &vid,
-            &drive_name,
-            &status,
-            &mut stats,
-        ));
         (end, stats)
     }
 }
@@ -275,14 +278,9 @@ impl Writer {
             }
             self.pool.put(block);
             if let Err(e) = result {
-                let end_of_tape = matches!(e, FormatError::Drive(DriveError::EndOfMedium { .. }));
                 // Not reported: the mount's end requeues the file for another try.
                 self.abandon_partial(drive, header);
-                return Err(if end_of_tape {
-                    Stop::TapeFull
-                } else {
-                    Stop::Failed(e.to_string())
-                });
+                return Err(e.into());
             }
         }
         if written != job.size {
@@ -306,13 +304,8 @@ impl Writer {
         let block_id = match result {
             Ok(id) => id,
             Err(e) => {
-                let end_of_tape = matches!(e, FormatError::Drive(DriveError::EndOfMedium { .. }));
                 self.abandon_partial(drive, header);
-                return Err(if end_of_tape {
-                    Stop::TapeFull
-                } else {
-                    Stop::Failed(e.to_string())
-                });
+                return Err(e.into());
             }
         };
         let file = ArchivedFile {
