@@ -3,15 +3,19 @@
 //! A drive's device is a directory; the library loads a cartridge by linking
 //! `DEVICE/cartridge` to the cartridge directory, which holds:
 //! - `data`: block payloads back to back;
-//! - `index`: one 24-byte entry per block id (payload offset, length,
-//!   CRC32C, kind), so LOCATE is one seek;
-//! - `marks`: the block ids of the file marks, so SPACE is a binary search;
-//! - `cartridge.json`: VID and capacity.
+//! - `index`: one checksummed 24-byte entry per block id (payload offset,
+//!   length, CRC32C, kind), so LOCATE is one seek (see [`index`]);
+//! - `flushed`: how many blocks the last flush made durable;
+//! - `lock`: held while a drive has the cartridge open, so a cartridge is
+//!   never open in two drives, whatever the links say;
+//! - `cartridge.json`: VID, capacity and index format.
 //!
 //! Like a real drive, writes are buffered (in the page cache) until a flush;
 //! writing anywhere but at end of data truncates what follows; every block's
-//! CRC32C is stored and verified on read. Loading a cartridge after a crash
-//! drops index entries whose data never reached the data file.
+//! CRC32C is stored and verified on read. Loading validates the whole index:
+//! the unflushed tail a crash tore is trimmed, everything a flush made
+//! durable is kept, and a cartridge damaged below its flushed mark is
+//! refused. The file marks are rebuilt from the index at every load.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -23,11 +27,17 @@ use super::drive::{
     DriveError, DriveInfo, LBP_CRC_LEN, ReadOutcome, TapeDrive, WriteOutcome, lbp_open,
 };
 
-const ENTRY_LEN: u64 = 24;
-const KIND_DATA: u8 = 1;
-const KIND_FILEMARK: u8 = 3;
+mod index;
+
+use index::{ENTRY_LEN, FlushedMark, IndexEntry, KIND_DATA, KIND_FILEMARK, read_entry};
+
 const CARTRIDGE_LINK: &str = "cartridge";
 const META_FILE: &str = "cartridge.json";
+const FLUSHED_FILE: &str = "flushed";
+const LOCK_FILE: &str = "lock";
+/// Cartridges written before the index carried checksums (upgraded on load).
+const LEGACY_FORMAT: u32 = 1;
+const INDEX_FORMAT: u32 = 2;
 /// Written data is handed to the disk in chunks of this size, as a drive
 /// drains its buffer to the medium while it streams, so a flush waits only
 /// for the tail instead of everything since the last one.
@@ -40,36 +50,12 @@ pub struct CartridgeMeta {
     pub capacity: u64,
     /// Writes past `capacity - early_warning` report early warning.
     pub early_warning: u64,
+    #[serde(default = "legacy_format")]
+    pub index_format: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct IndexEntry {
-    offset: u64,
-    len: u32,
-    crc: u32,
-    kind: u8,
-}
-
-impl IndexEntry {
-    fn encode(&self) -> [u8; ENTRY_LEN as usize] {
-        let mut raw = [0u8; ENTRY_LEN as usize];
-        raw[0..8].copy_from_slice(&self.offset.to_le_bytes());
-        raw[8..12].copy_from_slice(&self.len.to_le_bytes());
-        raw[12..16].copy_from_slice(&self.crc.to_le_bytes());
-        raw[16] = self.kind;
-        raw
-    }
-
-    fn decode(raw: &[u8; ENTRY_LEN as usize]) -> Self {
-        let u64_at = |i: usize| u64::from_le_bytes(raw[i..i + 8].try_into().unwrap_or_default());
-        let u32_at = |i: usize| u32::from_le_bytes(raw[i..i + 4].try_into().unwrap_or_default());
-        Self {
-            offset: u64_at(0),
-            len: u32_at(8),
-            crc: u32_at(12),
-            kind: raw[16],
-        }
-    }
+fn legacy_format() -> u32 {
+    LEGACY_FORMAT
 }
 
 /// An open cartridge: the files and where the head is.
@@ -77,7 +63,8 @@ struct Cartridge {
     dir: PathBuf,
     data: File,
     index: File,
-    marks_file: File,
+    flushed_file: File,
+    flushed: FlushedMark,
     meta: CartridgeMeta,
     blocks: u64,
     data_len: u64,
@@ -85,28 +72,35 @@ struct Cartridge {
     pos: u64,
     /// Data before this offset has been handed to the disk.
     written_back: u64,
+    /// Held (flock) while the cartridge is open.
+    _lock: File,
 }
 
 pub struct FileDrive {
     name: String,
     device: PathBuf,
     lbp: bool,
-    lock: Option<File>,
     cartridge: Option<Cartridge>,
 }
 
 /// Creates an empty cartridge directory (a blank tape).
 pub fn create_cartridge(dir: &Path, vid: &str, capacity: u64) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for name in ["data", "index", "marks"] {
-        File::create(dir.join(name))?;
+    for name in ["data", "index"] {
+        File::create(dir.join(name))?.sync_all()?;
     }
+    FlushedMark::default().advance(&File::create(dir.join(FLUSHED_FILE))?, 0, 0)?;
     let meta = CartridgeMeta {
         vid: vid.to_string(),
         capacity,
         early_warning: (capacity / 50).max(4 << 20).min(capacity / 2),
+        index_format: INDEX_FORMAT,
     };
-    let text = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?;
+    write_meta(dir, &meta)
+}
+
+fn write_meta(dir: &Path, meta: &CartridgeMeta) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
     crate::util::write_atomically(&dir.join(META_FILE), &text)
 }
 
@@ -122,7 +116,6 @@ impl FileDrive {
             name: name.to_string(),
             device: device.to_path_buf(),
             lbp: false,
-            lock: None,
             cartridge: None,
         }
     }
@@ -130,14 +123,6 @@ impl FileDrive {
     /// The link through which the library loads a cartridge into this drive.
     pub fn cartridge_link(device: &Path) -> PathBuf {
         device.join(CARTRIDGE_LINK)
-    }
-
-    fn io(&self, op: &'static str) -> impl FnOnce(std::io::Error) -> DriveError + '_ {
-        move |source| DriveError::Io {
-            drive: self.name.clone(),
-            op,
-            source,
-        }
     }
 
     fn cart(&mut self) -> Result<&mut Cartridge, DriveError> {
@@ -157,8 +142,24 @@ impl FileDrive {
             path: dir.to_path_buf(),
             reason,
         };
-        let meta =
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| bad(format!("cannot open {LOCK_FILE}: {e}")))?;
+        if lock.try_lock().is_err() {
+            return Err(DriveError::Busy {
+                drive: self.name.clone(),
+            });
+        }
+        let mut meta =
             read_cartridge_meta(dir).map_err(|e| bad(format!("cannot read {META_FILE}: {e}")))?;
+        if meta.index_format == LEGACY_FORMAT {
+            upgrade_legacy(dir, &mut meta).map_err(|e| bad(format!("cannot upgrade: {e}")))?;
+        } else if meta.index_format != INDEX_FORMAT {
+            return Err(bad(format!("unknown index format {}", meta.index_format)));
+        }
         let open = |name: &str| {
             OpenOptions::new()
                 .read(true)
@@ -166,92 +167,72 @@ impl FileDrive {
                 .open(dir.join(name))
                 .map_err(|e| bad(format!("cannot open {name}: {e}")))
         };
-        let (data, index, marks_file) = (open("data")?, open("index")?, open("marks")?);
+        let (data, index, flushed_file) = (open("data")?, open("index")?, open(FLUSHED_FILE)?);
+        let flushed = FlushedMark::read(&flushed_file)
+            .map_err(|e| bad(format!("cannot read {FLUSHED_FILE}: {e}")))?
+            .ok_or_else(|| bad(format!("{FLUSHED_FILE} holds no valid mark")))?;
         let len_of = |f: &File, name: &str| {
             f.metadata()
                 .map(|m| m.len())
                 .map_err(|e| bad(format!("cannot stat {name}: {e}")))
         };
         let data_file_len = len_of(&data, "data")?;
-        let mut blocks = len_of(&index, "index")? / ENTRY_LEN;
-        // Drop index entries whose payload never reached the data file
-        // (a crash between two flushes), as a drive loses its buffer.
-        let mut data_len = 0;
-        while blocks > 0 {
-            let entry = read_entry(&index, blocks - 1)
-                .map_err(|e| bad(format!("cannot read index: {e}")))?;
-            let end = entry.offset + u64::from(entry.len);
-            if end <= data_file_len {
-                data_len = end;
-                break;
-            }
-            blocks -= 1;
+        let index_file_len = len_of(&index, "index")?;
+        let scanned = index::scan(&index, data_file_len, &flushed, true).map_err(bad)?;
+        // Only the unflushed tail a crash tore goes; the scan never stops below the mark.
+        if index_file_len > scanned.blocks * ENTRY_LEN {
+            tracing::warn!(cartridge = %dir.display(), kept = scanned.blocks, flushed = flushed.blocks, "trimming the index past the last valid block");
+            index
+                .set_len(scanned.blocks * ENTRY_LEN)
+                .map_err(|e| bad(format!("cannot trim index: {e}")))?;
         }
-        let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut &marks_file, &mut raw)
-            .map_err(|e| bad(format!("cannot read marks: {e}")))?;
-        let mut marks: Vec<u64> = raw
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-            .take_while(|&m| m < blocks)
-            .collect();
-        let consistent = marks.windows(2).all(|w| w[0] < w[1])
-            && match marks.last() {
-                Some(&last) => read_entry(&index, last).is_ok_and(|e| e.kind == KIND_FILEMARK),
-                None => true,
-            };
-        if !consistent || marks_file_stale(&index, blocks, &marks)? {
-            marks = rebuild_marks(&index, blocks)
-                .map_err(|e| bad(format!("cannot rebuild marks: {e}")))?;
+        if data_file_len > scanned.data_len {
+            data.set_len(scanned.data_len)
+                .map_err(|e| bad(format!("cannot trim data: {e}")))?;
         }
-        index
-            .set_len(blocks * ENTRY_LEN)
-            .map_err(|e| bad(format!("cannot trim index: {e}")))?;
-        data.set_len(data_len)
-            .map_err(|e| bad(format!("cannot trim data: {e}")))?;
-        rewrite_marks(&marks_file, &marks).map_err(|e| bad(format!("cannot write marks: {e}")))?;
         Ok(Cartridge {
             dir: dir.to_path_buf(),
             data,
             index,
-            marks_file,
+            flushed_file,
+            flushed,
             meta,
-            blocks,
-            data_len,
-            marks,
+            blocks: scanned.blocks,
+            data_len: scanned.data_len,
+            marks: scanned.marks,
             pos: 0,
-            written_back: data_len,
+            written_back: scanned.data_len,
+            _lock: lock,
         })
     }
 }
 
-/// True if the index has a file mark after the last recorded one.
-fn marks_file_stale(index: &File, blocks: u64, marks: &[u64]) -> Result<bool, DriveError> {
-    // Only the tail can be stale: marks are appended before their index entry.
-    let from = marks.last().map_or(0, |m| m + 1);
-    let tail = blocks.saturating_sub(from).min(64);
-    for id in blocks - tail..blocks {
-        if read_entry(index, id).is_ok_and(|e| e.kind == KIND_FILEMARK) && !marks.contains(&id) {
-            return Ok(true);
-        }
+/// Rewrites a first-format cartridge's index with checksums and gives it a
+/// flushed mark. Its entries are validated as a chain (no checksums to
+/// check); the new index replaces the old one atomically, so a crash in
+/// the middle leaves the old cartridge, which upgrades again.
+fn upgrade_legacy(dir: &Path, meta: &mut CartridgeMeta) -> std::io::Result<()> {
+    let index = File::open(dir.join("index"))?;
+    let data_len = std::fs::metadata(dir.join("data"))?.len();
+    let scanned = index::scan(&index, data_len, &FlushedMark::default(), false)
+        .map_err(std::io::Error::other)?;
+    let mut raw = Vec::with_capacity((scanned.blocks * ENTRY_LEN) as usize);
+    for id in 0..scanned.blocks {
+        let mut old = [0u8; ENTRY_LEN as usize];
+        index.read_exact_at(&mut old, id * ENTRY_LEN)?;
+        raw.extend_from_slice(&IndexEntry::decode_unchecked(&old).encode(id));
     }
-    Ok(false)
-}
-
-fn rebuild_marks(index: &File, blocks: u64) -> std::io::Result<Vec<u64>> {
-    let mut marks = Vec::new();
-    for id in 0..blocks {
-        if read_entry(index, id)?.kind == KIND_FILEMARK {
-            marks.push(id);
-        }
+    crate::util::write_atomically(&dir.join("index"), &raw)?;
+    let flushed = File::create(dir.join(FLUSHED_FILE))?;
+    FlushedMark::default().advance(&flushed, scanned.blocks, scanned.data_len)?;
+    meta.index_format = INDEX_FORMAT;
+    write_meta(dir, meta)?;
+    match std::fs::remove_file(dir.join("marks")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
     }
-    Ok(marks)
-}
-
-fn rewrite_marks(file: &File, marks: &[u64]) -> std::io::Result<()> {
-    let raw: Vec<u8> = marks.iter().flat_map(|m| m.to_le_bytes()).collect();
-    file.set_len(0)?;
-    file.write_all_at(&raw, 0)
+    tracing::info!(cartridge = %dir.display(), blocks = scanned.blocks, "cartridge index upgraded to checksummed entries");
+    Ok(())
 }
 
 /// Starts writing a range of the file to disk without waiting for it (a hint:
@@ -273,12 +254,6 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     }
 }
 
-fn read_entry(index: &File, block_id: u64) -> std::io::Result<IndexEntry> {
-    let mut raw = [0u8; ENTRY_LEN as usize];
-    index.read_exact_at(&mut raw, block_id * ENTRY_LEN)?;
-    Ok(IndexEntry::decode(&raw))
-}
-
 impl Cartridge {
     /// Writing anywhere but at end of data discards what follows.
     fn truncate_at_position(&mut self) -> std::io::Result<()> {
@@ -286,6 +261,12 @@ impl Cartridge {
             return Ok(());
         }
         let entry = read_entry(&self.index, self.pos)?;
+        if self.pos < self.flushed.blocks {
+            // Lower the mark before the data it covers goes, so a crash
+            // in between never finds the flushed region missing.
+            self.flushed
+                .advance(&self.flushed_file, self.pos, entry.offset)?;
+        }
         self.blocks = self.pos;
         self.data_len = entry.offset;
         self.written_back = self.written_back.min(self.data_len);
@@ -293,21 +274,17 @@ impl Cartridge {
         self.data.set_len(self.data_len)?;
         let keep = self.marks.partition_point(|&m| m < self.pos);
         self.marks.truncate(keep);
-        self.marks_file.set_len(keep as u64 * 8)
+        Ok(())
     }
 
     fn append(&mut self, entry: IndexEntry, payload: &[u8]) -> std::io::Result<()> {
         if !payload.is_empty() {
             self.data.write_all_at(payload, self.data_len)?;
         }
+        index::write_entry(&self.index, self.blocks, &entry)?;
         if entry.kind == KIND_FILEMARK {
-            // The mark goes first so a crash never leaves an unlisted mark.
-            self.marks_file
-                .write_all_at(&self.blocks.to_le_bytes(), self.marks.len() as u64 * 8)?;
             self.marks.push(self.blocks);
         }
-        self.index
-            .write_all_at(&entry.encode(), self.blocks * ENTRY_LEN)?;
         self.blocks += 1;
         self.data_len += payload.len() as u64;
         self.pos = self.blocks;
@@ -330,10 +307,15 @@ impl Cartridge {
         }
     }
 
-    fn sync(&self) -> std::io::Result<()> {
+    /// Data, then index, then the flushed mark that vouches for both.
+    fn sync(&mut self) -> std::io::Result<()> {
         self.data.sync_data()?;
-        self.marks_file.sync_data()?;
-        self.index.sync_data()
+        self.index.sync_data()?;
+        if (self.flushed.blocks, self.flushed.data_len) != (self.blocks, self.data_len) {
+            self.flushed
+                .advance(&self.flushed_file, self.blocks, self.data_len)?;
+        }
+        Ok(())
     }
 }
 
@@ -341,17 +323,6 @@ impl TapeDrive for FileDrive {
     fn load(&mut self) -> Result<(), DriveError> {
         if self.cartridge.is_some() {
             return self.rewind();
-        }
-        if self.lock.is_none() {
-            std::fs::create_dir_all(&self.device).map_err(self.io("create device directory"))?;
-            let lock =
-                File::create(self.device.join("lock")).map_err(self.io("open device lock"))?;
-            if lock.try_lock().is_err() {
-                return Err(DriveError::Busy {
-                    drive: self.name.clone(),
-                });
-            }
-            self.lock = Some(lock);
         }
         let link = Self::cartridge_link(&self.device);
         let dir = std::fs::canonicalize(&link).map_err(|_| DriveError::NoCartridge {
@@ -516,7 +487,7 @@ impl TapeDrive for FileDrive {
     }
 
     fn unload(&mut self) -> Result<(), DriveError> {
-        if let Some(cart) = self.cartridge.take() {
+        if let Some(mut cart) = self.cartridge.take() {
             cart.sync().map_err(|source| DriveError::Io {
                 drive: self.name.clone(),
                 op: "flush before unload",
@@ -524,7 +495,6 @@ impl TapeDrive for FileDrive {
             })?;
             tracing::debug!(drive = %self.name, cartridge = %cart.dir.display(), "cartridge unloaded");
         }
-        self.lock = None;
         Ok(())
     }
 
@@ -543,3 +513,6 @@ impl TapeDrive for FileDrive {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod crash_tests;

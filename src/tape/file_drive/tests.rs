@@ -140,7 +140,7 @@ fn state_survives_reload_and_torn_tail_is_dropped() {
         kind: KIND_DATA,
     };
     let mut raw = std::fs::read(&index).unwrap();
-    raw.extend_from_slice(&entry.encode());
+    raw.extend_from_slice(&entry.encode(2));
     std::fs::write(&index, raw).unwrap();
     d.load().unwrap();
     assert_eq!(read(&mut d).1, b"kept");
@@ -192,4 +192,150 @@ fn small_buffer_is_an_error_not_a_truncation() {
         d.read_block(&mut buf),
         Err(DriveError::BlockTooLarge { len: 100, .. })
     ));
+}
+
+/// Hole 1: filesystems zero-fill an unwritten tail after a power loss.
+#[test]
+fn zero_filled_index_tail_keeps_every_flushed_block() {
+    let (tmp, mut d) = drive_with_cartridge(1 << 30);
+    for i in 0..5u8 {
+        d.write_block(&[i; 100]).unwrap();
+    }
+    d.write_filemarks(1, true).unwrap();
+    d.unload().unwrap();
+    let index = tmp.path().join("cartridges/V00001/index");
+    let mut raw = std::fs::read(&index).unwrap();
+    raw.extend_from_slice(&[0u8; 24 * 3]);
+    std::fs::write(&index, raw).unwrap();
+    d.load().unwrap();
+    for i in 0..5u8 {
+        assert_eq!(read(&mut d).1, vec![i; 100], "block {i} survives");
+    }
+    assert_eq!(read(&mut d).0, ReadOutcome::FileMark);
+    assert_eq!(read(&mut d).0, ReadOutcome::EndOfData);
+}
+
+/// Hole 10: a marks file emptied by a crash in the middle of its rewrite,
+/// with the lost mark more than 64 blocks before the end.
+#[test]
+fn marks_file_lost_in_a_rewrite_is_rebuilt_in_full() {
+    let (tmp, mut d) = drive_with_cartridge(1 << 30);
+    d.write_block(b"a").unwrap();
+    d.write_filemarks(1, false).unwrap();
+    for _ in 0..100 {
+        d.write_block(b"b").unwrap();
+    }
+    d.flush().unwrap();
+    d.unload().unwrap();
+    let marks = tmp.path().join("cartridges/V00001/marks");
+    if marks.exists() {
+        std::fs::write(&marks, b"").unwrap();
+    }
+    d.load().unwrap();
+    d.space_filemarks(1).unwrap();
+    assert_eq!(d.position().unwrap(), 2, "the mark at block 1 is known");
+}
+
+#[test]
+fn damage_below_the_flushed_mark_refuses_the_cartridge() {
+    let (tmp, mut d) = drive_with_cartridge(1 << 30);
+    for i in 0..4u8 {
+        d.write_block(&[i; 10]).unwrap();
+    }
+    d.flush().unwrap();
+    d.unload().unwrap();
+    let index = tmp.path().join("cartridges/V00001/index");
+    let mut raw = std::fs::read(&index).unwrap();
+    raw[24 + 3] ^= 0x40;
+    std::fs::write(&index, &raw).unwrap();
+    match d.load() {
+        Err(DriveError::BadCartridge { reason, .. }) => {
+            assert!(
+                reason.contains("block 1") && reason.contains("damaged"),
+                "{reason}"
+            )
+        }
+        other => panic!("a damaged cartridge loaded: {:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        std::fs::read(&index).unwrap(),
+        raw,
+        "a refused cartridge is left as it was"
+    );
+}
+
+#[test]
+fn rewriting_from_the_beginning_lowers_the_flushed_mark_first() {
+    let (tmp, mut d) = drive_with_cartridge(1 << 30);
+    for i in 0..4u8 {
+        d.write_block(&[i; 10]).unwrap();
+    }
+    d.flush().unwrap();
+    // A relabel writes from block 0 and the session dies before its flush:
+    // the four flushed blocks are legitimately gone, and the cartridge
+    // must still load (a mark still saying four blocks would refuse it).
+    d.rewind().unwrap();
+    d.write_block(b"VOL1").unwrap();
+    drop(d);
+    let mut again = FileDrive::new("d0", &tmp.path().join("drives/d0"));
+    again.load().unwrap();
+    let (outcome, data) = read(&mut again);
+    assert!(
+        outcome == ReadOutcome::EndOfData || data == b"VOL1",
+        "{outcome:?}"
+    );
+}
+
+/// Cartridges written before index entries had checksums still load.
+#[test]
+fn first_format_cartridges_are_upgraded_on_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cart = tmp.path().join("cartridges/V00001");
+    std::fs::create_dir_all(&cart).unwrap();
+    let blocks: [Option<&[u8]>; 4] = [Some(b"one"), None, Some(b"three"), None];
+    let (mut data, mut index, mut marks) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, block) in blocks.iter().enumerate() {
+        let mut entry = [0u8; 24];
+        entry[0..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        match block {
+            Some(payload) => {
+                entry[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+                entry[12..16].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+                entry[16] = KIND_DATA;
+                data.extend_from_slice(payload);
+            }
+            None => {
+                entry[16] = KIND_FILEMARK;
+                marks.extend_from_slice(&(id as u64).to_le_bytes());
+            }
+        }
+        index.extend_from_slice(&entry);
+    }
+    std::fs::write(cart.join("data"), &data).unwrap();
+    std::fs::write(cart.join("index"), &index).unwrap();
+    std::fs::write(cart.join("marks"), &marks).unwrap();
+    std::fs::write(
+        cart.join("cartridge.json"),
+        br#"{"vid":"V00001","capacity":1073741824,"early_warning":4194304}"#,
+    )
+    .unwrap();
+    let device = tmp.path().join("drives/d0");
+    std::fs::create_dir_all(&device).unwrap();
+    std::os::unix::fs::symlink(&cart, FileDrive::cartridge_link(&device)).unwrap();
+    let mut d = FileDrive::new("d0", &device);
+    d.load().unwrap();
+    assert_eq!(read(&mut d).1, b"one");
+    assert_eq!(read(&mut d).0, ReadOutcome::FileMark);
+    assert_eq!(read(&mut d).1, b"three");
+    d.rewind().unwrap();
+    d.space_filemarks(2).unwrap();
+    assert_eq!(d.position().unwrap(), 4);
+    assert_eq!(
+        read_cartridge_meta(&cart).unwrap().index_format,
+        INDEX_FORMAT
+    );
+    assert!(!cart.join("marks").exists());
+    d.unload().unwrap();
+    d.load().unwrap();
+    assert_eq!(read(&mut d).1, b"one", "the upgraded cartridge loads again");
 }
