@@ -4,6 +4,11 @@
 //!
 //! Several processes (one session per drive) share it, so every move holds
 //! an exclusive lock on `library.lock` and rewrites the state atomically.
+//! `library.json` is the one source of truth: a mount saves it before the
+//! link that lets a drive open the cartridge exists, a dismount removes the
+//! link before saving it, and a drive the state says is empty loses any
+//! link a killed move left. (The cartridge's own lock, taken by the drive
+//! that opens it, keeps it out of a second drive whatever the links say.)
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -122,6 +127,15 @@ impl VirtualChanger {
         &self,
         f: impl FnOnce(&mut State) -> Result<T, ChangerError>,
     ) -> Result<T, ChangerError> {
+        self.with_state_then(f, |_, _| Ok(()))
+    }
+
+    /// As `with_state`, then runs `after` on the saved state, still under the lock.
+    fn with_state_then<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, ChangerError>,
+        after: impl FnOnce(&State, &T) -> Result<(), ChangerError>,
+    ) -> Result<T, ChangerError> {
         let lock = File::create(self.root.join(LOCK_FILE)).map_err(self.io("open lock"))?;
         lock.lock().map_err(self.io("lock"))?;
         let path = self.root.join(STATE_FILE);
@@ -135,64 +149,82 @@ impl VirtualChanger {
         };
         let before = serde_json::to_vec_pretty(&state).unwrap_or_default();
         let result = f(&mut state)?;
-        let after = serde_json::to_vec_pretty(&state).map_err(|e| ChangerError::BadState {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        if after != before {
-            crate::util::write_atomically(&path, &after).map_err(self.io("write state"))?;
+        let after_state =
+            serde_json::to_vec_pretty(&state).map_err(|e| ChangerError::BadState {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        if after_state != before {
+            crate::util::write_atomically(&path, &after_state).map_err(self.io("write state"))?;
         }
+        after(&state, &result)?;
         Ok(result)
+    }
+
+    /// Removes a drive's cartridge link, if there is one.
+    fn unlink(&self, device: &Path) -> Result<(), ChangerError> {
+        match std::fs::remove_file(FileDrive::cartridge_link(device)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("unload cartridge")(e)),
+        }
     }
 }
 
 impl MediaChanger for VirtualChanger {
     fn mount(&self, vid: &str, drive: &str) -> Result<(), ChangerError> {
-        self.with_state(|state| {
-            let other = state
-                .drives
-                .iter()
-                .find(|d| d.vid.as_deref() == Some(vid) && d.name != drive)
-                .map(|d| d.name.clone());
-            let d = state
-                .drives
-                .iter_mut()
-                .find(|d| d.name == drive)
-                .ok_or_else(|| ChangerError::UnknownDrive(drive.into()))?;
-            let link = FileDrive::cartridge_link(&d.device);
-            let target = Self::cartridge_dir(&self.root, vid);
-            match d.vid.as_deref() {
-                Some(loaded) if loaded == vid => {}
-                Some(loaded) => {
-                    return Err(ChangerError::DriveFull {
-                        vid: vid.into(),
-                        drive: drive.into(),
-                        loaded: loaded.into(),
-                    });
-                }
-                None => {
-                    if let Some(other) = other {
-                        return Err(ChangerError::InAnotherDrive {
+        let link_after_save = |_: &State, device: &PathBuf| {
+            // The state is saved: only now may the drive reach the cartridge.
+            // (Re)made every time, so a retry after a crash completes the move.
+            let link = FileDrive::cartridge_link(device);
+            self.unlink(device)?;
+            std::os::unix::fs::symlink(Self::cartridge_dir(&self.root, vid), &link)
+                .map_err(self.io("load cartridge"))
+        };
+        self.with_state_then(
+            |state| {
+                let other = state
+                    .drives
+                    .iter()
+                    .find(|d| d.vid.as_deref() == Some(vid) && d.name != drive)
+                    .map(|d| d.name.clone());
+                let d = state
+                    .drives
+                    .iter_mut()
+                    .find(|d| d.name == drive)
+                    .ok_or_else(|| ChangerError::UnknownDrive(drive.into()))?;
+                match d.vid.as_deref() {
+                    Some(loaded) if loaded == vid => {}
+                    Some(loaded) => {
+                        return Err(ChangerError::DriveFull {
                             vid: vid.into(),
                             drive: drive.into(),
-                            other,
+                            loaded: loaded.into(),
                         });
                     }
-                    let slot = state
-                        .slots
-                        .iter_mut()
-                        .find(|s| s.vid.as_deref() == Some(vid))
-                        .ok_or_else(|| ChangerError::UnknownVid(vid.into()))?;
-                    slot.vid = None;
-                    d.vid = Some(vid.into());
-                    d.source = Some(slot.address);
+                    None => {
+                        if let Some(other) = other {
+                            return Err(ChangerError::InAnotherDrive {
+                                vid: vid.into(),
+                                drive: drive.into(),
+                                other,
+                            });
+                        }
+                        let slot = state
+                            .slots
+                            .iter_mut()
+                            .find(|s| s.vid.as_deref() == Some(vid))
+                            .ok_or_else(|| ChangerError::UnknownVid(vid.into()))?;
+                        slot.vid = None;
+                        d.vid = Some(vid.into());
+                        d.source = Some(slot.address);
+                    }
                 }
-            }
-            // (Re)make the link so a retry after a crash completes the move.
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&target, &link).map_err(self.io("load cartridge"))?;
-            Ok(())
-        })
+                Ok(d.device.clone())
+            },
+            link_after_save,
+        )
+        .map(drop)
     }
 
     fn dismount(&self, vid: &str, drive: &str) -> Result<(), ChangerError> {
@@ -203,7 +235,8 @@ impl MediaChanger for VirtualChanger {
                 .find(|d| d.name == drive)
                 .ok_or_else(|| ChangerError::UnknownDrive(drive.into()))?;
             match d.vid.as_deref() {
-                None => return Ok(()),
+                // Empty as far as the library knows: any link is a killed move's.
+                None => return self.unlink(&d.device),
                 Some(loaded) if loaded != vid => {
                     return Err(ChangerError::WrongCartridge {
                         vid: vid.into(),
@@ -213,11 +246,8 @@ impl MediaChanger for VirtualChanger {
                 }
                 Some(_) => {}
             }
-            match std::fs::remove_file(FileDrive::cartridge_link(&d.device)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.io("unload cartridge")(e)),
-            }
+            // The link goes before the state says the cartridge is home.
+            self.unlink(&d.device)?;
             let source = d.source.take();
             d.vid = None;
             let home = state
@@ -308,6 +338,34 @@ mod tests {
             lib.dismount("V00002", "d0"),
             Err(ChangerError::WrongCartridge { .. })
         ));
+    }
+
+    /// Hole 2: a session killed between linking a cartridge into a drive and
+    /// saving the library state left a link the library did not know of.
+    #[test]
+    fn a_link_left_by_a_killed_mount_never_opens_the_cartridge_in_a_second_drive() {
+        use crate::tape::TapeDrive;
+        let (tmp, lib) = library();
+        let (dev0, dev1) = (tmp.path().join("drives/d0"), tmp.path().join("drives/d1"));
+        std::os::unix::fs::symlink(
+            VirtualChanger::cartridge_dir(tmp.path(), "V00001"),
+            FileDrive::cartridge_link(&dev0),
+        )
+        .unwrap();
+        lib.mount("V00001", "d1").unwrap();
+        let mut d1 = FileDrive::new("d1", &dev1);
+        d1.load().unwrap();
+        let mut d0 = FileDrive::new("d0", &dev0);
+        assert!(
+            d0.load().is_err(),
+            "the cartridge opened in two drives at once"
+        );
+        d1.unload().unwrap();
+        lib.dismount("V00001", "d1").unwrap();
+        // The cleaner's dismount of the drive the library thinks empty
+        // removes what a killed session left there.
+        lib.dismount("V00001", "d0").unwrap();
+        assert!(FileDrive::cartridge_link(&dev0).symlink_metadata().is_err());
     }
 
     #[test]
