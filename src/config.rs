@@ -116,6 +116,11 @@ pub struct DaemonConfig {
     /// Name of this tape server in the scheduler; defaults to the host name.
     #[serde(default)]
     pub host: Option<String>,
+    /// The site name written in every file's UHL1/UTL1 labels (up to 8
+    /// characters, as CTA writes it); defaults to the host's domain
+    /// without its top level, upper case ("tps01.cern.ch" is CERN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Sockets live here.
     pub run_dir: PathBuf,
     /// Persistent state (SQLite catalogue, by default) lives here.
@@ -496,6 +501,14 @@ impl Config {
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".into()),
+        }
+    }
+
+    /// The site name written in the labels.
+    pub fn site(&self) -> String {
+        match &self.daemon.site {
+            Some(site) => site.clone(),
+            None => crate::tape::aul::default_site(&self.host()),
         }
     }
 

@@ -126,6 +126,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
     let config = Config {
         daemon: DaemonConfig {
             host: None,
+            site: None,
             run_dir: dir.join("run"),
             state_dir: dir.join("state"),
             log_level: "info".into(),

@@ -184,6 +184,7 @@ pub fn session_spec(
     SessionSpec {
         kind: kind as i32,
         host: host.to_string(),
+        site: config.site(),
         drive: drive.to_string(),
         drive_device: drive_config
             .map(|d| d.device.display().to_string())

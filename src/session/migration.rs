@@ -14,6 +14,7 @@ use super::status_reporter::StatusHandle;
 use super::tape_write::{TapeWriteTask, TapeWriteThread};
 use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
 use crate::proto::session::SessionSpec;
+use crate::tape::aul::Writer as LabelWriter;
 
 pub fn run(spec: &SessionSpec) -> SessionEnd {
     super::with_reporter(spec, |status| migrate(spec, status))
@@ -85,8 +86,10 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
             turns,
             abort_rx,
         );
+        let drive = open_drive(spec);
+        let labels = LabelWriter::new(&spec.site, &spec.host, drive.info());
         let tape = TapeWriteThread {
-            drive: open_drive(spec),
+            drive,
             changer: open_changer(spec),
             drive_name: spec.drive.clone(),
             vid: spec.vid.clone(),
@@ -94,6 +97,7 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
             block_size: t.block_size,
             flush_files: t.flush_files,
             flush_bytes: t.flush_bytes,
+            labels,
             pool,
             reports: report_tx,
             status: status.clone(),

@@ -129,12 +129,14 @@ fn read_one(
             }
         }
     }
-    let (eof1, utl1) = format::read_trailer_labels(drive, vid).map_err(|e| e.to_string())?;
-    if utl1.fseq != fseq || utl1.file_id != header.file_id || eof1.block_count != blocks % 1_000_000
+    let trailer = format::read_trailer_labels(drive, vid).map_err(|e| e.to_string())?;
+    if trailer.fseq != fseq
+        || trailer.file_id != header.file_id
+        || trailer.block_count != blocks % 1_000_000
     {
         return Err(format!(
-            "trailer labels disagree: UTL1 fSeq {} file {}, EOF1 {} blocks; read {blocks} blocks",
-            utl1.fseq, utl1.file_id, eof1.block_count
+            "trailer labels disagree: fSeq {} file {:X}, {} blocks; read {blocks} blocks",
+            trailer.fseq, trailer.file_id, trailer.block_count
         ));
     }
     out.sync_all()

@@ -16,7 +16,7 @@ use super::tape_mount::{self, SessionEnd, TapeStats};
 use crate::library::MediaChanger;
 use crate::proto::session::SessionState;
 use crate::scheduler::{ArchiveJob, ArchivedFile};
-use crate::tape::aul::FileLabel;
+use crate::tape::aul::{FileLabel, Writer as LabelWriter};
 use crate::tape::format::{self, FormatError, LastFile};
 use crate::tape::{DriveError, TapeDrive, WriteOutcome};
 
@@ -34,6 +34,8 @@ pub struct TapeWriteThread {
     pub block_size: u64,
     pub flush_files: u64,
     pub flush_bytes: u64,
+    /// Site, host, drive and date for the labels.
+    pub labels: LabelWriter,
     pub pool: BlockPool,
     pub reports: Sender<MigrationReport>,
     pub status: StatusHandle,
@@ -73,6 +75,7 @@ struct Writer {
     block_size: u64,
     flush_files: u64,
     flush_bytes: u64,
+    labels: LabelWriter,
     pool: BlockPool,
     reports: Sender<MigrationReport>,
     status: StatusHandle,
@@ -89,6 +92,7 @@ impl TapeWriteThread {
             block_size,
             flush_files,
             flush_bytes,
+            labels,
             pool,
             reports,
             status,
@@ -113,6 +117,7 @@ impl TapeWriteThread {
                     block_size,
                     flush_files,
                     flush_bytes,
+                    labels,
                     pool,
                     reports,
                     status: status.clone(),
@@ -255,7 +260,7 @@ impl Writer {
             let started = Instant::now();
             let result = (|| {
                 if header.is_none() {
-                    header = Some(format::write_file_header(drive, &label)?);
+                    header = Some(format::write_file_header(drive, &label, &self.labels)?);
                 }
                 // An empty file's block carries only its CRC: nothing to write.
                 if block.data.len() > crate::tape::drive::LBP_CRC_LEN
@@ -295,9 +300,9 @@ impl Writer {
         let result = (|| {
             let block_id = match header {
                 Some(id) => id,
-                None => format::write_file_header(drive, &label)?,
+                None => format::write_file_header(drive, &label, &self.labels)?,
             };
-            format::write_file_trailer(drive, &label)?;
+            format::write_file_trailer(drive, &label, &self.labels)?;
             Ok::<_, FormatError>(block_id)
         })();
         stats.waiting_tape += started.elapsed();

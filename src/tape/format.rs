@@ -2,7 +2,7 @@
 //! labelling, writing a file's header and trailer labels, checking where to
 //! append, and checking a file's labels before reading it.
 
-use super::aul::{self, AulError, FileLabel, LABEL_LEN, Label, LbpMethod, Vol1};
+use super::aul::{self, AulError, FileLabel, LABEL_LEN, Label, LabelDate, LbpMethod, Vol1, Writer};
 use super::drive::{DriveError, LBP_CRC_LEN, ReadOutcome, TapeDrive, lbp_seal};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,8 @@ pub fn label_tape(drive: &mut dyn TapeDrive, vid: &str, owner: &str) -> Result<(
         lbp: LbpMethod::Crc32c,
     })
     .map_err(label_err(vid, "VOL1"))?;
-    let hdr1 = aul::encode_prelabel_hdr1(vid).map_err(label_err(vid, "HDR1"))?;
+    let hdr1 =
+        aul::encode_prelabel_hdr1(vid, LabelDate::today()).map_err(label_err(vid, "HDR1"))?;
     drive.set_lbp(true);
     drive.rewind()?;
     write_label(drive, &vol1)?;
@@ -118,34 +119,73 @@ pub fn read_vol1(drive: &mut dyn TapeDrive) -> Result<Vol1, FormatError> {
     aul::parse_vol1(&block).map_err(label_err("?", "VOL1"))
 }
 
-/// Reads `HDR1 HDR2 UHL1 TM` wherever the drive is; returns what UHL1 says.
-pub fn read_header_labels(drive: &mut dyn TapeDrive, vid: &str) -> Result<aul::Uhl1, FormatError> {
+/// What a file's header labels say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    pub file_id: u64,
+    pub fseq: u64,
+    pub block_size: u64,
+}
+
+/// What a file's trailer labels say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileTrailer {
+    pub file_id: u64,
+    pub fseq: u64,
+    /// Data blocks, modulo 1,000,000 (EOF1's six digits).
+    pub block_count: u64,
+}
+
+/// Reads `HDR1 HDR2 UHL1 TM` wherever the drive is, checking them against
+/// each other and the VID as CTA does: the file id comes from HDR1 (hex),
+/// the full fSeq and block size from UHL1.
+pub fn read_header_labels(drive: &mut dyn TapeDrive, vid: &str) -> Result<FileHeader, FormatError> {
     let hdr1 = aul::parse_hdr1(&read_label(drive, vid, "HDR1")?).map_err(label_err(vid, "HDR1"))?;
     aul::parse_hdr2(&read_label(drive, vid, "HDR2")?).map_err(label_err(vid, "HDR2"))?;
     let uhl1 = aul::parse_uhl1(&read_label(drive, vid, "UHL1")?).map_err(label_err(vid, "UHL1"))?;
-    if hdr1.file_id != Some(uhl1.file_id) {
+    let Some(file_id) = hdr1.file_id else {
+        return Err(mismatch(vid, "HDR1 is a PRELABEL, not a file's".into()));
+    };
+    if hdr1.vid != vid {
+        return Err(mismatch(vid, format!("HDR1 names volume {}", hdr1.vid)));
+    }
+    if hdr1.fseq_mod != uhl1.fseq % 10_000 || uhl1.legacy_file_id.is_some_and(|id| id != file_id) {
         return Err(mismatch(
             vid,
-            format!(
-                "HDR1 and UHL1 disagree on the file id at fSeq {}",
-                uhl1.fseq
-            ),
+            format!("HDR1 and UHL1 disagree at fSeq {}", uhl1.fseq),
         ));
     }
     expect_filemark(drive, vid, "UHL1")?;
-    Ok(uhl1)
+    Ok(FileHeader {
+        file_id,
+        fseq: uhl1.fseq,
+        block_size: uhl1.block_size,
+    })
 }
 
-/// Reads `EOF1 EOF2 UTL1 TM` after a file's data file mark; returns UTL1.
+/// Reads `EOF1 EOF2 UTL1 TM` after a file's data file mark.
 pub fn read_trailer_labels(
     drive: &mut dyn TapeDrive,
     vid: &str,
-) -> Result<(aul::Hdr1, aul::Uhl1), FormatError> {
+) -> Result<FileTrailer, FormatError> {
     let eof1 = aul::parse_eof1(&read_label(drive, vid, "EOF1")?).map_err(label_err(vid, "EOF1"))?;
     aul::parse_eof2(&read_label(drive, vid, "EOF2")?).map_err(label_err(vid, "EOF2"))?;
     let utl1 = aul::parse_utl1(&read_label(drive, vid, "UTL1")?).map_err(label_err(vid, "UTL1"))?;
+    let Some(file_id) = eof1.file_id else {
+        return Err(mismatch(vid, "EOF1 names no file".into()));
+    };
+    if eof1.fseq_mod != utl1.fseq % 10_000 || utl1.legacy_file_id.is_some_and(|id| id != file_id) {
+        return Err(mismatch(
+            vid,
+            format!("EOF1 and UTL1 disagree at fSeq {}", utl1.fseq),
+        ));
+    }
     expect_filemark(drive, vid, "UTL1")?;
-    Ok((eof1, utl1))
+    Ok(FileTrailer {
+        file_id,
+        fseq: utl1.fseq,
+        block_count: eof1.block_count,
+    })
 }
 
 /// Rewinds and checks that the cartridge is the expected VID.
@@ -198,58 +238,62 @@ pub fn position_for_append(
         ));
     }
     drive.space_filemarks(2)?;
-    let eof1 = aul::parse_eof1(&read_label(drive, vid, "EOF1")?).map_err(label_err(vid, "EOF1"))?;
-    aul::parse_eof2(&read_label(drive, vid, "EOF2")?).map_err(label_err(vid, "EOF2"))?;
-    let utl1 = aul::parse_utl1(&read_label(drive, vid, "UTL1")?).map_err(label_err(vid, "UTL1"))?;
-    if utl1.fseq != last.fseq || utl1.file_id != last.file_id || eof1.file_id != Some(last.file_id)
-    {
+    let trailer = read_trailer_labels(drive, vid)?;
+    if trailer.fseq != last.fseq || trailer.file_id != last.file_id {
         return Err(mismatch(
             vid,
             format!(
                 "trailer of the last file says file {} fSeq {}, the catalogue says file {} fSeq {}",
-                utl1.file_id, utl1.fseq, last.file_id, last.fseq
+                trailer.file_id, trailer.fseq, last.file_id, last.fseq
             ),
         ));
     }
-    expect_filemark(drive, vid, "UTL1")?;
     Ok(())
 }
 
 /// Writes `HDR1 HDR2 UHL1 TM`; returns the block id of HDR1.
-pub fn write_file_header(drive: &mut dyn TapeDrive, label: &FileLabel) -> Result<u64, FormatError> {
+pub fn write_file_header(
+    drive: &mut dyn TapeDrive,
+    label: &FileLabel,
+    writer: &Writer,
+) -> Result<u64, FormatError> {
     let vid = label.vid.as_str();
     let block_id = drive.position()?;
     write_label(
         drive,
-        &aul::encode_hdr1(label).map_err(label_err(vid, "HDR1"))?,
+        &aul::encode_hdr1(label, writer).map_err(label_err(vid, "HDR1"))?,
     )?;
     write_label(
         drive,
-        &aul::encode_hdr2(label).map_err(label_err(vid, "HDR2"))?,
+        &aul::encode_hdr2(label, writer).map_err(label_err(vid, "HDR2"))?,
     )?;
     write_label(
         drive,
-        &aul::encode_uhl1(label).map_err(label_err(vid, "UHL1"))?,
+        &aul::encode_uhl1(label, writer).map_err(label_err(vid, "UHL1"))?,
     )?;
     drive.write_filemarks(1, false)?;
     Ok(block_id)
 }
 
 /// Writes `TM EOF1 EOF2 UTL1 TM`, without flushing.
-pub fn write_file_trailer(drive: &mut dyn TapeDrive, label: &FileLabel) -> Result<(), FormatError> {
+pub fn write_file_trailer(
+    drive: &mut dyn TapeDrive,
+    label: &FileLabel,
+    writer: &Writer,
+) -> Result<(), FormatError> {
     let vid = label.vid.as_str();
     drive.write_filemarks(1, false)?;
     write_label(
         drive,
-        &aul::encode_eof1(label).map_err(label_err(vid, "EOF1"))?,
+        &aul::encode_eof1(label, writer).map_err(label_err(vid, "EOF1"))?,
     )?;
     write_label(
         drive,
-        &aul::encode_eof2(label).map_err(label_err(vid, "EOF2"))?,
+        &aul::encode_eof2(label, writer).map_err(label_err(vid, "EOF2"))?,
     )?;
     write_label(
         drive,
-        &aul::encode_utl1(label).map_err(label_err(vid, "UTL1"))?,
+        &aul::encode_utl1(label, writer).map_err(label_err(vid, "UTL1"))?,
     )?;
     drive.write_filemarks(1, false)?;
     Ok(())
@@ -257,33 +301,31 @@ pub fn write_file_trailer(drive: &mut dyn TapeDrive, label: &FileLabel) -> Resul
 
 /// After positioning at a file's HDR1: checks `HDR1 HDR2 UHL1 TM` name the
 /// expected file; afterwards the drive is at the file's first data block.
+/// Returns the header, whose block size is the one the file was written with.
 pub fn read_file_header(
     drive: &mut dyn TapeDrive,
     vid: &str,
     fseq: u64,
     file_id: u64,
-) -> Result<u64, FormatError> {
-    let hdr1 = aul::parse_hdr1(&read_label(drive, vid, "HDR1")?).map_err(label_err(vid, "HDR1"))?;
-    aul::parse_hdr2(&read_label(drive, vid, "HDR2")?).map_err(label_err(vid, "HDR2"))?;
-    let uhl1 = aul::parse_uhl1(&read_label(drive, vid, "UHL1")?).map_err(label_err(vid, "UHL1"))?;
-    if hdr1.file_id != Some(file_id) || uhl1.file_id != file_id || uhl1.fseq != fseq {
+) -> Result<FileHeader, FormatError> {
+    let header = read_header_labels(drive, vid)?;
+    if header.file_id != file_id || header.fseq != fseq {
         return Err(mismatch(
             vid,
             format!(
-                "expected file {file_id} at fSeq {fseq}, the labels say file {} at fSeq {}",
-                uhl1.file_id, uhl1.fseq
+                "expected file {file_id:X} at fSeq {fseq}, the labels say file {:X} at fSeq {}",
+                header.file_id, header.fseq
             ),
         ));
     }
-    expect_filemark(drive, vid, "UHL1")?;
-    Ok(uhl1.block_size)
+    Ok(header)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tape::FileDrive;
     use crate::tape::file_drive::create_cartridge;
+    use crate::tape::{FileDrive, TapeDrive};
 
     fn labelled() -> (tempfile::TempDir, FileDrive) {
         let tmp = tempfile::tempdir().unwrap();
@@ -304,11 +346,12 @@ mod tests {
             block_size: 1024,
             block_count: 1,
         };
-        let block_id = write_file_header(d, &label).unwrap();
+        let writer = Writer::new("SITE", "host", d.info());
+        let block_id = write_file_header(d, &label, &writer).unwrap();
         let mut block = data.to_vec();
         lbp_seal(&mut block);
         d.write_block(&block).unwrap();
-        write_file_trailer(d, &label).unwrap();
+        write_file_trailer(d, &label, &writer).unwrap();
         block_id
     }
 
@@ -342,6 +385,64 @@ mod tests {
         );
         d.locate(b2).unwrap();
         assert!(read_file_header(&mut d, "V00001", 2, 99).is_err());
+    }
+
+    /// A tape CTA wrote (labels built byte by byte from CTA's layout):
+    /// tapeserver finds its last file, reads it and appends after it.
+    #[test]
+    fn a_tape_written_by_cta_is_read_and_appended_to() {
+        use crate::tape::aul::tests::{cta_hdr1_like, cta_hdr2_like, cta_uhl1_at, cta_vol1};
+        let tmp = tempfile::tempdir().unwrap();
+        let cart = tmp.path().join("TEST");
+        create_cartridge(&cart, "TEST", 1 << 30).unwrap();
+        std::os::unix::fs::symlink(&cart, FileDrive::cartridge_link(tmp.path())).unwrap();
+        let mut d = FileDrive::new("d0", tmp.path());
+        d.load().unwrap();
+        d.set_lbp(true);
+        let raw = |d: &mut FileDrive, bytes: &[u8]| {
+            let mut block = bytes.to_vec();
+            lbp_seal(&mut block);
+            d.write_block(&block).unwrap();
+        };
+        raw(&mut d, &cta_vol1());
+        raw(
+            &mut d,
+            &cta_hdr1_like("HDR1", "PRELABEL", "TEST", "0001", "000000"),
+        );
+        d.write_filemarks(1, false).unwrap();
+        let hdr1_at = d.position().unwrap();
+        raw(
+            &mut d,
+            &cta_hdr1_like("HDR1", "AABBCC", "TEST", "0007", "000000"),
+        );
+        raw(&mut d, &cta_hdr2_like("HDR2", "00000", true));
+        raw(&mut d, &cta_uhl1_at("UHL1", 7));
+        d.write_filemarks(1, false).unwrap();
+        raw(&mut d, b"CTA data");
+        d.write_filemarks(1, false).unwrap();
+        raw(
+            &mut d,
+            &cta_hdr1_like("EOF1", "AABBCC", "TEST", "0007", "000001"),
+        );
+        raw(&mut d, &cta_hdr2_like("EOF2", "00000", true));
+        raw(&mut d, &cta_uhl1_at("UTL1", 7));
+        d.write_filemarks(1, true).unwrap();
+
+        let last = LastFile {
+            fseq: 7,
+            file_id: 0xAABBCC,
+            block_id: hdr1_at,
+        };
+        position_for_append(&mut d, "TEST", Some(last)).unwrap();
+        d.locate(hdr1_at).unwrap();
+        let header = read_file_header(&mut d, "TEST", 7, 0xAABBCC).unwrap();
+        assert_eq!(header.block_size, 262_144);
+        let mut buf = vec![0u8; 1024];
+        assert_eq!(
+            d.read_block(&mut buf).unwrap(),
+            ReadOutcome::Data(8 + LBP_CRC_LEN)
+        );
+        assert_eq!(&buf[..8], b"CTA data");
     }
 
     #[test]
