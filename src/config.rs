@@ -164,6 +164,10 @@ pub struct SchedulerConfig {
     /// ...or its oldest request is this old.
     #[serde(default = "default_mount_max_age")]
     pub mount_max_age: Interval,
+    /// A drive whose session could not reach the scheduler asks for no new
+    /// mount for this long.
+    #[serde(default = "default_error_backoff")]
+    pub error_backoff: Interval,
     /// Test only: sessions wait this long before every scheduler call, to
     /// show that the tape thread does not feel a slow database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,6 +295,9 @@ fn default_mount_min_bytes() -> ByteSize {
 }
 fn default_mount_max_age() -> Interval {
     Interval(Duration::from_secs(300))
+}
+fn default_error_backoff() -> Interval {
+    Interval(Duration::from_secs(30))
 }
 fn default_block_size() -> ByteSize {
     ByteSize(256 * 1024)

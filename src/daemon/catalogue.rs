@@ -9,6 +9,8 @@
 //! Running --tpconfig down--> Draining --session ends--> Down (via Cleaning if needed)
 //! Starting --fork failed--> Up          idle --SIGTERM--> ShuttingDown
 //! ```
+//! What a session's end does is one table (`transitions`), keyed by the
+//! class of session and how it ended.
 //! A session's scheduler mounts are closed when the drive is done with the
 //! cartridge: at once after a clean end, after the cleaner otherwise, so the
 //! scheduler never hands a cartridge still in this drive to another one.
@@ -120,6 +122,8 @@ pub struct Drive {
     pub remove_when_idle: bool,
     /// Sessions in a row that ended badly (exit 1, 2 or killed).
     pub failures_in_a_row: u32,
+    /// When to ask the scheduler for its next mount.
+    pub asking: Asking,
 }
 
 /// After this many bad session ends in a row the drive stays down after its
@@ -150,6 +154,7 @@ pub struct SessionOutcome {
 pub struct Catalogue {
     drives: BTreeMap<String, Drive>,
     shutting_down: bool,
+    pacing: MountPacing,
 }
 
 impl Catalogue {
@@ -174,6 +179,7 @@ impl Catalogue {
                 down_wanted: false,
                 remove_when_idle: false,
                 failures_in_a_row: 0,
+                asking: Asking::new(now),
             },
         );
     }
@@ -318,8 +324,10 @@ impl Catalogue {
     /// The fork failed: the drive is free again (its mounts are closed).
     pub fn fork_failed(&mut self, name: &str, error: &str, now: Instant) -> Option<SessionOutcome> {
         let to = self.idle_state(self.drives.get(name)?);
+        let poll = self.pacing.poll;
         let drive = self.drives.get_mut(name)?;
         let session = drive.session.take()?;
+        drive.asking.not_before = now + poll;
         drive.last_error = Some(format!("fork failed: {error}"));
         Self::transition(drive, to, &format!("fork failed: {error}"), now);
         Some(SessionOutcome {
@@ -392,195 +400,6 @@ impl Catalogue {
             .map(|d| d.config.name.clone())
     }
 
-    /// A session ended with an exit code, or was killed by a signal.
-    pub fn session_ended(
-        &mut self,
-        pid: i32,
-        code: Option<i32>,
-        signal: Option<i32>,
-        now: Instant,
-    ) -> Option<SessionOutcome> {
-        let name = self.drive_of_pid(pid)?;
-        let idle = self.idle_state(self.drives.get(&name)?);
-        let drive = self.drives.get_mut(&name)?;
-        let session = drive.session.take()?;
-        let kind = kind_name(session.kind);
-        let ended = match (code, signal, &session.killed) {
-            (_, Some(s), Some(why)) => {
-                format!("{kind} session killed by the watchdog ({why}), signal {s}")
-            }
-            (_, Some(s), None) => format!("{kind} session killed by signal {s}"),
-            (Some(c), _, _) => format!("{kind} session exited with code {c}"),
-            (None, None, _) => format!("{kind} session ended"),
-        };
-        let detail = |base: &str| match &session.error {
-            Some(e) => format!("{base}: {e}"),
-            None => base.to_string(),
-        };
-        let (to, next, error) = if session.kind == SessionKind::Cleaner {
-            match code {
-                Some(0) if drive.failures_in_a_row >= MAX_FAILURES_IN_A_ROW => {
-                    let reason = format!(
-                        "{} sessions in a row ended badly: the drive stays down for an operator",
-                        drive.failures_in_a_row
-                    );
-                    (DriveState::Down, Next::CloseMounts, Some(reason))
-                }
-                Some(0) => (idle, Next::CloseMounts, None),
-                _ => {
-                    let reason = detail(&ended);
-                    let next = Next::DisableTape {
-                        vid: session.vid.clone(),
-                        reason: reason.clone(),
-                    };
-                    (DriveState::Down, next, Some(reason))
-                }
-            }
-        } else {
-            match (code, signal) {
-                (Some(0), _) => (idle, Next::CloseMounts, None),
-                (Some(3), _) => (idle, Next::CloseMounts, Some(detail(&ended))),
-                (Some(1), _) => (DriveState::Down, Next::CloseMounts, Some(detail(&ended))),
-                (Some(2), _) | (None, Some(_)) => {
-                    let next = Next::Cleaner {
-                        vid: session.vid.clone(),
-                    };
-                    (DriveState::Cleaning, next, Some(detail(&ended)))
-                }
-                _ => (DriveState::Down, Next::CloseMounts, Some(detail(&ended))),
-            }
-        };
-        if session.kind != SessionKind::Cleaner {
-            match code {
-                Some(0) | Some(3) => drive.failures_in_a_row = 0,
-                _ => drive.failures_in_a_row += 1,
-            }
-        }
-        if let Some(e) = &error
-            && to != idle
-        {
-            drive.last_error = Some(e.clone());
-        }
-        let reply = session.reply_to.map(|r| {
-            let answer = match (code, &error) {
-                (Some(0), _) => Ok(format!("{kind} on {name} done")),
-                (_, Some(e)) => Err(e.clone()),
-                (_, None) => Err(ended.clone()),
-            };
-            (r, answer)
-        });
-        if to == DriveState::Cleaning {
-            // The loop starts the cleaner, which sets the state.
-            Self::transition(
-                drive,
-                DriveState::Down,
-                &format!("{ended}: a cleaner must run"),
-                now,
-            );
-        } else {
-            Self::transition(drive, to, &detail(&ended), now);
-        }
-        if drive.remove_when_idle && to != DriveState::Cleaning {
-            self.drives.remove(&name);
-        }
-        Some(SessionOutcome {
-            drive: name,
-            new_state: to,
-            next,
-            reply,
-        })
-    }
-
-    /// tpconfig up/down. `holds` says whether the drive holds a cartridge
-    /// (then `up` runs a cleaner first). Ok(message) or Err(error).
-    pub fn configure(
-        &mut self,
-        name: &str,
-        up: bool,
-        holds: Option<&str>,
-        now: Instant,
-    ) -> Result<(String, Option<String>), String> {
-        if self.shutting_down && up {
-            return Err("the daemon is shutting down".into());
-        }
-        let drive = self
-            .drives
-            .get_mut(name)
-            .ok_or_else(|| format!("no drive named {name}"))?;
-        match (up, drive.state) {
-            (true, DriveState::Down) => {
-                drive.down_wanted = false;
-                drive.last_error = None;
-                drive.failures_in_a_row = 0;
-                if let Some(vid) = holds {
-                    return Ok((
-                        format!(
-                            "drive {name} holds {vid}: a cleaner unloads it, then the drive is up"
-                        ),
-                        Some(vid.to_string()),
-                    ));
-                }
-                Self::transition(drive, DriveState::Up, "operator: tpconfig up", now);
-                Ok((format!("drive {name} is up"), None))
-            }
-            (true, DriveState::Draining) => {
-                drive.down_wanted = false;
-                Self::transition(
-                    drive,
-                    DriveState::Running,
-                    "operator: tpconfig up cancels the drain",
-                    now,
-                );
-                Ok((format!("drive {name} is running and stays up"), None))
-            }
-            (true, DriveState::Cleaning) => {
-                drive.down_wanted = false;
-                Ok((format!("drive {name} is cleaning and comes up after"), None))
-            }
-            (true, state) => Ok((format!("drive {name} is already {}", state.as_str()), None)),
-            (false, DriveState::Up) => {
-                drive.down_wanted = true;
-                Self::transition(drive, DriveState::Down, "operator: tpconfig down", now);
-                Ok((format!("drive {name} is down"), None))
-            }
-            (false, DriveState::Starting | DriveState::Running) => {
-                drive.down_wanted = true;
-                Self::transition(
-                    drive,
-                    DriveState::Draining,
-                    "operator: tpconfig down while running",
-                    now,
-                );
-                Ok((
-                    format!("drive {name} is draining: it goes down when its session ends"),
-                    None,
-                ))
-            }
-            (false, DriveState::Cleaning) => {
-                drive.down_wanted = true;
-                Ok((
-                    format!("drive {name} is cleaning and goes down after"),
-                    None,
-                ))
-            }
-            (false, state) => Ok((format!("drive {name} is already {}", state.as_str()), None)),
-        }
-    }
-
-    /// SIGTERM: no new sessions; idle drives stop, running sessions finish.
-    pub fn shutting_down(&mut self, now: Instant) {
-        self.shutting_down = true;
-        for drive in self.drives.values_mut() {
-            if matches!(drive.state, DriveState::Up | DriveState::Down) {
-                Self::transition(drive, DriveState::ShuttingDown, "daemon shutting down", now);
-            }
-        }
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down
-    }
-
     pub fn pids(&self) -> Vec<i32> {
         self.drives
             .values()
@@ -589,8 +408,13 @@ impl Catalogue {
     }
 }
 
+mod ending;
+mod mount_requests;
+mod operator;
 mod status;
+pub mod transitions;
 
+pub use mount_requests::{Asking, MountPacing};
 pub use status::{kind_name, substate_name};
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use prost::Message;
 
-use super::catalogue::{Catalogue, Next, SessionOutcome};
+use super::catalogue::{Catalogue, MountPacing, Next, SessionOutcome};
 use super::forker::ForkerHandle;
 use super::messages::{ToLoop, ToScheduler};
 use super::session_spec;
@@ -49,7 +49,6 @@ pub struct EventLoop {
     pub(super) io: LoopIo,
     pub(super) timeouts: Timeouts,
     pub(super) next_request: u64,
-    pub(super) last_free: Vec<String>,
     pub(super) shutdown_since: Option<Instant>,
     pub(super) deadline_passed: bool,
     pub(super) systemd_watchdog: Option<(Duration, Instant)>,
@@ -66,7 +65,8 @@ pub enum LoopEnd {
 
 impl EventLoop {
     pub fn new(config: Config, config_path: PathBuf, host: String, io: LoopIo) -> Self {
-        let catalogue = Catalogue::new(&config.drives, Instant::now());
+        let mut catalogue = Catalogue::new(&config.drives, Instant::now());
+        catalogue.set_pacing(pacing(&config));
         let timeouts = Timeouts::from(&config.watchdog);
         let systemd_watchdog =
             sd_notify::watchdog_enabled().map(|every| (every / 2, Instant::now()));
@@ -78,7 +78,6 @@ impl EventLoop {
             io,
             timeouts,
             next_request: 0,
-            last_free: Vec::new(),
             shutdown_since: None,
             deadline_passed: false,
             systemd_watchdog,
@@ -129,7 +128,7 @@ impl EventLoop {
 
     fn serve(&mut self) -> LoopEnd {
         loop {
-            self.offer_free_drives();
+            self.ask_for_mounts();
             let (sessions, admin, forker, wake, term, hup) = {
                 let mut items = [
                     self.io.sessions.as_poll_item(zmq::POLLIN),
@@ -272,6 +271,7 @@ impl EventLoop {
         new.scheduler.url = self.config.scheduler.url.clone();
         new.library = self.config.library.clone();
         self.timeouts = Timeouts::from(&new.watchdog);
+        self.catalogue.set_pacing(pacing(&new));
         self.config = new;
         tracing::info!(
             drives = self.catalogue.names().len(),
@@ -279,30 +279,30 @@ impl EventLoop {
         );
     }
 
-    /// Tells the scheduler thread which drives are free, when that changed.
-    fn offer_free_drives(&mut self) {
-        let free = self.catalogue.free_drives();
-        if free != self.last_free {
-            self.last_free = free.clone();
-            let _ = self.io.to_scheduler.send(ToScheduler::FreeDrives(free));
+    /// Asks the scheduler thread for a mount for each drive that is due.
+    fn ask_for_mounts(&mut self) {
+        for drive in self.catalogue.mount_requests(Instant::now()) {
+            let _ = self.io.to_scheduler.send(ToScheduler::FindMount { drive });
         }
     }
 
     fn on_thread_message(&mut self, msg: ToLoop) {
+        let now = Instant::now();
         match msg {
-            ToLoop::Assign { drive, mount } => {
+            ToLoop::WorkQueued => self.catalogue.work_queued(now),
+            ToLoop::NoMount { drive } => {
+                self.catalogue.mount_answered(&drive, false, now);
+            }
+            ToLoop::MountFound { drive, mount } => {
                 let kind = match mount.kind {
                     MountKind::Migration => SessionKind::Migration,
                     MountKind::Recall => SessionKind::Recall,
                 };
-                if !self.catalogue.start_session(
-                    &drive,
-                    kind,
-                    &mount.vid,
-                    mount.id,
-                    None,
-                    Instant::now(),
-                ) {
+                if !self.catalogue.mount_answered(&drive, true, now)
+                    || !self
+                        .catalogue
+                        .start_session(&drive, kind, &mount.vid, mount.id, None, now)
+                {
                     tracing::info!(drive = %drive, mount = mount.id, "drive no longer free: mount released");
                     let _ = self
                         .io
@@ -451,6 +451,13 @@ impl EventLoop {
             tracing::warn!(pid, reason = why, "killing session");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
+    }
+}
+
+fn pacing(config: &Config) -> MountPacing {
+    MountPacing {
+        poll: config.scheduler.poll_interval.0,
+        backoff: config.scheduler.error_backoff.0,
     }
 }
 

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::Sender;
 use prost::Message;
 
-use super::messages::ToScheduler;
+use super::messages::{LoopWaker, ToLoop};
 use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
 use crate::scheduler::{NewArchiveFile, Scheduler};
 
@@ -21,7 +20,8 @@ pub struct Frontend {
     pub db: Box<dyn Scheduler>,
     pub archive_roots: Vec<PathBuf>,
     pub recall_roots: Vec<PathBuf>,
-    pub scheduler: Sender<ToScheduler>,
+    /// Tells the loop that work was queued.
+    pub wake_loop: LoopWaker,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -106,7 +106,7 @@ impl Frontend {
             .queue_archive(&files, pool)
             .map_err(|e| e.to_string())?;
         tracing::info!(files = ids.len(), pool, "archive requests queued");
-        let _ = self.scheduler.send(ToScheduler::WorkQueued);
+        self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::ArchiveReply {
             files: ids
                 .into_iter()
@@ -127,7 +127,7 @@ impl Frontend {
             .queue_recall(req.file_id, &dest)
             .map_err(|e| e.to_string())?;
         tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
-        let _ = self.scheduler.send(ToScheduler::WorkQueued);
+        self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::RecallReply {
             recall_id: ticket.recall_id,
             vid: ticket.vid,

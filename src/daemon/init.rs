@@ -139,6 +139,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             mount_min_files: 1,
             mount_min_bytes: ByteSize(1),
             mount_max_age: Interval(Duration::ZERO),
+            error_backoff: Interval(Duration::from_secs(30)),
             test_call_delay: None,
         },
         library: LibraryConfig {

@@ -9,19 +9,24 @@ use crossbeam_channel::Sender;
 
 use crate::scheduler::Mount;
 
-/// From the scheduler thread to the event loop.
+/// From the scheduler and frontend threads to the event loop.
 #[derive(Debug)]
 pub enum ToLoop {
-    Assign { drive: String, mount: Mount },
+    /// The answer to `FindMount`: the mount the scheduler recorded for the drive.
+    MountFound { drive: String, mount: Mount },
+    /// The answer to `FindMount`: nothing to mount (or the scheduler failed).
+    NoMount { drive: String },
+    /// Work was queued: free drives ask now rather than at the next poll.
+    WorkQueued,
 }
 
-/// From the event loop and the frontend to the scheduler thread.
+/// From the event loop to the scheduler thread.
 #[derive(Debug)]
 pub enum ToScheduler {
-    /// The drives that are Up and idle now.
-    FreeDrives(Vec<String>),
-    /// Work was queued: look for mounts now rather than at the next poll.
-    WorkQueued,
+    /// Pick a mount for this free drive; answered with MountFound or NoMount.
+    FindMount {
+        drive: String,
+    },
     /// The drive is done with its cartridge: close its mounts and requeue
     /// what they left.
     CloseMounts {

@@ -102,16 +102,15 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             min_bytes: config.scheduler.mount_min_bytes.0,
             max_age: config.scheduler.mount_max_age.0,
         },
-        poll_interval: config.scheduler.poll_interval.0,
         rx: to_sched_rx,
-        waker,
+        waker: waker.clone(),
     };
     let frontend = frontend::Frontend {
         socket: stager,
         db: scheduler::open(&config.scheduler.url)?,
         archive_roots: config.paths.archive_roots.clone(),
         recall_roots: config.paths.recall_roots.clone(),
-        scheduler: to_sched_tx.clone(),
+        wake_loop: waker,
         stop: stop.clone(),
     };
     let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {

@@ -8,6 +8,7 @@
 pub mod cleaner;
 pub mod disk_read;
 pub mod disk_write;
+pub mod end;
 pub mod injector;
 pub mod label;
 pub mod memory;

@@ -9,57 +9,7 @@ use crate::tape::TapeDrive;
 
 use super::status_reporter::StatusHandle;
 
-/// How a session ended, which tells the parent what to do with the drive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// Exit 0: the drive stays up.
-    Done,
-    /// Exit 1: put the drive down.
-    DriveDown(String),
-    /// Exit 2: a cleaner must unload the drive.
-    NeedsCleaner(String),
-    /// Exit 3 (operator sessions): the operation failed, the drive is fine.
-    Failed(String),
-}
-
-impl SessionEnd {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            SessionEnd::Done => 0,
-            SessionEnd::DriveDown(_) => 1,
-            SessionEnd::NeedsCleaner(_) => 2,
-            SessionEnd::Failed(_) => 3,
-        }
-    }
-
-    /// How serious an outcome is for the drive.
-    fn severity(&self) -> u8 {
-        match self {
-            SessionEnd::Done => 0,
-            SessionEnd::Failed(_) => 1,
-            SessionEnd::DriveDown(_) => 2,
-            SessionEnd::NeedsCleaner(_) => 3,
-        }
-    }
-
-    /// Keeps the more serious of two outcomes.
-    pub fn worst(self, other: SessionEnd) -> SessionEnd {
-        if other.severity() > self.severity() {
-            other
-        } else {
-            self
-        }
-    }
-
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            SessionEnd::Done => None,
-            SessionEnd::DriveDown(r) | SessionEnd::NeedsCleaner(r) | SessionEnd::Failed(r) => {
-                Some(r)
-            }
-        }
-    }
-}
+pub use super::end::SessionEnd;
 
 /// Where the tape thread's time went.
 #[derive(Debug, Default, Clone)]
