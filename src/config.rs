@@ -172,6 +172,10 @@ pub struct SchedulerConfig {
     /// show that the tape thread does not feel a slow database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_call_delay: Option<Interval>,
+    /// Test only: in every session, the first this many requests for work
+    /// fail as if the database were unreachable.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub test_failing_fetches: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -276,6 +280,10 @@ pub struct PathsConfig {
     pub archive_roots: Vec<PathBuf>,
     /// Files may be recalled only into these directories.
     pub recall_roots: Vec<PathBuf>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn default_log_level() -> String {

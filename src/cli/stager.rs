@@ -208,6 +208,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                 serde_json::json!({
                     "vid": t.vid, "pool": t.pool, "state": t.state, "capacity": t.capacity,
                     "bytes_used": t.bytes_used, "last_fseq": t.last_fseq, "files": t.files,
+                    "reason": t.reason,
                 })
             })
             .collect();
@@ -225,6 +226,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                 super::human_bytes(t.bytes_used),
                 super::human_bytes(t.capacity),
                 t.last_fseq.to_string(),
+                t.reason.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -237,6 +239,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
             "USED",
             "CAPACITY",
             "LAST FSEQ",
+            "REASON",
         ],
         &rows,
     );

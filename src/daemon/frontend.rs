@@ -194,6 +194,7 @@ impl Frontend {
                     bytes_used: t.bytes_used,
                     last_fseq: t.last_fseq,
                     files: t.files,
+                    reason: t.reason,
                 })
                 .collect(),
         })

@@ -141,6 +141,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             mount_max_age: Interval(Duration::ZERO),
             error_backoff: Interval(Duration::from_secs(30)),
             test_call_delay: None,
+            test_failing_fetches: 0,
         },
         library: LibraryConfig {
             kind: LibraryKind::Virtual,

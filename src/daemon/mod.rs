@@ -208,6 +208,7 @@ pub fn session_spec(
                 .scheduler
                 .test_call_delay
                 .map_or(0, |d| d.0.as_millis() as u64),
+            scheduler_failing_fetches: config.scheduler.test_failing_fetches,
         }),
         drive_kind: match drive_config.map(|d| d.kind) {
             Some(DriveKind::Null) => "null".into(),

@@ -5,8 +5,8 @@
 //! (frontend thread, scheduler thread, each session) opens its own
 //! connection with [`open`].
 
-pub mod delayed;
 pub mod sqlite;
+pub mod test_knobs;
 
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ pub enum SchedulerError {
     Invalid(String),
     #[error("tape {0} is in use by another mount")]
     TapeBusy(String),
+    #[error("scheduler: injected fault: {0}")]
+    Injected(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +146,8 @@ pub struct TapeInfo {
     pub bytes_used: u64,
     pub last_fseq: u64,
     pub files: u64,
+    /// Why the tape is full or disabled.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,16 @@ fn clean(spec: &SessionSpec, status: &super::status_reporter::StatusHandle) -> S
                 Err(e) => SessionEnd::DriveDown(format!("cannot dismount {vid}: {e}")),
             };
         }
+        Err(e @ DriveError::BadCartridge { .. }) => {
+            // Never opened, so nothing to unload: put it back, disable the tape.
+            let vid = in_library.unwrap_or_else(|| spec.vid.clone());
+            return match changer.dismount(&vid, &spec.drive) {
+                Ok(()) => SessionEnd::TapeUnusable(format!("cartridge {vid} is unusable: {e}")),
+                Err(d) => SessionEnd::DriveDown(format!(
+                    "cartridge {vid} is unusable ({e}) and cannot be dismounted: {d}"
+                )),
+            };
+        }
         Err(e) => return SessionEnd::DriveDown(format!("cleaner cannot load the drive: {e}")),
         Ok(()) => {}
     }

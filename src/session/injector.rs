@@ -6,7 +6,9 @@
 //! without work never happens. Afterwards the tape thread's [`WorkFeed`]
 //! asks for more when half a bulk is left in its queue and makes a last call
 //! when the queue is empty; the session ends when the last call brings
-//! nothing.
+//! nothing. A scheduler error is never taken for "no work": before the
+//! mount it ends the session unmounted, afterwards it stops the feed and
+//! the feed says why.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +31,8 @@ pub enum Feed<T> {
     Served,
     /// The last call brought nothing: the session ends.
     NoMoreWork,
+    /// The scheduler failed: no more work will come.
+    Failed(String),
 }
 
 /// Pulls scheduler work into tasks. `fetch(max_files, max_bytes)` asks the
@@ -69,19 +73,16 @@ where
             req_rx: Some(req_rx),
             outstanding,
             low_water: (bulk_files / 2) as usize,
+            failure: None,
         };
         (injector, feed)
     }
 
     /// One request to the scheduler; returns how many tasks it injected.
-    pub fn inject(&mut self, request: MoreWork) -> usize {
-        let jobs = match (self.fetch)(self.bulk_files, self.bulk_bytes) {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(error = %e, last_call = request.last_call, "task injector: cannot fetch work");
-                Vec::new()
-            }
-        };
+    pub fn inject(&mut self, request: MoreWork) -> Result<usize, SchedulerError> {
+        let jobs = (self.fetch)(self.bulk_files, self.bulk_bytes).inspect_err(|e| {
+            tracing::error!(error = %e, last_call = request.last_call, "task injector: cannot fetch work");
+        })?;
         let n = jobs.len();
         for job in jobs {
             let task = (self.dispatch)(job);
@@ -94,16 +95,18 @@ where
             last_call = request.last_call,
             "task injector: injected"
         );
-        n
+        Ok(n)
     }
 
     /// Serves requests until the last call brings nothing or the tape thread goes away.
     pub fn run(mut self, requests: Receiver<MoreWork>) {
         while let Ok(request) = requests.recv() {
-            let n = self.inject(request);
-            let end = request.last_call && n == 0;
+            let (marker, end) = match self.inject(request) {
+                Ok(0) if request.last_call => (Feed::NoMoreWork, true),
+                Ok(_) => (Feed::Served, false),
+                Err(e) => (Feed::Failed(e.to_string()), true),
+            };
             self.outstanding.store(false, Ordering::Release);
-            let marker = if end { Feed::NoMoreWork } else { Feed::Served };
             if self.tape_tx.send(marker).is_err() || end {
                 break;
             }
@@ -118,9 +121,15 @@ pub struct WorkFeed<T> {
     req_rx: Option<Receiver<MoreWork>>,
     outstanding: Arc<AtomicBool>,
     low_water: usize,
+    failure: Option<String>,
 }
 
 impl<T> WorkFeed<T> {
+    /// Why the feed stopped early, if the scheduler failed.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
     /// The injector thread's request channel (taken once).
     pub fn take_requests(&mut self) -> Option<Receiver<MoreWork>> {
         self.req_rx.take()
@@ -151,6 +160,10 @@ impl<T> WorkFeed<T> {
             match self.rx.recv() {
                 Ok(Feed::Work(task)) => return Some(task),
                 Ok(Feed::Served) => continue,
+                Ok(Feed::Failed(reason)) => {
+                    self.failure = Some(reason);
+                    return None;
+                }
                 Ok(Feed::NoMoreWork) | Err(_) => return None,
             }
         }
@@ -181,7 +194,7 @@ mod tests {
     fn empty_first_request_means_no_mount() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (mut injector, _feed) = TaskInjector::new(fake(0, log.clone()), |j| j, 10, u64::MAX);
-        assert_eq!(injector.inject(MoreWork { last_call: false }), 0);
+        assert_eq!(injector.inject(MoreWork { last_call: false }).unwrap(), 0);
     }
 
     #[test]
@@ -189,7 +202,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (mut injector, mut feed) =
             TaskInjector::new(fake(25, log.clone()), |j| j, 10, u64::MAX);
-        assert_eq!(injector.inject(MoreWork { last_call: false }), 10);
+        assert_eq!(injector.inject(MoreWork { last_call: false }).unwrap(), 10);
         let requests = feed.take_requests().unwrap();
         let thread = std::thread::spawn(move || injector.run(requests));
         let mut seen = Vec::new();
@@ -223,22 +236,40 @@ mod tests {
             Ok(Vec::<u64>::new())
         };
         let (mut injector, _feed) = TaskInjector::new(fetch, |j| j, 7, 1234);
-        injector.inject(MoreWork { last_call: true });
+        injector.inject(MoreWork { last_call: true }).unwrap();
         assert_eq!(*asked.lock().unwrap(), Some((7, 1234)));
     }
 
+    /// Hole 14: an error is not "no work".
     #[test]
-    fn scheduler_error_on_last_call_ends_the_session() {
-        let (mut injector, mut feed) = TaskInjector::new(
+    fn a_scheduler_error_is_reported_not_taken_for_no_work() {
+        let (mut injector, _feed) = TaskInjector::new(
             |_, _| Err::<Vec<u64>, _>(SchedulerError::Invalid("down".into())),
             |j| j,
             4,
             u64::MAX,
         );
+        assert!(injector.inject(MoreWork { last_call: false }).is_err());
+    }
+
+    #[test]
+    fn a_scheduler_error_later_stops_the_feed_and_says_why() {
+        let mut calls = 0;
+        let fetch = move |_, _| {
+            calls += 1;
+            match calls {
+                1 => Ok(vec![1u64, 2]),
+                _ => Err(SchedulerError::Invalid("connection lost".into())),
+            }
+        };
+        let (mut injector, mut feed) = TaskInjector::new(fetch, |j| j, 4, u64::MAX);
+        assert_eq!(injector.inject(MoreWork { last_call: false }).unwrap(), 2);
         let requests = feed.take_requests().unwrap();
-        assert_eq!(injector.inject(MoreWork { last_call: false }), 0);
         let thread = std::thread::spawn(move || injector.run(requests));
+        assert_eq!(feed.next_task(), Some(1));
+        assert_eq!(feed.next_task(), Some(2));
         assert_eq!(feed.next_task(), None);
+        assert!(feed.failure().unwrap().contains("connection lost"));
         thread.join().unwrap();
     }
 }

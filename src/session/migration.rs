@@ -51,9 +51,16 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
     );
     let mut injector = injector;
     // Empty-mount protection: ask before mounting.
-    if injector.inject(MoreWork { last_call: false }) == 0 {
-        drop((injector, feed));
-        return super::empty_mount(spec, &mut *main_db);
+    match injector.inject(MoreWork { last_call: false }) {
+        Ok(0) => {
+            drop((injector, feed));
+            return super::empty_mount(spec, &mut *main_db);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            drop((injector, feed));
+            return super::scheduler_unavailable(spec, &mut *main_db, &e);
+        }
     }
     let last_file = match main_db.last_file(&spec.vid) {
         Ok(last) => last,

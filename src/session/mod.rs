@@ -23,7 +23,7 @@ pub mod tape_write;
 
 use crate::library::{MediaChanger, VirtualChanger};
 use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
-use crate::scheduler::delayed::DelayedScheduler;
+use crate::scheduler::test_knobs::TestScheduler;
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::tape::faulty::{Faults, FaultyDrive, NullDrive};
 use crate::tape::{FileDrive, TapeDrive};
@@ -94,6 +94,21 @@ pub(crate) fn empty_mount(spec: &SessionSpec, db: &mut dyn Scheduler) -> Session
     SessionEnd::Done
 }
 
+/// The first request for work failed: nothing is mounted, and the parent
+/// keeps the drive up but asks no mount for it for a while.
+pub(crate) fn scheduler_unavailable(
+    spec: &SessionSpec,
+    db: &mut dyn Scheduler,
+    error: &SchedulerError,
+) -> SessionEnd {
+    if let Err(e) = db.end_mount(spec.mount_id) {
+        tracing::warn!(error = %e, "cannot close the mount; the daemon will");
+    }
+    SessionEnd::SchedulerUnavailable(format!(
+        "cannot fetch work from the scheduler, nothing was mounted: {error}"
+    ))
+}
+
 pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {
     spec.tuning.unwrap_or_default()
 }
@@ -129,15 +144,18 @@ pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
 /// Opens a scheduler connection, slowed down when the test knob asks.
 pub(crate) fn open_scheduler(spec: &SessionSpec) -> Result<Box<dyn Scheduler>, SchedulerError> {
     let db = crate::scheduler::open(&spec.scheduler_url)?;
-    let delay = tuning(spec).scheduler_delay_ms;
-    Ok(if delay > 0 {
-        Box::new(DelayedScheduler::new(
-            db,
-            std::time::Duration::from_millis(delay),
-        ))
-    } else {
-        db
-    })
+    let t = tuning(spec);
+    Ok(
+        if t.scheduler_delay_ms > 0 || t.scheduler_failing_fetches > 0 {
+            Box::new(TestScheduler::new(
+                db,
+                std::time::Duration::from_millis(t.scheduler_delay_ms),
+                t.scheduler_failing_fetches,
+            ))
+        } else {
+            db
+        },
+    )
 }
 
 pub(crate) fn open_changer(spec: &SessionSpec) -> Box<dyn MediaChanger> {

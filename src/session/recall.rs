@@ -43,9 +43,16 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_files,
         t.bulk_bytes,
     );
-    if injector.inject(MoreWork { last_call: false }) == 0 {
-        drop((injector, feed));
-        return super::empty_mount(spec, &mut *main_db);
+    match injector.inject(MoreWork { last_call: false }) {
+        Ok(0) => {
+            drop((injector, feed));
+            return super::empty_mount(spec, &mut *main_db);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            drop((injector, feed));
+            return super::scheduler_unavailable(spec, &mut *main_db, &e);
+        }
     }
     let (result_tx, result_rx) = unbounded();
     let requests = feed.take_requests();

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::library::MediaChanger;
 use crate::proto::session::SessionState;
-use crate::tape::TapeDrive;
+use crate::tape::{DriveError, TapeDrive};
 
 use super::status_reporter::StatusHandle;
 
@@ -60,10 +60,22 @@ fn mount(
     let result = changer
         .mount(vid, drive_name)
         .map_err(|e| SessionEnd::DriveDown(format!("cannot mount {vid}: {e}")))
-        .and_then(|()| {
-            drive
-                .load()
-                .map_err(|e| SessionEnd::NeedsCleaner(format!("cartridge {vid} did not load: {e}")))
+        .and_then(|()| match drive.load() {
+            Ok(()) => Ok(()),
+            // The drive refused the cartridge without opening it: put it back
+            // and have the tape disabled; the drive is fine.
+            Err(e @ DriveError::BadCartridge { .. }) => {
+                tracing::error!(vid, drive = drive_name, error = %e, "the cartridge failed validation");
+                Err(match changer.dismount(vid, drive_name) {
+                    Ok(()) => SessionEnd::TapeUnusable(format!("cartridge {vid} is unusable: {e}")),
+                    Err(d) => SessionEnd::DriveDown(format!(
+                        "cartridge {vid} is unusable ({e}) and cannot be dismounted: {d}"
+                    )),
+                })
+            }
+            Err(e) => Err(SessionEnd::NeedsCleaner(format!(
+                "cartridge {vid} did not load: {e}"
+            ))),
         });
     stats.mounting = started.elapsed();
     if result.is_ok() {

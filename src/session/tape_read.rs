@@ -58,7 +58,12 @@ impl TapeReadThread {
                         let started = Instant::now();
                         read_files(drive, &vid, &mut feed, &pool, &status, stats);
                         stats.transferring = started.elapsed().saturating_sub(stats.positioning);
-                        SessionEnd::Done
+                        match feed.failure() {
+                            Some(reason) => SessionEnd::SchedulerUnavailable(format!(
+                                "the scheduler failed during the session: {reason}"
+                            )),
+                            None => SessionEnd::Done,
+                        }
                     }
                 };
                 drop(feed);

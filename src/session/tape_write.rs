@@ -141,6 +141,12 @@ impl TapeWriteThread {
                         end
                     }
                 };
+                let end = match feed.failure() {
+                    Some(reason) => end.worst(SessionEnd::SchedulerUnavailable(format!(
+                        "the scheduler failed during the session: {reason}"
+                    ))),
+                    None => end,
+                };
                 // Stop the disk side before unmounting: nothing more will be written.
                 drop(feed);
                 end

@@ -70,7 +70,7 @@ pub(super) fn recall_status(
 pub(super) fn tapes(conn: &Connection) -> Result<Vec<TapeInfo>, SchedulerError> {
     let mut stmt = conn.prepare(
         "SELECT t.vid, t.pool, t.state, t.capacity, t.bytes_used, t.last_fseq,
-                (SELECT COUNT(*) FROM tape_files f WHERE f.vid = t.vid)
+                (SELECT COUNT(*) FROM tape_files f WHERE f.vid = t.vid), t.reason
          FROM tapes t ORDER BY t.vid",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -82,6 +82,7 @@ pub(super) fn tapes(conn: &Connection) -> Result<Vec<TapeInfo>, SchedulerError> 
             bytes_used: r.get(4)?,
             last_fseq: r.get(5)?,
             files: r.get(6)?,
+            reason: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

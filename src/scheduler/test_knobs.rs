@@ -1,41 +1,65 @@
-//! A scheduler that waits before every call: the test-only knob behind the
-//! latency-shadowing benchmark (a slow database must not slow the tape).
+//! A scheduler with the test-only knobs of a session's connections: it
+//! waits before every call (a slow database must not slow the tape) and can
+//! fail the first fetches of work (a database outage during a session).
 
 use std::time::Duration;
 
 use super::*;
 
-pub struct DelayedScheduler {
+pub struct TestScheduler {
     inner: Box<dyn Scheduler>,
     delay: Duration,
+    /// Fetches of work still to fail.
+    failing_fetches: u64,
 }
 
-impl DelayedScheduler {
-    pub fn new(inner: Box<dyn Scheduler>, delay: Duration) -> Self {
-        Self { inner, delay }
+impl TestScheduler {
+    pub fn new(inner: Box<dyn Scheduler>, delay: Duration, failing_fetches: u64) -> Self {
+        Self {
+            inner,
+            delay,
+            failing_fetches,
+        }
+    }
+
+    fn fetch_fault(&mut self) -> Result<(), SchedulerError> {
+        if self.failing_fetches == 0 {
+            return Ok(());
+        }
+        self.failing_fetches -= 1;
+        Err(SchedulerError::Injected(
+            "the database is unreachable".into(),
+        ))
     }
 }
 
-/// Each method sleeps, then calls the wrapped scheduler.
-macro_rules! delayed {
-    ($(fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
-        impl Scheduler for DelayedScheduler {
+/// Each method sleeps, then calls the wrapped scheduler; fetches may fail first.
+macro_rules! knobs {
+    (
+        plain { $(fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }
+        fetch { $(fn $fname:ident(&mut self $(, $farg:ident: $fty:ty)*) -> $fret:ty;)* }
+    ) => {
+        impl Scheduler for TestScheduler {
             $(fn $name(&mut self $(, $arg: $ty)*) -> $ret {
                 std::thread::sleep(self.delay);
                 self.inner.$name($($arg),*)
+            })*
+            $(fn $fname(&mut self $(, $farg: $fty)*) -> $fret {
+                std::thread::sleep(self.delay);
+                self.fetch_fault()?;
+                self.inner.$fname($($farg),*)
             })*
         }
     };
 }
 
-delayed! {
+knobs! {
+    plain {
     fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
     fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;
     fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
     fn next_mount(&mut self, host: &str, drive: &str, criteria: &MountCriteria) -> Result<Option<Mount>, SchedulerError>;
-    fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
-    fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError>;
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
     fn report_migration(&mut self, mount_id: u64, vid: &str, archived: &[ArchivedFile], failed: &[(u64, String)]) -> Result<(), SchedulerError>;
@@ -51,4 +75,9 @@ delayed! {
     fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
     fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+    }
+    fetch {
+    fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
+    fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError>;
+    }
 }
