@@ -141,3 +141,30 @@ fn a_cartridge_damaged_below_its_flush_is_refused_and_its_tape_disabled() {
     );
     assert!(!out.join("a").exists());
 }
+
+/// Hole 16: a null drive (benchmarks) discards the data it is given, yet
+/// its files were reported on_tape.
+#[test]
+fn a_null_drive_never_reports_a_file_on_tape() {
+    let install = Install::new(1, 1);
+    install.configure(|c| c.drives[0].kind = tapeserver::config::DriveKind::Null);
+    let _daemon = install.start();
+    let src = install.make_file("a", 300 * KIB, 1);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the file settled", LONG, || {
+        install.state_of(id).state != "queued"
+    });
+    let file = install.state_of(id);
+    assert_eq!(file.state, "failed", "{file:?}");
+    assert!(file.error.contains("null drive"), "{file:?}");
+    let listing: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["ls-tape", "V00001", "--json"])).unwrap();
+    assert!(listing["files"].as_array().unwrap().is_empty());
+    // The cartridge was left as it was: the next session appends cleanly.
+    let again = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the second file settled", LONG, || {
+        install.state_of(again).state != "queued"
+    });
+    assert!(install.state_of(again).error.contains("null drive"));
+    assert_eq!(tape(&install, "V00001")["state"], "active");
+}

@@ -9,7 +9,7 @@ use crossbeam_channel::{bounded, unbounded};
 use super::disk_read::{DiskReadPool, DiskReadTask, blocks_for};
 use super::injector::{MoreWork, TaskInjector};
 use super::memory::{BlockPool, Turns};
-use super::report_packer::run_migration_packer;
+use super::report_packer::{Medium, run_migration_packer};
 use super::status_reporter::StatusHandle;
 use super::tape_write::{TapeWriteTask, TapeWriteThread};
 use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
@@ -74,11 +74,16 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
     let (report_tx, report_rx) = unbounded();
     let requests = feed.take_requests();
     let vid = spec.vid.clone();
+    let medium = if spec.drive_kind == "null" {
+        Medium::Discarding
+    } else {
+        Medium::Tape
+    };
     let (end, stats, summary) = std::thread::scope(|scope| {
         let packer = std::thread::Builder::new()
             .name("report-packer".into())
             .spawn_scoped(scope, || {
-                run_migration_packer(&mut *packer_db, mount_id, &vid, report_rx)
+                run_migration_packer(&mut *packer_db, mount_id, &vid, medium, report_rx)
             });
         let injector_thread = requests.and_then(|requests| {
             std::thread::Builder::new()

@@ -4,7 +4,9 @@
 //! Migration: a file written to tape is only *pending* until the flush that
 //! makes it durable; `Flushed` commits every pending file (and any disk-side
 //! failures) in one transaction. Files written after the last flush are
-//! never reported: the mount's end requeues them.
+//! never reported: the mount's end requeues them. Behind a drive that
+//! discards data (the benchmarks' null drive) nothing is ever recorded as
+//! on tape: the files fail with that reason.
 //! Recall: results are committed every `batch_files` files, every second,
 //! and at the end.
 
@@ -39,10 +41,22 @@ pub struct MigrationReportSummary {
     pub errors: Vec<String>,
 }
 
+/// Whether what the tape thread writes can be read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    Tape,
+    /// The null drive: data blocks are thrown away.
+    Discarding,
+}
+
+/// The reason a file written to a discarding drive is failed with.
+pub const DISCARDED: &str = "written to a null drive (benchmarks only): the data was discarded";
+
 pub fn run_migration_packer(
     scheduler: &mut dyn Scheduler,
     mount_id: u64,
     vid: &str,
+    medium: Medium,
     reports: Receiver<MigrationReport>,
 ) -> MigrationReportSummary {
     let mut summary = MigrationReportSummary::default();
@@ -52,6 +66,21 @@ pub fn run_migration_packer(
         match report {
             MigrationReport::Written(file) => written.push(file),
             MigrationReport::Failed { file_id, reason } => failed.push((file_id, reason)),
+            MigrationReport::Flushed if medium == Medium::Discarding => {
+                failed.extend(
+                    written
+                        .drain(..)
+                        .map(|f| (f.file_id, DISCARDED.to_string())),
+                );
+                commit_migration(
+                    scheduler,
+                    mount_id,
+                    vid,
+                    &mut Vec::new(),
+                    &mut failed,
+                    &mut summary,
+                )
+            }
             MigrationReport::Flushed => commit_migration(
                 scheduler,
                 mount_id,
@@ -182,4 +211,177 @@ fn commit_recalls(
         }
     }
     batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::sqlite::SqliteScheduler;
+    use crate::scheduler::{MountCriteria, NewArchiveFile};
+
+    const NOW: MountCriteria = MountCriteria {
+        min_files: 1,
+        min_bytes: u64::MAX,
+        max_age: Duration::from_secs(3600),
+    };
+
+    /// A catalogue with `n` queued files assigned to a migration mount.
+    fn migration(n: u64) -> (tempfile::TempDir, SqliteScheduler, u64, String, Vec<u64>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut db = SqliteScheduler::open(&tmp.path().join("s.db")).unwrap();
+        db.add_pool("default").unwrap();
+        db.add_tape("V00001", "default", 1 << 30).unwrap();
+        let files: Vec<NewArchiveFile> = (0..n)
+            .map(|i| NewArchiveFile {
+                path: format!("/data/{i}"),
+                size: 10,
+            })
+            .collect();
+        let ids = db.queue_archive(&files, "default").unwrap();
+        let mount = db.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        db.fetch_archive_jobs(mount.id, 100, u64::MAX).unwrap();
+        (tmp, db, mount.id, mount.vid, ids)
+    }
+
+    fn written(file_id: u64, fseq: u64) -> MigrationReport {
+        MigrationReport::Written(ArchivedFile {
+            file_id,
+            fseq,
+            block_id: 1 + 6 * (fseq - 1),
+            size: 10,
+            crc32c: 7,
+        })
+    }
+
+    fn states(db: &mut SqliteScheduler, ids: &[u64]) -> Vec<String> {
+        db.file_status(ids)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.state)
+            .collect()
+    }
+
+    #[test]
+    fn only_flushed_files_are_committed() {
+        let (_tmp, mut db, mount, vid, ids) = migration(3);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(written(ids[0], 1)).unwrap();
+        tx.send(MigrationReport::Flushed).unwrap();
+        tx.send(written(ids[1], 2)).unwrap();
+        tx.send(MigrationReport::Failed {
+            file_id: ids[2],
+            reason: "gone".into(),
+        })
+        .unwrap();
+        drop(tx);
+        let summary = run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        assert_eq!(
+            summary,
+            MigrationReportSummary {
+                archived: 1,
+                failed: 1,
+                commits: 2,
+                unflushed: 1,
+                errors: vec![],
+            }
+        );
+        assert_eq!(states(&mut db, &ids), ["on_tape", "queued", "failed"]);
+        assert_eq!(db.last_file(&vid).unwrap().unwrap().fseq, 1);
+    }
+
+    /// Hole 16: nothing written to a null drive is recorded as on tape.
+    #[test]
+    fn a_discarding_drive_commits_nothing_on_tape() {
+        let (_tmp, mut db, mount, vid, ids) = migration(1);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(written(ids[0], 1)).unwrap();
+        tx.send(MigrationReport::Flushed).unwrap();
+        drop(tx);
+        let summary = run_migration_packer(&mut db, mount, &vid, Medium::Discarding, rx);
+        assert_eq!((summary.archived, summary.failed), (0, 1));
+        assert_eq!(states(&mut db, &ids), ["failed"]);
+        assert!(db.tape_files(&vid).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tape_full_and_disable_reach_the_catalogue() {
+        let (_tmp, mut db, mount, vid, _) = migration(1);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(MigrationReport::TapeFull).unwrap();
+        tx.send(MigrationReport::DisableTape("labels disagree".into()))
+            .unwrap();
+        drop(tx);
+        run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        let tape = db.tape(&vid).unwrap();
+        assert_eq!(tape.state, "disabled");
+        assert_eq!(tape.reason.as_deref(), Some("labels disagree"));
+    }
+
+    #[test]
+    fn a_stale_mount_commits_nothing_and_says_so() {
+        let (_tmp, mut db, mount, vid, ids) = migration(1);
+        // The daemon closed the mount (the session was thought dead).
+        db.end_mount(mount).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(written(ids[0], 1)).unwrap();
+        tx.send(MigrationReport::Flushed).unwrap();
+        drop(tx);
+        let summary = run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        assert_eq!(summary.archived, 0);
+        assert_eq!(summary.errors.len(), 1, "{summary:?}");
+        assert_eq!(states(&mut db, &ids), ["queued"]);
+    }
+
+    #[test]
+    fn recall_results_are_committed_in_batches_and_at_the_end() {
+        let (_tmp, mut db, mount, vid, ids) = migration(3);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for (i, id) in ids.iter().enumerate() {
+            tx.send(written(*id, i as u64 + 1)).unwrap();
+        }
+        tx.send(MigrationReport::Flushed).unwrap();
+        drop(tx);
+        run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        db.end_mount(mount).unwrap();
+        let tickets: Vec<u64> = ids
+            .iter()
+            .map(|id| {
+                db.queue_recall(*id, &format!("/out/{id}"))
+                    .unwrap()
+                    .recall_id
+            })
+            .collect();
+        let recall = db.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        db.fetch_recall_jobs(recall.id, 10, u64::MAX).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let packer = std::thread::spawn(move || {
+            let summary = run_recall_packer(&mut db, recall.id, 2, rx);
+            (summary, db)
+        });
+        tx.send(RecallResult {
+            recall_id: tickets[0],
+            error: None,
+        })
+        .unwrap();
+        tx.send(RecallResult {
+            recall_id: tickets[1],
+            error: Some("checksum mismatch".into()),
+        })
+        .unwrap();
+        tx.send(RecallResult {
+            recall_id: tickets[2],
+            error: None,
+        })
+        .unwrap();
+        drop(tx);
+        let (summary, mut db) = packer.join().unwrap();
+        assert_eq!((summary.recalled, summary.failed), (2, 1));
+        let states: Vec<String> = db
+            .recall_status(&tickets)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.state)
+            .collect();
+        assert_eq!(states, ["done", "failed", "done"]);
+    }
 }

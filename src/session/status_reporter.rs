@@ -27,6 +27,16 @@ enum Event {
 }
 
 impl StatusHandle {
+    /// A handle no reporter listens to (events are dropped, counters kept).
+    pub fn detached() -> Self {
+        let (tx, _) = unbounded();
+        Self {
+            tx,
+            bytes: Arc::new(AtomicU64::new(0)),
+            files: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     pub fn state(&self, state: SessionState) {
         let _ = self.tx.send(Event::State(state));
     }
@@ -121,14 +131,7 @@ impl StatusReporter {
 
     pub fn handle(&self) -> StatusHandle {
         // Present until `finish`, which consumes self.
-        self.handle.clone().unwrap_or_else(|| {
-            let (tx, _) = unbounded();
-            StatusHandle {
-                tx,
-                bytes: Arc::new(AtomicU64::new(0)),
-                files: Arc::new(AtomicU64::new(0)),
-            }
-        })
+        self.handle.clone().unwrap_or_else(StatusHandle::detached)
     }
 
     /// Sends the final report once every other handle is dropped.
@@ -137,5 +140,88 @@ impl StatusReporter {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parent's session socket in a temporary directory.
+    fn parent() -> (tempfile::TempDir, zmq::Context, zmq::Socket, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let endpoint = format!("ipc://{}", tmp.path().join("sessions.sock").display());
+        let ctx = zmq::Context::new();
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_rcvtimeo(10_000).unwrap();
+        router.bind(&endpoint).unwrap();
+        (tmp, ctx, router, endpoint)
+    }
+
+    fn receive(router: &zmq::Socket) -> SessionReport {
+        let frames = router.recv_multipart(0).expect("a report within 10 s");
+        SessionReport::decode(frames.last().unwrap().as_slice()).unwrap()
+    }
+
+    fn spec(endpoint: &str, heartbeat_ms: u64) -> SessionSpec {
+        SessionSpec {
+            drive: "d0".into(),
+            vid: "V00001".into(),
+            mount_id: 42,
+            sessions_endpoint: endpoint.into(),
+            tuning: Some(crate::proto::session::SessionTuning {
+                heartbeat_interval_ms: heartbeat_ms,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn state_changes_counters_and_the_last_error_reach_the_parent_then_finished() {
+        let (_tmp, _ctx, router, endpoint) = parent();
+        // Heartbeats far apart: every report below is caused by an event.
+        let reporter = StatusReporter::start(&spec(&endpoint, 3_600_000)).unwrap();
+        let first = receive(&router);
+        assert_eq!(
+            (first.drive.as_str(), first.mount_id, first.state),
+            ("d0", 42, SessionState::Starting as i32)
+        );
+        assert_eq!(first.pid, std::process::id() as i32);
+        let status = reporter.handle();
+        status.add_bytes(1000);
+        status.add_file();
+        status.state(SessionState::Transferring);
+        let moving = receive(&router);
+        assert_eq!(moving.state, SessionState::Transferring as i32);
+        assert_eq!((moving.bytes_moved, moving.files_moved), (1000, 1));
+        status.error("tape write error".into());
+        assert_eq!(receive(&router).error, "tape write error");
+        drop(status);
+        reporter.finish();
+        let last = receive(&router);
+        assert_eq!(last.state, SessionState::Finished as i32);
+        assert_eq!(
+            last.error, "tape write error",
+            "the error stays in every later report"
+        );
+        assert_eq!(last.bytes_moved, 1000);
+    }
+
+    #[test]
+    fn heartbeats_carry_cumulative_counters_without_events() {
+        let (_tmp, _ctx, router, endpoint) = parent();
+        let reporter = StatusReporter::start(&spec(&endpoint, 10)).unwrap();
+        let status = reporter.handle();
+        status.add_bytes(5);
+        // No event is sent: only heartbeats can carry the count.
+        let mut seen = receive(&router).bytes_moved;
+        while seen < 5 {
+            let next = receive(&router).bytes_moved;
+            assert!(next >= seen, "counters never go back");
+            seen = next;
+        }
+        drop(status);
+        reporter.finish();
     }
 }

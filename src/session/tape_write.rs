@@ -44,6 +44,7 @@ pub struct TapeWriteThread {
 }
 
 /// Why writing stopped before the work ran out.
+#[derive(Debug)]
 enum Stop {
     /// End of tape: the tape is full, the rest goes to another tape.
     TapeFull,
@@ -59,6 +60,13 @@ impl From<FormatError> for Stop {
             e => Stop::Failed(e.to_string()),
         }
     }
+}
+
+/// A file on tape, not yet flushed.
+struct Written {
+    file: ArchivedFile,
+    /// Writing it crossed into the early-warning zone.
+    early_warning: bool,
 }
 
 /// Files written since the last flush.
@@ -173,17 +181,29 @@ impl Writer {
                 break None;
             };
             stats.waiting_disk += wait.elapsed();
-            match self.write_file(drive, task, next_fseq, stats) {
-                Ok(Some(file)) => {
+            // A written file is counted here and only here, whatever comes next.
+            let early_warning = match self.write_file(drive, task, next_fseq, stats) {
+                Ok(Some(Written {
+                    file,
+                    early_warning,
+                })) => {
                     next_fseq += 1;
                     window.files += 1;
                     window.bytes += file.size;
                     stats.files += 1;
                     self.status.add_file();
                     let _ = self.reports.send(MigrationReport::Written(file));
+                    early_warning
                 }
-                Ok(None) => stats.errors += 1,
+                Ok(None) => {
+                    stats.errors += 1;
+                    false
+                }
                 Err(stop) => break Some(stop),
+            };
+            if early_warning {
+                // The file is complete; stop writing on this tape.
+                break Some(Stop::TapeFull);
             }
             if (window.files >= self.flush_files || window.bytes >= self.flush_bytes)
                 && let Err(e) = self.flush(drive, &mut window, stats)
@@ -241,7 +261,7 @@ impl Writer {
         task: TapeWriteTask,
         fseq: u64,
         stats: &mut TapeStats,
-    ) -> Result<Option<ArchivedFile>, Stop> {
+    ) -> Result<Option<Written>, Stop> {
         let TapeWriteTask { job, blocks } = task;
         let nblocks = job.size.div_ceil(self.block_size);
         let mut label = FileLabel {
@@ -326,14 +346,10 @@ impl Writer {
             size: job.size,
             crc32c: crc,
         };
-        if early_warning {
-            // The file is complete; report it, then stop writing on this tape.
-            let _ = self.reports.send(MigrationReport::Written(file));
-            stats.files += 1;
-            self.status.add_file();
-            return Err(Stop::TapeFull);
-        }
-        Ok(Some(file))
+        Ok(Some(Written {
+            file,
+            early_warning,
+        }))
     }
 
     /// A disk-side failure: report it and rewind over any partial copy.
@@ -343,7 +359,7 @@ impl Writer {
         header: Option<u64>,
         job: &ArchiveJob,
         reason: String,
-    ) -> Result<Option<ArchivedFile>, Stop> {
+    ) -> Result<Option<Written>, Stop> {
         self.abandon_partial(drive, header);
         tracing::warn!(file_id = job.file_id, reason = %reason, "file not archived");
         let _ = self.reports.send(MigrationReport::Failed {
@@ -362,3 +378,6 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

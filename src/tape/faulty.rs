@@ -174,35 +174,47 @@ impl TapeDrive for FaultyDrive {
     }
 }
 
-/// A drive for benchmarks: labels and file marks go to the wrapped drive,
-/// data blocks are discarded (their CRC32C was still computed by the
-/// pipeline; a real drive checks it in hardware). What it "writes" cannot
-/// be recalled.
+/// A drive for benchmarks: reads, positioning and flushes go to the
+/// wrapped drive; everything written (data, labels, file marks) is
+/// discarded after its CRC32C was computed by the pipeline (a real drive
+/// checks it in hardware), so the cartridge is left as it was and nothing
+/// "written" can be recalled. The report packer never records such files
+/// as on tape.
 pub struct NullDrive {
     inner: Box<dyn TapeDrive>,
-    lbp: bool,
 }
 
 impl NullDrive {
     pub fn new(inner: Box<dyn TapeDrive>) -> Self {
-        Self { inner, lbp: false }
+        Self { inner }
     }
 }
 
 impl TapeDrive for NullDrive {
-    forward_common!();
-
-    fn read_block(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, DriveError> {
-        self.inner.read_block(buf)
+    forward_to_inner! {
+        fn load(&mut self) -> Result<(), DriveError>;
+        fn rewind(&mut self) -> Result<(), DriveError>;
+        fn locate(&mut self, block_id: u64) -> Result<(), DriveError>;
+        fn space_filemarks(&mut self, count: i64) -> Result<(), DriveError>;
+        fn position(&mut self) -> Result<u64, DriveError>;
+        fn read_block(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, DriveError>;
+        fn flush(&mut self) -> Result<(), DriveError>;
+        fn unload(&mut self) -> Result<(), DriveError>;
     }
-    fn write_block(&mut self, block: &[u8]) -> Result<WriteOutcome, DriveError> {
-        if is_label(
-            &block[..block
-                .len()
-                .saturating_sub(if self.lbp { LBP_CRC_LEN } else { 0 })],
-        ) {
-            return self.inner.write_block(block);
-        }
+
+    fn info(&self) -> DriveInfo {
+        self.inner.info()
+    }
+
+    fn set_lbp(&mut self, on: bool) {
+        self.inner.set_lbp(on);
+    }
+
+    fn write_block(&mut self, _block: &[u8]) -> Result<WriteOutcome, DriveError> {
+        Ok(WriteOutcome::Written)
+    }
+
+    fn write_filemarks(&mut self, _count: u32, _sync: bool) -> Result<WriteOutcome, DriveError> {
         Ok(WriteOutcome::Written)
     }
 }
