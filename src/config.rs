@@ -168,6 +168,16 @@ pub struct SchedulerConfig {
     /// mount for this long.
     #[serde(default = "default_error_backoff")]
     pub error_backoff: Interval,
+    /// A queue whose mount found no work is not mounted again for this long.
+    #[serde(default = "default_empty_mount_backoff")]
+    pub empty_mount_backoff: Interval,
+    /// A file fails for good after this many failed attempts (disk-side
+    /// errors, or a session killed while on it)...
+    #[serde(default = "default_max_file_attempts")]
+    pub max_file_attempts: u32,
+    /// ...or after meeting end of medium on this many tapes.
+    #[serde(default = "default_max_end_of_medium")]
+    pub max_end_of_medium: u32,
     /// Test only: sessions wait this long before every scheduler call, to
     /// show that the tape thread does not feel a slow database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,6 +314,15 @@ fn default_mount_min_bytes() -> ByteSize {
 fn default_mount_max_age() -> Interval {
     Interval(Duration::from_secs(300))
 }
+fn default_empty_mount_backoff() -> Interval {
+    Interval(Duration::from_secs(60))
+}
+fn default_max_file_attempts() -> u32 {
+    3
+}
+fn default_max_end_of_medium() -> u32 {
+    2
+}
 fn default_error_backoff() -> Interval {
     Interval(Duration::from_secs(30))
 }
@@ -391,6 +410,17 @@ impl Default for WatchdogConfig {
 pub const MAX_BLOCK_SIZE: u64 = 16 * 1024 * 1024;
 
 impl Config {
+    /// When a queue is worth a mount.
+    pub fn mount_criteria(&self) -> crate::scheduler::MountCriteria {
+        let s = &self.scheduler;
+        crate::scheduler::MountCriteria {
+            min_files: s.mount_min_files,
+            min_bytes: s.mount_min_bytes.0,
+            max_age: s.mount_max_age.0,
+            empty_backoff: s.empty_mount_backoff.0,
+        }
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -446,6 +476,14 @@ impl Config {
             ("session.bulk_bytes", s.bulk_bytes.0),
             ("session.flush_bytes", s.flush_bytes.0),
             ("scheduler.mount_min_files", self.scheduler.mount_min_files),
+            (
+                "scheduler.max_file_attempts",
+                u64::from(self.scheduler.max_file_attempts),
+            ),
+            (
+                "scheduler.max_end_of_medium",
+                u64::from(self.scheduler.max_end_of_medium),
+            ),
         ] {
             if value == 0 {
                 return Err(bad(key, "expected a value greater than 0".into()));

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::Install;
-use tapeserver::config::Interval;
+use tapeserver::config::{ByteSize, Interval};
 
 const LONG: Duration = Duration::from_secs(60);
 const KIB: usize = 1024;
@@ -167,4 +167,153 @@ fn a_null_drive_never_reports_a_file_on_tape() {
     });
     assert!(install.state_of(again).error.contains("null drive"));
     assert_eq!(tape(&install, "V00001")["state"], "active");
+}
+
+/// Hole 5: a file larger than the largest tape of its pool was queued, and
+/// burned every tape of the pool.
+#[test]
+fn a_file_larger_than_any_tape_is_refused_at_queue_time() {
+    let install = Install::with_args(1, 2, &["--capacity", "8MiB"]);
+    let _daemon = install.start();
+    let big = install.make_file("big", 9 << 20, 1);
+    let out = install.run("stager", &["archive", big.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("larger than the largest tape"),
+        "{stderr}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["status", "--json"])).unwrap();
+    assert!(
+        status["files"].as_array().unwrap().is_empty(),
+        "nothing queued"
+    );
+}
+
+/// Hole 5: a file that meets end of medium on every tape stayed first in
+/// every fetch and blocked the queue behind it.
+#[test]
+fn a_file_meeting_end_of_medium_twice_fails_and_the_queue_moves_on() {
+    let install = Install::new(1, 3);
+    install.configure(|c| {
+        c.drives[0].faults = Some(tapeserver::config::FaultsConfig {
+            end_of_medium_after: Some(ByteSize(1 << 20)),
+            ..Default::default()
+        });
+    });
+    let _daemon = install.start();
+    let big = install.make_file("big", 2 << 20, 1);
+    let small = install.make_file("small", 10 * KIB, 2);
+    let ids = install.archive(&[big, small.clone()]);
+    install.wait_for("both files settled", LONG, || {
+        ids.iter().all(|id| install.state_of(*id).state != "queued")
+    });
+    let big = install.state_of(ids[0]);
+    assert_eq!(big.state, "failed", "{big:?}");
+    assert!(big.error.contains("end of medium on 2 tapes"), "{big:?}");
+    assert_eq!(install.state_of(ids[1]).state, "on_tape");
+    install.recall_and_compare(&[(ids[1], small)], "out");
+}
+
+/// Hole 6: a forced relabel left the tape's queued recalls behind; the
+/// mount choice counted them, the fetch did not, so the same empty mount
+/// was chosen forever and archives starved.
+#[test]
+fn recalls_orphaned_by_a_relabel_fail_and_archives_go_on() {
+    let install = Install::new(1, 2);
+    install.configure(|c| {
+        c.scheduler.mount_min_files = 2;
+        c.scheduler.mount_min_bytes = ByteSize(u64::MAX);
+        c.scheduler.mount_max_age = Interval(Duration::from_secs(3600));
+    });
+    let daemon = install.start();
+    let files = archived(&install, 2, 10 * KIB);
+    let out = install.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let line = install.ok(
+        "stager",
+        &[
+            "recall",
+            &files[0].0.to_string(),
+            out.join("a").to_str().unwrap(),
+        ],
+    );
+    let recall_id = line.split_whitespace().next().unwrap().to_string();
+    install.wait_for("the drive idle", LONG, || {
+        install.drive("drive0")["state"] == "up"
+    });
+    install.ok("tplabel", &["drive0", "V00001", "--force"]);
+    // Now a single request is worth a mount.
+    install.configure(|c| c.scheduler.mount_min_files = 1);
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the reload", LONG, || {
+        install.daemon_log().contains("configuration reloaded")
+    });
+    let src = install.make_file("later", 10 * KIB, 9);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    install.wait_for("the new file on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["recalls", "--json", &recall_id])).unwrap();
+    let recall = &json["recalls"][0];
+    assert_eq!(recall["state"], "failed", "{recall}");
+    assert!(
+        recall["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("relabelled"),
+        "{recall}"
+    );
+    assert!(
+        !install.daemon_log().contains("empty mount"),
+        "no empty mount"
+    );
+}
+
+/// Hole 7: a source replaced by a FIFO blocked the disk reader's open until
+/// the watchdog killed the session; the file was requeued uncounted and
+/// every kill counted against the drive.
+#[test]
+fn a_fifo_in_place_of_a_source_fails_the_file_not_the_drive() {
+    let install = Install::new(1, 1);
+    install.configure(|c| {
+        c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(2));
+    });
+    let _daemon = install.start();
+    // The drive is down while the source is swapped, so no session opens
+    // it before the swap.
+    install.ok("tpconfig", &["drive0", "down"]);
+    let fifo = install.make_file("fifo", 10 * KIB, 1);
+    let good = install.make_file("good", 10 * KIB, 2);
+    let ids = install.archive(&[fifo.clone(), good]);
+    let (fifo_id, good_id) = (ids[0], ids[1]);
+    std::fs::remove_file(&fifo).unwrap();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    install.ok("tpconfig", &["drive0", "up"]);
+    install.wait_for("both files settled", LONG, || {
+        [fifo_id, good_id]
+            .iter()
+            .all(|id| install.state_of(*id).state != "queued")
+    });
+    let failed = install.state_of(fifo_id);
+    assert_eq!(failed.state, "failed", "{failed:?}");
+    assert!(failed.error.contains("not a regular file"), "{failed:?}");
+    assert!(failed.error.contains("3 attempts"), "{failed:?}");
+    assert_eq!(install.state_of(good_id).state, "on_tape");
+    assert_eq!(install.drive("drive0")["state"], "up");
+    assert!(!install.daemon_log().contains("watchdog: killing"));
+}
+
+/// Hole 9: recalls read with the configured block size, not the file's
+/// own, so lowering session.block_size made older files unrecallable.
+#[test]
+fn files_written_with_a_larger_block_size_still_recall() {
+    let install = Install::new(1, 1);
+    let daemon = install.start();
+    let files = archived(&install, 2, 600 * KIB);
+    assert_eq!(daemon.stop(), Some(0));
+    install.configure(|c| c.session.block_size = ByteSize(64 * 1024));
+    let _daemon = install.start();
+    install.recall_and_compare(&files, "out");
 }

@@ -44,6 +44,12 @@ enum Command {
         json: bool,
         file_ids: Vec<u64>,
     },
+    /// Per recall: state (queued, running, done, failed + reason), file id, destination.
+    Recalls {
+        #[arg(long)]
+        json: bool,
+        recall_ids: Vec<u64>,
+    },
     /// Tapes with state and usage.
     Tapes {
         #[arg(long)]
@@ -69,6 +75,7 @@ fn main() -> std::process::ExitCode {
                 wait,
             } => stager::recall(&config, file_id, &dest, wait),
             Command::Status { json, file_ids } => stager::status(&config, &file_ids, json),
+            Command::Recalls { json, recall_ids } => stager::recalls(&config, &recall_ids, json),
             Command::Tapes { json } => stager::tapes(&config, json),
             Command::LsTape { vid, json } => stager::ls_tape(&config, &vid, json),
         }

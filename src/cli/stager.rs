@@ -14,6 +14,7 @@ use crate::proto::stager::{
     ArchiveRequest, FileStatus, LsTapeRequest, RecallRequest, RecallStatusRequest, StagerReply,
     StagerRequest, StatusRequest, TapesRequest, stager_reply, stager_request,
 };
+use crate::scheduler::{FileState, RecallState, TapeState};
 
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
@@ -28,6 +29,16 @@ fn call(config: &Config, kind: stager_request::Kind) -> anyhow::Result<stager_re
         Some(kind) => Ok(kind),
         None => bail!("tapeserverd sent an empty reply"),
     }
+}
+
+fn file_state(f: &FileStatus) -> Option<FileState> {
+    FileState::from_wire(f.state)
+}
+
+/// A state as operators read it; one a newer daemon sent and this client
+/// does not know shows as "unknown".
+fn show<S: std::fmt::Display>(state: Option<S>) -> String {
+    state.map_or_else(|| "unknown".into(), |s| s.to_string())
 }
 
 fn unexpected() -> anyhow::Error {
@@ -69,17 +80,23 @@ pub fn archive(
     let mut progress = Progress::new("archived", ids.len() as u64, total_bytes);
     loop {
         let files = status_of(config, &ids)?;
-        let done: Vec<&FileStatus> = files.iter().filter(|f| f.state != "queued").collect();
+        let done: Vec<&FileStatus> = files
+            .iter()
+            .filter(|f| file_state(f) != Some(FileState::Queued))
+            .collect();
         progress.update(done.len() as u64, done.iter().map(|f| f.size).sum());
         if done.len() == files.len() {
             progress.finish();
-            let failed: Vec<&&FileStatus> = done.iter().filter(|f| f.state != "on_tape").collect();
+            let failed: Vec<&&FileStatus> = done
+                .iter()
+                .filter(|f| file_state(f) != Some(FileState::OnTape))
+                .collect();
             for f in &failed {
                 eprintln!(
                     "file {} ({}) {}: {}",
                     f.id,
                     f.path,
-                    f.state,
+                    show(file_state(f)),
                     f.error.clone().unwrap_or_default()
                 );
             }
@@ -129,13 +146,13 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
             _ => return Err(unexpected()),
         };
         let p = progress.get_or_insert_with(|| Progress::new("recalled", 1, status.size));
-        match status.state.as_str() {
-            "done" => {
+        match RecallState::from_wire(status.state) {
+            Some(RecallState::Done) => {
                 p.update(1, status.size);
                 p.finish();
                 return Ok(());
             }
-            "failed" => {
+            Some(RecallState::Failed) => {
                 p.finish();
                 bail!(
                     "recall of file {file_id} failed: {}",
@@ -166,7 +183,7 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|f| {
                 serde_json::json!({
-                    "id": f.id, "state": f.state, "vid": f.vid, "fseq": f.fseq, "error": f.error,
+                    "id": f.id, "state": show(file_state(f)), "vid": f.vid, "fseq": f.fseq, "error": f.error,
                     "path": f.path, "size": f.size, "crc32c": f.crc32c.map(|c| format!("{c:08x}")),
                     "block_id": f.block_id,
                 })
@@ -180,7 +197,7 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
         .map(|f| {
             vec![
                 f.id.to_string(),
-                f.state.clone(),
+                show(file_state(f)).to_string(),
                 f.vid.clone().unwrap_or_else(|| "-".into()),
                 f.fseq.map_or_else(|| "-".into(), |s| s.to_string()),
                 f.size.to_string(),
@@ -196,6 +213,50 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn recalls(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
+    let recalls = match call(
+        config,
+        stager_request::Kind::RecallStatus(RecallStatusRequest {
+            recall_ids: ids.to_vec(),
+        }),
+    )? {
+        stager_reply::Kind::RecallStatus(s) => s.recalls,
+        _ => return Err(unexpected()),
+    };
+    let state = |r: &crate::proto::stager::RecallStatus| show(RecallState::from_wire(r.state));
+    if json {
+        let recalls: Vec<serde_json::Value> = recalls
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "file_id": r.file_id, "destination": r.destination,
+                    "state": state(r), "error": r.error, "size": r.size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "recalls": recalls }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = recalls
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                state(r),
+                r.file_id.to_string(),
+                r.size.to_string(),
+                r.destination.clone(),
+                r.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    super::print_table(
+        &["ID", "STATE", "FILE ID", "SIZE", "DESTINATION", "ERROR"],
+        &rows,
+    );
+    Ok(())
+}
+
 pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
     let tapes = match call(config, stager_request::Kind::Tapes(TapesRequest {}))? {
         stager_reply::Kind::Tapes(t) => t.tapes,
@@ -206,7 +267,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|t| {
                 serde_json::json!({
-                    "vid": t.vid, "pool": t.pool, "state": t.state, "capacity": t.capacity,
+                    "vid": t.vid, "pool": t.pool, "state": show(TapeState::from_wire(t.state)), "capacity": t.capacity,
                     "bytes_used": t.bytes_used, "last_fseq": t.last_fseq, "files": t.files,
                     "reason": t.reason,
                 })
@@ -221,7 +282,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
             vec![
                 t.vid.clone(),
                 t.pool.clone(),
-                t.state.clone(),
+                show(TapeState::from_wire(t.state)).to_string(),
                 t.files.to_string(),
                 super::human_bytes(t.bytes_used),
                 super::human_bytes(t.capacity),

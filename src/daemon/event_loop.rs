@@ -281,8 +281,12 @@ impl EventLoop {
 
     /// Asks the scheduler thread for a mount for each drive that is due.
     fn ask_for_mounts(&mut self) {
+        let criteria = self.config.mount_criteria();
         for drive in self.catalogue.mount_requests(Instant::now()) {
-            let _ = self.io.to_scheduler.send(ToScheduler::FindMount { drive });
+            let _ = self
+                .io
+                .to_scheduler
+                .send(ToScheduler::FindMount { drive, criteria });
         }
     }
 
@@ -297,8 +301,11 @@ impl EventLoop {
                 let kind = match mount.kind {
                     MountKind::Migration => SessionKind::Migration,
                     MountKind::Recall => SessionKind::Recall,
+                    // The scheduler never picks operator mounts.
+                    MountKind::Label | MountKind::Readtp => SessionKind::Unspecified,
                 };
-                if !self.catalogue.mount_answered(&drive, true, now)
+                if kind == SessionKind::Unspecified
+                    || !self.catalogue.mount_answered(&drive, true, now)
                     || !self
                         .catalogue
                         .start_session(&drive, kind, &mount.vid, mount.id, None, now)

@@ -145,7 +145,7 @@ impl Frontend {
                 .into_iter()
                 .map(|f| stager::FileStatus {
                     id: f.id,
-                    state: f.state,
+                    state: crate::proto::stager::FileState::from(f.state) as i32,
                     vid: f.vid,
                     fseq: f.fseq,
                     error: f.error,
@@ -173,7 +173,7 @@ impl Frontend {
                     id: r.id,
                     file_id: r.file_id,
                     destination: r.destination,
-                    state: r.state,
+                    state: crate::proto::stager::RecallState::from(r.state) as i32,
                     error: r.error,
                     size: r.size,
                 })
@@ -189,7 +189,7 @@ impl Frontend {
                 .map(|t| stager::TapeInfo {
                     vid: t.vid,
                     pool: t.pool,
-                    state: t.state,
+                    state: crate::proto::stager::TapeState::from(t.state) as i32,
                     capacity: t.capacity,
                     bytes_used: t.bytes_used,
                     last_fseq: t.last_fseq,

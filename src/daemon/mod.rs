@@ -21,7 +21,7 @@ use crossbeam_channel::unbounded;
 
 use crate::config::{Config, DriveKind};
 use crate::proto::session::{DriveFaults, SessionKind, SessionSpec, SessionTuning};
-use crate::scheduler::{self, MountCriteria};
+use crate::scheduler;
 use event_loop::{EventLoop, LoopEnd, LoopIo};
 use messages::{LoopWaker, ToScheduler};
 
@@ -97,11 +97,6 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let sched_thread = scheduler_thread::SchedulerThread {
         db: scheduler::open(&config.scheduler.url)?,
         host: host.clone(),
-        criteria: MountCriteria {
-            min_files: config.scheduler.mount_min_files,
-            min_bytes: config.scheduler.mount_min_bytes.0,
-            max_age: config.scheduler.mount_max_age.0,
-        },
         rx: to_sched_rx,
         waker: waker.clone(),
     };
@@ -209,6 +204,8 @@ pub fn session_spec(
                 .test_call_delay
                 .map_or(0, |d| d.0.as_millis() as u64),
             scheduler_failing_fetches: config.scheduler.test_failing_fetches,
+            max_file_attempts: config.scheduler.max_file_attempts,
+            max_end_of_medium: config.scheduler.max_end_of_medium,
         }),
         drive_kind: match drive_config.map(|d| d.kind) {
             Some(DriveKind::Null) => "null".into(),

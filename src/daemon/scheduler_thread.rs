@@ -12,7 +12,6 @@ use crate::scheduler::{MountCriteria, Scheduler};
 pub struct SchedulerThread {
     pub db: Box<dyn Scheduler>,
     pub host: String,
-    pub criteria: MountCriteria,
     pub rx: Receiver<ToScheduler>,
     pub waker: LoopWaker,
 }
@@ -21,7 +20,7 @@ impl SchedulerThread {
     pub fn run(mut self) {
         while let Ok(msg) = self.rx.recv() {
             match msg {
-                ToScheduler::FindMount { drive } => self.find_mount(drive),
+                ToScheduler::FindMount { drive, criteria } => self.find_mount(drive, &criteria),
                 ToScheduler::CloseMounts { drive } => {
                     match self.db.end_mounts_of_drive(&self.host, &drive) {
                         Ok(ids) if !ids.is_empty() => {
@@ -55,8 +54,8 @@ impl SchedulerThread {
         }
     }
 
-    fn find_mount(&mut self, drive: String) {
-        let answer = match self.db.next_mount(&self.host, &drive, &self.criteria) {
+    fn find_mount(&mut self, drive: String, criteria: &MountCriteria) {
+        let answer = match self.db.next_mount(&self.host, &drive, criteria) {
             Ok(Some(mount)) => {
                 tracing::info!(drive = %drive, vid = %mount.vid, mount = mount.id, kind = mount.kind.as_str(), "mount assigned");
                 ToLoop::MountFound { drive, mount }

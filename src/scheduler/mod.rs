@@ -3,14 +3,19 @@
 //!
 //! One trait, several backends (SQLite now). Every process that needs it
 //! (frontend thread, scheduler thread, each session) opens its own
-//! connection with [`open`].
+//! connection with [`open`]. What counts as pending work is defined once
+//! per backend and shared by mount selection and fetching, so a mount is
+//! never chosen for work its fetch cannot see.
 
 pub mod sqlite;
+pub mod states;
 pub mod test_knobs;
 
 use std::time::Duration;
 
 use crate::tape::format::LastFile;
+
+pub use states::{FileState, MountKind, RecallState, TapeState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -26,7 +31,20 @@ pub enum SchedulerError {
     #[error("no file with id {0}")]
     UnknownFile(u64),
     #[error("file {id} is not on tape (it is {state})")]
-    NotOnTape { id: u64, state: String },
+    NotOnTape { id: u64, state: FileState },
+    #[error(
+        "{path}: {size} bytes is larger than the largest tape of pool {pool} ({largest} bytes)"
+    )]
+    TooLarge {
+        path: String,
+        size: u64,
+        pool: String,
+        largest: u64,
+    },
+    #[error("pool {0} has no tape: nothing could be archived to it")]
+    EmptyPool(String),
+    #[error("no open mount with id {0}")]
+    UnknownMount(u64),
     #[error("no tape {0} in the catalogue")]
     UnknownTape(String),
     #[error("no tape pool named {0:?}")]
@@ -41,21 +59,6 @@ pub enum SchedulerError {
     Injected(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MountKind {
-    Migration,
-    Recall,
-}
-
-impl MountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MountKind::Migration => "migration",
-            MountKind::Recall => "recall",
-        }
-    }
-}
-
 /// A mount the scheduler assigned to a drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -65,12 +68,32 @@ pub struct Mount {
     pub pool: String,
 }
 
-/// When a queue is worth a mount: any one threshold reached.
-#[derive(Debug, Clone, Copy)]
+/// When a queue is worth a mount: any one threshold reached, unless its
+/// last mount found nothing to do less than `empty_backoff` ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MountCriteria {
     pub min_files: u64,
     pub min_bytes: u64,
     pub max_age: Duration,
+    pub empty_backoff: Duration,
+}
+
+/// How many times a file may fail before it fails for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Attempts (disk-side failures, or a session killed on the file).
+    pub max_attempts: u32,
+    /// Tapes on which the file met end of medium.
+    pub max_end_of_medium: u32,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            max_end_of_medium: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,9 +115,15 @@ pub struct RecallJob {
     pub file_id: u64,
     pub fseq: u64,
     pub block_id: u64,
+    /// The block size the file was written with (None: not recorded, read
+    /// from its UHL1).
+    pub block_size: Option<u64>,
     pub size: u64,
     pub crc32c: u32,
     pub destination: String,
+    /// The file an earlier attempt of this recall put in place, if it got
+    /// that far: (device, inode).
+    pub staged: Option<(u64, u64)>,
 }
 
 /// A file the tape thread wrote and flushed.
@@ -103,8 +132,39 @@ pub struct ArchivedFile {
     pub file_id: u64,
     pub fseq: u64,
     pub block_id: u64,
+    pub block_size: u64,
     pub size: u64,
     pub crc32c: u32,
+}
+
+/// Why a migration could not write a file this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileFailure {
+    /// The disk side could not supply it (counts as an attempt).
+    Disk(String),
+    /// It met end of medium (counts toward `max_end_of_medium`).
+    EndOfMedium(String),
+    /// Nothing another attempt could change: it fails now.
+    Final(String),
+}
+
+/// A file that failed in a migration, for the catalogue to count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedFile {
+    pub file_id: u64,
+    pub failure: FileFailure,
+}
+
+/// An open mount, for operators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenMount {
+    pub id: u64,
+    pub kind: MountKind,
+    pub vid: String,
+    pub host: String,
+    pub drive: String,
+    /// Seconds since the epoch.
+    pub started: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +179,7 @@ pub struct FileStatus {
     pub id: u64,
     pub path: String,
     pub size: u64,
-    pub state: String,
+    pub state: FileState,
     pub crc32c: Option<u32>,
     pub vid: Option<String>,
     pub fseq: Option<u64>,
@@ -132,7 +192,7 @@ pub struct RecallStatus {
     pub id: u64,
     pub file_id: u64,
     pub destination: String,
-    pub state: String,
+    pub state: RecallState,
     pub size: u64,
     pub error: Option<String>,
 }
@@ -141,7 +201,7 @@ pub struct RecallStatus {
 pub struct TapeInfo {
     pub vid: String,
     pub pool: String,
-    pub state: String,
+    pub state: TapeState,
     pub capacity: u64,
     pub bytes_used: u64,
     pub last_fseq: u64,
@@ -158,23 +218,6 @@ pub struct TapeFile {
     pub size: u64,
     pub crc32c: u32,
     pub path: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TapeState {
-    Active,
-    Full,
-    Disabled,
-}
-
-impl TapeState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TapeState::Active => "active",
-            TapeState::Full => "full",
-            TapeState::Disabled => "disabled",
-        }
-    }
 }
 
 pub trait Scheduler: Send {
@@ -220,13 +263,34 @@ pub trait Scheduler: Send {
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
 
-    /// Records flushed files and failed ones of a migration mount in one transaction.
+    /// Records flushed files and failed ones of a migration mount in one
+    /// transaction. A failed file is requeued (not to this mount again)
+    /// until it reaches its limit, then fails with its last reason.
     fn report_migration(
         &mut self,
         mount_id: u64,
         vid: &str,
         archived: &[ArchivedFile],
-        failed: &[(u64, String)],
+        failed: &[FailedFile],
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError>;
+    /// A session was killed while on this file (its disk side hung): one
+    /// attempt; at the limit the file fails with `reason`.
+    fn count_attempt(
+        &mut self,
+        mount_id: u64,
+        file_id: u64,
+        reason: &str,
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError>;
+    /// Records, before a recall links its file into place, which file that
+    /// is, so a retry can prove a destination is its own.
+    fn stage_recall(
+        &mut self,
+        mount_id: u64,
+        recall_id: u64,
+        dev: u64,
+        ino: u64,
     ) -> Result<(), SchedulerError>;
     /// Records recall outcomes (None = success) in one transaction.
     fn report_recalls(
@@ -234,8 +298,6 @@ pub trait Scheduler: Send {
         mount_id: u64,
         results: &[(u64, Option<String>)],
     ) -> Result<(), SchedulerError>;
-    /// Gives files back to the queue (not failed: another mount will take them).
-    fn requeue_archive(&mut self, mount_id: u64, file_ids: &[u64]) -> Result<(), SchedulerError>;
     fn set_tape_state(
         &mut self,
         vid: &str,
@@ -244,6 +306,17 @@ pub trait Scheduler: Send {
     ) -> Result<(), SchedulerError>;
     /// Closes a mount and requeues whatever it had not reported.
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
+    /// Closes a mount that found no work; its queue is not mounted again
+    /// for the criteria's `empty_backoff`.
+    fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
+    /// Requeues the unreported work of a drive's mounts but keeps them
+    /// open: the cartridge is stuck in the drive, so neither the drive nor
+    /// the tape may be given out until a cleaner or an operator closes them.
+    fn release_work_of_drive(
+        &mut self,
+        host: &str,
+        drive: &str,
+    ) -> Result<Vec<u64>, SchedulerError>;
     /// Closes every open mount of a drive (after a crash); returns their ids.
     fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
 
@@ -254,19 +327,17 @@ pub trait Scheduler: Send {
         host: &str,
         drive: &str,
         vid: &str,
-        kind: &str,
+        kind: MountKind,
     ) -> Result<u64, SchedulerError>;
-    /// Open mounts of a drive: (mount id, VID).
-    fn open_mounts_of_drive(
-        &mut self,
-        host: &str,
-        drive: &str,
-    ) -> Result<Vec<(u64, String)>, SchedulerError>;
-    /// A relabelled tape starts empty: its files are marked lost. Returns their ids.
+    /// Every open mount, of every host.
+    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
+    /// A relabelled tape starts empty: its files are marked lost and the
+    /// recalls queued from it fail. Returns the lost files' ids.
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
 
     /// Files by id; no ids: every file.
     fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
+    /// Recalls by id; no ids: every recall.
     fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
     fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;

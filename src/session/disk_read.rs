@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -166,15 +167,32 @@ fn read_file(
     Ok(())
 }
 
-/// Opens the file and checks it is still the regular file of the size queued.
+/// Opens the file and checks it is still the regular file of the size
+/// queued. The open never blocks (a FIFO or a device put in the file's
+/// place would wait for a writer, or worse): anything but a regular file
+/// is refused with the reason, and the catalogue counts the attempt.
 fn open_checked(job: &ArchiveJob) -> Result<File, String> {
-    let file = File::open(&job.path).map_err(|e| format!("{}: cannot open: {e}", job.path))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&job.path)
+        .map_err(|e| format!("{}: cannot open: {e}", job.path))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("{}: cannot stat: {e}", job.path))?;
     if !meta.is_file() {
-        return Err(format!("{}: no longer a regular file", job.path));
+        return Err(format!(
+            "{}: not a regular file (it is {})",
+            job.path,
+            kind_of(&meta)
+        ));
     }
+    // Regular files ignore O_NONBLOCK; clear it all the same.
+    nix::fcntl::fcntl(
+        &file,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+    )
+    .map_err(|e| format!("{}: fcntl: {e}", job.path))?;
     if meta.len() != job.size {
         return Err(format!(
             "{}: file changed size since it was queued ({} bytes, now {})",
@@ -184,4 +202,20 @@ fn open_checked(job: &ArchiveJob) -> Result<File, String> {
         ));
     }
     Ok(file)
+}
+
+/// What a non-regular file is, for the operator.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
 }

@@ -197,6 +197,8 @@ mod tests {
             size: data.len() as u64,
             crc32c: crc32c::crc32c(data),
             destination: dest.display().to_string(),
+            block_size: None,
+            staged: None,
         }
     }
 

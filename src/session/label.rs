@@ -4,7 +4,7 @@
 //! destroys them.
 
 use crate::proto::session::{SessionSpec, SessionState};
-use crate::scheduler::SchedulerError;
+use crate::scheduler::{MountKind, SchedulerError};
 use crate::tape::format;
 
 use super::tape_mount::{self, TapeStats};
@@ -26,7 +26,7 @@ fn label(
     if let Err(e) = crate::tape::aul::check_vid(vid) {
         return SessionEnd::Failed(format!("{vid:?} is not a valid VID: {e}"));
     }
-    let claim = match db.claim_tape(&spec.host, &spec.drive, vid, "label") {
+    let claim = match db.claim_tape(&spec.host, &spec.drive, vid, MountKind::Label) {
         Ok(id) => id,
         Err(e @ (SchedulerError::TapeBusy(_) | SchedulerError::UnknownTape(_))) => {
             return SessionEnd::Failed(e.to_string());

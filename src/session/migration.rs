@@ -9,7 +9,7 @@ use crossbeam_channel::{bounded, unbounded};
 use super::disk_read::{DiskReadPool, DiskReadTask, blocks_for};
 use super::injector::{MoreWork, TaskInjector};
 use super::memory::{BlockPool, Turns};
-use super::report_packer::{Medium, run_migration_packer};
+use super::report_packer::{Medium, MigrationTarget, run_migration_packer};
 use super::status_reporter::StatusHandle;
 use super::tape_write::{TapeWriteTask, TapeWriteThread};
 use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
@@ -83,7 +83,13 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         let packer = std::thread::Builder::new()
             .name("report-packer".into())
             .spawn_scoped(scope, || {
-                run_migration_packer(&mut *packer_db, mount_id, &vid, medium, report_rx)
+                let target = MigrationTarget {
+                    mount_id,
+                    vid: &vid,
+                    medium,
+                    limits: super::file_limits(spec),
+                };
+                run_migration_packer(&mut *packer_db, &target, report_rx)
             });
         let injector_thread = requests.and_then(|requests| {
             std::thread::Builder::new()

@@ -87,8 +87,8 @@ pub(crate) fn open_connections(spec: &SessionSpec) -> Result<[Box<dyn Scheduler>
 /// Empty-mount protection: the first request for work, made before mounting,
 /// brought nothing. The tape is not mounted and the mount is closed.
 pub(crate) fn empty_mount(spec: &SessionSpec, db: &mut dyn Scheduler) -> SessionEnd {
-    tracing::info!(vid = %spec.vid, "empty mount: no work for this mount, the tape is not mounted");
-    if let Err(e) = db.end_mount(spec.mount_id) {
+    tracing::info!(vid = %spec.vid, pool = %spec.pool, "empty mount: no work for this mount, the tape is not mounted; its queue is not mounted again for a while");
+    if let Err(e) = db.end_empty_mount(spec.mount_id) {
         tracing::error!(error = %e, "cannot close the mount");
     }
     SessionEnd::Done
@@ -107,6 +107,24 @@ pub(crate) fn scheduler_unavailable(
     SessionEnd::SchedulerUnavailable(format!(
         "cannot fetch work from the scheduler, nothing was mounted: {error}"
     ))
+}
+
+/// How often a file may fail before it fails for good (the parent's policy).
+pub(crate) fn file_limits(spec: &SessionSpec) -> crate::scheduler::FileLimits {
+    let t = tuning(spec);
+    let default = crate::scheduler::FileLimits::default();
+    crate::scheduler::FileLimits {
+        max_attempts: if t.max_file_attempts == 0 {
+            default.max_attempts
+        } else {
+            t.max_file_attempts
+        },
+        max_end_of_medium: if t.max_end_of_medium == 0 {
+            default.max_end_of_medium
+        } else {
+            t.max_end_of_medium
+        },
+    }
 }
 
 pub(crate) fn tuning(spec: &SessionSpec) -> SessionTuning {

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::proto::session::{SessionSpec, SessionState};
+use crate::scheduler::MountKind;
 use crate::tape::drive::{LBP_CRC_LEN, lbp_open};
 use crate::tape::{ReadOutcome, TapeDrive, format};
 
@@ -24,7 +25,7 @@ pub fn output_name(vid: &str, fseq: u64) -> String {
 pub fn run(spec: &SessionSpec) -> SessionEnd {
     super::with_reporter(spec, |status| match open_scheduler(spec) {
         Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
-        Ok(mut db) => match db.claim_tape(&spec.host, &spec.drive, &spec.vid, "readtp") {
+        Ok(mut db) => match db.claim_tape(&spec.host, &spec.drive, &spec.vid, MountKind::Readtp) {
             Err(e) => SessionEnd::Failed(e.to_string()),
             Ok(claim) => {
                 let end = read(spec, status);
@@ -113,7 +114,9 @@ fn read_one(
         .open(dest)
         .map_err(|e| format!("{}: {e}", dest.display()))?;
     status.state(SessionState::Transferring);
-    let mut buf = vec![0u8; header.block_size as usize + LBP_CRC_LEN];
+    // UHL1 comes from the tape: never allocate past the largest block.
+    let block_size = header.block_size.min(crate::config::MAX_BLOCK_SIZE);
+    let mut buf = vec![0u8; block_size as usize + LBP_CRC_LEN];
     let mut blocks = 0u64;
     loop {
         match drive.read_block(&mut buf).map_err(|e| e.to_string())? {

@@ -14,17 +14,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::scheduler::{ArchivedFile, Scheduler, TapeState};
+use crate::scheduler::{ArchivedFile, FailedFile, FileFailure, FileLimits, Scheduler, TapeState};
 
 #[derive(Debug)]
 pub enum MigrationReport {
     /// On tape, not yet flushed.
     Written(ArchivedFile),
-    /// The disk side could not supply the file.
-    Failed {
-        file_id: u64,
-        reason: String,
-    },
+    /// The file could not be written this time (the disk side failed, or
+    /// it met end of medium); the catalogue counts it.
+    Failed(FailedFile),
     /// Everything written so far is durable.
     Flushed,
     TapeFull,
@@ -52,32 +50,39 @@ pub enum Medium {
 /// The reason a file written to a discarding drive is failed with.
 pub const DISCARDED: &str = "written to a null drive (benchmarks only): the data was discarded";
 
+/// Where the packer records a migration's reports.
+pub struct MigrationTarget<'a> {
+    pub mount_id: u64,
+    pub vid: &'a str,
+    pub medium: Medium,
+    pub limits: FileLimits,
+}
+
 pub fn run_migration_packer(
     scheduler: &mut dyn Scheduler,
-    mount_id: u64,
-    vid: &str,
-    medium: Medium,
+    target: &MigrationTarget<'_>,
     reports: Receiver<MigrationReport>,
 ) -> MigrationReportSummary {
+    let (mount_id, vid, medium) = (target.mount_id, target.vid, target.medium);
     let mut summary = MigrationReportSummary::default();
     let mut written = Vec::new();
     let mut failed = Vec::new();
     for report in reports {
         match report {
             MigrationReport::Written(file) => written.push(file),
-            MigrationReport::Failed { file_id, reason } => failed.push((file_id, reason)),
+            MigrationReport::Failed(file) => failed.push(file),
             MigrationReport::Flushed if medium == Medium::Discarding => {
-                failed.extend(
-                    written
-                        .drain(..)
-                        .map(|f| (f.file_id, DISCARDED.to_string())),
-                );
+                failed.extend(written.drain(..).map(|f| FailedFile {
+                    file_id: f.file_id,
+                    failure: FileFailure::Final(DISCARDED.to_string()),
+                }));
                 commit_migration(
                     scheduler,
                     mount_id,
                     vid,
                     &mut Vec::new(),
                     &mut failed,
+                    &target.limits,
                     &mut summary,
                 )
             }
@@ -87,6 +92,7 @@ pub fn run_migration_packer(
                 vid,
                 &mut written,
                 &mut failed,
+                &target.limits,
                 &mut summary,
             ),
             MigrationReport::TapeFull => {
@@ -112,6 +118,7 @@ pub fn run_migration_packer(
         vid,
         &mut Vec::new(),
         &mut failed,
+        &target.limits,
         &mut summary,
     );
     summary
@@ -122,13 +129,14 @@ fn commit_migration(
     mount_id: u64,
     vid: &str,
     written: &mut Vec<ArchivedFile>,
-    failed: &mut Vec<(u64, String)>,
+    failed: &mut Vec<FailedFile>,
+    limits: &FileLimits,
     summary: &mut MigrationReportSummary,
 ) {
     if written.is_empty() && failed.is_empty() {
         return;
     }
-    match scheduler.report_migration(mount_id, vid, written, failed) {
+    match scheduler.report_migration(mount_id, vid, written, failed, limits) {
         Ok(()) => {
             summary.archived += written.len() as u64;
             summary.failed += failed.len() as u64;
@@ -223,6 +231,7 @@ mod tests {
         min_files: 1,
         min_bytes: u64::MAX,
         max_age: Duration::from_secs(3600),
+        empty_backoff: Duration::from_secs(60),
     };
 
     /// A catalogue with `n` queued files assigned to a migration mount.
@@ -243,21 +252,31 @@ mod tests {
         (tmp, db, mount.id, mount.vid, ids)
     }
 
+    fn target(mount_id: u64, vid: &str, medium: Medium) -> MigrationTarget<'_> {
+        MigrationTarget {
+            mount_id,
+            vid,
+            medium,
+            limits: FileLimits::default(),
+        }
+    }
+
     fn written(file_id: u64, fseq: u64) -> MigrationReport {
         MigrationReport::Written(ArchivedFile {
             file_id,
             fseq,
             block_id: 1 + 6 * (fseq - 1),
+            block_size: 256 * 1024,
             size: 10,
             crc32c: 7,
         })
     }
 
-    fn states(db: &mut SqliteScheduler, ids: &[u64]) -> Vec<String> {
+    fn states(db: &mut SqliteScheduler, ids: &[u64]) -> Vec<&'static str> {
         db.file_status(ids)
             .unwrap()
             .into_iter()
-            .map(|f| f.state)
+            .map(|f| f.state.as_str())
             .collect()
     }
 
@@ -268,13 +287,13 @@ mod tests {
         tx.send(written(ids[0], 1)).unwrap();
         tx.send(MigrationReport::Flushed).unwrap();
         tx.send(written(ids[1], 2)).unwrap();
-        tx.send(MigrationReport::Failed {
+        tx.send(MigrationReport::Failed(FailedFile {
             file_id: ids[2],
-            reason: "gone".into(),
-        })
+            failure: FileFailure::Final("gone".into()),
+        }))
         .unwrap();
         drop(tx);
-        let summary = run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        let summary = run_migration_packer(&mut db, &target(mount, &vid, Medium::Tape), rx);
         assert_eq!(
             summary,
             MigrationReportSummary {
@@ -297,7 +316,7 @@ mod tests {
         tx.send(written(ids[0], 1)).unwrap();
         tx.send(MigrationReport::Flushed).unwrap();
         drop(tx);
-        let summary = run_migration_packer(&mut db, mount, &vid, Medium::Discarding, rx);
+        let summary = run_migration_packer(&mut db, &target(mount, &vid, Medium::Discarding), rx);
         assert_eq!((summary.archived, summary.failed), (0, 1));
         assert_eq!(states(&mut db, &ids), ["failed"]);
         assert!(db.tape_files(&vid).unwrap().is_empty());
@@ -311,9 +330,9 @@ mod tests {
         tx.send(MigrationReport::DisableTape("labels disagree".into()))
             .unwrap();
         drop(tx);
-        run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        run_migration_packer(&mut db, &target(mount, &vid, Medium::Tape), rx);
         let tape = db.tape(&vid).unwrap();
-        assert_eq!(tape.state, "disabled");
+        assert_eq!(tape.state, TapeState::Disabled);
         assert_eq!(tape.reason.as_deref(), Some("labels disagree"));
     }
 
@@ -326,7 +345,7 @@ mod tests {
         tx.send(written(ids[0], 1)).unwrap();
         tx.send(MigrationReport::Flushed).unwrap();
         drop(tx);
-        let summary = run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        let summary = run_migration_packer(&mut db, &target(mount, &vid, Medium::Tape), rx);
         assert_eq!(summary.archived, 0);
         assert_eq!(summary.errors.len(), 1, "{summary:?}");
         assert_eq!(states(&mut db, &ids), ["queued"]);
@@ -341,7 +360,7 @@ mod tests {
         }
         tx.send(MigrationReport::Flushed).unwrap();
         drop(tx);
-        run_migration_packer(&mut db, mount, &vid, Medium::Tape, rx);
+        run_migration_packer(&mut db, &target(mount, &vid, Medium::Tape), rx);
         db.end_mount(mount).unwrap();
         let tickets: Vec<u64> = ids
             .iter()
@@ -376,11 +395,11 @@ mod tests {
         drop(tx);
         let (summary, mut db) = packer.join().unwrap();
         assert_eq!((summary.recalled, summary.failed), (2, 1));
-        let states: Vec<String> = db
+        let states: Vec<&str> = db
             .recall_status(&tickets)
             .unwrap()
             .into_iter()
-            .map(|r| r.state)
+            .map(|r| r.state.as_str())
             .collect();
         assert_eq!(states, ["done", "failed", "done"]);
     }

@@ -14,7 +14,7 @@ use super::tape_mount::{self, SessionEnd, TapeStats};
 use crate::library::MediaChanger;
 use crate::proto::session::SessionState;
 use crate::scheduler::RecallJob;
-use crate::tape::drive::lbp_open;
+use crate::tape::drive::{LBP_CRC_LEN, lbp_open};
 use crate::tape::format;
 use crate::tape::{ReadOutcome, TapeDrive};
 
@@ -96,7 +96,13 @@ fn read_files(
         status.state(SessionState::Transferring);
         let result = match positioned {
             Err(e) => Err(format!("file {} fSeq {}: {e}", job.file_id, job.fseq)),
-            Ok(_) => read_data(drive, &job, &blocks, pool, &never, status, stats),
+            Ok(header) => {
+                if job.block_size.is_some_and(|b| b != header.block_size) {
+                    tracing::warn!(vid, file_id = job.file_id, catalogue = ?job.block_size, tape = header.block_size, "the catalogue and UHL1 disagree on the block size; reading with the tape's");
+                }
+                let reader = BlockReader::new(header.block_size, pool.block_size());
+                reader.read_data(drive, &job, &blocks, pool, &never, status, stats)
+            }
         };
         match result {
             Ok(()) => stats.files += 1,
@@ -115,7 +121,81 @@ fn read_files(
     }
 }
 
-/// Reads the file's data blocks up to its closing file mark.
+/// Reads one file's tape blocks into memory blocks. Files are read with
+/// their own block size (UHL1), not the session's: a tape block larger
+/// than a memory block is read whole into a scratch buffer and split.
+struct BlockReader {
+    scratch: Option<Vec<u8>>,
+}
+
+impl BlockReader {
+    fn new(file_block_size: u64, memory_block: usize) -> Self {
+        // UHL1 is data from the tape: never allocate past the largest block.
+        let tape_block = (file_block_size as usize).min(crate::config::MAX_BLOCK_SIZE as usize);
+        let scratch = (tape_block > memory_block).then(|| vec![0u8; tape_block + LBP_CRC_LEN]);
+        Self { scratch }
+    }
+
+    /// Reads the file's data blocks up to its closing file mark.
+    #[allow(clippy::too_many_arguments)]
+    fn read_data(
+        mut self,
+        drive: &mut dyn TapeDrive,
+        job: &RecallJob,
+        blocks: &Sender<Block>,
+        pool: &BlockPool,
+        never: &crossbeam_channel::Receiver<()>,
+        status: &StatusHandle,
+        stats: &mut TapeStats,
+    ) -> Result<(), String> {
+        let Some(scratch) = self.scratch.as_mut() else {
+            return read_data(drive, job, blocks, pool, never, status, stats);
+        };
+        for tape_block in 0u64.. {
+            let started = Instant::now();
+            let outcome = drive.read_block(scratch);
+            stats.waiting_tape += started.elapsed();
+            let n = match outcome {
+                Ok(ReadOutcome::Data(n)) => n,
+                Ok(ReadOutcome::FileMark) => return Ok(()),
+                Ok(ReadOutcome::EndOfData) => {
+                    return Err(format!(
+                        "file {}: end of data before the file's closing file mark",
+                        job.file_id
+                    ));
+                }
+                Err(e) => return Err(format!("file {}: {e}", job.file_id)),
+            };
+            let payload = lbp_open(&scratch[..n]).ok_or_else(|| {
+                format!(
+                    "file {}: tape block {tape_block} failed its LBP CRC32C check",
+                    job.file_id
+                )
+            })?;
+            for chunk in payload.chunks(pool.block_size()) {
+                let wait = Instant::now();
+                let mut block = pool
+                    .get(never)
+                    .map_err(|Aborted| "session aborted".to_string())?;
+                stats.waiting_disk += wait.elapsed();
+                block.reset(job.file_id, job.fseq, tape_block);
+                block.set_len(chunk.len());
+                block.data.copy_from_slice(chunk);
+                block.crc = crc32c::crc32c(chunk);
+                stats.bytes += chunk.len() as u64;
+                status.add_bytes(chunk.len() as u64);
+                if let Err(e) = blocks.send(block) {
+                    pool.put(e.into_inner());
+                    return Err("disk writer went away".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the file's data blocks up to its closing file mark, each tape
+/// block straight into a memory block.
 fn read_data(
     drive: &mut dyn TapeDrive,
     job: &RecallJob,

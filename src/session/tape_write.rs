@@ -15,7 +15,7 @@ use super::status_reporter::StatusHandle;
 use super::tape_mount::{self, SessionEnd, TapeStats};
 use crate::library::MediaChanger;
 use crate::proto::session::SessionState;
-use crate::scheduler::{ArchiveJob, ArchivedFile};
+use crate::scheduler::{ArchiveJob, ArchivedFile, FailedFile, FileFailure};
 use crate::tape::aul::{FileLabel, Writer as LabelWriter};
 use crate::tape::format::{self, FormatError, LastFile};
 use crate::tape::{DriveError, TapeDrive, WriteOutcome};
@@ -47,7 +47,7 @@ pub struct TapeWriteThread {
 #[derive(Debug)]
 enum Stop {
     /// End of tape: the tape is full, the rest goes to another tape.
-    TapeFull,
+    TapeFull(String),
     /// A tape error: the session ends and a cleaner runs.
     Failed(String),
 }
@@ -56,7 +56,7 @@ impl From<FormatError> for Stop {
     /// End of medium fills the tape; any other tape error ends the session.
     fn from(e: FormatError) -> Self {
         match e {
-            FormatError::Drive(DriveError::EndOfMedium { .. }) => Stop::TapeFull,
+            FormatError::Drive(e @ DriveError::EndOfMedium { .. }) => Stop::TapeFull(e.to_string()),
             e => Stop::Failed(e.to_string()),
         }
     }
@@ -203,7 +203,7 @@ impl Writer {
             };
             if early_warning {
                 // The file is complete; stop writing on this tape.
-                break Some(Stop::TapeFull);
+                break Some(Stop::TapeFull("early warning".into()));
             }
             if (window.files >= self.flush_files || window.bytes >= self.flush_bytes)
                 && let Err(e) = self.flush(drive, &mut window, stats)
@@ -212,8 +212,8 @@ impl Writer {
             }
         };
         match stop {
-            None | Some(Stop::TapeFull) => {
-                let full = matches!(stop, Some(Stop::TapeFull));
+            None | Some(Stop::TapeFull(_)) => {
+                let full = matches!(stop, Some(Stop::TapeFull(_)));
                 if let Err(e) = self.flush(drive, &mut window, stats) {
                     return SessionEnd::NeedsCleaner(format!("final flush failed: {e}"));
                 }
@@ -309,9 +309,7 @@ impl Writer {
             }
             self.pool.put(block);
             if let Err(e) = result {
-                // Not reported: the mount's end requeues the file for another try.
-                self.abandon_partial(drive, header);
-                return Err(e.into());
+                return Err(self.tape_error(drive, header, &job, e));
             }
         }
         if written != job.size {
@@ -334,15 +332,13 @@ impl Writer {
         stats.waiting_tape += started.elapsed();
         let block_id = match result {
             Ok(id) => id,
-            Err(e) => {
-                self.abandon_partial(drive, header);
-                return Err(e.into());
-            }
+            Err(e) => return Err(self.tape_error(drive, header, &job, e)),
         };
         let file = ArchivedFile {
             file_id: job.file_id,
             fseq,
             block_id,
+            block_size: self.block_size,
             size: job.size,
             crc32c: crc,
         };
@@ -362,11 +358,33 @@ impl Writer {
     ) -> Result<Option<Written>, Stop> {
         self.abandon_partial(drive, header);
         tracing::warn!(file_id = job.file_id, reason = %reason, "file not archived");
-        let _ = self.reports.send(MigrationReport::Failed {
+        let _ = self.reports.send(MigrationReport::Failed(FailedFile {
             file_id: job.file_id,
-            reason,
-        });
+            failure: FileFailure::Disk(reason),
+        }));
         Ok(None)
+    }
+
+    /// A tape error in the middle of a file. End of medium is counted
+    /// against the file (one that meets it on every tape must not block the
+    /// queue); any other error leaves it for the mount's end to requeue.
+    fn tape_error(
+        &mut self,
+        drive: &mut dyn TapeDrive,
+        header: Option<u64>,
+        job: &ArchiveJob,
+        error: FormatError,
+    ) -> Stop {
+        self.abandon_partial(drive, header);
+        let stop = Stop::from(error);
+        if let Stop::TapeFull(reason) = &stop {
+            tracing::warn!(vid = %self.vid, file_id = job.file_id, size = job.size, "the file met end of medium");
+            let _ = self.reports.send(MigrationReport::Failed(FailedFile {
+                file_id: job.file_id,
+                failure: FileFailure::EndOfMedium(reason.clone()),
+            }));
+        }
+        stop
     }
 
     /// Positions back at the partial file's HDR1 so the next write replaces it.

@@ -28,6 +28,11 @@ pub struct Install {
 
 impl Install {
     pub fn new(drives: u32, tapes: u32) -> Self {
+        Self::with_args(drives, tapes, &[])
+    }
+
+    /// `tapeserverd init` with more arguments (`--capacity 8MiB`, say).
+    pub fn with_args(drives: u32, tapes: u32, more: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = Command::new(bin("tapeserverd"))
             .arg("init")
@@ -38,6 +43,7 @@ impl Install {
                 "--tapes",
                 &tapes.to_string(),
             ])
+            .args(more)
             .output()
             .expect("run tapeserverd init");
         assert!(

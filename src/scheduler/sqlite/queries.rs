@@ -43,23 +43,30 @@ pub(super) fn recall_status(
     conn: &Connection,
     ids: &[u64],
 ) -> Result<Vec<RecallStatus>, SchedulerError> {
-    let mut stmt = conn.prepare(
-        "SELECT q.id, q.file_id, q.destination, q.state, f.size, q.error FROM recall_queue q
-         JOIN archive_files f ON f.id = q.file_id WHERE q.id = ?1",
-    )?;
+    // A queued recall a mount has taken is running.
+    let sql = "SELECT q.id, q.file_id, q.destination,
+                CASE WHEN q.state = 'queued' AND q.mount_id IS NOT NULL THEN 'running' ELSE q.state END,
+                f.size, q.error FROM recall_queue q
+         JOIN archive_files f ON f.id = q.file_id";
+    let map = |r: &rusqlite::Row<'_>| {
+        Ok(RecallStatus {
+            id: r.get(0)?,
+            file_id: r.get(1)?,
+            destination: r.get(2)?,
+            state: r.get(3)?,
+            size: r.get(4)?,
+            error: r.get(5)?,
+        })
+    };
+    if ids.is_empty() {
+        let mut stmt = conn.prepare(&format!("{sql} ORDER BY q.id"))?;
+        return Ok(stmt.query_map([], map)?.collect::<Result<_, _>>()?);
+    }
+    let mut stmt = conn.prepare(&format!("{sql} WHERE q.id = ?1"))?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let status = stmt
-            .query_row([id], |r| {
-                Ok(RecallStatus {
-                    id: r.get(0)?,
-                    file_id: r.get(1)?,
-                    destination: r.get(2)?,
-                    state: r.get(3)?,
-                    size: r.get(4)?,
-                    error: r.get(5)?,
-                })
-            })
+            .query_row([id], map)
             .optional()?
             .ok_or_else(|| SchedulerError::Invalid(format!("no recall with id {id}")))?;
         out.push(status);
@@ -104,6 +111,39 @@ pub(super) fn tape_files(conn: &Connection, vid: &str) -> Result<Vec<TapeFile>, 
             size: r.get(3)?,
             crc32c: r.get(4)?,
             path: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn last_file(conn: &Connection, vid: &str) -> Result<Option<LastFile>, SchedulerError> {
+    Ok(conn
+        .query_row(
+            "SELECT fseq, file_id, block_id FROM tape_files WHERE vid = ?1 ORDER BY fseq DESC LIMIT 1",
+            [vid],
+            |r| {
+                Ok(LastFile {
+                    fseq: r.get(0)?,
+                    file_id: r.get(1)?,
+                    block_id: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub(super) fn open_mounts(conn: &Connection) -> Result<Vec<OpenMount>, SchedulerError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, kind, vid, host, drive, started FROM mounts WHERE ended IS NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(OpenMount {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            vid: r.get(2)?,
+            host: r.get(3)?,
+            drive: r.get(4)?,
+            started: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -4,7 +4,28 @@ const NOW: MountCriteria = MountCriteria {
     min_files: 1,
     min_bytes: u64::MAX,
     max_age: Duration::from_secs(3600),
+    empty_backoff: Duration::from_secs(3600),
 };
+
+const LIMITS: FileLimits = FileLimits {
+    max_attempts: 3,
+    max_end_of_medium: 2,
+};
+
+fn states(s: &mut SqliteScheduler, ids: &[u64]) -> Vec<FileState> {
+    s.file_status(ids)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.state)
+        .collect()
+}
+
+fn disk(file_id: u64, reason: &str) -> FailedFile {
+    FailedFile {
+        file_id,
+        failure: FileFailure::Disk(reason.into()),
+    }
+}
 
 fn scheduler() -> (tempfile::TempDir, SqliteScheduler) {
     let tmp = tempfile::tempdir().unwrap();
@@ -31,6 +52,7 @@ fn archived(jobs: &[ArchiveJob], first_fseq: u64) -> Vec<ArchivedFile> {
             file_id: j.file_id,
             fseq: first_fseq + i as u64,
             block_id: 1 + 6 * i as u64,
+            block_size: 262_144,
             size: j.size,
             crc32c: 7,
         })
@@ -46,14 +68,14 @@ fn archive_then_recall_round_trip() {
     assert_eq!(mount.kind, MountKind::Migration);
     let jobs = s.fetch_archive_jobs(mount.id, 10, u64::MAX).unwrap();
     assert_eq!(jobs.iter().map(|j| j.file_id).collect::<Vec<_>>(), ids);
-    s.report_migration(mount.id, &mount.vid, &archived(&jobs, 1), &[])
+    s.report_migration(mount.id, &mount.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
     s.end_mount(mount.id).unwrap();
     let status = s.file_status(&ids).unwrap();
     assert!(
         status
             .iter()
-            .all(|f| f.state == "on_tape" && f.vid.as_deref() == Some(mount.vid.as_str()))
+            .all(|f| f.state == FileState::OnTape && f.vid.as_deref() == Some(mount.vid.as_str()))
     );
     assert_eq!(s.last_file(&mount.vid).unwrap().unwrap().fseq, 3);
     assert_eq!(s.tape(&mount.vid).unwrap().bytes_used, 600);
@@ -69,7 +91,7 @@ fn archive_then_recall_round_trip() {
         .unwrap();
     assert_eq!(
         s.recall_status(&[ticket.recall_id]).unwrap()[0].state,
-        "done"
+        RecallState::Done
     );
 }
 
@@ -105,7 +127,7 @@ fn mount_criteria_hold_back_small_queues() {
     let strict = MountCriteria {
         min_files: 3,
         min_bytes: 1 << 30,
-        max_age: Duration::from_secs(3600),
+        ..NOW
     };
     assert_eq!(s.next_mount("h", "d0", &strict).unwrap(), None);
     let old_enough = MountCriteria {
@@ -125,21 +147,20 @@ fn ended_mount_requeues_unreported_work() {
         m.id,
         &m.vid,
         &archived(&jobs[..2], 1),
-        &[(jobs[2].file_id, "vanished".into())],
+        &[FailedFile {
+            file_id: jobs[2].file_id,
+            failure: FileFailure::Final("vanished".into()),
+        }],
+        &LIMITS,
     )
     .unwrap();
     assert_eq!(s.end_mounts_of_drive("h", "d0").unwrap(), vec![m.id]);
-    let states: Vec<String> = s
-        .file_status(&ids)
-        .unwrap()
-        .into_iter()
-        .map(|f| f.state)
-        .collect();
-    assert_eq!(states, ["on_tape", "on_tape", "failed", "queued"]);
+    use FileState::*;
+    assert_eq!(states(&mut s, &ids), [OnTape, OnTape, Failed, Queued]);
     // A late report from the dead session is refused: no double archiving.
     let late = archived(&jobs[3..], 3);
     assert!(matches!(
-        s.report_migration(m.id, &m.vid, &late, &[]),
+        s.report_migration(m.id, &m.vid, &late, &[], &LIMITS),
         Err(SchedulerError::StaleMount { .. })
     ));
     let m2 = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
@@ -189,29 +210,32 @@ fn claimed_tape_is_not_mounted_and_reset_marks_files_lost() {
     let ids = s.queue_archive(&files(2), "default").unwrap();
     let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
-    s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[])
+    s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
     assert!(matches!(
-        s.claim_tape("h", "d1", &m.vid, "label"),
+        s.claim_tape("h", "d1", &m.vid, MountKind::Label),
         Err(SchedulerError::TapeBusy(_))
     ));
     s.end_mount(m.id).unwrap();
-    let claim = s.claim_tape("h", "d1", &m.vid, "label").unwrap();
+    let claim = s.claim_tape("h", "d1", &m.vid, MountKind::Label).unwrap();
+    let open = s.open_mounts().unwrap();
     assert_eq!(
-        s.open_mounts_of_drive("h", "d1").unwrap(),
-        vec![(claim, m.vid.clone())]
+        open.iter()
+            .map(|o| (o.id, o.kind, o.vid.as_str(), o.drive.as_str()))
+            .collect::<Vec<_>>(),
+        [(claim, MountKind::Label, m.vid.as_str(), "d1")]
     );
     assert_eq!(s.reset_tape(&m.vid).unwrap(), ids);
     assert!(
         s.file_status(&ids)
             .unwrap()
             .iter()
-            .all(|f| f.state == "lost" && f.vid.is_none())
+            .all(|f| f.state == FileState::Lost && f.vid.is_none())
     );
     let tape = s.tape(&m.vid).unwrap();
     assert_eq!((tape.files, tape.last_fseq, tape.bytes_used), (0, 0, 0));
     assert!(matches!(
-        s.claim_tape("h", "d2", "NOPE", "label"),
+        s.claim_tape("h", "d2", "NOPE", MountKind::Label),
         Err(SchedulerError::UnknownTape(_))
     ));
 }
@@ -221,5 +245,206 @@ fn two_connections_share_the_queue() {
     let (tmp, mut s) = scheduler();
     let mut other = SqliteScheduler::open(&tmp.path().join("db/scheduler.db")).unwrap();
     let ids = s.queue_archive(&files(1), "default").unwrap();
-    assert_eq!(other.file_status(&ids).unwrap()[0].state, "queued");
+    assert_eq!(other.file_status(&ids).unwrap()[0].state, FileState::Queued);
+}
+
+/// Hole 5: a file no tape of its pool can hold is refused at queue time.
+#[test]
+fn a_file_larger_than_the_largest_tape_of_its_pool_is_refused() {
+    let (_tmp, mut s) = scheduler();
+    let big = [NewArchiveFile {
+        path: "/data/big".into(),
+        size: (1 << 40) + 1,
+    }];
+    assert!(matches!(
+        s.queue_archive(&big, "default"),
+        Err(SchedulerError::TooLarge { largest, .. }) if largest == 1 << 40
+    ));
+    s.add_pool("empty").unwrap();
+    assert!(matches!(
+        s.queue_archive(&files(1), "empty"),
+        Err(SchedulerError::EmptyPool(_))
+    ));
+    assert!(s.file_status(&[]).unwrap().is_empty(), "nothing queued");
+}
+
+/// Hole 5: end of medium on one tape requeues the file for another mount;
+/// on `max_end_of_medium` tapes it fails with its reason.
+#[test]
+fn a_file_meeting_end_of_medium_on_two_tapes_fails() {
+    let (_tmp, mut s) = scheduler();
+    let ids = s.queue_archive(&files(2), "default").unwrap();
+    let eom = |file_id| FailedFile {
+        file_id,
+        failure: FileFailure::EndOfMedium("no room for 262144 more bytes".into()),
+    };
+    for round in 1..=2 {
+        let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+        assert_eq!(jobs[0].file_id, ids[0], "round {round}");
+        s.report_migration(m.id, &m.vid, &[], &[eom(ids[0])], &LIMITS)
+            .unwrap();
+        // The same mount does not take it again: the next file comes.
+        let next = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+        assert_eq!(next[0].file_id, ids[1]);
+        s.end_mount(m.id).unwrap();
+    }
+    let failed = &s.file_status(&ids[..1]).unwrap()[0];
+    assert_eq!(failed.state, FileState::Failed);
+    let error = failed.error.as_deref().unwrap();
+    assert!(error.contains("end of medium on 2 tapes"), "{error}");
+    assert_eq!(states(&mut s, &ids[1..]), [FileState::Queued]);
+}
+
+/// Hole 7: disk-side failures are counted per file; at the limit the file
+/// fails with its last reason. A kill blamed on the file counts too.
+#[test]
+fn attempts_are_counted_per_file_and_the_last_reason_kept() {
+    let (_tmp, mut s) = scheduler();
+    let ids = s.queue_archive(&files(1), "default").unwrap();
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+    s.count_attempt(m.id, ids[0], "the session hung reading it", &LIMITS)
+        .unwrap();
+    s.end_mount(m.id).unwrap();
+    for reason in ["EIO", "not a regular file"] {
+        let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+        s.report_migration(m.id, &m.vid, &[], &[disk(ids[0], reason)], &LIMITS)
+            .unwrap();
+        s.end_mount(m.id).unwrap();
+    }
+    let failed = &s.file_status(&ids).unwrap()[0];
+    assert_eq!(failed.state, FileState::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("failed after 3 attempts; the last: not a regular file")
+    );
+}
+
+/// Hole 6: a relabel fails the tape's queued recalls, so no mount is ever
+/// chosen for recalls its fetch cannot see.
+#[test]
+fn a_relabel_fails_the_tapes_queued_recalls() {
+    let (_tmp, mut s) = scheduler();
+    let ids = s.queue_archive(&files(1), "default").unwrap();
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+    s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
+        .unwrap();
+    s.end_mount(m.id).unwrap();
+    let ticket = s.queue_recall(ids[0], "/out/a").unwrap();
+    s.reset_tape(&m.vid).unwrap();
+    let recall = &s.recall_status(&[ticket.recall_id]).unwrap()[0];
+    assert_eq!(recall.state, RecallState::Failed);
+    assert!(recall.error.as_deref().unwrap().contains("relabelled"));
+    assert_eq!(
+        s.next_mount("h", "d0", &NOW).unwrap(),
+        None,
+        "no empty mount"
+    );
+}
+
+/// Hole 6: whatever the queue, a mount that found nothing is not followed
+/// by another of the same queue during the back-off.
+#[test]
+fn an_empty_mount_backs_its_queue_off() {
+    let (_tmp, mut s) = scheduler();
+    s.queue_archive(&files(1), "default").unwrap();
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    s.end_empty_mount(m.id).unwrap();
+    assert_eq!(s.next_mount("h", "d0", &NOW).unwrap(), None);
+    let no_backoff = MountCriteria {
+        empty_backoff: Duration::ZERO,
+        ..NOW
+    };
+    assert!(s.next_mount("h", "d0", &no_backoff).unwrap().is_some());
+}
+
+/// Hole 5: a migration mount goes to a tape with room for its first file.
+#[test]
+fn a_migration_mount_picks_a_tape_with_room_for_its_first_file() {
+    let (_tmp, mut s) = scheduler();
+    s.add_tape("SMALL1", "default", 100).unwrap();
+    let ids = s
+        .queue_archive(
+            &[NewArchiveFile {
+                path: "/data/a".into(),
+                size: 1000,
+            }],
+            "default",
+        )
+        .unwrap();
+    // SMALL1 is the fullest (all are empty; it sorts first) but too small.
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    assert_ne!(m.vid, "SMALL1");
+    assert_eq!(
+        s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap()[0].file_id,
+        ids[0]
+    );
+}
+
+/// Hole 11: a drive whose cartridge is stuck keeps its mount (so the tape
+/// is never given to another drive) but its work goes back to the queue.
+#[test]
+fn a_stuck_cartridge_keeps_its_tape_while_its_work_is_requeued() {
+    let (_tmp, mut s) = scheduler();
+    let ids = s.queue_archive(&files(2), "default").unwrap();
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
+    assert_eq!(s.release_work_of_drive("h", "d0").unwrap(), [m.id]);
+    let other = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
+    assert_ne!(other.vid, m.vid, "the stuck tape is not mounted elsewhere");
+    let jobs = s.fetch_archive_jobs(other.id, 10, u64::MAX).unwrap();
+    assert_eq!(jobs.len(), ids.len(), "the work went back to the queue");
+    assert!(s.open_mounts().unwrap().iter().any(|o| o.id == m.id));
+}
+
+/// Hole 3: a recall stages its file only while its mount owns it.
+#[test]
+fn only_the_owning_mount_stages_a_recall() {
+    let (_tmp, mut s) = scheduler();
+    let ids = s.queue_archive(&files(1), "default").unwrap();
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+    s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
+        .unwrap();
+    s.end_mount(m.id).unwrap();
+    s.queue_recall(ids[0], "/out/a").unwrap();
+    let r = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let job = s.fetch_recall_jobs(r.id, 1, u64::MAX).unwrap().remove(0);
+    assert_eq!((job.staged, job.block_size), (None, Some(262_144)));
+    assert!(s.stage_recall(r.id + 1, job.recall_id, 5, 6).is_err());
+    s.stage_recall(r.id, job.recall_id, 5, 6).unwrap();
+    s.end_mount(r.id).unwrap();
+    let again = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let job = s
+        .fetch_recall_jobs(again.id, 1, u64::MAX)
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.staged, Some((5, 6)), "a retry sees what was staged");
+}
+
+/// A catalogue made by the first schema (no version) is upgraded in place.
+#[test]
+fn a_first_schema_catalogue_is_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(super::SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tape_pools VALUES ('default');
+             INSERT INTO tapes (vid, pool, capacity) VALUES ('V00001', 'default', 1000000);
+             INSERT INTO archive_files (path, size, pool, state, created)
+                 VALUES ('/data/a', 10, 'default', 'queued', 0);
+             INSERT INTO archive_queue (file_id, pool, size, queued) VALUES (1, 'default', 10, 0);",
+        )
+        .unwrap();
+    }
+    let mut s = SqliteScheduler::open(&path).unwrap();
+    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    assert_eq!(s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap().len(), 1);
+    // Opening again (another process) finds it current.
+    SqliteScheduler::open(&path).unwrap();
 }

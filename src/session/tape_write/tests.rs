@@ -102,7 +102,7 @@ fn heard(rx: &Receiver<MigrationReport>) -> Vec<String> {
     rx.try_iter()
         .map(|r| match r {
             MigrationReport::Written(f) => format!("written {} fseq {}", f.file_id, f.fseq),
-            MigrationReport::Failed { file_id, .. } => format!("failed {file_id}"),
+            MigrationReport::Failed(f) => format!("failed {}", f.file_id),
             MigrationReport::Flushed => "flushed".into(),
             MigrationReport::TapeFull => "full".into(),
             MigrationReport::DisableTape(_) => "disable".into(),

@@ -1,0 +1,65 @@
+//! Schema versions of the SQLite catalogue (`PRAGMA user_version`). The
+//! first schema (`schema.sql`, version 1) is created if missing; each later
+//! version is one batch applied in order, in a write transaction that
+//! re-reads the version, so processes opening the database at once agree.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::scheduler::SchedulerError;
+
+/// Version 2: retry bookkeeping per file (attempts, end of medium, the
+/// mount that last failed it), block size per tape file, the file a recall
+/// staged, empty mounts, and the one definition of pending work that mount
+/// selection and fetching share.
+const V2: &str = "
+ALTER TABLE archive_queue ADD COLUMN last_error TEXT;
+ALTER TABLE archive_queue ADD COLUMN end_of_medium INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE archive_queue ADD COLUMN last_mount_id INTEGER;
+ALTER TABLE tape_files ADD COLUMN block_size INTEGER;
+ALTER TABLE recall_queue ADD COLUMN staged_dev INTEGER;
+ALTER TABLE recall_queue ADD COLUMN staged_ino INTEGER;
+ALTER TABLE mounts ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX mounts_by_queue ON mounts(kind, pool, vid, id);
+-- Work a new mount may take: queued, unassigned, and its file queued too.
+CREATE VIEW pending_archives AS
+    SELECT q.file_id, q.pool, q.size, q.queued, q.last_mount_id, f.path
+    FROM archive_queue q JOIN archive_files f ON f.id = q.file_id
+    WHERE q.mount_id IS NULL AND f.state = 'queued';
+-- Recalls a new mount may take: queued, unassigned, the file still on the
+-- tape the recall names, and the tape not disabled.
+CREATE VIEW pending_recalls AS
+    SELECT q.id AS recall_id, q.file_id, q.vid, q.fseq, q.destination, q.queued,
+           q.staged_dev, q.staged_ino, t.block_id, t.block_size, f.size, f.crc32c
+    FROM recall_queue q
+    JOIN archive_files f ON f.id = q.file_id AND f.state = 'on_tape'
+    JOIN tape_files t ON t.file_id = q.file_id AND t.vid = q.vid AND t.fseq = q.fseq
+    JOIN tapes tp ON tp.vid = q.vid AND tp.state != 'disabled'
+    WHERE q.state = 'queued' AND q.mount_id IS NULL;
+";
+
+const MIGRATIONS: [&str; 1] = [V2];
+pub const LATEST: i64 = 1 + MIGRATIONS.len() as i64;
+
+/// Brings the schema to the latest version; refuses a newer one.
+pub fn upgrade(conn: &mut Connection) -> Result<(), SchedulerError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > LATEST {
+        return Err(SchedulerError::Invalid(format!(
+            "the catalogue's schema is version {version}, newer than this tapeserver's ({LATEST}): upgrade tapeserver"
+        )));
+    }
+    // The first schema carried no version.
+    version = version.max(1);
+    for (i, batch) in MIGRATIONS.iter().enumerate() {
+        let target = i as i64 + 2;
+        if version < target {
+            tx.execute_batch(batch)?;
+            tx.pragma_update(None, "user_version", target)?;
+            tracing::info!(version = target, "catalogue schema upgraded");
+            version = target;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
