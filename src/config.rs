@@ -225,6 +225,9 @@ pub struct FaultsConfig {
     pub stall: Option<Interval>,
     pub early_warning_after: Option<ByteSize>,
     pub end_of_medium_after: Option<ByteSize>,
+    /// The library fails every dismount from this drive.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dismount_error: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -410,6 +413,14 @@ impl Default for WatchdogConfig {
 pub const MAX_BLOCK_SIZE: u64 = 16 * 1024 * 1024;
 
 impl Config {
+    /// How often a file may fail before it fails for good.
+    pub fn file_limits(&self) -> crate::scheduler::FileLimits {
+        crate::scheduler::FileLimits {
+            max_attempts: self.scheduler.max_file_attempts,
+            max_end_of_medium: self.scheduler.max_end_of_medium,
+        }
+    }
+
     /// When a queue is worth a mount.
     pub fn mount_criteria(&self) -> crate::scheduler::MountCriteria {
         let s = &self.scheduler;

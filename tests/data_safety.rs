@@ -317,3 +317,104 @@ fn files_written_with_a_larger_block_size_still_recall() {
     let _daemon = install.start();
     install.recall_and_compare(&files, "out");
 }
+
+/// Hole 11: a failed dismount left the cartridge in the drive while its
+/// mount was closed, so the tape was given to other drives, whose mounts
+/// failed and put them down one by one.
+#[test]
+fn a_failed_dismount_stays_on_its_drive() {
+    let install = Install::new(2, 2);
+    install.configure(|c| {
+        c.drives[0].faults = Some(tapeserver::config::FaultsConfig {
+            dismount_error: true,
+            ..Default::default()
+        });
+    });
+    let daemon = install.start();
+    let a = install.make_file("a", 10 * KIB, 1);
+    let a_id = install.archive(std::slice::from_ref(&a))[0];
+    install.wait_for("drive0 down with its cartridge", LONG, || {
+        install.drive("drive0")["state"] == "down"
+    });
+    assert_eq!(install.state_of(a_id).state, "on_tape");
+    assert!(install.drive_loaded("drive0"));
+    let b = install.make_file("b", 10 * KIB, 2);
+    let b_id = install.archive(std::slice::from_ref(&b))[0];
+    install.wait_for("b on tape", LONG, || {
+        install.state_of(b_id).state == "on_tape"
+    });
+    assert_eq!(
+        install.state_of(b_id).vid.as_deref(),
+        Some("V00002"),
+        "the stuck tape is not mounted elsewhere"
+    );
+    assert_eq!(install.drive("drive1")["state"], "up");
+    assert!(!install.daemon_log().contains("cannot mount V00001"));
+    // The operator mends the robot and brings the drive up: a cleaner puts
+    // the cartridge back and the tape is free again.
+    install.configure(|c| c.drives[0].faults = None);
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the reload", LONG, || {
+        install.daemon_log().contains("configuration reloaded")
+    });
+    install.ok("tpconfig", &["drive0", "up"]);
+    install.wait_for("drive0 up and empty", LONG, || {
+        install.drive("drive0")["state"] == "up" && !install.drive_loaded("drive0")
+    });
+    let c = install.make_file("c", 10 * KIB, 3);
+    let c_id = install.archive(std::slice::from_ref(&c))[0];
+    install.wait_for("c on tape", LONG, || {
+        install.state_of(c_id).state == "on_tape"
+    });
+    install.recall_and_compare(&[(a_id, a), (b_id, b), (c_id, c)], "out");
+}
+
+fn open_mounts(install: &Install) -> Vec<serde_json::Value> {
+    let json: serde_json::Value =
+        serde_json::from_str(&install.ok("tpstat", &["--mounts", "--json"])).unwrap();
+    json["mounts"].as_array().cloned().unwrap_or_default()
+}
+
+/// Hole 12: recovery forgot removed drives and renamed hosts: their open
+/// mounts never closed, so their tapes could never be mounted again.
+#[test]
+fn mounts_of_removed_drives_and_renamed_hosts_do_not_hold_tapes_forever() {
+    use tapeserver::scheduler::{MountKind, Scheduler};
+    let install = Install::new(1, 2);
+    install.configure(|c| c.daemon.host = Some("tps01".into()));
+    let db_path = install.path().join("state/scheduler.db");
+    {
+        let mut db = tapeserver::scheduler::sqlite::SqliteScheduler::open(&db_path).unwrap();
+        // Sessions that died: on a drive this host no longer has, and on
+        // this host under its old name.
+        for (host, drive, vid) in [
+            ("tps01", "drive9", "V00001"),
+            ("oldname", "drive0", "V00002"),
+        ] {
+            let id = db
+                .claim_tape(host, drive, vid, MountKind::Migration)
+                .unwrap();
+            db.fetch_archive_jobs(id, 1, 1).unwrap();
+        }
+    }
+    let _daemon = install.start();
+    install.wait_for("the removed drive's mount closed", LONG, || {
+        open_mounts(&install).iter().all(|m| m["drive"] != "drive9")
+    });
+    let stale = open_mounts(&install)
+        .into_iter()
+        .find(|m| m["host"] == "oldname")
+        .expect("the renamed host's mount is listed");
+    let files = archived(&install, 1, 10 * KIB);
+    assert_eq!(
+        install.state_of(files[0].0).vid.as_deref(),
+        Some("V00001"),
+        "the removed drive's tape is usable again"
+    );
+    let id = stale["id"].as_u64().unwrap().to_string();
+    let said = install.ok("tpconfig", &["--close-mount", &id]);
+    assert!(said.contains("closed"), "{said}");
+    assert!(open_mounts(&install).iter().all(|m| m["host"] != "oldname"));
+    let refused = install.run("tpconfig", &["--close-mount", &id]);
+    assert!(!refused.status.success(), "an unknown mount is refused");
+}

@@ -115,6 +115,58 @@ pub fn tpconfig(config: &Config, drive: &str, up: bool) -> anyhow::Result<()> {
     }
 }
 
+pub fn mounts(config: &Config, json: bool) -> anyhow::Result<()> {
+    let mounts = match admin(
+        config,
+        admin_request::Kind::ListMounts(crate::proto::admin::ListMounts {}),
+    )? {
+        admin_reply::Kind::Mounts(list) => list.mounts,
+        _ => bail!("tapeserverd sent an unexpected reply"),
+    };
+    if json {
+        let mounts: Vec<serde_json::Value> = mounts
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "id": m.id, "kind": m.kind, "vid": m.vid, "host": m.host,
+                    "drive": m.drive, "started": m.started,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "mounts": mounts }));
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let rows: Vec<Vec<String>> = mounts
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.kind.clone(),
+                m.vid.clone(),
+                m.host.clone(),
+                m.drive.clone(),
+                format!("{:.0}s", (now - m.started).max(0.0)),
+            ]
+        })
+        .collect();
+    super::print_table(&["MOUNT", "KIND", "VID", "HOST", "DRIVE", "AGE"], &rows);
+    Ok(())
+}
+
+pub fn close_mount(config: &Config, mount_id: u64) -> anyhow::Result<()> {
+    let kind = admin_request::Kind::CloseMount(crate::proto::admin::CloseMount { mount_id });
+    match admin(config, kind)? {
+        admin_reply::Kind::Done(message) => {
+            println!("{message}");
+            Ok(())
+        }
+        _ => bail!("tapeserverd sent an unexpected reply"),
+    }
+}
+
 /// Label and readtp answer when their session ends: wait long enough for a
 /// real robot and a full read.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(4 * 3600);

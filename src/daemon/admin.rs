@@ -9,6 +9,7 @@ use prost::Message;
 
 use super::catalogue::ReplyTo;
 use super::event_loop::EventLoop;
+use super::messages::ToScheduler;
 use super::session_spec;
 use crate::proto::admin::{
     AdminReply, AdminRequest, DriveList, LabelTape, ReadTape, admin_reply, admin_request,
@@ -68,6 +69,26 @@ impl EventLoop {
                 admin_request::Kind::ReadTape(r) => match self.start_readtp(r, envelope.clone()) {
                     Ok(()) => continue,
                     Err(e) => admin_reply::Kind::Error(e),
+                },
+                // The scheduler thread answers these.
+                admin_request::Kind::ListMounts(_) => {
+                    let _ = self.io.to_scheduler.send(ToScheduler::ListMounts {
+                        reply_to: envelope.clone(),
+                    });
+                    continue;
+                }
+                admin_request::Kind::CloseMount(c) => match self.running_mount(c.mount_id) {
+                    Some(drive) => admin_reply::Kind::Error(format!(
+                        "mount {} belongs to the session running on drive {drive}: it is not stale",
+                        c.mount_id
+                    )),
+                    None => {
+                        let _ = self.io.to_scheduler.send(ToScheduler::CloseMount {
+                            mount_id: c.mount_id,
+                            reply_to: envelope.clone(),
+                        });
+                        continue;
+                    }
                 },
             };
             self.reply(envelope, AdminReply { kind: Some(answer) });
@@ -165,6 +186,16 @@ impl EventLoop {
         spec.dest_dir = dir.display().to_string();
         self.fork(&drive, spec);
         Ok(())
+    }
+
+    /// The drive whose session (or cleaner) holds this mount, if any.
+    fn running_mount(&self, mount_id: u64) -> Option<String> {
+        self.catalogue.names().into_iter().find(|name| {
+            self.catalogue
+                .get(name)
+                .and_then(|d| d.session.as_ref())
+                .is_some_and(|s| s.mount_id == mount_id)
+        })
     }
 
     fn reply_error(&mut self, to: ReplyTo, error: String) {

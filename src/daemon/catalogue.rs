@@ -79,6 +79,10 @@ pub struct SessionInfo {
     pub error: Option<String>,
     /// Set once the watchdog killed it, so it is killed once.
     pub killed: Option<String>,
+    /// The file whose disk side the session last said it waits for.
+    pub disk_wait: Option<u64>,
+    /// The file the watchdog's kill is blamed on (it waited for its disk side).
+    pub blame: Option<u64>,
     pub reply_to: Option<ReplyTo>,
 }
 
@@ -104,6 +108,8 @@ impl SessionInfo {
             last_progress: now,
             error: None,
             killed: None,
+            disk_wait: None,
+            blame: None,
             reply_to,
         }
     }
@@ -141,11 +147,21 @@ pub enum Next {
     DisableTape { vid: String, reason: String },
 }
 
+/// A session killed on a file's account: the catalogue counts an attempt
+/// for the file, and nothing against the drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileBlame {
+    pub mount_id: u64,
+    pub file_id: u64,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOutcome {
     pub drive: String,
     pub new_state: DriveState,
     pub next: Next,
+    pub blame: Option<FileBlame>,
     /// The operator's answer, if one waits: Ok(message) or Err(error).
     pub reply: Option<(ReplyTo, Result<String, String>)>,
 }
@@ -334,6 +350,7 @@ impl Catalogue {
             drive: name.to_string(),
             new_state: to,
             next: Next::CloseMounts,
+            blame: None,
             reply: session
                 .reply_to
                 .map(|r| (r, Err(format!("cannot start the session: {error}")))),
@@ -362,6 +379,7 @@ impl Catalogue {
         }
         session.bytes = report.bytes_moved;
         session.files = report.files_moved;
+        session.disk_wait = (report.disk_wait_file_id != 0).then_some(report.disk_wait_file_id);
         session.last_report = now;
         if !report.error.is_empty() {
             session.error = Some(report.error.clone());
@@ -385,6 +403,14 @@ impl Catalogue {
                 last_progress: session.last_progress,
             };
             if let Some(reason) = watchdog::expired(&progress, timeouts, now) {
+                // Stuck waiting for a file's disk side: the file's doing.
+                session.blame = session.disk_wait;
+                let reason = match session.blame {
+                    Some(file_id) => {
+                        format!("{reason} waiting for the disk side of file {file_id}")
+                    }
+                    None => reason,
+                };
                 session.killed = Some(reason.clone());
                 kills.push((drive.config.name.clone(), pid, reason));
             }

@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use prost::Message;
 
-use super::catalogue::{Catalogue, MountPacing, Next, SessionOutcome};
+use super::catalogue::{Catalogue, DriveState, MountPacing, Next, SessionOutcome};
 use super::forker::ForkerHandle;
 use super::messages::{ToLoop, ToScheduler};
 use super::session_spec;
@@ -95,6 +95,10 @@ impl EventLoop {
     /// (its mounts close after it); the others' stale mounts close now.
     fn recover(&mut self) {
         let loaded = self.loaded_drives();
+        let _ = self.io.to_scheduler.send(ToScheduler::CloseStaleMounts {
+            configured: self.catalogue.names(),
+            loaded: loaded.iter().map(|(d, _)| d.clone()).collect(),
+        });
         for drive in self.catalogue.names() {
             match loaded.iter().find(|(d, _)| *d == drive) {
                 Some((_, vid)) => {
@@ -294,6 +298,7 @@ impl EventLoop {
         let now = Instant::now();
         match msg {
             ToLoop::WorkQueued => self.catalogue.work_queued(now),
+            ToLoop::AdminAnswer { reply_to, reply } => self.reply(reply_to, reply),
             ToLoop::NoMount { drive } => {
                 self.catalogue.mount_answered(&drive, false, now);
             }
@@ -420,7 +425,34 @@ impl EventLoop {
             };
             self.reply(to, AdminReply { kind: Some(kind) });
         }
+        if let Some(blame) = outcome.blame {
+            tracing::warn!(drive = %outcome.drive, file_id = blame.file_id, "the session was killed waiting for a file's disk side: an attempt counts against the file, not the drive");
+            let _ = self.io.to_scheduler.send(ToScheduler::CountAttempt {
+                blame,
+                limits: self.config.file_limits(),
+            });
+        }
         match outcome.next {
+            // A drive left down with a cartridge in it keeps its tape: no
+            // other drive may be sent to mount it until a cleaner or an
+            // operator resolves it.
+            Next::CloseMounts if outcome.new_state == DriveState::Down => {
+                match self
+                    .loaded_drives()
+                    .into_iter()
+                    .find(|(d, _)| *d == outcome.drive)
+                {
+                    Some((drive, vid)) => {
+                        tracing::error!(drive = %drive, vid = %vid, "the drive is down with the cartridge in it: the tape stays held until a cleaner or an operator releases it");
+                        let _ = self.io.to_scheduler.send(ToScheduler::HoldTape { drive });
+                    }
+                    None => {
+                        let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
+                            drive: outcome.drive,
+                        });
+                    }
+                }
+            }
             Next::CloseMounts => {
                 let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
                     drive: outcome.drive,

@@ -18,6 +18,11 @@ pub enum ToLoop {
     NoMount { drive: String },
     /// Work was queued: free drives ask now rather than at the next poll.
     WorkQueued,
+    /// The answer to an operator request the scheduler thread served.
+    AdminAnswer {
+        reply_to: super::catalogue::ReplyTo,
+        reply: crate::proto::admin::AdminReply,
+    },
 }
 
 /// From the event loop to the scheduler thread.
@@ -35,6 +40,31 @@ pub enum ToScheduler {
     },
     /// The loop could not use an assigned mount.
     ReleaseMount(u64),
+    /// The drive is down with its cartridge: requeue its mounts' work but
+    /// keep them open, so the tape is not given to another drive.
+    HoldTape {
+        drive: String,
+    },
+    /// At start: close this host's mounts on drives no longer configured
+    /// (holding the tape of those the library says still hold a cartridge).
+    CloseStaleMounts {
+        configured: Vec<String>,
+        loaded: Vec<String>,
+    },
+    /// Operator: every open mount (answered with AdminAnswer).
+    ListMounts {
+        reply_to: super::catalogue::ReplyTo,
+    },
+    /// Operator: close a stale mount by id (answered with AdminAnswer).
+    CloseMount {
+        mount_id: u64,
+        reply_to: super::catalogue::ReplyTo,
+    },
+    /// A session was killed on a file's account: count an attempt.
+    CountAttempt {
+        blame: super::catalogue::FileBlame,
+        limits: crate::scheduler::FileLimits,
+    },
     /// A cleaner failed on this tape: no more mounts of it.
     DisableTape {
         vid: String,

@@ -221,6 +221,7 @@ pub fn session_spec(
                 stall_ms: f.stall.map_or(0, |s| s.0.as_millis() as u64),
                 early_warning_after: f.early_warning_after.map(|b| b.0),
                 end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
+                dismount_error: f.dismount_error,
             }),
         ..Default::default()
     }

@@ -6,6 +6,8 @@
 
 use crossbeam_channel::Receiver;
 
+use crate::proto::admin::{AdminReply, MountInfo, MountList, admin_reply};
+
 use super::messages::{LoopWaker, ToLoop, ToScheduler};
 use crate::scheduler::{MountCriteria, Scheduler};
 
@@ -44,6 +46,35 @@ impl SchedulerThread {
                         }
                     }
                 }
+                ToScheduler::CloseStaleMounts { configured, loaded } => {
+                    self.close_stale_mounts(&configured, &loaded)
+                }
+                ToScheduler::ListMounts { reply_to } => {
+                    let reply = self.list_mounts();
+                    self.waker.send(ToLoop::AdminAnswer { reply_to, reply });
+                }
+                ToScheduler::CloseMount { mount_id, reply_to } => {
+                    let reply = self.close_mount(mount_id);
+                    self.waker.send(ToLoop::AdminAnswer { reply_to, reply });
+                }
+                ToScheduler::HoldTape { drive } => {
+                    match self.db.release_work_of_drive(&self.host, &drive) {
+                        Ok(ids) => {
+                            tracing::warn!(drive = %drive, mounts = ?ids, "work requeued; the mounts stay open, holding the tape")
+                        }
+                        Err(e) => {
+                            tracing::error!(drive = %drive, error = %e, "cannot requeue the drive's work")
+                        }
+                    }
+                }
+                ToScheduler::CountAttempt { blame, limits } => {
+                    if let Err(e) =
+                        self.db
+                            .count_attempt(blame.mount_id, blame.file_id, &blame.reason, &limits)
+                    {
+                        tracing::error!(file_id = blame.file_id, error = %e, "cannot count the file's attempt");
+                    }
+                }
                 ToScheduler::ReleaseMount(mount_id) => {
                     if let Err(e) = self.db.end_mount(mount_id) {
                         tracing::error!(mount = mount_id, error = %e, "cannot release an unused mount");
@@ -67,5 +98,78 @@ impl SchedulerThread {
             }
         };
         self.waker.send(answer);
+    }
+
+    /// Recovery: this host's mounts on drives it no longer has are closed,
+    /// unless the library says the drive still holds a cartridge (then the
+    /// work is requeued and the tape stays held for an operator).
+    fn close_stale_mounts(&mut self, configured: &[String], loaded: &[String]) {
+        let mounts = match self.db.open_mounts() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the open mounts");
+                return;
+            }
+        };
+        for m in mounts {
+            if m.host != self.host || configured.contains(&m.drive) {
+                continue;
+            }
+            if loaded.contains(&m.drive) {
+                tracing::error!(mount = m.id, drive = %m.drive, vid = %m.vid, "an unconfigured drive holds a cartridge: its work is requeued, its tape stays held until an operator closes the mount (tpconfig --close-mount)");
+                if let Err(e) = self.db.release_work_of_drive(&m.host, &m.drive) {
+                    tracing::error!(error = %e, "cannot requeue its work");
+                }
+                continue;
+            }
+            match self.db.end_mount(m.id) {
+                Ok(()) => {
+                    tracing::warn!(mount = m.id, drive = %m.drive, vid = %m.vid, "closed the mount of a drive no longer configured; its work was requeued")
+                }
+                Err(e) => tracing::error!(mount = m.id, error = %e, "cannot close a stale mount"),
+            }
+        }
+    }
+
+    fn list_mounts(&mut self) -> AdminReply {
+        let kind = match self.db.open_mounts() {
+            Ok(mounts) => admin_reply::Kind::Mounts(MountList {
+                mounts: mounts
+                    .into_iter()
+                    .map(|m| MountInfo {
+                        id: m.id,
+                        kind: m.kind.to_string(),
+                        vid: m.vid,
+                        host: m.host,
+                        drive: m.drive,
+                        started: m.started,
+                    })
+                    .collect(),
+            }),
+            Err(e) => admin_reply::Kind::Error(format!("cannot list the mounts: {e}")),
+        };
+        AdminReply { kind: Some(kind) }
+    }
+
+    fn close_mount(&mut self, mount_id: u64) -> AdminReply {
+        let found = self
+            .db
+            .open_mounts()
+            .map(|all| all.into_iter().find(|m| m.id == mount_id));
+        let kind = match found {
+            Ok(Some(m)) => match self.db.end_mount(mount_id) {
+                Ok(()) => {
+                    tracing::warn!(mount = mount_id, host = %m.host, drive = %m.drive, vid = %m.vid, "operator closed a mount");
+                    admin_reply::Kind::Done(format!(
+                        "mount {mount_id} ({} of {} on {}/{}) closed; its unreported work was requeued",
+                        m.kind, m.vid, m.host, m.drive
+                    ))
+                }
+                Err(e) => admin_reply::Kind::Error(format!("cannot close mount {mount_id}: {e}")),
+            },
+            Ok(None) => admin_reply::Kind::Error(format!("no open mount with id {mount_id}")),
+            Err(e) => admin_reply::Kind::Error(format!("cannot list the mounts: {e}")),
+        };
+        AdminReply { kind: Some(kind) }
     }
 }

@@ -2,6 +2,7 @@
 //! and dismount cartridges, and the virtual library used where no SCSI
 //! changer exists.
 
+pub mod faulty_changer;
 pub mod virtual_changer;
 
 pub use virtual_changer::VirtualChanger;
@@ -43,6 +44,8 @@ pub enum ChangerError {
     },
     #[error("library has no free slot for {0}")]
     NoFreeSlot(String),
+    #[error("injected fault: {0}")]
+    Injected(String),
 }
 
 /// Where each cartridge is.

@@ -66,8 +66,7 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         Ok(last) => last,
         Err(e) => {
             drop((injector, feed));
-            let _ = main_db.end_mount(mount_id);
-            return SessionEnd::DriveDown(format!("cannot read the catalogue: {e}"));
+            return super::scheduler_unavailable(spec, &mut *main_db, &e);
         }
     };
     let (abort_tx, abort_rx) = bounded::<()>(0);
@@ -138,9 +137,7 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         let summary = packer.ok().and_then(|p| p.join().ok()).unwrap_or_default();
         (end, stats, summary)
     });
-    if let Err(e) = main_db.end_mount(mount_id) {
-        tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
-    }
+    super::close_mount(spec, &mut *main_db, &end);
     log_summary(
         "migration",
         spec,

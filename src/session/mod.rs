@@ -21,6 +21,7 @@ pub mod tape_mount;
 pub mod tape_read;
 pub mod tape_write;
 
+use crate::library::faulty_changer::FailingDismount;
 use crate::library::{MediaChanger, VirtualChanger};
 use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler::test_knobs::TestScheduler;
@@ -92,6 +93,22 @@ pub(crate) fn empty_mount(spec: &SessionSpec, db: &mut dyn Scheduler) -> Session
         tracing::error!(error = %e, "cannot close the mount");
     }
     SessionEnd::Done
+}
+
+/// Closes the session's mount (requeueing what it did not report) when the
+/// drive is known to be empty. Otherwise the cartridge may still be in the
+/// drive: the daemon closes the mount after a cleaner, or holds the tape.
+pub(crate) fn close_mount(spec: &SessionSpec, db: &mut dyn Scheduler, end: &SessionEnd) {
+    if matches!(end, SessionEnd::DriveDown(_) | SessionEnd::NeedsCleaner(_)) {
+        tracing::info!(
+            mount = spec.mount_id,
+            "the mount stays open for the daemon to close"
+        );
+        return;
+    }
+    if let Err(e) = db.end_mount(spec.mount_id) {
+        tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
+    }
 }
 
 /// The first request for work failed: nothing is mounted, and the parent
@@ -177,9 +194,14 @@ pub(crate) fn open_scheduler(spec: &SessionSpec) -> Result<Box<dyn Scheduler>, S
 }
 
 pub(crate) fn open_changer(spec: &SessionSpec) -> Box<dyn MediaChanger> {
-    Box::new(VirtualChanger::open(std::path::Path::new(
+    let changer = Box::new(VirtualChanger::open(std::path::Path::new(
         &spec.library_path,
-    )))
+    )));
+    if spec.faults.as_ref().is_some_and(|f| f.dismount_error) {
+        tracing::warn!("test fault injection: every dismount fails");
+        return Box::new(FailingDismount::new(changer));
+    }
+    changer
 }
 
 /// One summary line per session, as operators grep for it.

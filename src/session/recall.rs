@@ -102,9 +102,7 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         let summary = packer.ok().and_then(|p| p.join().ok()).unwrap_or_default();
         (end, stats, summary)
     });
-    if let Err(e) = main_db.end_mount(mount_id) {
-        tracing::error!(error = %e, "cannot close the mount; the daemon will on session exit");
-    }
+    super::close_mount(spec, &mut *main_db, &end);
     log_summary(
         "recall",
         spec,

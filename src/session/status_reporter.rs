@@ -17,8 +17,16 @@ use crate::proto::session::{SessionReport, SessionSpec, SessionState};
 #[derive(Clone)]
 pub struct StatusHandle {
     tx: Sender<Event>,
-    bytes: Arc<AtomicU64>,
-    files: Arc<AtomicU64>,
+    counters: Arc<Counters>,
+}
+
+/// What every report carries, read by the reporter at each send.
+#[derive(Default)]
+struct Counters {
+    bytes: AtomicU64,
+    files: AtomicU64,
+    /// The file whose disk blocks the tape thread is waiting for (0: none).
+    disk_wait: AtomicU64,
 }
 
 enum Event {
@@ -32,8 +40,7 @@ impl StatusHandle {
         let (tx, _) = unbounded();
         Self {
             tx,
-            bytes: Arc::new(AtomicU64::new(0)),
-            files: Arc::new(AtomicU64::new(0)),
+            counters: Arc::default(),
         }
     }
 
@@ -46,19 +53,27 @@ impl StatusHandle {
     }
 
     pub fn add_bytes(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn add_file(&self) {
-        self.files.fetch_add(1, Ordering::Relaxed);
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.counters.bytes.load(Ordering::Relaxed)
     }
 
     pub fn files(&self) -> u64 {
-        self.files.load(Ordering::Relaxed)
+        self.counters.files.load(Ordering::Relaxed)
+    }
+
+    /// The tape thread waits for (Some) or stopped waiting for (None) the
+    /// disk side of a file: a session killed meanwhile is the file's doing.
+    pub fn waiting_for_disk(&self, file_id: Option<u64>) {
+        self.counters
+            .disk_wait
+            .store(file_id.unwrap_or(0), Ordering::Relaxed);
     }
 }
 
@@ -78,11 +93,10 @@ impl StatusReporter {
         let (tx, rx) = unbounded();
         let handle = StatusHandle {
             tx,
-            bytes: Arc::new(AtomicU64::new(0)),
-            files: Arc::new(AtomicU64::new(0)),
+            counters: Arc::default(),
         };
         // Only the counters: a sender here would keep the channel open forever.
-        let (bytes, files) = (handle.bytes.clone(), handle.files.clone());
+        let counters = handle.counters.clone();
         let mut report = SessionReport {
             drive: spec.drive.clone(),
             mount_id: spec.mount_id,
@@ -102,8 +116,9 @@ impl StatusReporter {
                 // Keep the context alive as long as the socket.
                 let _ctx = ctx;
                 let send = |report: &mut SessionReport| {
-                    report.bytes_moved = bytes.load(Ordering::Relaxed);
-                    report.files_moved = files.load(Ordering::Relaxed);
+                    report.bytes_moved = counters.bytes.load(Ordering::Relaxed);
+                    report.files_moved = counters.files.load(Ordering::Relaxed);
+                    report.disk_wait_file_id = counters.disk_wait.load(Ordering::Relaxed);
                     // Never block: a parent that does not read loses heartbeats only.
                     if let Err(e) = socket.send(report.encode_to_vec(), zmq::DONTWAIT) {
                         tracing::debug!(error = %e, "status report not sent");

@@ -277,7 +277,10 @@ impl Writer {
         let mut early_warning = false;
         loop {
             let wait = Instant::now();
-            let Ok(block) = blocks.recv() else { break };
+            self.status.waiting_for_disk(Some(job.file_id));
+            let received = blocks.recv();
+            self.status.waiting_for_disk(None);
+            let Ok(block) = received else { break };
             stats.waiting_disk += wait.elapsed();
             if let Some(reason) = block.error.clone() {
                 self.pool.put(block);

@@ -3,7 +3,9 @@
 use std::time::Instant;
 
 use super::transitions::{DriveBlame, SessionClass, Target, Then, transition};
-use super::{Catalogue, DriveState, MAX_FAILURES_IN_A_ROW, Next, SessionOutcome, kind_name};
+use super::{
+    Catalogue, DriveState, FileBlame, MAX_FAILURES_IN_A_ROW, Next, SessionOutcome, kind_name,
+};
 use crate::session::end::EndKind;
 
 impl Catalogue {
@@ -36,8 +38,18 @@ impl Catalogue {
         };
         let class = SessionClass::of(session.kind);
         let row = transition(class, end);
+        let blame = match (end, session.blame) {
+            (EndKind::Killed, Some(file_id)) => Some(FileBlame {
+                mount_id: session.mount_id,
+                file_id,
+                reason: detail.clone(),
+            }),
+            _ => None,
+        };
         match row.blame {
             DriveBlame::Clear => drive.failures_in_a_row = 0,
+            // A kill on a file's account never counts against the drive.
+            DriveBlame::Count if blame.is_some() => {}
             DriveBlame::Count => drive.failures_in_a_row += 1,
             DriveBlame::Keep => {}
         }
@@ -106,6 +118,7 @@ impl Catalogue {
             drive: name,
             new_state: to,
             next,
+            blame,
             reply,
         })
     }

@@ -309,3 +309,39 @@ fn a_drive_failing_every_session_stays_down_after_three() {
     c.session_ended(7, Some(0), None, now).unwrap();
     assert_eq!(c.get("d0").unwrap().failures_in_a_row, 0);
 }
+
+/// Hole 7: a session killed while it waited for a file's disk side is the
+/// file's failure: an attempt for the file, nothing against the drive.
+#[test]
+fn a_kill_while_waiting_for_a_files_disk_side_blames_the_file_not_the_drive() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    let mut waiting = report(7, SessionState::Transferring, 100);
+    waiting.disk_wait_file_id = 42;
+    c.session_report(&waiting, now);
+    let timeouts = Timeouts {
+        mount: Duration::from_secs(60),
+        positioning: Duration::from_secs(60),
+        no_data_movement: Duration::from_secs(10),
+        heartbeat: Duration::from_secs(60),
+        unmount: Duration::from_secs(60),
+    };
+    let later = now + Duration::from_secs(11);
+    c.session_report(&waiting, later);
+    let kills = c.watchdog(&timeouts, later);
+    assert!(kills[0].2.contains("disk side of file 42"), "{kills:?}");
+    let out = c.session_ended(7, None, Some(9), later).unwrap();
+    assert_eq!(
+        out.blame,
+        Some(FileBlame {
+            mount_id: 1,
+            file_id: 42,
+            reason: out.blame.as_ref().unwrap().reason.clone(),
+        })
+    );
+    assert!(
+        matches!(out.next, Next::Cleaner { .. }),
+        "the cartridge still needs unloading"
+    );
+    assert_eq!(c.get("d0").unwrap().failures_in_a_row, 0);
+}

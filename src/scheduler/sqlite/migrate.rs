@@ -9,7 +9,7 @@ use crate::scheduler::SchedulerError;
 
 /// Version 2: retry bookkeeping per file (attempts, end of medium, the
 /// mount that last failed it), block size per tape file, the file a recall
-/// staged, empty mounts, and the one definition of pending work that mount
+/// staged, empty and fetching mounts, and the one definition of pending work that mount
 /// selection and fetching share.
 const V2: &str = "
 ALTER TABLE archive_queue ADD COLUMN last_error TEXT;
@@ -19,6 +19,8 @@ ALTER TABLE tape_files ADD COLUMN block_size INTEGER;
 ALTER TABLE recall_queue ADD COLUMN staged_dev INTEGER;
 ALTER TABLE recall_queue ADD COLUMN staged_ino INTEGER;
 ALTER TABLE mounts ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;
+-- Set by the mount's first fetch: until then its queue gets no other mount.
+ALTER TABLE mounts ADD COLUMN fetched INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX mounts_by_queue ON mounts(kind, pool, vid, id);
 -- Work a new mount may take: queued, unassigned, and its file queued too.
 CREATE VIEW pending_archives AS

@@ -82,7 +82,11 @@ fn candidates(tx: &Transaction<'_>) -> Result<Vec<Candidate>, SchedulerError> {
     Ok(out)
 }
 
-/// True if the queue's last mount found no work less than `backoff` ago.
+/// True if the queue's last mount found no work less than `backoff` ago,
+/// or one of its mounts started less than `backoff` ago has not fetched its
+/// first work yet (a second mount now would race it for the same files and
+/// find nothing; one older than that is a dead session's, and must not
+/// hold the queue).
 fn backing_off(
     tx: &Transaction<'_>,
     c: &Candidate,
@@ -103,7 +107,18 @@ fn backing_off(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(matches!(last, Some((true, Some(ended))) if now - ended < backoff.as_secs_f64()))
+    if matches!(last, Some((true, Some(ended))) if now - ended < backoff.as_secs_f64()) {
+        return Ok(true);
+    }
+    let starting: bool = tx.query_row(
+        &format!(
+            "SELECT COUNT(*) > 0 FROM mounts WHERE kind = ?1 AND {column} = ?2
+             AND ended IS NULL AND fetched = 0 AND started > ?3"
+        ),
+        params![c.kind, c.key, now - backoff.as_secs_f64()],
+        |r| r.get(0),
+    )?;
+    Ok(starting)
 }
 
 /// The tape a queue's mount goes to: for a recall its VID; for a migration

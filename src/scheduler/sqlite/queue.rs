@@ -136,6 +136,7 @@ pub(super) fn fetch_archive_jobs(
             assign.execute(params![mount_id, job.file_id])?;
         }
     }
+    tx.execute("UPDATE mounts SET fetched = 1 WHERE id = ?1", [mount_id])?;
     tx.commit()?;
     Ok(jobs)
 }
@@ -185,6 +186,7 @@ pub(super) fn fetch_recall_jobs(
             assign.execute(params![mount_id, job.recall_id])?;
         }
     }
+    tx.execute("UPDATE mounts SET fetched = 1 WHERE id = ?1", [mount_id])?;
     tx.commit()?;
     Ok(jobs)
 }

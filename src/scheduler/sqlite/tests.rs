@@ -100,6 +100,7 @@ fn a_tape_is_never_mounted_twice() {
     let (_tmp, mut s) = scheduler();
     s.queue_archive(&files(2), "default").unwrap();
     let m1 = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    s.fetch_archive_jobs(m1.id, 1, u64::MAX).unwrap();
     // The queue still has unassigned work: the second drive gets the other tape.
     let m2 = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
     assert_ne!(m1.vid, m2.vid);
@@ -447,4 +448,17 @@ fn a_first_schema_catalogue_is_upgraded() {
     assert_eq!(s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap().len(), 1);
     // Opening again (another process) finds it current.
     SqliteScheduler::open(&path).unwrap();
+}
+
+/// A queue gets no second mount before its first has taken its work, so
+/// two drives never race for one file (the loser's mount would be empty).
+#[test]
+fn a_queue_gets_no_second_mount_before_the_first_fetches() {
+    let (_tmp, mut s) = scheduler();
+    s.queue_archive(&files(3), "default").unwrap();
+    let first = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    assert_eq!(s.next_mount("h", "d1", &NOW).unwrap(), None);
+    s.fetch_archive_jobs(first.id, 1, u64::MAX).unwrap();
+    let second = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
+    assert_ne!(second.vid, first.vid);
 }
