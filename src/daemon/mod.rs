@@ -179,6 +179,18 @@ pub fn session_spec(
         kind: kind as i32,
         host: host.to_string(),
         site: config.site(),
+        archive_roots: config
+            .paths
+            .archive_roots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        recall_roots: config
+            .paths
+            .recall_roots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         drive: drive.to_string(),
         drive_device: drive_config
             .map(|d| d.device.display().to_string())

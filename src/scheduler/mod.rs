@@ -122,8 +122,18 @@ pub struct RecallJob {
     pub crc32c: u32,
     pub destination: String,
     /// The file an earlier attempt of this recall put in place, if it got
-    /// that far: (device, inode).
-    pub staged: Option<(u64, u64)>,
+    /// that far.
+    pub staged: Option<FileIdentity>,
+}
+
+/// What tells one file from any other on a host: device and inode, and the
+/// last modification (an inode number is reused once a file is deleted; a
+/// file written later has a later time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
 }
 
 /// A file the tape thread wrote and flushed.
@@ -289,8 +299,7 @@ pub trait Scheduler: Send {
         &mut self,
         mount_id: u64,
         recall_id: u64,
-        dev: u64,
-        ino: u64,
+        file: &FileIdentity,
     ) -> Result<(), SchedulerError>;
     /// Records recall outcomes (None = success) in one transaction.
     fn report_recalls(

@@ -142,10 +142,9 @@ impl Scheduler for SqliteScheduler {
         &mut self,
         mount_id: u64,
         recall_id: u64,
-        dev: u64,
-        ino: u64,
+        file: &FileIdentity,
     ) -> Result<(), SchedulerError> {
-        queue::stage_recall(self.write()?, mount_id, recall_id, dev, ino)
+        queue::stage_recall(self.write()?, mount_id, recall_id, file)
     }
 
     fn report_recalls(

@@ -8,12 +8,14 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, select};
 
+use super::beneath::{self, Dir};
 use super::memory::{Aborted, Block, BlockPool, Turns};
 use crate::scheduler::ArchiveJob;
 
@@ -34,17 +36,25 @@ pub struct DiskReadPool {
 }
 
 impl DiskReadPool {
+    /// `roots`: the allowed archive directories; every source is resolved
+    /// beneath one of them when it is opened.
     pub fn start(
         threads: usize,
         tasks: Receiver<DiskReadTask>,
         pool: BlockPool,
         turns: Arc<Turns>,
         abort: Receiver<()>,
+        roots: Arc<Vec<PathBuf>>,
     ) -> Self {
         let threads = (0..threads)
             .filter_map(|i| {
-                let (tasks, pool, turns, abort) =
-                    (tasks.clone(), pool.clone(), turns.clone(), abort.clone());
+                let (tasks, pool, turns, abort, roots) = (
+                    tasks.clone(),
+                    pool.clone(),
+                    turns.clone(),
+                    abort.clone(),
+                    roots.clone(),
+                );
                 std::thread::Builder::new()
                     .name(format!("disk-read-{i}"))
                     .spawn(move || {
@@ -54,7 +64,7 @@ impl DiskReadPool {
                                 recv(abort) -> _ => break,
                             };
                             let seq = task.seq;
-                            if read_file(task, &pool, &turns, &abort).is_err() {
+                            if read_file(task, &pool, &turns, &abort, &roots).is_err() {
                                 turns.done(seq);
                                 break;
                             }
@@ -90,6 +100,7 @@ fn read_file(
     pool: &BlockPool,
     turns: &Turns,
     abort: &Receiver<()>,
+    roots: &[PathBuf],
 ) -> Result<(), Aborted> {
     let DiskReadTask { job, seq, blocks } = task;
     turns.wait_for(seq, abort)?;
@@ -109,7 +120,7 @@ fn read_file(
         send(block);
         Ok(())
     };
-    let mut file = match open_checked(&job) {
+    let mut file = match open_checked(&job, roots) {
         Ok(f) => f,
         Err(reason) => {
             tracing::warn!(file_id = job.file_id, path = %job.path, reason = %reason, "cannot read disk file");
@@ -168,15 +179,18 @@ fn read_file(
 }
 
 /// Opens the file and checks it is still the regular file of the size
-/// queued. The open never blocks (a FIFO or a device put in the file's
-/// place would wait for a writer, or worse): anything but a regular file
-/// is refused with the reason, and the catalogue counts the attempt.
-fn open_checked(job: &ArchiveJob) -> Result<File, String> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&job.path)
-        .map_err(|e| format!("{}: cannot open: {e}", job.path))?;
+/// queued. It is resolved beneath the allowed roots now, not trusted from
+/// when it was queued: no symbolic link is followed on the way. The open
+/// never blocks (a FIFO or a device put in the file's place would wait for
+/// a writer, or worse): anything but a regular file is refused with the
+/// reason, and the catalogue counts the attempt.
+fn open_checked(job: &ArchiveJob, roots: &[PathBuf]) -> Result<File, String> {
+    let path = Path::new(&job.path);
+    let (dir, name) =
+        beneath::split(path).ok_or_else(|| format!("{}: not a file path", job.path))?;
+    let file = Dir::beneath(roots, dir, "archive")
+        .and_then(|dir| dir.open_read(&name))
+        .map_err(|e| format!("cannot open: {e}"))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("{}: cannot stat: {e}", job.path))?;

@@ -102,6 +102,12 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
             pool.clone(),
             turns,
             abort_rx,
+            std::sync::Arc::new(
+                spec.archive_roots
+                    .iter()
+                    .map(std::path::PathBuf::from)
+                    .collect(),
+            ),
         );
         let drive = open_drive(spec);
         let labels = LabelWriter::new(&spec.site, &spec.host, drive.info());

@@ -5,6 +5,7 @@
 //! reporter. Its exit code tells the parent what to do with the drive:
 //! 0 drive up, 1 drive down, 2 run a cleaner.
 
+pub mod beneath;
 pub mod cleaner;
 pub mod disk_read;
 pub mod disk_write;
@@ -16,6 +17,7 @@ pub mod migration;
 pub mod readtp;
 pub mod recall;
 pub mod report_packer;
+pub mod staged_file;
 pub mod status_reporter;
 pub mod tape_mount;
 pub mod tape_read;

@@ -4,15 +4,17 @@
 //! each file's labels, writes it to `DEST_DIR/VID.FSEQ`, and halts at the
 //! first error.
 
-use std::fs::OpenOptions;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::proto::session::{SessionSpec, SessionState};
 use crate::scheduler::MountKind;
 use crate::tape::drive::{LBP_CRC_LEN, lbp_open};
 use crate::tape::{ReadOutcome, TapeDrive, format};
 
+use super::beneath::Dir;
+use super::staged_file::Staged;
 use super::status_reporter::StatusHandle;
 use super::tape_mount::{self, TapeStats};
 use super::{SessionEnd, open_changer, open_drive, open_scheduler};
@@ -81,11 +83,15 @@ fn read_files(
             .space_filemarks(skip as i64)
             .map_err(|e| format!("cannot reach fSeq {}: {e}", spec.first_fseq))?;
     }
+    let roots: Vec<PathBuf> = spec.recall_roots.iter().map(PathBuf::from).collect();
+    let dir =
+        Dir::beneath(&roots, Path::new(&spec.dest_dir), "recall").map_err(|e| e.to_string())?;
     let mut files = 0;
     for fseq in spec.first_fseq..=spec.last_fseq {
-        let dest = Path::new(&spec.dest_dir).join(output_name(vid, fseq));
-        if let Err(reason) = read_one(drive, vid, fseq, &dest, status) {
-            let _ = std::fs::remove_file(&dest);
+        let name = OsString::from(output_name(vid, fseq));
+        // Each file appears whole or not at all; a failure removes only
+        // what this session created, never a file that was there.
+        if let Err(reason) = read_one(drive, vid, fseq, &dir, &name, status) {
             return Err(format!(
                 "fSeq {fseq}: {reason} (halted after {files} files)"
             ));
@@ -100,19 +106,24 @@ fn read_one(
     drive: &mut dyn TapeDrive,
     vid: &str,
     fseq: u64,
-    dest: &Path,
+    dir: &Dir,
+    name: &OsStr,
     status: &StatusHandle,
 ) -> Result<(), String> {
+    let dest = dir.path().join(name);
+    if dir.stat(name).map_err(|e| e.to_string())?.is_some() {
+        return Err(format!(
+            "{}: already exists (readtp never replaces a file)",
+            dest.display()
+        ));
+    }
     status.state(SessionState::Positioning);
     let header = format::read_header_labels(drive, vid).map_err(|e| e.to_string())?;
     if header.fseq != fseq {
         return Err(format!("the labels say fSeq {}", header.fseq));
     }
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dest)
-        .map_err(|e| format!("{}: {e}", dest.display()))?;
+    let mut staged = Staged::create(dir, &name.to_string_lossy()).map_err(|e| e.to_string())?;
+    let out = staged.file();
     status.state(SessionState::Transferring);
     // UHL1 comes from the tape: never allocate past the largest block.
     let block_size = header.block_size.min(crate::config::MAX_BLOCK_SIZE);
@@ -142,6 +153,5 @@ fn read_one(
             trailer.fseq, trailer.file_id, trailer.block_count
         ));
     }
-    out.sync_all()
-        .map_err(|e| format!("{}: {e}", dest.display()))
+    staged.place(name).map_err(|e| e.to_string())
 }

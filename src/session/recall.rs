@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crossbeam_channel::unbounded;
 
-use super::disk_write::{DiskWritePool, DiskWriteTask};
+use super::disk_write::{DiskWritePool, DiskWriteTask, Writers};
 use super::injector::{MoreWork, TaskInjector};
 use super::memory::BlockPool;
 use super::report_packer::run_recall_packer;
@@ -73,9 +73,17 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         let disk = DiskWritePool::start(
             t.disk_threads as usize,
             disk_rx,
-            pool.clone(),
-            result_tx,
-            status.clone(),
+            Writers {
+                pool: pool.clone(),
+                reports: result_tx,
+                status: status.clone(),
+                roots: std::sync::Arc::new(
+                    spec.recall_roots
+                        .iter()
+                        .map(std::path::PathBuf::from)
+                        .collect(),
+                ),
+            },
         );
         let tape = TapeReadThread {
             drive: open_drive(spec),

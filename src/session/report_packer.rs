@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::scheduler::{ArchivedFile, FailedFile, FileFailure, FileLimits, Scheduler, TapeState};
+use crate::scheduler::{
+    ArchivedFile, FailedFile, FileFailure, FileIdentity, FileLimits, Scheduler, TapeState,
+};
 
 #[derive(Debug)]
 pub enum MigrationReport {
@@ -163,6 +165,19 @@ pub struct RecallResult {
     pub error: Option<String>,
 }
 
+/// What the disk writers send the recall packer.
+#[derive(Debug)]
+pub enum RecallReport {
+    /// A recall ended (batched).
+    Done(RecallResult),
+    /// Record, now, the file a recall is about to put in place.
+    Stage {
+        recall_id: u64,
+        file: FileIdentity,
+        reply: crossbeam_channel::Sender<Result<(), String>>,
+    },
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RecallReportSummary {
     pub recalled: u64,
@@ -174,15 +189,26 @@ pub fn run_recall_packer(
     scheduler: &mut dyn Scheduler,
     mount_id: u64,
     batch_files: usize,
-    results: Receiver<RecallResult>,
+    results: Receiver<RecallReport>,
 ) -> RecallReportSummary {
     let mut summary = RecallReportSummary::default();
     let mut batch: Vec<(u64, Option<String>)> = Vec::new();
     let mut since = Instant::now();
     loop {
         let done = match results.recv_timeout(Duration::from_secs(1)) {
-            Ok(result) => {
+            Ok(RecallReport::Done(result)) => {
                 batch.push((result.recall_id, result.error));
+                false
+            }
+            Ok(RecallReport::Stage {
+                recall_id,
+                file,
+                reply,
+            }) => {
+                let answer = scheduler
+                    .stage_recall(mount_id, recall_id, &file)
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(answer);
                 false
             }
             Err(RecvTimeoutError::Timeout) => false,
@@ -377,21 +403,30 @@ mod tests {
             let summary = run_recall_packer(&mut db, recall.id, 2, rx);
             (summary, db)
         });
-        tx.send(RecallResult {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        tx.send(RecallReport::Stage {
             recall_id: tickets[0],
-            error: None,
+            file: crate::scheduler::FileIdentity {
+                dev: 1,
+                ino: 2,
+                mtime_ns: 3,
+            },
+            reply,
         })
         .unwrap();
-        tx.send(RecallResult {
-            recall_id: tickets[1],
-            error: Some("checksum mismatch".into()),
-        })
-        .unwrap();
-        tx.send(RecallResult {
-            recall_id: tickets[2],
-            error: None,
-        })
-        .unwrap();
+        assert_eq!(
+            answer.recv().unwrap(),
+            Ok(()),
+            "staged while the mount owns it"
+        );
+        for (recall_id, error) in [
+            (tickets[0], None),
+            (tickets[1], Some("checksum mismatch".to_string())),
+            (tickets[2], None),
+        ] {
+            tx.send(RecallReport::Done(RecallResult { recall_id, error }))
+                .unwrap();
+        }
         drop(tx);
         let (summary, mut db) = packer.join().unwrap();
         assert_eq!((summary.recalled, summary.failed), (2, 1));

@@ -18,6 +18,7 @@ ALTER TABLE archive_queue ADD COLUMN last_mount_id INTEGER;
 ALTER TABLE tape_files ADD COLUMN block_size INTEGER;
 ALTER TABLE recall_queue ADD COLUMN staged_dev INTEGER;
 ALTER TABLE recall_queue ADD COLUMN staged_ino INTEGER;
+ALTER TABLE recall_queue ADD COLUMN staged_mtime INTEGER;
 ALTER TABLE mounts ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;
 -- Set by the mount's first fetch: until then its queue gets no other mount.
 ALTER TABLE mounts ADD COLUMN fetched INTEGER NOT NULL DEFAULT 0;
@@ -31,7 +32,7 @@ CREATE VIEW pending_archives AS
 -- tape the recall names, and the tape not disabled.
 CREATE VIEW pending_recalls AS
     SELECT q.id AS recall_id, q.file_id, q.vid, q.fseq, q.destination, q.queued,
-           q.staged_dev, q.staged_ino, t.block_id, t.block_size, f.size, f.crc32c
+           q.staged_dev, q.staged_ino, q.staged_mtime, t.block_id, t.block_size, f.size, f.crc32c
     FROM recall_queue q
     JOIN archive_files f ON f.id = q.file_id AND f.state = 'on_tape'
     JOIN tape_files t ON t.file_id = q.file_id AND t.vid = q.vid AND t.fseq = q.fseq

@@ -154,14 +154,18 @@ pub(super) fn fetch_recall_jobs(
     {
         let mut stmt = tx.prepare(
             "SELECT recall_id, file_id, fseq, block_id, block_size, size, crc32c, destination,
-                    staged_dev, staged_ino
+                    staged_dev, staged_ino, staged_mtime
              FROM pending_recalls WHERE vid = ?1 ORDER BY fseq, recall_id LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![vid, max_files])?;
         let mut bytes = 0u64;
         while let Some(r) = rows.next()? {
-            let staged = match (r.get::<_, Option<u64>>(8)?, r.get::<_, Option<u64>>(9)?) {
-                (Some(dev), Some(ino)) => Some((dev, ino)),
+            let staged = match (
+                r.get::<_, Option<u64>>(8)?,
+                r.get::<_, Option<u64>>(9)?,
+                r.get::<_, Option<i64>>(10)?,
+            ) {
+                (Some(dev), Some(ino), Some(mtime_ns)) => Some(FileIdentity { dev, ino, mtime_ns }),
                 _ => None,
             };
             let job = RecallJob {
@@ -336,13 +340,19 @@ pub(super) fn stage_recall(
     tx: Transaction<'_>,
     mount_id: u64,
     recall_id: u64,
-    dev: u64,
-    ino: u64,
+    file: &FileIdentity,
 ) -> Result<(), SchedulerError> {
     let n = tx.execute(
-        "UPDATE recall_queue SET staged_dev = ?3, staged_ino = ?4
-         WHERE id = ?1 AND mount_id = ?2 AND state = ?5",
-        params![recall_id, mount_id, dev, ino, RecallState::Queued],
+        "UPDATE recall_queue SET staged_dev = ?3, staged_ino = ?4, staged_mtime = ?5
+         WHERE id = ?1 AND mount_id = ?2 AND state = ?6",
+        params![
+            recall_id,
+            mount_id,
+            file.dev,
+            file.ino,
+            file.mtime_ns,
+            RecallState::Queued
+        ],
     )?;
     if n == 0 {
         return Err(SchedulerError::StaleMount {

@@ -415,15 +415,20 @@ fn only_the_owning_mount_stages_a_recall() {
     let r = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
     let job = s.fetch_recall_jobs(r.id, 1, u64::MAX).unwrap().remove(0);
     assert_eq!((job.staged, job.block_size), (None, Some(262_144)));
-    assert!(s.stage_recall(r.id + 1, job.recall_id, 5, 6).is_err());
-    s.stage_recall(r.id, job.recall_id, 5, 6).unwrap();
+    let file = FileIdentity {
+        dev: 5,
+        ino: 6,
+        mtime_ns: 7,
+    };
+    assert!(s.stage_recall(r.id + 1, job.recall_id, &file).is_err());
+    s.stage_recall(r.id, job.recall_id, &file).unwrap();
     s.end_mount(r.id).unwrap();
     let again = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
     let job = s
         .fetch_recall_jobs(again.id, 1, u64::MAX)
         .unwrap()
         .remove(0);
-    assert_eq!(job.staged, Some((5, 6)), "a retry sees what was staged");
+    assert_eq!(job.staged, Some(file), "a retry sees what was staged");
 }
 
 /// A catalogue made by the first schema (no version) is upgraded in place.
