@@ -223,6 +223,9 @@ pub struct FaultsConfig {
     pub corrupt_read_at_block: Option<u64>,
     pub stall_at_block: Option<u64>,
     pub stall: Option<Interval>,
+    /// The stall lasts until this file exists (instead of `stall`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_until: Option<PathBuf>,
     pub early_warning_after: Option<ByteSize>,
     pub end_of_medium_after: Option<ByteSize>,
     /// The library fails every dismount from this drive.

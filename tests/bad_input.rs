@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Install, bin};
 
 fn assert_clear_failure(out: &std::process::Output, expect: &str) {
@@ -134,7 +132,6 @@ fn bad_requests_are_refused_and_the_daemon_keeps_serving() {
     dealer
         .send_multipart([&b"x"[..], &b"y"[..], &b"z"[..]], 0)
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
 
     let out = install.ok("stager", &["archive", inside.to_str().unwrap(), "--wait"]);
     assert_eq!(common::archived_ids(&out).len(), 1);

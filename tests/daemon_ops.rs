@@ -45,18 +45,47 @@ fn all_on_tape_once(install: &Install, ids: &[u64]) -> bool {
     })
 }
 
-fn stall(at: u64, secs: u64) -> FaultsConfig {
+/// The drive hangs before data block `at` (of each session) for an hour:
+/// for the purpose of a test, until it is killed.
+fn stall(at: u64) -> FaultsConfig {
     FaultsConfig {
         stall_at_block: Some(at),
-        stall: Some(Interval(Duration::from_secs(secs))),
+        stall: Some(Interval(Duration::from_secs(3600))),
         ..Default::default()
     }
+}
+
+/// The drive hangs before data block `at` until the file `release` exists.
+fn stall_until(at: u64, release: PathBuf) -> FaultsConfig {
+    FaultsConfig {
+        stall_at_block: Some(at),
+        stall_until: Some(release),
+        ..Default::default()
+    }
+}
+
+/// Removes the drive's faults from the running daemon (SIGHUP), so the
+/// sessions after a test's kill run clean.
+fn clear_faults(install: &Install, daemon: &common::Daemon) {
+    install.configure(|c| c.drives[0].faults = None);
+    let reloads = install
+        .daemon_log()
+        .matches("configuration reloaded")
+        .count();
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the reload", LONG, || {
+        install
+            .daemon_log()
+            .matches("configuration reloaded")
+            .count()
+            > reloads
+    });
 }
 
 #[test]
 fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
     // One block per file: the first session stalls on file 3 for an hour.
-    let install = install(1, 4, stall(3, 3600));
+    let install = install(1, 4, stall(3));
     let _daemon = install.start();
     let sources = files(&install, 4, 100 * KIB);
     let ids = install.archive(&sources);
@@ -68,16 +97,10 @@ fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
         .lines()
         .find(|l| l.contains("watchdog: killing the session"))
         .expect("the watchdog killed the stalled session");
-    // The exact boundary (timeout plus one tick) is pinned by the catalogue's
-    // unit test with a controllable clock; here, only that the kill is prompt.
-    let waited: u64 = kill
-        .split("no data moved for ")
-        .nth(1)
-        .and_then(|rest| rest.split('s').next())
-        .and_then(|n| n.parse().ok())
-        .expect("the kill names the time without data movement");
+    // The boundary (timeout plus one tick) is pinned by the catalogue's unit
+    // test with a controllable clock; here, only the reason.
     assert!(
-        kill.contains("(limit 2s)") && (2..=5).contains(&waited),
+        kill.contains("no data moved for") && kill.contains("(limit 2s)"),
         "{kill}"
     );
     assert!(
@@ -91,9 +114,10 @@ fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
 
 #[test]
 fn parent_killed_during_a_migration_recovers_on_restart() {
-    let install = install(1, 5, stall(3, 5));
+    let install = install(1, 5, stall(3));
     // Only this test's own kill may end the session.
-    install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
+    install
+        .configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(3600)));
     let daemon = install.start();
     let sources = files(&install, 5, 100 * KIB);
     let ids = install.archive(&sources);
@@ -119,7 +143,7 @@ fn parent_killed_during_a_migration_recovers_on_restart() {
         install.drive_loaded("drive0"),
         "the cartridge is still in the drive"
     );
-
+    install.configure(|c| c.drives[0].faults = None);
     let _daemon = install.start();
     install.wait_for("every file on tape", LONG, || {
         all_on_tape_once(&install, &ids)
@@ -143,11 +167,12 @@ fn parent_killed_during_a_migration_recovers_on_restart() {
 
 #[test]
 fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
-    let install = install(1, 6, stall(4, 5));
+    let install = install(1, 6, stall(4));
     install.configure(|c| c.session.flush_files = 2);
     // Only this test's own kill may end the session.
-    install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
-    let _daemon = install.start();
+    install
+        .configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(3600)));
+    let daemon = install.start();
     let sources = files(&install, 6, 100 * KIB);
     let ids = install.archive(&sources);
     install.wait_for("the first flush", LONG, || {
@@ -179,6 +204,7 @@ fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
         ["on_tape", "on_tape", "queued", "queued", "queued", "queued"],
         "nothing after the last flush is reported"
     );
+    clear_faults(&install, &daemon);
     install.ok("tpconfig", &["drive0", "up"]);
     install.wait_for("every file on tape", LONG, || {
         all_on_tape_once(&install, &ids)
@@ -188,18 +214,25 @@ fn killed_session_leaves_nothing_unflushed_reported_and_a_cleaner_follows() {
 
 #[test]
 fn down_while_running_drains() {
-    let install = install(1, 3, stall(2, 2));
-    // The stall keeps the session running; the watchdog must not fire.
-    install.configure(|c| c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(60)));
+    // The session holds at its second block until the test releases it.
+    let install = install(1, 3, FaultsConfig::default());
+    let release = install.path().join("release");
+    install.configure(|c| {
+        c.drives[0].faults = Some(stall_until(2, release.clone()));
+        c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(3600));
+    });
     let _daemon = install.start();
     let sources = files(&install, 3, 100 * KIB);
     let ids = install.archive(&sources);
-    install.wait_for("the session to run", LONG, || {
-        install.drive("drive0")["state"] == "running"
+    install.wait_for("the session to hold", LONG, || {
+        install
+            .daemon_log()
+            .contains("injected fault: drive stalls")
     });
     let said = install.ok("tpconfig", &["drive0", "down"]);
     assert!(said.contains("draining"), "{said}");
     assert_eq!(install.drive("drive0")["state"], "draining");
+    std::fs::write(&release, b"").unwrap();
     install.wait_for("the drain to finish", LONG, || {
         install.drive("drive0")["state"] == "down"
     });
@@ -384,7 +417,7 @@ fn forker_death_stops_the_daemon_with_an_error() {
 
 #[test]
 fn shutdown_deadline_kills_and_cleans_stuck_sessions_then_exits_0() {
-    let install = install(1, 1, stall(1, 3600));
+    let install = install(1, 1, stall(1));
     install.configure(|c| {
         c.watchdog.shutdown_deadline = Interval(Duration::from_secs(1));
         c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(3600));
@@ -418,7 +451,7 @@ fn shutdown_deadline_kills_and_cleans_stuck_sessions_then_exits_0() {
 
 #[test]
 fn a_failing_cleaner_puts_the_drive_down_and_disables_the_tape() {
-    let install = install(2, 1, stall(1, 3600));
+    let install = install(2, 1, stall(1));
     let daemon = install.start();
     let src = install.make_file("doomed", 100 * KIB, 11);
     let id = install.archive(std::slice::from_ref(&src))[0];

@@ -553,3 +553,58 @@ fn a_directory_swapped_for_a_symlink_leads_nowhere_outside_the_roots() {
         .collect();
     assert_eq!(names, ["secret"], "nothing was written outside the roots");
 }
+
+/// The socket inodes a process holds open.
+fn sockets_of(pid: i32) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .map(|target| target.display().to_string())
+                .filter(|t| t.starts_with("socket:"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Hole 15: sessions inherited the forker's link to the parent and its
+/// SIGCHLD pipe (the comment said otherwise).
+#[test]
+fn sessions_hold_nothing_of_the_forker() {
+    let install = Install::new(1, 1);
+    let release = install.path().join("release");
+    install.configure(|c| {
+        c.drives[0].faults = Some(tapeserver::config::FaultsConfig {
+            stall_at_block: Some(1),
+            stall_until: Some(release.clone()),
+            ..Default::default()
+        });
+    });
+    let daemon = install.start();
+    let id = install.archive(&[install.make_file("a", 10 * KIB, 1)])[0];
+    install.wait_for("the session to stall", LONG, || {
+        install
+            .daemon_log()
+            .contains("injected fault: drive stalls")
+    });
+    let session = install.drive("drive0")["pid"].as_i64().unwrap() as i32;
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", daemon.pid())).unwrap();
+    let forker: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let forker_sockets = sockets_of(forker);
+    assert!(
+        forker_sockets.len() >= 3,
+        "the link and the SIGCHLD pair: {forker_sockets:?}"
+    );
+    let shared: Vec<_> = sockets_of(session)
+        .intersection(&forker_sockets)
+        .cloned()
+        .collect();
+    assert!(
+        shared.is_empty(),
+        "the session holds the forker's {shared:?}"
+    );
+    std::fs::write(&release, b"").unwrap();
+    install.wait_for("the file on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
+}

@@ -7,7 +7,7 @@
 //! crashed daemon never leaves a session writing to a drive it no longer
 //! tracks.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -31,6 +31,8 @@ pub enum ForkerError {
     Fork(nix::Error),
     #[error("forker link: {0}")]
     Frame(#[from] FrameError),
+    #[error("the parent died before the forker started")]
+    Orphaned,
 }
 
 /// The parent's end of the forker link.
@@ -77,6 +79,7 @@ pub fn spawn() -> Result<ForkerHandle, ForkerError> {
         return Err(ForkerError::Threaded(threads));
     }
     let (parent_end, child_end) = UnixStream::pair().map_err(ForkerError::Link)?;
+    let parent = nix::unistd::getpid();
     // SAFETY: the process is single-threaded (checked above), so the child
     // gets a consistent copy of every lock and allocator state.
     match unsafe { nix::unistd::fork() }.map_err(ForkerError::Fork)? {
@@ -86,7 +89,7 @@ pub fn spawn() -> Result<ForkerHandle, ForkerError> {
         }),
         ForkResult::Child => {
             drop(parent_end);
-            let code = match run(child_end) {
+            let code = match run(child_end, parent) {
                 Ok(()) => 0,
                 Err(e) => {
                     tracing::error!(error = %e, "forker failed");
@@ -109,10 +112,21 @@ fn ignore_stop_signals() {
     }
 }
 
-fn run(mut link: UnixStream) -> Result<(), ForkerError> {
+fn run(mut link: UnixStream, parent: Pid) -> Result<(), ForkerError> {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    // The parent may have died before the death signal was armed.
+    if nix::unistd::getppid() != parent {
+        return Err(ForkerError::Orphaned);
+    }
     ignore_stop_signals();
     let (sigchld_rx, sigchld_tx) = UnixStream::pair().map_err(ForkerError::Link)?;
+    // The write end goes to the signal handler; its number stays known so
+    // a session can close it.
+    let inherited = Inherited {
+        link: link.as_raw_fd(),
+        sigchld_rx: sigchld_rx.as_raw_fd(),
+        sigchld_tx: sigchld_tx.as_raw_fd(),
+    };
     signal_hook::low_level::pipe::register(libc::SIGCHLD, sigchld_tx).map_err(ForkerError::Link)?;
     let mut children: Vec<Pid> = Vec::new();
     tracing::info!(pid = std::process::id(), "forker started");
@@ -152,19 +166,38 @@ fn run(mut link: UnixStream) -> Result<(), ForkerError> {
                 return Ok(());
             }
             Some(forker_request::Kind::Fork(fork)) => {
-                let reply = fork_session(fork, &link, &sigchld_rx, &mut children);
+                let reply = fork_session(fork, &inherited, &mut children);
                 write_frame(&mut link, &reply)?;
             }
         }
     }
 }
 
-fn fork_session(
-    fork: ForkSession,
-    link: &UnixStream,
-    sigchld_rx: &UnixStream,
-    children: &mut Vec<Pid>,
-) -> ForkerReply {
+/// The forker's descriptors a forked session must not keep: its link to the
+/// parent and both ends of its SIGCHLD pipe.
+struct Inherited {
+    link: RawFd,
+    sigchld_rx: RawFd,
+    sigchld_tx: RawFd,
+}
+
+impl Inherited {
+    /// In the session: closes them and stops handling SIGCHLD the forker's way.
+    fn drop_in_child(&self) {
+        // SAFETY: restoring the default disposition runs no code of ours;
+        // the child is single-threaded (the forker never starts a thread).
+        unsafe {
+            let _ = nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl);
+        }
+        for fd in [self.link, self.sigchld_rx, self.sigchld_tx] {
+            // The forker's objects owning these are never dropped here: the
+            // session ends in process::exit, so each is closed exactly once.
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+fn fork_session(fork: ForkSession, inherited: &Inherited, children: &mut Vec<Pid>) -> ForkerReply {
     let Some(spec) = fork.spec else {
         return ForkerReply {
             kind: Some(forker_reply::Kind::Failed(ForkFailed {
@@ -175,18 +208,17 @@ fn fork_session(
         };
     };
     let drive = spec.drive.clone();
+    let forker = nix::unistd::getpid();
     // SAFETY: the forker is single-threaded: it never starts a thread.
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
-            // The session must not hold the forker's ends or its SIGCHLD pipe.
-            // SAFETY: restoring the default disposition is async-signal-safe
-            // and no handler of ours may run in the session.
-            unsafe {
-                let _ =
-                    nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl);
-            }
+            // The session must not hold the forker's link or SIGCHLD pipe.
+            inherited.drop_in_child();
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-            let _ = (link, sigchld_rx);
+            // The forker may have died before the death signal was armed.
+            if nix::unistd::getppid() != forker {
+                std::process::exit(1);
+            }
             let code = crate::session::run(spec);
             std::process::exit(code);
         }

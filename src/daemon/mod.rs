@@ -231,6 +231,11 @@ pub fn session_spec(
                 corrupt_read_at_block: f.corrupt_read_at_block,
                 stall_at_block: f.stall_at_block,
                 stall_ms: f.stall.map_or(0, |s| s.0.as_millis() as u64),
+                stall_until: f
+                    .stall_until
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 early_warning_after: f.early_warning_after.map(|b| b.0),
                 end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
                 dismount_error: f.dismount_error,

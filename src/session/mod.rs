@@ -166,6 +166,7 @@ pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
         corrupt_read_at_block: f.corrupt_read_at_block,
         stall_at_block: f.stall_at_block,
         stall: std::time::Duration::from_millis(f.stall_ms),
+        stall_until: (!f.stall_until.is_empty()).then(|| f.stall_until.clone().into()),
         early_warning_after: f.early_warning_after,
         end_of_medium_after: f.end_of_medium_after,
     });

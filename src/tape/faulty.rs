@@ -15,9 +15,11 @@ pub struct Faults {
     pub read_error_at_block: Option<u64>,
     /// The Nth data block read comes back with one bit flipped.
     pub corrupt_read_at_block: Option<u64>,
-    /// Before the Nth data block is written or read, the drive hangs for `stall`.
+    /// Before the Nth data block is written or read, the drive hangs for
+    /// `stall`, or until the file `stall_until` exists (a test releases it).
     pub stall_at_block: Option<u64>,
     pub stall: Duration,
+    pub stall_until: Option<std::path::PathBuf>,
     /// Writes report early warning once this many payload bytes were written...
     pub early_warning_after: Option<u64>,
     /// ...and end of medium (nothing written) past this many.
@@ -100,13 +102,25 @@ impl FaultyDrive {
     }
 
     fn maybe_stall(&self, n: u64) {
-        if self.faults.stall_at_block == Some(n) {
-            tracing::warn!(
-                block = n,
-                seconds = self.faults.stall.as_secs_f64(),
-                "injected fault: drive stalls"
-            );
-            std::thread::sleep(self.faults.stall);
+        if self.faults.stall_at_block != Some(n) {
+            return;
+        }
+        match &self.faults.stall_until {
+            Some(release) => {
+                tracing::warn!(block = n, until = %release.display(), "injected fault: drive stalls");
+                while !release.exists() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                tracing::warn!(block = n, "injected fault: the stall is released");
+            }
+            None => {
+                tracing::warn!(
+                    block = n,
+                    seconds = self.faults.stall.as_secs_f64(),
+                    "injected fault: drive stalls"
+                );
+                std::thread::sleep(self.faults.stall);
+            }
         }
     }
 }
