@@ -3,6 +3,7 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
+        "proto/errors.proto",
         "proto/forker.proto",
         "proto/session.proto",
         "proto/admin.proto",

@@ -15,6 +15,9 @@ pub mod util;
 
 /// Generated protobuf messages (see `proto/`).
 pub mod proto {
+    pub mod errors {
+        include!(concat!(env!("OUT_DIR"), "/tapeserver.errors.rs"));
+    }
     #[allow(clippy::large_enum_variant)]
     pub mod forker {
         include!(concat!(env!("OUT_DIR"), "/tapeserver.forker.rs"));

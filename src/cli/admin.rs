@@ -5,37 +5,23 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::config::Config;
-use crate::messaging::client::request;
-use crate::proto::admin::{
-    AdminReply, AdminRequest, ConfigureDrive, DriveStatus, ListDrives, admin_reply, admin_request,
-};
+use crate::messaging::admin_client::AdminClient;
+use crate::proto::admin::DriveStatus;
 
-fn admin(config: &Config, kind: admin_request::Kind) -> anyhow::Result<admin_reply::Kind> {
-    admin_within(config, config.endpoints.client_timeout.0, kind)
-}
+/// Label and readtp answer when their session ends: wait long enough for a
+/// real robot and a full read.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
-fn admin_within(
-    config: &Config,
-    timeout: Duration,
-    kind: admin_request::Kind,
-) -> anyhow::Result<admin_reply::Kind> {
-    let reply: AdminReply = request(
+fn client(config: &Config) -> AdminClient {
+    AdminClient::new(
         &config.admin_endpoint(),
-        timeout,
-        &AdminRequest { kind: Some(kind) },
-    )?;
-    match reply.kind {
-        Some(admin_reply::Kind::Error(e)) => bail!("{e}"),
-        Some(kind) => Ok(kind),
-        None => bail!("tapeserverd sent an empty reply"),
-    }
+        config.endpoints.client_timeout.0,
+        OPERATION_TIMEOUT,
+    )
 }
 
 pub fn drives(config: &Config) -> anyhow::Result<Vec<DriveStatus>> {
-    match admin(config, admin_request::Kind::ListDrives(ListDrives {}))? {
-        admin_reply::Kind::Drives(list) => Ok(list.drives),
-        _ => bail!("tapeserverd sent an unexpected reply"),
-    }
+    Ok(client(config).drives()?)
 }
 
 pub fn tpstat(config: &Config, json: bool) -> anyhow::Result<()> {
@@ -102,27 +88,12 @@ pub fn tpstat(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn tpconfig(config: &Config, drive: &str, up: bool) -> anyhow::Result<()> {
-    let kind = admin_request::Kind::ConfigureDrive(ConfigureDrive {
-        drive: drive.to_string(),
-        up,
-    });
-    match admin(config, kind)? {
-        admin_reply::Kind::Done(message) => {
-            println!("{message}");
-            Ok(())
-        }
-        _ => bail!("tapeserverd sent an unexpected reply"),
-    }
+    println!("{}", client(config).configure(drive, up)?);
+    Ok(())
 }
 
 pub fn mounts(config: &Config, json: bool) -> anyhow::Result<()> {
-    let mounts = match admin(
-        config,
-        admin_request::Kind::ListMounts(crate::proto::admin::ListMounts {}),
-    )? {
-        admin_reply::Kind::Mounts(list) => list.mounts,
-        _ => bail!("tapeserverd sent an unexpected reply"),
-    };
+    let mounts = client(config).mounts()?;
     if json {
         let mounts: Vec<serde_json::Value> = mounts
             .iter()
@@ -157,62 +128,29 @@ pub fn mounts(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn close_mount(config: &Config, mount_id: u64) -> anyhow::Result<()> {
-    let kind = admin_request::Kind::CloseMount(crate::proto::admin::CloseMount { mount_id });
-    match admin(config, kind)? {
-        admin_reply::Kind::Done(message) => {
-            println!("{message}");
-            Ok(())
-        }
-        _ => bail!("tapeserverd sent an unexpected reply"),
-    }
-}
-
-/// Label and readtp answer when their session ends: wait long enough for a
-/// real robot and a full read.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
-
-fn admin_long(config: &Config, kind: admin_request::Kind) -> anyhow::Result<admin_reply::Kind> {
-    admin_within(config, OPERATION_TIMEOUT, kind)
+    println!("{}", client(config).close_mount(mount_id)?);
+    Ok(())
 }
 
 pub fn tplabel(config: &Config, drive: &str, vid: &str, force: bool) -> anyhow::Result<()> {
-    let kind = admin_request::Kind::LabelTape(crate::proto::admin::LabelTape {
-        drive: drive.to_string(),
-        vid: vid.to_string(),
-        force,
-    });
-    match admin_long(config, kind)? {
-        admin_reply::Kind::Done(_) => {
-            println!("{vid} labelled in {drive}");
-            Ok(())
-        }
-        _ => bail!("tapeserverd sent an unexpected reply"),
-    }
+    client(config).label(drive, vid, force)?;
+    println!("{vid} labelled in {drive}");
+    Ok(())
 }
 
 pub fn readtp(config: &Config, vid: &str, range: &str, dest_dir: &str) -> anyhow::Result<()> {
     let (first, last) = parse_fseq_range(range)?;
     let dest = std::path::absolute(dest_dir)?.display().to_string();
-    let kind = admin_request::Kind::ReadTape(crate::proto::admin::ReadTape {
-        vid: vid.to_string(),
-        first_fseq: first,
-        last_fseq: last,
-        dest_dir: dest.clone(),
-    });
-    match admin_long(config, kind)? {
-        admin_reply::Kind::Done(_) => {
-            for fseq in first..=last {
-                println!(
-                    "{}",
-                    std::path::Path::new(&dest)
-                        .join(crate::session::readtp::output_name(vid, fseq))
-                        .display()
-                );
-            }
-            Ok(())
-        }
-        _ => bail!("tapeserverd sent an unexpected reply"),
+    client(config).readtp(vid, first, last, &dest)?;
+    for fseq in first..=last {
+        println!(
+            "{}",
+            std::path::Path::new(&dest)
+                .join(crate::session::readtp::output_name(vid, fseq))
+                .display()
+        );
     }
+    Ok(())
 }
 
 /// "5" or "3-7".

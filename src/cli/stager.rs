@@ -9,26 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::config::Config;
-use crate::messaging::client::request;
-use crate::proto::stager::{
-    ArchiveRequest, FileStatus, LsTapeRequest, RecallRequest, RecallStatusRequest, StagerReply,
-    StagerRequest, StatusRequest, TapesRequest, stager_reply, stager_request,
-};
+use crate::messaging::stager_client::StagerClient;
+use crate::proto::stager::FileStatus;
 use crate::scheduler::{FileState, RecallState, TapeState};
 
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
-fn call(config: &Config, kind: stager_request::Kind) -> anyhow::Result<stager_reply::Kind> {
-    let reply: StagerReply = request(
-        &config.stager_endpoint(),
-        config.endpoints.client_timeout.0,
-        &StagerRequest { kind: Some(kind) },
-    )?;
-    match reply.kind {
-        Some(stager_reply::Kind::Error(e)) => bail!("{e}"),
-        Some(kind) => Ok(kind),
-        None => bail!("tapeserverd sent an empty reply"),
-    }
+fn client(config: &Config) -> StagerClient {
+    StagerClient::new(&config.stager_endpoint(), config.endpoints.client_timeout.0)
 }
 
 fn file_state(f: &FileStatus) -> Option<FileState> {
@@ -39,10 +27,6 @@ fn file_state(f: &FileStatus) -> Option<FileState> {
 /// does not know shows as "unknown".
 fn show<S: std::fmt::Display>(state: Option<S>) -> String {
     state.map_or_else(|| "unknown".into(), |s| s.to_string())
-}
-
-fn unexpected() -> anyhow::Error {
-    anyhow::anyhow!("tapeserverd sent an unexpected reply")
 }
 
 pub fn archive(
@@ -59,16 +43,7 @@ pub fn archive(
                 .map(|a| a.display().to_string())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let reply = match call(
-        config,
-        stager_request::Kind::Archive(ArchiveRequest {
-            paths,
-            pool: pool.unwrap_or_default(),
-        }),
-    )? {
-        stager_reply::Kind::Archive(a) => a,
-        _ => return Err(unexpected()),
-    };
+    let reply = client(config).archive(paths, pool.unwrap_or_default())?;
     for f in &reply.files {
         println!("{} {}", f.file_id, f.path);
     }
@@ -118,33 +93,19 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
         .with_context(|| format!("{dest}: cannot make the path absolute"))?
         .display()
         .to_string();
-    let reply = match call(
-        config,
-        stager_request::Kind::Recall(RecallRequest {
-            file_id,
-            destination: destination.clone(),
-        }),
-    )? {
-        stager_reply::Kind::Recall(r) => r,
-        _ => return Err(unexpected()),
-    };
+    let stager = client(config);
+    let reply = stager.recall(file_id, destination.clone())?;
     println!("{} {} {}", reply.recall_id, file_id, destination);
     if !wait {
         return Ok(());
     }
     let mut progress: Option<Progress> = None;
     loop {
-        let status = match call(
-            config,
-            stager_request::Kind::RecallStatus(RecallStatusRequest {
-                recall_ids: vec![reply.recall_id],
-            }),
-        )? {
-            stager_reply::Kind::RecallStatus(s) => {
-                s.recalls.into_iter().next().ok_or_else(unexpected)?
-            }
-            _ => return Err(unexpected()),
-        };
+        let status = stager
+            .recalls(&[reply.recall_id])?
+            .into_iter()
+            .next()
+            .context("tapeserverd sent no status for the recall")?;
         let p = progress.get_or_insert_with(|| Progress::new("recalled", 1, status.size));
         match RecallState::from_wire(status.state) {
             Some(RecallState::Done) => {
@@ -165,15 +126,7 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
 }
 
 fn status_of(config: &Config, ids: &[u64]) -> anyhow::Result<Vec<FileStatus>> {
-    match call(
-        config,
-        stager_request::Kind::Status(StatusRequest {
-            file_ids: ids.to_vec(),
-        }),
-    )? {
-        stager_reply::Kind::Status(s) => Ok(s.files),
-        _ => Err(unexpected()),
-    }
+    Ok(client(config).status(ids)?)
 }
 
 pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
@@ -214,15 +167,7 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
 }
 
 pub fn recalls(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
-    let recalls = match call(
-        config,
-        stager_request::Kind::RecallStatus(RecallStatusRequest {
-            recall_ids: ids.to_vec(),
-        }),
-    )? {
-        stager_reply::Kind::RecallStatus(s) => s.recalls,
-        _ => return Err(unexpected()),
-    };
+    let recalls = client(config).recalls(ids)?;
     let state = |r: &crate::proto::stager::RecallStatus| show(RecallState::from_wire(r.state));
     if json {
         let recalls: Vec<serde_json::Value> = recalls
@@ -258,10 +203,7 @@ pub fn recalls(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
 }
 
 pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
-    let tapes = match call(config, stager_request::Kind::Tapes(TapesRequest {}))? {
-        stager_reply::Kind::Tapes(t) => t.tapes,
-        _ => return Err(unexpected()),
-    };
+    let tapes = client(config).tapes()?;
     if json {
         let tapes: Vec<serde_json::Value> = tapes
             .iter()
@@ -308,15 +250,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
 }
 
 pub fn ls_tape(config: &Config, vid: &str, json: bool) -> anyhow::Result<()> {
-    let reply = match call(
-        config,
-        stager_request::Kind::LsTape(LsTapeRequest {
-            vid: vid.to_string(),
-        }),
-    )? {
-        stager_reply::Kind::LsTape(l) => l,
-        _ => return Err(unexpected()),
-    };
+    let reply = client(config).ls_tape(vid)?;
     if json {
         let files: Vec<serde_json::Value> = reply
             .files

@@ -11,10 +11,24 @@ use super::catalogue::ReplyTo;
 use super::event_loop::EventLoop;
 use super::messages::ToScheduler;
 use super::session_spec;
+use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::admin::{
     AdminReply, AdminRequest, DriveList, LabelTape, ReadTape, admin_reply, admin_request,
 };
 use crate::proto::session::SessionKind;
+
+/// What a request got: an answer now, or one later (when a session ends,
+/// or from the scheduler thread).
+enum Answer {
+    Now(admin_reply::Kind),
+    Later,
+}
+
+impl From<Result<admin_reply::Kind, Refusal>> for Answer {
+    fn from(r: Result<admin_reply::Kind, Refusal>) -> Self {
+        Answer::Now(r.unwrap_or_else(|e| admin_reply::Kind::Error(e.into())))
+    }
+}
 
 impl EventLoop {
     pub(super) fn on_admin_requests(&mut self) {
@@ -22,90 +36,97 @@ impl EventLoop {
             let Some((body, envelope)) = frames.split_last() else {
                 continue;
             };
-            let envelope = envelope.to_vec();
-            let kind = match AdminRequest::decode(body.as_slice()).map(|r| r.kind) {
-                Ok(Some(kind)) => kind,
-                Ok(None) => {
-                    self.reply_error(envelope, "empty request".into());
-                    continue;
-                }
-                Err(e) => {
-                    self.reply_error(envelope, format!("undecodable request: {e}"));
-                    continue;
-                }
+            let decoded = AdminRequest::decode(body.as_slice());
+            let reply_to = ReplyTo {
+                envelope: envelope.to_vec(),
+                request_id: decoded.as_ref().map_or(0, |r| r.request_id),
             };
-            let now = Instant::now();
-            let answer = match kind {
-                admin_request::Kind::ListDrives(_) => admin_reply::Kind::Drives(DriveList {
-                    drives: self.catalogue.status(now),
-                }),
-                admin_request::Kind::ConfigureDrive(c) => {
-                    let holds = if c.up {
-                        self.loaded_drives()
-                            .into_iter()
-                            .find(|(d, _)| *d == c.drive)
-                            .map(|(_, v)| v)
-                    } else {
-                        None
-                    };
-                    match self
-                        .catalogue
-                        .configure(&c.drive, c.up, holds.as_deref(), now)
-                    {
-                        Ok((done, clean)) => {
-                            if let Some(vid) = clean {
-                                self.start_cleaner(&c.drive, &vid, "tpconfig up on a loaded drive");
-                            }
-                            admin_reply::Kind::Done(done)
-                        }
-                        Err(e) => admin_reply::Kind::Error(e),
-                    }
-                }
-                // These answer when their session ends.
-                admin_request::Kind::LabelTape(l) => match self.start_label(l, envelope.clone()) {
-                    Ok(()) => continue,
-                    Err(e) => admin_reply::Kind::Error(e),
-                },
-                admin_request::Kind::ReadTape(r) => match self.start_readtp(r, envelope.clone()) {
-                    Ok(()) => continue,
-                    Err(e) => admin_reply::Kind::Error(e),
-                },
-                // The scheduler thread answers these.
-                admin_request::Kind::ListMounts(_) => {
-                    let _ = self.io.to_scheduler.send(ToScheduler::ListMounts {
-                        reply_to: envelope.clone(),
-                    });
-                    continue;
-                }
-                admin_request::Kind::CloseMount(c) => match self.running_mount(c.mount_id) {
-                    Some(drive) => admin_reply::Kind::Error(format!(
-                        "mount {} belongs to the session running on drive {drive}: it is not stale",
-                        c.mount_id
-                    )),
-                    None => {
-                        let _ = self.io.to_scheduler.send(ToScheduler::CloseMount {
-                            mount_id: c.mount_id,
-                            reply_to: envelope.clone(),
-                        });
-                        continue;
-                    }
-                },
+            let answer = match decoded.map(|r| r.kind) {
+                Ok(Some(kind)) => self.on_admin_request(kind, &reply_to),
+                Ok(None) => Err(Refusal::invalid_request("empty request")).into(),
+                Err(e) => Err(Refusal::invalid_request(format!(
+                    "undecodable request: {e}"
+                )))
+                .into(),
             };
-            self.reply(envelope, AdminReply { kind: Some(answer) });
+            if let Answer::Now(kind) = answer {
+                self.reply(reply_to, kind);
+            }
         }
     }
 
-    fn start_label(&mut self, l: LabelTape, reply_to: ReplyTo) -> Result<(), String> {
+    fn on_admin_request(&mut self, kind: admin_request::Kind, reply_to: &ReplyTo) -> Answer {
+        let now = Instant::now();
+        match kind {
+            admin_request::Kind::ListDrives(_) => {
+                Answer::Now(admin_reply::Kind::Drives(DriveList {
+                    drives: self.catalogue.status(now),
+                }))
+            }
+            admin_request::Kind::ConfigureDrive(c) => {
+                let holds = if c.up {
+                    self.loaded_drives()
+                        .into_iter()
+                        .find(|(d, _)| *d == c.drive)
+                        .map(|(_, v)| v)
+                } else {
+                    None
+                };
+                let done = self
+                    .catalogue
+                    .configure(&c.drive, c.up, holds.as_deref(), now)
+                    .map(|(done, clean)| {
+                        if let Some(vid) = clean {
+                            self.start_cleaner(&c.drive, &vid, "tpconfig up on a loaded drive");
+                        }
+                        admin_reply::Kind::Done(done)
+                    });
+                done.into()
+            }
+            // These answer when their session ends.
+            admin_request::Kind::LabelTape(l) => match self.start_label(l, reply_to.clone()) {
+                Ok(()) => Answer::Later,
+                Err(e) => Err(e).into(),
+            },
+            admin_request::Kind::ReadTape(r) => match self.start_readtp(r, reply_to.clone()) {
+                Ok(()) => Answer::Later,
+                Err(e) => Err(e).into(),
+            },
+            // The scheduler thread answers these.
+            admin_request::Kind::ListMounts(_) => {
+                let _ = self.io.to_scheduler.send(ToScheduler::ListMounts {
+                    reply_to: reply_to.clone(),
+                });
+                Answer::Later
+            }
+            admin_request::Kind::CloseMount(c) => match self.running_mount(c.mount_id) {
+                Some(drive) => Err(Refusal::failed_precondition(format!(
+                    "mount {} belongs to the session running on drive {drive}: it is not stale",
+                    c.mount_id
+                )))
+                .into(),
+                None => {
+                    let _ = self.io.to_scheduler.send(ToScheduler::CloseMount {
+                        mount_id: c.mount_id,
+                        reply_to: reply_to.clone(),
+                    });
+                    Answer::Later
+                }
+            },
+        }
+    }
+
+    fn start_label(&mut self, l: LabelTape, reply_to: ReplyTo) -> Result<(), Refusal> {
         crate::tape::aul::check_vid(&l.vid).map_err(|_| {
-            format!(
+            Refusal::invalid_argument(format!(
                 "{:?} is not a valid VID (1-6 upper-case letters or digits)",
                 l.vid
-            )
+            ))
         })?;
         let drive = self
             .catalogue
             .get(&l.drive)
-            .ok_or_else(|| format!("no drive named {}", l.drive))?;
+            .ok_or_else(|| Refusal::not_found(format!("no drive named {}", l.drive)))?;
         let state = drive.state;
         if !self.catalogue.start_session(
             &l.drive,
@@ -115,11 +136,11 @@ impl EventLoop {
             Some(reply_to),
             Instant::now(),
         ) {
-            return Err(format!(
+            return Err(Refusal::failed_precondition(format!(
                 "drive {} is {}, not up and idle",
                 l.drive,
                 state.as_str()
-            ));
+            )));
         }
         let mut spec = session_spec(
             &self.config,
@@ -135,13 +156,20 @@ impl EventLoop {
         Ok(())
     }
 
-    fn start_readtp(&mut self, r: ReadTape, reply_to: ReplyTo) -> Result<(), String> {
+    fn start_readtp(&mut self, r: ReadTape, reply_to: ReplyTo) -> Result<(), Refusal> {
         if r.first_fseq == 0 || r.last_fseq < r.first_fseq {
-            return Err(format!("bad fSeq range {}-{}", r.first_fseq, r.last_fseq));
+            return Err(Refusal::invalid_argument(format!(
+                "bad fSeq range {}-{}",
+                r.first_fseq, r.last_fseq
+            )));
         }
-        let dir = std::fs::canonicalize(&r.dest_dir).map_err(|e| format!("{}: {e}", r.dest_dir))?;
+        let dir = std::fs::canonicalize(&r.dest_dir)
+            .map_err(|e| Refusal::not_found(format!("{}: {e}", r.dest_dir)))?;
         if !dir.is_dir() {
-            return Err(format!("{}: not a directory", r.dest_dir));
+            return Err(Refusal::invalid_argument(format!(
+                "{}: not a directory",
+                r.dest_dir
+            )));
         }
         let roots: Vec<PathBuf> = self
             .config
@@ -151,17 +179,18 @@ impl EventLoop {
             .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
             .collect();
         if !roots.iter().any(|root| dir.starts_with(root)) {
-            return Err(format!(
-                "{}: not under an allowed recall directory",
-                r.dest_dir
+            return Err(Refusal::new(
+                ErrorCode::PermissionDenied,
+                format!("{}: not under an allowed recall directory", r.dest_dir),
             ));
         }
+        let busy = || Refusal::unavailable("no drive is free");
         let drive = self
             .catalogue
             .free_drives()
             .into_iter()
             .next()
-            .ok_or("no drive is free")?;
+            .ok_or_else(busy)?;
         if !self.catalogue.start_session(
             &drive,
             SessionKind::Readtp,
@@ -170,7 +199,7 @@ impl EventLoop {
             Some(reply_to),
             Instant::now(),
         ) {
-            return Err("no drive is free".into());
+            return Err(busy());
         }
         let mut spec = session_spec(
             &self.config,
@@ -198,17 +227,12 @@ impl EventLoop {
         })
     }
 
-    fn reply_error(&mut self, to: ReplyTo, error: String) {
-        self.reply(
-            to,
-            AdminReply {
-                kind: Some(admin_reply::Kind::Error(error)),
-            },
-        );
-    }
-
-    pub(super) fn reply(&mut self, to: ReplyTo, reply: AdminReply) {
-        let mut out = to;
+    pub(super) fn reply(&mut self, to: ReplyTo, kind: admin_reply::Kind) {
+        let reply = AdminReply {
+            request_id: to.request_id,
+            kind: Some(kind),
+        };
+        let mut out = to.envelope;
         out.push(reply.encode_to_vec());
         if let Err(e) = self.io.admin.send_multipart(out, zmq::DONTWAIT) {
             tracing::warn!(error = %e, "cannot send an admin reply");

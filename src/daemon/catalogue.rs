@@ -58,8 +58,13 @@ impl DriveState {
     }
 }
 
-/// An operator's request waiting for the session's end (ROUTER envelope).
-pub type ReplyTo = Vec<Vec<u8>>;
+/// Where an operator's answer goes: the ROUTER envelope of the request and
+/// the request id the answer echoes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub envelope: Vec<Vec<u8>>,
+    pub request_id: u64,
+}
 
 /// What the parent knows of a drive's current session.
 #[derive(Debug, Clone)]

@@ -16,14 +16,14 @@ use nix::unistd::Pid;
 use prost::Message;
 
 use super::catalogue::{Catalogue, DriveState, MountPacing, Next, SessionOutcome};
-use super::forker::ForkerHandle;
+use super::forker::{ForkerError, ForkerEvent, ForkerHandle};
 use super::messages::{ToLoop, ToScheduler};
 use super::session_spec;
 use super::watchdog::Timeouts;
 use crate::config::Config;
 use crate::library::{MediaChanger, VirtualChanger};
-use crate::proto::admin::{AdminReply, admin_reply};
-use crate::proto::forker::{ForkSession, forker_reply};
+use crate::messaging::refusal::{ErrorCode, Refusal};
+use crate::proto::admin::admin_reply;
 use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
 use crate::scheduler::MountKind;
 
@@ -48,7 +48,6 @@ pub struct EventLoop {
     pub(super) catalogue: Catalogue,
     pub(super) io: LoopIo,
     pub(super) timeouts: Timeouts,
-    pub(super) next_request: u64,
     pub(super) shutdown_since: Option<Instant>,
     pub(super) deadline_passed: bool,
     pub(super) systemd_watchdog: Option<(Duration, Instant)>,
@@ -77,7 +76,6 @@ impl EventLoop {
             catalogue,
             io,
             timeouts,
-            next_request: 0,
             shutdown_since: None,
             deadline_passed: false,
             systemd_watchdog,
@@ -298,7 +296,7 @@ impl EventLoop {
         let now = Instant::now();
         match msg {
             ToLoop::WorkQueued => self.catalogue.work_queued(now),
-            ToLoop::AdminAnswer { reply_to, reply } => self.reply(reply_to, reply),
+            ToLoop::AdminAnswer { reply_to, answer } => self.reply(reply_to, answer),
             ToLoop::NoMount { drive } => {
                 self.catalogue.mount_answered(&drive, false, now);
             }
@@ -337,12 +335,7 @@ impl EventLoop {
     }
 
     pub(super) fn fork(&mut self, drive: &str, spec: SessionSpec) {
-        self.next_request += 1;
-        let request = ForkSession {
-            request_id: self.next_request,
-            spec: Some(spec),
-        };
-        if let Err(e) = self.io.forker.fork_session(request)
+        if let Err(e) = self.io.forker.fork_session(spec)
             && let Some(outcome) = self
                 .catalogue
                 .fork_failed(drive, &e.to_string(), Instant::now())
@@ -371,8 +364,8 @@ impl EventLoop {
 
     /// False when the forker is gone.
     fn on_forker(&mut self) -> bool {
-        let reply = match self.io.forker.read_reply() {
-            Ok(Some(reply)) => reply,
+        let event = match self.io.forker.read_event() {
+            Ok(Some(event)) => event,
             Ok(None) => {
                 tracing::error!(
                     pid = self.io.forker.pid.as_raw(),
@@ -380,24 +373,26 @@ impl EventLoop {
                 );
                 return false;
             }
+            // A message out of turn: log it; the link itself still works.
+            Err(e @ ForkerError::Unexpected(_)) => {
+                tracing::error!(error = %e, "forker protocol error");
+                return true;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "forker link broken");
                 return false;
             }
         };
         let now = Instant::now();
-        match reply.kind {
-            Some(forker_reply::Kind::Forked(f)) => {
-                self.catalogue.session_forked(&f.drive, f.pid, now)
-            }
-            Some(forker_reply::Kind::Failed(f)) => {
-                if let Some(outcome) = self.catalogue.fork_failed(&f.drive, &f.error, now) {
+        match event {
+            ForkerEvent::Forked { drive, pid } => self.catalogue.session_forked(&drive, pid, now),
+            ForkerEvent::ForkFailed { drive, error } => {
+                if let Some(outcome) = self.catalogue.fork_failed(&drive, &error, now) {
                     self.after_session(outcome);
                 }
             }
-            Some(forker_reply::Kind::Exited(e)) => self.session_ended(e.pid, Some(e.code), None),
-            Some(forker_reply::Kind::Killed(k)) => self.session_ended(k.pid, None, Some(k.signal)),
-            None => tracing::warn!("empty message from the forker"),
+            ForkerEvent::Exited { pid, code } => self.session_ended(pid, Some(code), None),
+            ForkerEvent::Killed { pid, signal } => self.session_ended(pid, None, Some(signal)),
         }
         true
     }
@@ -421,9 +416,10 @@ impl EventLoop {
         if let Some((to, answer)) = outcome.reply {
             let kind = match answer {
                 Ok(done) => admin_reply::Kind::Done(done),
-                Err(e) => admin_reply::Kind::Error(e),
+                // The operation ran and failed: the session says why.
+                Err(e) => admin_reply::Kind::Error(Refusal::new(ErrorCode::Aborted, e).into()),
             };
-            self.reply(to, AdminReply { kind: Some(kind) });
+            self.reply(to, kind);
         }
         if let Some(blame) = outcome.blame {
             tracing::warn!(drive = %outcome.drive, file_id = blame.file_id, "the session was killed waiting for a file's disk side: an attempt counts against the file, not the drive");

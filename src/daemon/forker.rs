@@ -7,6 +7,7 @@
 //! crashed daemon never leaves a session writing to a drive it no longer
 //! tracks.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
@@ -20,6 +21,7 @@ use crate::proto::forker::{
     ForkFailed, ForkSession, ForkerReply, ForkerRequest, SessionExited, SessionForked,
     SessionKilled, forker_reply, forker_request,
 };
+use crate::proto::session::SessionSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForkerError {
@@ -33,20 +35,100 @@ pub enum ForkerError {
     Frame(#[from] FrameError),
     #[error("the parent died before the forker started")]
     Orphaned,
+    #[error("the forker sent {0}")]
+    Unexpected(String),
 }
 
-/// The parent's end of the forker link.
+/// The parent's end of the forker link: the typed client of the forker.
+/// Every fork request gets an id; a reply must answer a request still
+/// pending, for the drive it was made for.
 pub struct ForkerHandle {
     pub link: UnixStream,
     pub pid: Pid,
+    next_request: u64,
+    /// Fork requests not answered yet: request id to drive.
+    pending: HashMap<u64, String>,
+}
+
+/// What the forker tells the parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForkerEvent {
+    Forked { drive: String, pid: i32 },
+    ForkFailed { drive: String, error: String },
+    Exited { pid: i32, code: i32 },
+    Killed { pid: i32, signal: i32 },
 }
 
 impl ForkerHandle {
-    pub fn fork_session(&mut self, request: ForkSession) -> Result<(), ForkerError> {
+    fn new(link: UnixStream, pid: Pid) -> Self {
+        Self {
+            link,
+            pid,
+            next_request: 0,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Asks for a session on `spec.drive`; its answer comes as an event.
+    pub fn fork_session(&mut self, spec: SessionSpec) -> Result<(), ForkerError> {
+        self.next_request += 1;
+        let request_id = self.next_request;
+        let drive = spec.drive.clone();
         let msg = ForkerRequest {
-            kind: Some(forker_request::Kind::Fork(request)),
+            kind: Some(forker_request::Kind::Fork(ForkSession {
+                request_id,
+                spec: Some(spec),
+            })),
         };
-        Ok(write_frame(&mut self.link, &msg)?)
+        write_frame(&mut self.link, &msg)?;
+        self.pending.insert(request_id, drive);
+        Ok(())
+    }
+
+    /// Checks a fork reply answers a pending request for that drive.
+    fn answered(&mut self, request_id: u64, drive: &str) -> Result<(), ForkerError> {
+        match self.pending.remove(&request_id) {
+            Some(asked) if asked == drive => Ok(()),
+            Some(asked) => Err(ForkerError::Unexpected(format!(
+                "fork request {request_id} was for drive {asked}, the answer names {drive}"
+            ))),
+            None => Err(ForkerError::Unexpected(format!(
+                "an answer to fork request {request_id} (drive {drive}), which is not pending"
+            ))),
+        }
+    }
+
+    /// Reads one event (call when the link is readable). None: the forker is gone.
+    pub fn read_event(&mut self) -> Result<Option<ForkerEvent>, ForkerError> {
+        let Some(reply) = read_frame::<ForkerReply>(&mut self.link)? else {
+            return Ok(None);
+        };
+        let event = match reply.kind {
+            Some(forker_reply::Kind::Forked(f)) => {
+                self.answered(f.request_id, &f.drive)?;
+                ForkerEvent::Forked {
+                    drive: f.drive,
+                    pid: f.pid,
+                }
+            }
+            Some(forker_reply::Kind::Failed(f)) => {
+                self.answered(f.request_id, &f.drive)?;
+                ForkerEvent::ForkFailed {
+                    drive: f.drive,
+                    error: f.error,
+                }
+            }
+            Some(forker_reply::Kind::Exited(e)) => ForkerEvent::Exited {
+                pid: e.pid,
+                code: e.code,
+            },
+            Some(forker_reply::Kind::Killed(k)) => ForkerEvent::Killed {
+                pid: k.pid,
+                signal: k.signal,
+            },
+            None => return Err(ForkerError::Unexpected("an empty message".into())),
+        };
+        Ok(Some(event))
     }
 
     /// Asks the forker to kill its sessions and exit.
@@ -57,11 +139,6 @@ impl ForkerHandle {
             )),
         };
         Ok(write_frame(&mut self.link, &msg)?)
-    }
-
-    /// Reads one reply (call when the link is readable). None: the forker is gone.
-    pub fn read_reply(&mut self) -> Result<Option<ForkerReply>, ForkerError> {
-        Ok(read_frame(&mut self.link)?)
     }
 }
 
@@ -83,10 +160,7 @@ pub fn spawn() -> Result<ForkerHandle, ForkerError> {
     // SAFETY: the process is single-threaded (checked above), so the child
     // gets a consistent copy of every lock and allocator state.
     match unsafe { nix::unistd::fork() }.map_err(ForkerError::Fork)? {
-        ForkResult::Parent { child } => Ok(ForkerHandle {
-            link: parent_end,
-            pid: child,
-        }),
+        ForkResult::Parent { child } => Ok(ForkerHandle::new(parent_end, child)),
         ForkResult::Child => {
             drop(parent_end);
             let code = match run(child_end, parent) {
@@ -270,5 +344,53 @@ fn reap(link: &mut UnixStream, children: &mut Vec<Pid>) -> Result<(), ForkerErro
             _ => continue,
         };
         write_frame(link, &ForkerReply { kind: Some(kind) })?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply_forked(link: &mut UnixStream, request_id: u64, drive: &str) {
+        let reply = ForkerReply {
+            kind: Some(forker_reply::Kind::Forked(SessionForked {
+                request_id,
+                drive: drive.into(),
+                pid: 42,
+            })),
+        };
+        write_frame(link, &reply).unwrap();
+    }
+
+    #[test]
+    fn a_fork_reply_must_answer_a_pending_request_for_its_drive() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut handle = ForkerHandle::new(ours, Pid::from_raw(1));
+        let spec = SessionSpec {
+            drive: "d0".into(),
+            ..Default::default()
+        };
+        handle.fork_session(spec).unwrap();
+        let asked: ForkerRequest = read_frame(&mut theirs).unwrap().unwrap();
+        let Some(forker_request::Kind::Fork(fork)) = asked.kind else {
+            panic!("a fork request");
+        };
+        reply_forked(&mut theirs, fork.request_id + 1, "d0");
+        assert!(matches!(
+            handle.read_event(),
+            Err(ForkerError::Unexpected(m)) if m.contains("not pending")
+        ));
+        reply_forked(&mut theirs, fork.request_id, "d0");
+        assert_eq!(
+            handle.read_event().unwrap(),
+            Some(ForkerEvent::Forked {
+                drive: "d0".into(),
+                pid: 42
+            })
+        );
+        reply_forked(&mut theirs, fork.request_id, "d0");
+        assert!(handle.read_event().is_err(), "a request is answered once");
+        drop(theirs);
+        assert_eq!(handle.read_event().unwrap(), None, "the forker is gone");
     }
 }

@@ -3,6 +3,7 @@
 //! paths with one bad path queues nothing); garbage gets an error reply
 //! and the thread keeps serving.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use prost::Message;
 
 use super::messages::{LoopWaker, ToLoop};
+use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
 use crate::scheduler::{NewArchiveFile, Scheduler};
 
@@ -61,15 +63,33 @@ impl Frontend {
     }
 
     fn handle(&mut self, body: &[u8]) -> StagerReply {
-        let kind = match StagerRequest::decode(body) {
-            Ok(StagerRequest { kind: Some(kind) }) => kind,
-            Ok(StagerRequest { kind: None }) => return error("empty request"),
+        let (request_id, result) = match StagerRequest::decode(body) {
+            Ok(StagerRequest {
+                request_id,
+                kind: Some(kind),
+            }) => (request_id, self.serve(kind)),
+            Ok(StagerRequest {
+                request_id,
+                kind: None,
+            }) => (request_id, Err(Refusal::invalid_request("empty request"))),
             Err(e) => {
                 tracing::warn!(bytes = body.len(), error = %e, "undecodable stager request");
-                return error(&format!("undecodable request: {e}"));
+                (
+                    0,
+                    Err(Refusal::invalid_request(format!(
+                        "undecodable request: {e}"
+                    ))),
+                )
             }
         };
-        let result = match kind {
+        StagerReply {
+            request_id,
+            kind: Some(result.unwrap_or_else(|e| stager_reply::Kind::Error(e.into()))),
+        }
+    }
+
+    fn serve(&mut self, kind: stager_request::Kind) -> Result<stager_reply::Kind, Refusal> {
+        match kind {
             stager_request::Kind::Archive(req) => {
                 self.archive(req).map(stager_reply::Kind::Archive)
             }
@@ -80,16 +100,12 @@ impl Frontend {
                 .map(stager_reply::Kind::RecallStatus),
             stager_request::Kind::Tapes(_) => self.tapes().map(stager_reply::Kind::Tapes),
             stager_request::Kind::LsTape(req) => self.ls_tape(req).map(stager_reply::Kind::LsTape),
-        };
-        match result {
-            Ok(kind) => StagerReply { kind: Some(kind) },
-            Err(message) => error(&message),
         }
     }
 
-    fn archive(&mut self, req: stager::ArchiveRequest) -> Result<stager::ArchiveReply, String> {
+    fn archive(&mut self, req: stager::ArchiveRequest) -> Result<stager::ArchiveReply, Refusal> {
         if req.paths.is_empty() {
-            return Err("no path to archive".into());
+            return Err(Refusal::invalid_request("no path to archive"));
         }
         let pool = if req.pool.is_empty() {
             DEFAULT_POOL
@@ -101,10 +117,7 @@ impl Frontend {
             .iter()
             .map(|p| check_archive_source(Path::new(p), &self.archive_roots))
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = self
-            .db
-            .queue_archive(&files, pool)
-            .map_err(|e| e.to_string())?;
+        let ids = self.db.queue_archive(&files, pool)?;
         tracing::info!(files = ids.len(), pool, "archive requests queued");
         self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::ArchiveReply {
@@ -120,12 +133,9 @@ impl Frontend {
         })
     }
 
-    fn recall(&mut self, req: stager::RecallRequest) -> Result<stager::RecallReply, String> {
+    fn recall(&mut self, req: stager::RecallRequest) -> Result<stager::RecallReply, Refusal> {
         let dest = check_recall_destination(Path::new(&req.destination), &self.recall_roots)?;
-        let ticket = self
-            .db
-            .queue_recall(req.file_id, &dest)
-            .map_err(|e| e.to_string())?;
+        let ticket = self.db.queue_recall(req.file_id, &dest)?;
         tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
         self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::RecallReply {
@@ -135,11 +145,8 @@ impl Frontend {
         })
     }
 
-    fn status(&mut self, req: stager::StatusRequest) -> Result<stager::StatusReply, String> {
-        let files = self
-            .db
-            .file_status(&req.file_ids)
-            .map_err(|e| e.to_string())?;
+    fn status(&mut self, req: stager::StatusRequest) -> Result<stager::StatusReply, Refusal> {
+        let files = self.db.file_status(&req.file_ids)?;
         Ok(stager::StatusReply {
             files: files
                 .into_iter()
@@ -161,11 +168,8 @@ impl Frontend {
     fn recall_status(
         &mut self,
         req: stager::RecallStatusRequest,
-    ) -> Result<stager::RecallStatusReply, String> {
-        let recalls = self
-            .db
-            .recall_status(&req.recall_ids)
-            .map_err(|e| e.to_string())?;
+    ) -> Result<stager::RecallStatusReply, Refusal> {
+        let recalls = self.db.recall_status(&req.recall_ids)?;
         Ok(stager::RecallStatusReply {
             recalls: recalls
                 .into_iter()
@@ -181,8 +185,8 @@ impl Frontend {
         })
     }
 
-    fn tapes(&mut self) -> Result<stager::TapesReply, String> {
-        let tapes = self.db.tapes().map_err(|e| e.to_string())?;
+    fn tapes(&mut self) -> Result<stager::TapesReply, Refusal> {
+        let tapes = self.db.tapes()?;
         Ok(stager::TapesReply {
             tapes: tapes
                 .into_iter()
@@ -200,8 +204,8 @@ impl Frontend {
         })
     }
 
-    fn ls_tape(&mut self, req: stager::LsTapeRequest) -> Result<stager::LsTapeReply, String> {
-        let files = self.db.tape_files(&req.vid).map_err(|e| e.to_string())?;
+    fn ls_tape(&mut self, req: stager::LsTapeRequest) -> Result<stager::LsTapeReply, Refusal> {
+        let files = self.db.tape_files(&req.vid)?;
         Ok(stager::LsTapeReply {
             vid: req.vid,
             files: files
@@ -219,12 +223,6 @@ impl Frontend {
     }
 }
 
-fn error(message: &str) -> StagerReply {
-    StagerReply {
-        kind: Some(stager_reply::Kind::Error(message.to_string())),
-    }
-}
-
 fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
     roots
         .iter()
@@ -237,26 +235,35 @@ fn under_roots(path: &Path, roots: &[PathBuf]) -> bool {
 }
 
 /// An archive source must be a readable regular file under an allowed root.
-pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchiveFile, String> {
+pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchiveFile, Refusal> {
     let shown = path.display();
     if !path.is_absolute() {
-        return Err(format!("{shown}: archive paths must be absolute"));
+        return Err(Refusal::invalid_argument(format!(
+            "{shown}: archive paths must be absolute"
+        )));
     }
-    let real = std::fs::canonicalize(path).map_err(|e| format!("{shown}: {}", io_reason(&e)))?;
+    let real = std::fs::canonicalize(path).map_err(|e| io_refusal(&shown, "", &e))?;
     if !under_roots(&real, roots) {
-        return Err(format!("{shown}: not under an allowed archive directory"));
+        return Err(Refusal::new(
+            ErrorCode::PermissionDenied,
+            format!("{shown}: not under an allowed archive directory"),
+        ));
     }
-    let file = std::fs::File::open(&real)
-        .map_err(|e| format!("{shown}: cannot be read: {}", io_reason(&e)))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("{shown}: {}", io_reason(&e)))?;
+    // Opened without blocking: a FIFO is refused below, not waited on.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(&real)
+        .map_err(|e| io_refusal(&shown, "cannot be read: ", &e))?;
+    let meta = file.metadata().map_err(|e| io_refusal(&shown, "", &e))?;
     if !meta.is_file() {
-        return Err(format!("{shown}: not a regular file"));
+        return Err(Refusal::failed_precondition(format!(
+            "{shown}: not a regular file"
+        )));
     }
     let path = real
         .to_str()
-        .ok_or_else(|| format!("{shown}: path is not valid UTF-8"))?
+        .ok_or_else(|| Refusal::invalid_argument(format!("{shown}: path is not valid UTF-8")))?
         .to_string();
     Ok(NewArchiveFile {
         path,
@@ -265,38 +272,54 @@ pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchive
 }
 
 /// A recall destination must be a new file in an existing directory under an allowed root.
-pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String, String> {
+pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String, Refusal> {
     let shown = dest.display();
     if !dest.is_absolute() {
-        return Err(format!("{shown}: recall destinations must be absolute"));
+        return Err(Refusal::invalid_argument(format!(
+            "{shown}: recall destinations must be absolute"
+        )));
     }
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
-        return Err(format!("{shown}: not a file path"));
+        return Err(Refusal::invalid_argument(format!(
+            "{shown}: not a file path"
+        )));
     };
-    let real_dir =
-        std::fs::canonicalize(dir).map_err(|e| format!("{}: {}", dir.display(), io_reason(&e)))?;
+    let real_dir = std::fs::canonicalize(dir).map_err(|e| io_refusal(&dir.display(), "", &e))?;
     if !real_dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+        return Err(Refusal::invalid_argument(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
     }
     if !under_roots(&real_dir, roots) {
-        return Err(format!("{shown}: not under an allowed recall directory"));
+        return Err(Refusal::new(
+            ErrorCode::PermissionDenied,
+            format!("{shown}: not under an allowed recall directory"),
+        ));
     }
     let real = real_dir.join(name);
     if real.symlink_metadata().is_ok() {
-        return Err(format!(
-            "{shown}: already exists (a recall never overwrites)"
+        return Err(Refusal::new(
+            ErrorCode::AlreadyExists,
+            format!("{shown}: already exists (a recall never overwrites)"),
         ));
     }
     real.to_str()
         .map(str::to_string)
-        .ok_or_else(|| format!("{shown}: path is not valid UTF-8"))
+        .ok_or_else(|| Refusal::invalid_argument(format!("{shown}: path is not valid UTF-8")))
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+/// An I/O error as one sentence with the code it deserves.
+fn io_refusal(shown: &impl std::fmt::Display, what: &str, e: &std::io::Error) -> Refusal {
     match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
+        std::io::ErrorKind::NotFound => {
+            Refusal::not_found(format!("{shown}: {what}no such file or directory"))
+        }
+        std::io::ErrorKind::PermissionDenied => Refusal::new(
+            ErrorCode::PermissionDenied,
+            format!("{shown}: {what}permission denied"),
+        ),
+        _ => Refusal::invalid_argument(format!("{shown}: {what}{e}")),
     }
 }
 
@@ -320,9 +343,14 @@ mod tests {
             5
         );
         let missing = check_archive_source(&allowed.join("nope"), &roots).unwrap_err();
-        assert!(missing.contains("no such file"), "{missing}");
+        assert!(missing.message.contains("no such file"), "{missing}");
+        assert_eq!(missing.code, ErrorCode::NotFound);
         let outside = check_archive_source(&allowed.join("../outside"), &roots).unwrap_err();
-        assert!(outside.contains("not under an allowed"), "{outside}");
+        assert!(
+            outside.message.contains("not under an allowed"),
+            "{outside}"
+        );
+        assert_eq!(outside.code, ErrorCode::PermissionDenied);
         std::os::unix::fs::symlink(root.join("outside"), allowed.join("link")).unwrap();
         assert!(
             check_archive_source(&allowed.join("link"), &roots).is_err(),
@@ -331,11 +359,13 @@ mod tests {
         assert!(
             check_archive_source(&allowed, &roots)
                 .unwrap_err()
+                .message
                 .contains("not a regular file")
         );
         assert!(
             check_archive_source(Path::new("relative"), &roots)
                 .unwrap_err()
+                .message
                 .contains("absolute")
         );
     }
@@ -350,12 +380,14 @@ mod tests {
         assert!(
             check_recall_destination(&root.join("exists"), &roots)
                 .unwrap_err()
+                .message
                 .contains("already exists")
         );
         assert!(check_recall_destination(&root.join("nodir/new"), &roots).is_err());
         assert!(
             check_recall_destination(Path::new("/new"), &roots)
                 .unwrap_err()
+                .message
                 .contains("not under")
         );
     }

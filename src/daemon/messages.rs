@@ -21,7 +21,7 @@ pub enum ToLoop {
     /// The answer to an operator request the scheduler thread served.
     AdminAnswer {
         reply_to: super::catalogue::ReplyTo,
-        reply: crate::proto::admin::AdminReply,
+        answer: crate::proto::admin::admin_reply::Kind,
     },
 }
 

@@ -6,7 +6,13 @@
 
 use crossbeam_channel::Receiver;
 
-use crate::proto::admin::{AdminReply, MountInfo, MountList, admin_reply};
+use crate::messaging::refusal::Refusal;
+use crate::proto::admin::{MountInfo, MountList, admin_reply};
+use crate::scheduler::SchedulerError;
+
+fn refused(r: Refusal) -> admin_reply::Kind {
+    admin_reply::Kind::Error(r.into())
+}
 
 use super::messages::{LoopWaker, ToLoop, ToScheduler};
 use crate::scheduler::{MountCriteria, Scheduler};
@@ -50,12 +56,12 @@ impl SchedulerThread {
                     self.close_stale_mounts(&configured, &loaded)
                 }
                 ToScheduler::ListMounts { reply_to } => {
-                    let reply = self.list_mounts();
-                    self.waker.send(ToLoop::AdminAnswer { reply_to, reply });
+                    let answer = self.list_mounts();
+                    self.waker.send(ToLoop::AdminAnswer { reply_to, answer });
                 }
                 ToScheduler::CloseMount { mount_id, reply_to } => {
-                    let reply = self.close_mount(mount_id);
-                    self.waker.send(ToLoop::AdminAnswer { reply_to, reply });
+                    let answer = self.close_mount(mount_id);
+                    self.waker.send(ToLoop::AdminAnswer { reply_to, answer });
                 }
                 ToScheduler::HoldTape { drive } => {
                     match self.db.release_work_of_drive(&self.host, &drive) {
@@ -131,8 +137,8 @@ impl SchedulerThread {
         }
     }
 
-    fn list_mounts(&mut self) -> AdminReply {
-        let kind = match self.db.open_mounts() {
+    fn list_mounts(&mut self) -> admin_reply::Kind {
+        match self.db.open_mounts() {
             Ok(mounts) => admin_reply::Kind::Mounts(MountList {
                 mounts: mounts
                     .into_iter()
@@ -146,17 +152,16 @@ impl SchedulerThread {
                     })
                     .collect(),
             }),
-            Err(e) => admin_reply::Kind::Error(format!("cannot list the mounts: {e}")),
-        };
-        AdminReply { kind: Some(kind) }
+            Err(e) => refused(Refusal::from(e)),
+        }
     }
 
-    fn close_mount(&mut self, mount_id: u64) -> AdminReply {
+    fn close_mount(&mut self, mount_id: u64) -> admin_reply::Kind {
         let found = self
             .db
             .open_mounts()
             .map(|all| all.into_iter().find(|m| m.id == mount_id));
-        let kind = match found {
+        match found {
             Ok(Some(m)) => match self.db.end_mount(mount_id) {
                 Ok(()) => {
                     tracing::warn!(mount = mount_id, host = %m.host, drive = %m.drive, vid = %m.vid, "operator closed a mount");
@@ -165,11 +170,10 @@ impl SchedulerThread {
                         m.kind, m.vid, m.host, m.drive
                     ))
                 }
-                Err(e) => admin_reply::Kind::Error(format!("cannot close mount {mount_id}: {e}")),
+                Err(e) => refused(Refusal::from(e)),
             },
-            Ok(None) => admin_reply::Kind::Error(format!("no open mount with id {mount_id}")),
-            Err(e) => admin_reply::Kind::Error(format!("cannot list the mounts: {e}")),
-        };
-        AdminReply { kind: Some(kind) }
+            Ok(None) => refused(Refusal::from(SchedulerError::UnknownMount(mount_id))),
+            Err(e) => refused(Refusal::from(e)),
+        }
     }
 }

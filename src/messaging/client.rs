@@ -19,6 +19,24 @@ pub enum ClientError {
     },
     #[error("tapeserverd sent an undecodable reply: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// The daemon refused the request.
+    #[error("{0}")]
+    Refused(super::refusal::Refusal),
+    #[error("tapeserverd answered request {got}, not {sent}")]
+    WrongRequest { sent: u64, got: u64 },
+    #[error("tapeserverd answered a {expected} request with {got}")]
+    Unexpected {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("tapeserverd sent an empty reply")]
+    Empty,
+}
+
+/// Request ids unique to this process (the pid in the high half).
+pub fn next_request_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    (u64::from(std::process::id()) << 32) | NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Sends one request and waits for its reply.

@@ -2,5 +2,8 @@
 //! forker link (a Unix socketpair), and a ZMQ request/reply client used by
 //! the operator and stager commands.
 
+pub mod admin_client;
 pub mod client;
 pub mod framing;
+pub mod refusal;
+pub mod stager_client;

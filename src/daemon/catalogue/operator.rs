@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use super::{Catalogue, DriveState};
+use crate::messaging::refusal::Refusal;
 
 impl Catalogue {
     /// tpconfig up/down. `holds` says whether the drive holds a cartridge
@@ -13,14 +14,14 @@ impl Catalogue {
         up: bool,
         holds: Option<&str>,
         now: Instant,
-    ) -> Result<(String, Option<String>), String> {
+    ) -> Result<(String, Option<String>), Refusal> {
         if self.shutting_down && up {
-            return Err("the daemon is shutting down".into());
+            return Err(Refusal::unavailable("the daemon is shutting down"));
         }
         let drive = self
             .drives
             .get_mut(name)
-            .ok_or_else(|| format!("no drive named {name}"))?;
+            .ok_or_else(|| Refusal::not_found(format!("no drive named {name}")))?;
         drive.asking.not_before = now;
         match (up, drive.state) {
             (true, DriveState::Down) => {

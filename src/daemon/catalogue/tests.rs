@@ -132,7 +132,10 @@ fn failed_or_killed_cleaner_puts_the_drive_down_and_disables_the_tape() {
 #[test]
 fn operator_session_failure_keeps_the_drive_up_and_answers_the_operator() {
     let (mut c, now) = catalogue();
-    let reply_to = vec![b"client".to_vec(), Vec::new()];
+    let reply_to = ReplyTo {
+        envelope: vec![b"client".to_vec(), Vec::new()],
+        request_id: 77,
+    };
     c.start_session(
         "d0",
         SessionKind::Label,

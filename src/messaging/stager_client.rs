@@ -1,0 +1,199 @@
+//! The client of the stager channel: one method per request, each checking
+//! that the reply answers it (same request id, the matching kind) and
+//! turning a refusal into `ClientError::Refused` with its code.
+
+use std::time::Duration;
+
+use super::client::{ClientError, next_request_id, request};
+use crate::proto::stager::{
+    ArchiveReply, ArchiveRequest, FileStatus, LsTapeReply, LsTapeRequest, RecallReply,
+    RecallRequest, RecallStatus, RecallStatusRequest, StagerReply, StagerRequest, StatusRequest,
+    TapeInfo, TapesRequest, stager_reply, stager_request,
+};
+
+pub struct StagerClient {
+    endpoint: String,
+    timeout: Duration,
+}
+
+fn name(kind: &stager_reply::Kind) -> &'static str {
+    match kind {
+        stager_reply::Kind::Error(_) => "an error",
+        stager_reply::Kind::Archive(_) => "an archive reply",
+        stager_reply::Kind::Recall(_) => "a recall reply",
+        stager_reply::Kind::Status(_) => "a status reply",
+        stager_reply::Kind::Tapes(_) => "a tapes reply",
+        stager_reply::Kind::LsTape(_) => "an ls-tape reply",
+        stager_reply::Kind::RecallStatus(_) => "a recall status reply",
+    }
+}
+
+/// Unwraps the reply kind a request expects, or says what came instead.
+macro_rules! expect {
+    ($reply:expr, $variant:ident, $expected:literal) => {
+        match $reply {
+            stager_reply::Kind::$variant(value) => Ok(value),
+            other => Err(ClientError::Unexpected {
+                expected: $expected,
+                got: name(&other),
+            }),
+        }
+    };
+}
+
+impl StagerClient {
+    pub fn new(endpoint: &str, timeout: Duration) -> Self {
+        Self {
+            endpoint: endpoint.to_string(),
+            timeout,
+        }
+    }
+
+    fn call(&self, kind: stager_request::Kind) -> Result<stager_reply::Kind, ClientError> {
+        let request_id = next_request_id();
+        let reply: StagerReply = request(
+            &self.endpoint,
+            self.timeout,
+            &StagerRequest {
+                request_id,
+                kind: Some(kind),
+            },
+        )?;
+        if reply.request_id != request_id {
+            return Err(ClientError::WrongRequest {
+                sent: request_id,
+                got: reply.request_id,
+            });
+        }
+        match reply.kind {
+            Some(stager_reply::Kind::Error(e)) => Err(ClientError::Refused(e.into())),
+            Some(kind) => Ok(kind),
+            None => Err(ClientError::Empty),
+        }
+    }
+
+    pub fn archive(&self, paths: Vec<String>, pool: String) -> Result<ArchiveReply, ClientError> {
+        let reply = self.call(stager_request::Kind::Archive(ArchiveRequest {
+            paths,
+            pool,
+        }))?;
+        expect!(reply, Archive, "archive")
+    }
+
+    pub fn recall(&self, file_id: u64, destination: String) -> Result<RecallReply, ClientError> {
+        let reply = self.call(stager_request::Kind::Recall(RecallRequest {
+            file_id,
+            destination,
+        }))?;
+        expect!(reply, Recall, "recall")
+    }
+
+    /// Files by id; no ids: every file.
+    pub fn status(&self, file_ids: &[u64]) -> Result<Vec<FileStatus>, ClientError> {
+        let reply = self.call(stager_request::Kind::Status(StatusRequest {
+            file_ids: file_ids.to_vec(),
+        }))?;
+        expect!(reply, Status, "status").map(|s| s.files)
+    }
+
+    /// Recalls by id; no ids: every recall.
+    pub fn recalls(&self, recall_ids: &[u64]) -> Result<Vec<RecallStatus>, ClientError> {
+        let reply = self.call(stager_request::Kind::RecallStatus(RecallStatusRequest {
+            recall_ids: recall_ids.to_vec(),
+        }))?;
+        expect!(reply, RecallStatus, "recall status").map(|s| s.recalls)
+    }
+
+    pub fn tapes(&self) -> Result<Vec<TapeInfo>, ClientError> {
+        let reply = self.call(stager_request::Kind::Tapes(TapesRequest {}))?;
+        expect!(reply, Tapes, "tapes").map(|t| t.tapes)
+    }
+
+    pub fn ls_tape(&self, vid: &str) -> Result<LsTapeReply, ClientError> {
+        let reply = self.call(stager_request::Kind::LsTape(LsTapeRequest {
+            vid: vid.to_string(),
+        }))?;
+        expect!(reply, LsTape, "ls-tape")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::messaging::refusal::ErrorCode;
+    use crate::proto::errors::Error as WireError;
+
+    /// A server on a temporary socket that answers each request with
+    /// `answer(request)`.
+    fn serve(
+        answer: impl Fn(StagerRequest) -> StagerReply + Send + 'static,
+    ) -> (tempfile::TempDir, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let endpoint = format!("ipc://{}", tmp.path().join("stager.sock").display());
+        let ctx = zmq::Context::new();
+        let router = ctx.socket(zmq::ROUTER).unwrap();
+        router.bind(&endpoint).unwrap();
+        std::thread::spawn(move || {
+            let _ctx = ctx;
+            while let Ok(mut frames) = router.recv_multipart(0) {
+                let Some(body) = frames.pop() else { continue };
+                let request = StagerRequest::decode(body.as_slice()).unwrap();
+                frames.push(answer(request).encode_to_vec());
+                let _ = router.send_multipart(frames, 0);
+            }
+        });
+        (tmp, endpoint)
+    }
+
+    fn tapes(request_id: u64) -> StagerReply {
+        StagerReply {
+            request_id,
+            kind: Some(stager_reply::Kind::Tapes(Default::default())),
+        }
+    }
+
+    #[test]
+    fn an_answer_to_another_request_is_an_error() {
+        let (_tmp, endpoint) = serve(|r| tapes(r.request_id + 1));
+        let client = StagerClient::new(&endpoint, Duration::from_secs(10));
+        assert!(matches!(
+            client.tapes(),
+            Err(ClientError::WrongRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn an_answer_of_another_kind_is_an_error_naming_both() {
+        let (_tmp, endpoint) = serve(|r| tapes(r.request_id));
+        let client = StagerClient::new(&endpoint, Duration::from_secs(10));
+        assert!(client.tapes().is_ok());
+        let err = client.status(&[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tapeserverd answered a status request with a tapes reply"
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_its_code_and_sentence() {
+        let (_tmp, endpoint) = serve(|r| StagerReply {
+            request_id: r.request_id,
+            kind: Some(stager_reply::Kind::Error(WireError {
+                code: ErrorCode::NotFound as i32,
+                message: "no file with id 9".into(),
+            })),
+        });
+        let client = StagerClient::new(&endpoint, Duration::from_secs(10));
+        match client.recall(9, "/x".into()) {
+            Err(ClientError::Refused(r)) => {
+                assert_eq!(
+                    (r.code, r.message.as_str()),
+                    (ErrorCode::NotFound, "no file with id 9")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
