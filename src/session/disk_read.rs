@@ -115,7 +115,7 @@ fn read_file(
     };
     let fail = |reason: String, pool: &BlockPool| -> Result<(), Aborted> {
         let mut block = pool.get(abort)?;
-        block.reset(job.file_id, 0, 0);
+        block.reset();
         block.fail(reason);
         send(block);
         Ok(())
@@ -134,7 +134,7 @@ fn read_file(
             // This file has all its blocks: the next file may start.
             turn.take();
         }
-        block.reset(job.file_id, 0, block_no);
+        block.reset();
         let len = remaining.min(block_size as u64) as usize;
         block.set_len(len);
         let mut result = file.read_exact(&mut block.data).map_err(|e| {

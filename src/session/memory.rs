@@ -13,16 +13,13 @@ use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::tape::drive::LBP_CRC_LEN;
 
-/// One memory block; it carries its place in the data flow and any error
-/// met while filling it, so the writing side reports it.
+/// One memory block; it carries any error met while filling it, so the
+/// writing side reports it. (Which file it belongs to is the FIFO it
+/// travels on: each file has its own.)
 #[derive(Debug)]
 pub struct Block {
     /// Payload, followed by its CRC32C when sealed for the tape.
     pub data: Vec<u8>,
-    pub file_id: u64,
-    pub fseq: u64,
-    /// Block number within the file.
-    pub block_no: u64,
     /// CRC32C of the payload.
     pub crc: u32,
     pub error: Option<String>,
@@ -32,20 +29,14 @@ impl Block {
     fn new(capacity: usize) -> Self {
         Self {
             data: Vec::with_capacity(capacity),
-            file_id: 0,
-            fseq: 0,
-            block_no: 0,
             crc: 0,
             error: None,
         }
     }
 
-    /// Labels the block for its next use. The data keeps its length and
+    /// Clears the block for its next use. The data keeps its length and
     /// bytes: `set_len` before filling it.
-    pub fn reset(&mut self, file_id: u64, fseq: u64, block_no: u64) {
-        self.file_id = file_id;
-        self.fseq = fseq;
-        self.block_no = block_no;
+    pub fn reset(&mut self) {
         self.crc = 0;
         self.error = None;
     }
@@ -194,7 +185,7 @@ mod tests {
         block.data.copy_from_slice(b"abcdefgh");
         pool.put(block);
         let mut block = pool.get(&abort).unwrap();
-        block.reset(1, 1, 0);
+        block.reset();
         block.set_len(4);
         assert_eq!(block.data, b"abcd", "no zero-fill on reuse");
         block.set_len(10);

@@ -110,7 +110,7 @@ fn read_files(
                 stats.errors += 1;
                 tracing::warn!(vid, file_id = job.file_id, fseq = job.fseq, reason = %reason, "recall read failed");
                 if let Ok(mut block) = pool.get(&never) {
-                    block.reset(job.file_id, job.fseq, 0);
+                    block.reset();
                     block.fail(reason);
                     if let Err(e) = blocks.send(block) {
                         pool.put(e.into_inner());
@@ -178,7 +178,7 @@ impl BlockReader {
                     .get(never)
                     .map_err(|Aborted| "session aborted".to_string())?;
                 stats.waiting_disk += wait.elapsed();
-                block.reset(job.file_id, job.fseq, tape_block);
+                block.reset();
                 block.set_len(chunk.len());
                 block.data.copy_from_slice(chunk);
                 block.crc = crc32c::crc32c(chunk);
@@ -212,7 +212,7 @@ fn read_data(
             .get(never)
             .map_err(|Aborted| "session aborted".to_string())?;
         stats.waiting_disk += wait.elapsed();
-        block.reset(job.file_id, job.fseq, block_no);
+        block.reset();
         block.set_len(capacity);
         let started = Instant::now();
         let outcome = drive.read_block(&mut block.data);

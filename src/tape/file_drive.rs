@@ -132,11 +132,6 @@ impl FileDrive {
             .ok_or(DriveError::NoCartridge { drive })
     }
 
-    /// Bytes of payload recorded on the loaded cartridge.
-    pub fn bytes_recorded(&self) -> Option<u64> {
-        self.cartridge.as_ref().map(|c| c.data_len)
-    }
-
     fn open_cartridge(&self, dir: &Path) -> Result<Cartridge, DriveError> {
         let bad = |reason: String| DriveError::BadCartridge {
             path: dir.to_path_buf(),

@@ -92,8 +92,4 @@ impl Catalogue {
             }
         }
     }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down
-    }
 }

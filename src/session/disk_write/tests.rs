@@ -66,7 +66,7 @@ fn recall(h: &Harness, job: RecallJob, data: &[u8]) -> Result<(), String> {
     let (_keep, abort) = crossbeam_channel::bounded::<()>(0);
     let (tx, rx) = unbounded();
     let mut block = pool.get(&abort).unwrap();
-    block.reset(1, 1, 0);
+    block.reset();
     block.set_len(data.len());
     block.data.copy_from_slice(data);
     block.crc = crc32c::crc32c(data);

@@ -76,7 +76,7 @@ fn feed(sizes: &[u64], pool: &BlockPool) -> WorkFeed<TapeWriteTask> {
             let mut left = job.size;
             for no in 0..n {
                 let mut block = pool.get(&never).unwrap();
-                block.reset(job.file_id, 0, no);
+                block.reset();
                 let len = left.min(BLOCK) as usize;
                 block.set_len(len);
                 block.data.fill(no as u8);
