@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Install;
+use common::{Install, archived};
 use tapeserver::config::{ByteSize, Interval};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -50,18 +50,6 @@ fn a_database_error_is_not_taken_for_no_work() {
 }
 
 /// Archives `n` files of `size` bytes and waits until all are on tape.
-fn archived(install: &Install, n: u64, size: usize) -> Vec<(u64, std::path::PathBuf)> {
-    let sources: Vec<_> = (0..n)
-        .map(|i| install.make_file(&format!("f{i}"), size, 100 + i))
-        .collect();
-    let ids = install.archive(&sources);
-    install.wait_for("every file on tape", LONG, || {
-        ids.iter()
-            .all(|id| install.state_of(*id).state == "on_tape")
-    });
-    ids.into_iter().zip(sources).collect()
-}
-
 fn tape(install: &Install, vid: &str) -> serde_json::Value {
     let tapes: serde_json::Value =
         serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
@@ -271,40 +259,6 @@ fn recalls_orphaned_by_a_relabel_fail_and_archives_go_on() {
     );
 }
 
-/// Hole 7: a source replaced by a FIFO blocked the disk reader's open until
-/// the watchdog killed the session; the file was requeued uncounted and
-/// every kill counted against the drive.
-#[test]
-fn a_fifo_in_place_of_a_source_fails_the_file_not_the_drive() {
-    let install = Install::new(1, 1);
-    install.configure(|c| {
-        c.watchdog.no_data_movement_timeout = Interval(Duration::from_secs(2));
-    });
-    let _daemon = install.start();
-    // The drive is down while the source is swapped, so no session opens
-    // it before the swap.
-    install.ok("tpconfig", &["drive0", "down"]);
-    let fifo = install.make_file("fifo", 10 * KIB, 1);
-    let good = install.make_file("good", 10 * KIB, 2);
-    let ids = install.archive(&[fifo.clone(), good]);
-    let (fifo_id, good_id) = (ids[0], ids[1]);
-    std::fs::remove_file(&fifo).unwrap();
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    install.ok("tpconfig", &["drive0", "up"]);
-    install.wait_for("both files settled", LONG, || {
-        [fifo_id, good_id]
-            .iter()
-            .all(|id| install.state_of(*id).state != "queued")
-    });
-    let failed = install.state_of(fifo_id);
-    assert_eq!(failed.state, "failed", "{failed:?}");
-    assert!(failed.error.contains("not a regular file"), "{failed:?}");
-    assert!(failed.error.contains("3 attempts"), "{failed:?}");
-    assert_eq!(install.state_of(good_id).state, "on_tape");
-    assert_eq!(install.drive("drive0")["state"], "up");
-    assert!(!install.daemon_log().contains("watchdog: killing"));
-}
-
 /// Hole 9: recalls read with the configured block size, not the file's
 /// own, so lowering session.block_size made older files unrecallable.
 #[test]
@@ -417,141 +371,6 @@ fn mounts_of_removed_drives_and_renamed_hosts_do_not_hold_tapes_forever() {
     assert!(open_mounts(&install).iter().all(|m| m["host"] != "oldname"));
     let refused = install.run("tpconfig", &["--close-mount", &id]);
     assert!(!refused.status.success(), "an unknown mount is refused");
-}
-
-/// Hole 3: a retry accepted any destination of the right size and CRC32C
-/// (forgeable; any empty file matches an empty file) without knowing it
-/// wrote it.
-#[test]
-fn a_recall_never_accepts_a_destination_it_did_not_write() {
-    let install = Install::new(1, 1);
-    let _daemon = install.start();
-    let files = archived(&install, 1, 100 * KIB);
-    let empty = install.make_file("empty", 0, 5);
-    let empty_id = install.archive(std::slice::from_ref(&empty))[0];
-    install.wait_for("the empty file on tape", LONG, || {
-        install.state_of(empty_id).state == "on_tape"
-    });
-    install.ok("tpconfig", &["drive0", "down"]);
-    let out = install.path().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    let recall = |id: u64, name: &str| {
-        let line = install.ok(
-            "stager",
-            &["recall", &id.to_string(), out.join(name).to_str().unwrap()],
-        );
-        line.split_whitespace().next().unwrap().to_string()
-    };
-    let r1 = recall(files[0].0, "a");
-    let r2 = recall(empty_id, "e");
-    // Someone else puts files there, byte for byte what the recalls would write.
-    std::fs::copy(&files[0].1, out.join("a")).unwrap();
-    std::fs::write(out.join("e"), b"").unwrap();
-    install.ok("tpconfig", &["drive0", "up"]);
-    for r in [&r1, &r2] {
-        install.wait_for("the recall settled", LONG, || {
-            let json: serde_json::Value =
-                serde_json::from_str(&install.ok("stager", &["recalls", "--json", r])).unwrap();
-            let state = json["recalls"][0]["state"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            state == "failed" || state == "done"
-        });
-        let json: serde_json::Value =
-            serde_json::from_str(&install.ok("stager", &["recalls", "--json", r])).unwrap();
-        let recall = &json["recalls"][0];
-        assert_eq!(recall["state"], "failed", "{recall}");
-        assert!(
-            recall["error"].as_str().unwrap_or("").contains("exists"),
-            "{recall}"
-        );
-    }
-    assert_eq!(
-        std::fs::read(out.join("a")).unwrap(),
-        std::fs::read(&files[0].1).unwrap()
-    );
-}
-
-/// Hole 4: readtp removed DEST_DIR/VID.FSEQ on any error, even a file it
-/// did not create ("file exists").
-#[test]
-fn readtp_never_removes_a_file_it_did_not_create() {
-    let install = Install::new(1, 1);
-    let _daemon = install.start();
-    archived(&install, 1, 10 * KIB);
-    install.wait_for("the drive idle", LONG, || {
-        install.drive("drive0")["state"] == "up"
-    });
-    let dest = install.path().join("readtp");
-    std::fs::create_dir_all(&dest).unwrap();
-    std::fs::write(dest.join("V00001.1"), b"precious").unwrap();
-    let out = install.run("readtp", &["V00001", "1", dest.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("exists"),
-        "{stderr}"
-    );
-    assert_eq!(std::fs::read(dest.join("V00001.1")).unwrap(), b"precious");
-    let names: Vec<String> = std::fs::read_dir(&dest)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["V00001.1"], "nothing else is left behind");
-}
-
-/// Hole 8: paths were checked as strings at queue time only; the session
-/// re-resolved them, so a directory swapped for a symlink after queueing
-/// archived any file the daemon could read, and let a recall write anywhere.
-#[test]
-fn a_directory_swapped_for_a_symlink_leads_nowhere_outside_the_roots() {
-    let install = Install::new(1, 1);
-    let _daemon = install.start();
-    let files = archived(&install, 1, 10 * KIB);
-    let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("secret"), b"not for tape").unwrap();
-    install.ok("tpconfig", &["drive0", "down"]);
-    let sub = install.path().join("src/sub");
-    std::fs::create_dir_all(&sub).unwrap();
-    std::fs::write(sub.join("secret"), b"harmless").unwrap();
-    let source_id = install.archive(&[sub.join("secret")])[0];
-    let out_sub = install.path().join("out/sub");
-    std::fs::create_dir_all(&out_sub).unwrap();
-    let line = install.ok(
-        "stager",
-        &[
-            "recall",
-            &files[0].0.to_string(),
-            out_sub.join("f").to_str().unwrap(),
-        ],
-    );
-    let recall_id = line.split_whitespace().next().unwrap().to_string();
-    // Both directories become symlinks to a place outside the roots.
-    std::fs::remove_dir_all(&sub).unwrap();
-    std::os::unix::fs::symlink(outside.path(), &sub).unwrap();
-    std::fs::remove_dir_all(&out_sub).unwrap();
-    std::os::unix::fs::symlink(outside.path(), &out_sub).unwrap();
-    install.ok("tpconfig", &["drive0", "up"]);
-    install.wait_for("the archive settled", LONG, || {
-        install.state_of(source_id).state != "queued"
-    });
-    let source = install.state_of(source_id);
-    assert_eq!(source.state, "failed", "{source:?}");
-    assert!(
-        source.error.contains("allowed archive directory"),
-        "{source:?}"
-    );
-    install.wait_for("the recall settled", LONG, || {
-        let json: serde_json::Value =
-            serde_json::from_str(&install.ok("stager", &["recalls", "--json", &recall_id]))
-                .unwrap();
-        json["recalls"][0]["state"] == "failed"
-    });
-    let names: Vec<String> = std::fs::read_dir(outside.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["secret"], "nothing was written outside the roots");
 }
 
 /// The socket inodes a process holds open.

@@ -331,6 +331,18 @@ impl Drop for Daemon {
     }
 }
 
+pub fn archived(install: &Install, n: u64, size: usize) -> Vec<(u64, std::path::PathBuf)> {
+    let sources: Vec<_> = (0..n)
+        .map(|i| install.make_file(&format!("f{i}"), size, 100 + i))
+        .collect();
+    let ids = install.archive(&sources);
+    install.wait_for("every file on tape", Duration::from_secs(60), || {
+        ids.iter()
+            .all(|id| install.state_of(*id).state == "on_tape")
+    });
+    ids.into_iter().zip(sources).collect()
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
 pub fn pattern(size: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
