@@ -115,3 +115,51 @@ fn round_trips_through_toml() {
     assert_eq!(again.session.block_size, config.session.block_size);
     assert_eq!(again.drives.len(), 1);
 }
+
+/// The shipped example parses, and names every key the config has (a key
+/// added without documenting it fails here).
+#[test]
+fn the_example_config_parses_and_documents_every_key() {
+    let example = include_str!("../../config/tapeserver.toml");
+    let config = Config::parse(std::path::Path::new("config/tapeserver.toml"), example).unwrap();
+    let mut with_everything = config.clone();
+    with_everything.daemon.site = Some("SITE".into());
+    with_everything.daemon.host = Some("host".into());
+    with_everything.scheduler.test_call_delay = Some(Interval(Duration::from_millis(1)));
+    with_everything.scheduler.test_failing_fetches = 1;
+    with_everything.drives[0].faults = Some(FaultsConfig {
+        write_error_at_block: Some(1),
+        read_error_at_block: Some(1),
+        corrupt_read_at_block: Some(1),
+        stall_at_block: Some(1),
+        stall: Some(Interval(Duration::from_secs(1))),
+        stall_until: Some("/x".into()),
+        early_warning_after: Some(ByteSize(1)),
+        end_of_medium_after: Some(ByteSize(1)),
+        dismount_error: true,
+    });
+    let rendered: toml::Value = toml::from_str(&with_everything.to_toml().unwrap()).unwrap();
+    let mut keys = Vec::new();
+    fn walk(value: &toml::Value, keys: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    keys.push(k.clone());
+                    walk(v, keys);
+                }
+            }
+            toml::Value::Array(a) => a.iter().for_each(|v| walk(v, keys)),
+            _ => {}
+        }
+    }
+    walk(&rendered, &mut keys);
+    for key in keys {
+        assert!(
+            example.contains(&format!("{key} ="))
+                || example.contains(&format!("[{key}]"))
+                || example.contains(&format!("[[{key}]]"))
+                || example.contains(&format!("[drives.{key}]")),
+            "config/tapeserver.toml does not document `{key}`"
+        );
+    }
+}
