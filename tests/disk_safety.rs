@@ -138,7 +138,8 @@ fn a_directory_swapped_for_a_symlink_leads_nowhere_outside_the_roots() {
     let _daemon = install.start();
     let files = archived(&install, 1, 10 * KIB);
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("secret"), b"not for tape").unwrap();
+    // As long as the file queued, so only where it is tells them apart.
+    std::fs::write(outside.path().join("secret"), b"SECRET!!").unwrap();
     install.ok("tpconfig", &["drive0", "down"]);
     let sub = install.path().join("src/sub");
     std::fs::create_dir_all(&sub).unwrap();
