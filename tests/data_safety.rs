@@ -427,3 +427,41 @@ fn sessions_hold_nothing_of_the_forker() {
         install.state_of(id).state == "on_tape"
     });
 }
+
+/// Hole 13: a file finished in the early-warning zone right after a flush
+/// was on tape but never committed, so it was written again elsewhere.
+#[test]
+fn a_file_finished_in_the_early_warning_zone_is_committed_where_it_is() {
+    let install = Install::new(1, 2);
+    install.configure(|c| {
+        c.session.flush_files = 1;
+        // The second file's first block crosses early warning.
+        c.drives[0].faults = Some(tapeserver::config::FaultsConfig {
+            early_warning_after: Some(ByteSize(300 * 1024)),
+            ..Default::default()
+        });
+    });
+    let _daemon = install.start();
+    let sources: Vec<_> = (0..2)
+        .map(|i| install.make_file(&format!("f{i}"), 200 * KIB, 40 + i))
+        .collect();
+    let ids = install.archive(&sources);
+    install.wait_for("both files on tape", LONG, || {
+        ids.iter()
+            .all(|id| install.state_of(*id).state == "on_tape")
+    });
+    let places: Vec<_> = ids
+        .iter()
+        .map(|id| (install.state_of(*id).vid, install.state_of(*id).fseq))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some("V00001".to_string()), Some(1)),
+            (Some("V00001".to_string()), Some(2))
+        ],
+        "the second file is committed where it was written"
+    );
+    assert_eq!(tape(&install, "V00001")["state"], "full");
+    install.recall_and_compare(&ids.into_iter().zip(sources).collect::<Vec<_>>(), "out");
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::client::{ClientError, next_request_id, request};
+use super::client::{ClientError, next_request_id, request_answered};
 use crate::proto::admin::{
     AdminReply, AdminRequest, CloseMount, ConfigureDrive, DriveStatus, LabelTape, ListDrives,
     ListMounts, MountInfo, ReadTape, admin_reply, admin_request,
@@ -52,20 +52,17 @@ impl AdminClient {
         timeout: Duration,
     ) -> Result<admin_reply::Kind, ClientError> {
         let request_id = next_request_id();
-        let reply: AdminReply = request(
+        let req = AdminRequest {
+            request_id,
+            kind: Some(kind),
+        };
+        let reply: AdminReply = request_answered(
             &self.endpoint,
             timeout,
-            &AdminRequest {
-                request_id,
-                kind: Some(kind),
-            },
+            &req,
+            request_id,
+            |r: &AdminReply| r.request_id,
         )?;
-        if reply.request_id != request_id {
-            return Err(ClientError::WrongRequest {
-                sent: request_id,
-                got: reply.request_id,
-            });
-        }
         match reply.kind {
             Some(admin_reply::Kind::Error(e)) => Err(ClientError::Refused(e.into())),
             Some(kind) => Ok(kind),

@@ -33,6 +33,25 @@ pub enum ClientError {
     Empty,
 }
 
+/// Sends a request that carries `request_id` and returns the reply once it
+/// is checked to answer that id (`reply_id` reads it from the reply).
+pub fn request_answered<Rep: Message + Default>(
+    endpoint: &str,
+    timeout: Duration,
+    req: &impl Message,
+    request_id: u64,
+    reply_id: impl FnOnce(&Rep) -> u64,
+) -> Result<Rep, ClientError> {
+    let reply: Rep = request(endpoint, timeout, req)?;
+    match reply_id(&reply) {
+        got if got == request_id => Ok(reply),
+        got => Err(ClientError::WrongRequest {
+            sent: request_id,
+            got,
+        }),
+    }
+}
+
 /// Request ids unique to this process (the pid in the high half).
 pub fn next_request_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

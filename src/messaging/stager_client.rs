@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::client::{ClientError, next_request_id, request};
+use super::client::{ClientError, next_request_id, request_answered};
 use crate::proto::stager::{
     ArchiveReply, ArchiveRequest, FileStatus, LsTapeReply, LsTapeRequest, RecallReply,
     RecallRequest, RecallStatus, RecallStatusRequest, StagerReply, StagerRequest, StatusRequest,
@@ -51,20 +51,17 @@ impl StagerClient {
 
     fn call(&self, kind: stager_request::Kind) -> Result<stager_reply::Kind, ClientError> {
         let request_id = next_request_id();
-        let reply: StagerReply = request(
+        let req = StagerRequest {
+            request_id,
+            kind: Some(kind),
+        };
+        let reply: StagerReply = request_answered(
             &self.endpoint,
             self.timeout,
-            &StagerRequest {
-                request_id,
-                kind: Some(kind),
-            },
+            &req,
+            request_id,
+            |r: &StagerReply| r.request_id,
         )?;
-        if reply.request_id != request_id {
-            return Err(ClientError::WrongRequest {
-                sent: request_id,
-                got: reply.request_id,
-            });
-        }
         match reply.kind {
             Some(stager_reply::Kind::Error(e)) => Err(ClientError::Refused(e.into())),
             Some(kind) => Ok(kind),

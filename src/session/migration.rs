@@ -7,7 +7,7 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, unbounded};
 
 use super::disk_read::{DiskReadPool, DiskReadTask, blocks_for};
-use super::injector::{MoreWork, TaskInjector};
+use super::injector::TaskInjector;
 use super::memory::{BlockPool, Turns};
 use super::report_packer::{Medium, MigrationTarget, run_migration_packer};
 use super::status_reporter::StatusHandle;
@@ -50,17 +50,8 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_bytes,
     );
     let mut injector = injector;
-    // Empty-mount protection: ask before mounting.
-    match injector.inject(MoreWork { last_call: false }) {
-        Ok(0) => {
-            drop((injector, feed));
-            return super::empty_mount(spec, &mut *main_db);
-        }
-        Ok(_) => {}
-        Err(e) => {
-            drop((injector, feed));
-            return super::scheduler_unavailable(spec, &mut *main_db, &e);
-        }
+    if let Err(end) = super::first_request(&mut injector, spec, &mut *main_db) {
+        return end;
     }
     let last_file = match main_db.last_file(&spec.vid) {
         Ok(last) => last,

@@ -30,6 +30,7 @@ use crate::scheduler::test_knobs::TestScheduler;
 use crate::scheduler::{Scheduler, SchedulerError};
 use crate::tape::faulty::{Faults, FaultyDrive, NullDrive};
 use crate::tape::{FileDrive, TapeDrive};
+use injector::{MoreWork, TaskInjector};
 use status_reporter::{StatusHandle, StatusReporter};
 
 pub use tape_mount::{SessionEnd, TapeStats};
@@ -87,8 +88,27 @@ pub(crate) fn open_connections(spec: &SessionSpec) -> Result<[Box<dyn Scheduler>
     Ok([open()?, open()?, open()?])
 }
 
-/// Empty-mount protection: the first request for work, made before mounting,
-/// brought nothing. The tape is not mounted and the mount is closed.
+/// Empty-mount protection: the first request for work, made before
+/// mounting. Err: the session ends unmounted, with no work (an empty mount)
+/// or without a scheduler.
+pub(crate) fn first_request<J, T, F, D>(
+    injector: &mut TaskInjector<J, T, F, D>,
+    spec: &SessionSpec,
+    db: &mut dyn Scheduler,
+) -> Result<(), SessionEnd>
+where
+    F: FnMut(u64, u64) -> Result<Vec<J>, SchedulerError>,
+    D: FnMut(J) -> T,
+{
+    match injector.inject(MoreWork { last_call: false }) {
+        Ok(0) => Err(empty_mount(spec, db)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(scheduler_unavailable(spec, db, &e)),
+    }
+}
+
+/// The first request for work, made before mounting, brought nothing. The
+/// tape is not mounted and the mount is closed.
 pub(crate) fn empty_mount(spec: &SessionSpec, db: &mut dyn Scheduler) -> SessionEnd {
     tracing::info!(vid = %spec.vid, pool = %spec.pool, "empty mount: no work for this mount, the tape is not mounted; its queue is not mounted again for a while");
     if let Err(e) = db.end_empty_mount(spec.mount_id) {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crossbeam_channel::unbounded;
 
 use super::disk_write::{DiskWritePool, DiskWriteTask, Writers};
-use super::injector::{MoreWork, TaskInjector};
+use super::injector::TaskInjector;
 use super::memory::BlockPool;
 use super::report_packer::run_recall_packer;
 use super::status_reporter::StatusHandle;
@@ -43,16 +43,8 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_files,
         t.bulk_bytes,
     );
-    match injector.inject(MoreWork { last_call: false }) {
-        Ok(0) => {
-            drop((injector, feed));
-            return super::empty_mount(spec, &mut *main_db);
-        }
-        Ok(_) => {}
-        Err(e) => {
-            drop((injector, feed));
-            return super::scheduler_unavailable(spec, &mut *main_db, &e);
-        }
+    if let Err(end) = super::first_request(&mut injector, spec, &mut *main_db) {
+        return end;
     }
     let (result_tx, result_rx) = unbounded();
     let requests = feed.take_requests();
