@@ -152,3 +152,15 @@ fn a_destination_outside_the_roots_is_refused() {
     );
     assert!(entries(outside.path()).is_empty());
 }
+
+/// Hole 7: a FIFO put at a recall's destination is refused at once, never
+/// opened (opening it would wait for a reader).
+#[test]
+fn a_fifo_at_the_destination_is_refused_without_blocking() {
+    let h = harness();
+    let dest = h.root.join("fifo");
+    nix::unistd::mkfifo(&dest, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let err = recall(&h, job(&dest, b"payload", None), b"payload").unwrap_err();
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(entries(&h.root), ["fifo"]);
+}
