@@ -155,16 +155,8 @@ impl BlockReader {
             let started = Instant::now();
             let outcome = drive.read_block(scratch);
             stats.waiting_tape += started.elapsed();
-            let n = match outcome {
-                Ok(ReadOutcome::Data(n)) => n,
-                Ok(ReadOutcome::FileMark) => return Ok(()),
-                Ok(ReadOutcome::EndOfData) => {
-                    return Err(format!(
-                        "file {}: end of data before the file's closing file mark",
-                        job.file_id
-                    ));
-                }
-                Err(e) => return Err(format!("file {}: {e}", job.file_id)),
+            let Some(n) = data_len(outcome, job)? else {
+                return Ok(());
             };
             let payload = lbp_open(&scratch[..n]).ok_or_else(|| {
                 format!(
@@ -194,6 +186,23 @@ impl BlockReader {
     }
 }
 
+/// What a read inside a file means: Some(length) of a data block, None at
+/// the file's closing file mark; end of data or a drive error fail the file.
+fn data_len(
+    outcome: Result<ReadOutcome, crate::tape::DriveError>,
+    job: &RecallJob,
+) -> Result<Option<usize>, String> {
+    match outcome {
+        Ok(ReadOutcome::Data(n)) => Ok(Some(n)),
+        Ok(ReadOutcome::FileMark) => Ok(None),
+        Ok(ReadOutcome::EndOfData) => Err(format!(
+            "file {}: end of data before the file's closing file mark",
+            job.file_id
+        )),
+        Err(e) => Err(format!("file {}: {e}", job.file_id)),
+    }
+}
+
 /// Reads the file's data blocks up to its closing file mark, each tape
 /// block straight into a memory block.
 fn read_data(
@@ -217,22 +226,11 @@ fn read_data(
         let started = Instant::now();
         let outcome = drive.read_block(&mut block.data);
         stats.waiting_tape += started.elapsed();
-        let n = match outcome {
-            Ok(ReadOutcome::Data(n)) => n,
-            Ok(ReadOutcome::FileMark) => {
+        let n = match data_len(outcome, job) {
+            Ok(Some(n)) => n,
+            end => {
                 pool.put(block);
-                return Ok(());
-            }
-            Ok(ReadOutcome::EndOfData) => {
-                pool.put(block);
-                return Err(format!(
-                    "file {}: end of data before the file's closing file mark",
-                    job.file_id
-                ));
-            }
-            Err(e) => {
-                pool.put(block);
-                return Err(format!("file {}: {e}", job.file_id));
+                return end.map(drop);
             }
         };
         let Some(payload) = lbp_open(&block.data[..n]).map(<[u8]>::len) else {

@@ -21,20 +21,27 @@ pub(super) fn add_tape(
     pool: &str,
     capacity: u64,
 ) -> Result<(), SchedulerError> {
-    let pool_known: bool = tx.query_row(
-        "SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1",
-        [pool],
-        |r| r.get(0),
-    )?;
-    if !pool_known {
-        return Err(SchedulerError::UnknownPool(pool.into()));
-    }
+    check_pool(&tx, pool)?;
     tx.execute(
         "INSERT OR IGNORE INTO tapes (vid, pool, capacity) VALUES (?1, ?2, ?3)",
         params![vid, pool, capacity],
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// Errors unless the pool exists.
+pub(super) fn check_pool(tx: &Transaction<'_>, pool: &str) -> Result<(), SchedulerError> {
+    let known: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1",
+        [pool],
+        |r| r.get(0),
+    )?;
+    if known {
+        Ok(())
+    } else {
+        Err(SchedulerError::UnknownPool(pool.into()))
+    }
 }
 
 /// A queue that could get a mount: its oldest request, count and bytes.

@@ -12,14 +12,7 @@ pub(super) fn queue_archive(
     files: &[NewArchiveFile],
     pool: &str,
 ) -> Result<Vec<u64>, SchedulerError> {
-    let pool_known: bool = tx.query_row(
-        "SELECT COUNT(*) > 0 FROM tape_pools WHERE name = ?1",
-        [pool],
-        |r| r.get(0),
-    )?;
-    if !pool_known {
-        return Err(SchedulerError::UnknownPool(pool.into()));
-    }
+    super::mounts::check_pool(&tx, pool)?;
     // A file no tape of the pool can hold would only burn the pool's tapes.
     let largest: Option<u64> = tx.query_row(
         "SELECT MAX(capacity) FROM tapes WHERE pool = ?1",
