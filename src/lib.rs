@@ -9,6 +9,7 @@ pub mod library;
 pub mod logging;
 pub mod messaging;
 pub mod scheduler;
+pub mod scsi;
 pub mod session;
 pub mod tape;
 pub mod util;
