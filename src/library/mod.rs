@@ -2,6 +2,7 @@
 //! and dismount cartridges, and the virtual library used where no SCSI
 //! changer exists.
 
+pub mod emulated;
 pub mod faulty_changer;
 pub mod virtual_changer;
 
@@ -64,4 +65,44 @@ pub trait MediaChanger: Send {
     fn mount(&self, vid: &str, drive: &str) -> Result<(), ChangerError>;
     fn dismount(&self, vid: &str, drive: &str) -> Result<(), ChangerError>;
     fn status(&self) -> Result<LibraryStatus, ChangerError>;
+}
+
+/// The VID of a volume tag: an LTO label's first six characters
+/// (`A00001L6` is `A00001`), the whole tag otherwise.
+pub fn vid_of(volume_tag: &str) -> String {
+    let tag = volume_tag.trim();
+    let lto = tag.len() == 8
+        && tag.is_ascii()
+        && matches!(tag.as_bytes()[6], b'L' | b'M')
+        && tag.as_bytes()[7].is_ascii_alphanumeric();
+    if lto {
+        tag[..6].to_string()
+    } else {
+        tag.to_string()
+    }
+}
+
+/// The volume tag of a new cartridge: an LTO-style label for a six
+/// character VID, the VID itself otherwise.
+pub fn barcode_for(vid: &str) -> String {
+    if vid.len() == 6 && vid.is_ascii() {
+        format!("{vid}L6")
+    } else {
+        vid.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_vid_is_the_first_six_characters_of_an_lto_label() {
+        assert_eq!(super::vid_of("A00001L6"), "A00001");
+        assert_eq!(super::vid_of("CLN001L1"), "CLN001");
+        assert_eq!(super::vid_of("A00001M8"), "A00001");
+        assert_eq!(super::vid_of("TAPE01"), "TAPE01");
+        assert_eq!(super::vid_of("ABCDEFGHIJ"), "ABCDEFGHIJ");
+        assert_eq!(super::vid_of(" A00001L6  "), "A00001");
+        assert_eq!(super::vid_of(&super::barcode_for("V00001")), "V00001");
+        assert_eq!(super::barcode_for("LONGVID1"), "LONGVID1");
+    }
 }

@@ -251,24 +251,35 @@ fn decode_descriptor(kind: ElementType, d: &[u8], pvoltag: bool, avoltag: bool) 
     }
 }
 
-/// Encodes elements of one type as a device answers READ ELEMENT STATUS
-/// (the emulated library): header, one page, descriptors with a primary
-/// volume tag and, for drives asked with DVCID, a serial number identifier.
+/// Encodes elements as a device answers READ ELEMENT STATUS (the emulated
+/// library): the header, then one page per run of elements of one type,
+/// descriptors with a primary volume tag and, for drives asked with DVCID,
+/// a serial number identifier. Every byte count includes what it counts.
 pub fn encode_element_status(elements: &[Element], voltag: bool, dvcid: bool) -> Vec<u8> {
-    let Some(first) = elements.first() else {
-        let mut raw = vec![0u8; 8];
-        raw[7] = 0;
-        return raw;
-    };
-    let with_id = dvcid && first.kind == ElementType::DataTransfer;
-    let desc_len = 12 + if voltag { 36 } else { 0 } + if with_id { 4 + 32 } else { 0 };
-    let page_bytes = desc_len * elements.len();
-    let mut raw = Vec::with_capacity(16 + page_bytes);
-    raw.extend_from_slice(&first.address.to_be_bytes());
+    let mut pages = Vec::new();
+    let mut rest = elements;
+    while let Some(first) = rest.first() {
+        let n = rest.iter().take_while(|e| e.kind == first.kind).count();
+        pages.extend(encode_page(&rest[..n], voltag, dvcid));
+        rest = &rest[n..];
+    }
+    let mut raw = Vec::with_capacity(8 + pages.len());
+    raw.extend_from_slice(&elements.first().map_or(0, |e| e.address).to_be_bytes());
     raw.extend_from_slice(&(elements.len() as u16).to_be_bytes());
     raw.push(0);
-    raw.extend_from_slice(&((8 + page_bytes) as u32).to_be_bytes()[1..]);
-    raw.push(first.kind.code());
+    raw.extend_from_slice(&(pages.len() as u32).to_be_bytes()[1..]);
+    raw.extend(pages);
+    raw
+}
+
+/// One element status page: its 8-byte header and descriptors.
+fn encode_page(elements: &[Element], voltag: bool, dvcid: bool) -> Vec<u8> {
+    let kind = elements.first().map_or(ElementType::Storage, |e| e.kind);
+    let with_id = dvcid && kind == ElementType::DataTransfer;
+    let desc_len = 12 + if voltag { 36 } else { 0 } + if with_id { 4 + 32 } else { 0 };
+    let page_bytes = desc_len * elements.len();
+    let mut raw = Vec::with_capacity(8 + page_bytes);
+    raw.push(kind.code());
     raw.push(if voltag { 0x80 } else { 0 });
     raw.extend_from_slice(&(desc_len as u16).to_be_bytes());
     raw.push(0);
