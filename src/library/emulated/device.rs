@@ -23,7 +23,8 @@ const INITIALIZE_ELEMENT_STATUS_WITH_RANGE: u8 = 0x37;
 
 pub struct EmulatedChanger {
     library: EmulatedLibrary,
-    path: String,
+    /// The path's name in the library (`changer0`).
+    name: String,
     /// What operators call this path: its file.
     display: String,
 }
@@ -48,7 +49,7 @@ impl EmulatedChanger {
         let (library, path) = EmulatedLibrary::resolve_path(file)?;
         Ok(Self {
             library,
-            path,
+            name: path,
             display: file.display().to_string(),
         })
     }
@@ -60,13 +61,13 @@ impl EmulatedChanger {
             .to_string();
         Self {
             library,
-            path: name.to_string(),
+            name: name.to_string(),
             display,
         }
     }
 
     fn answer(&self, cdb: &[u8], timeout: Duration) -> Result<Answer, TransportError> {
-        let faults = Faults::new(self.library.root(), &self.path);
+        let faults = Faults::new(self.library.root(), &self.name);
         if faults.dead() {
             return Err(TransportError::Offline {
                 path: self.display.clone(),
@@ -241,7 +242,7 @@ impl EmulatedChanger {
         }
         match self
             .library
-            .move_medium(&self.path, source, destination, timeout)
+            .move_medium(&self.name, source, destination, timeout)
         {
             Ok(()) => Ok(Answer::Data(Vec::new())),
             Err(MoveFailure::Check { key, asc, ascq }) => Ok(check(key, asc, ascq)),
