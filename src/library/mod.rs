@@ -2,8 +2,11 @@
 //! and dismount cartridges, and the virtual library used where no SCSI
 //! changer exists.
 
+pub mod direct;
 pub mod emulated;
 pub mod faulty_changer;
+pub mod inventory;
+pub mod scsi_changer;
 pub mod virtual_changer;
 
 pub use virtual_changer::VirtualChanger;
@@ -47,6 +50,29 @@ pub enum ChangerError {
     NoFreeSlot(String),
     #[error("injected fault: {0}")]
     Injected(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("{what}: {source}")]
+    Scsi {
+        what: String,
+        source: crate::scsi::ScsiError,
+    },
+    #[error("no changer path can serve: {0}")]
+    NoPath(String),
+    /// What the controller answered instead (one sentence), or why it could not be reached.
+    #[error("{0}")]
+    Controller(String),
+    #[error(transparent)]
+    Emulation(#[from] emulated::EmulationError),
+}
+
+/// A drive as the library knows it: by name, and by its changer element
+/// address or its serial number when configured (see `Inventory::drive_element`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriveRef {
+    pub name: String,
+    pub element: Option<u16>,
+    pub serial: Option<String>,
 }
 
 /// Where each cartridge is.
@@ -56,6 +82,32 @@ pub struct LibraryStatus {
     pub slots: Vec<(u16, Option<String>)>,
     /// (drive name, VID in it)
     pub drives: Vec<(String, Option<String>)>,
+}
+
+impl LibraryStatus {
+    /// Storage slots and drives of an inventory, drives named after the
+    /// configured drive they are, else their serial number.
+    pub fn from_inventory(inventory: &inventory::Inventory, drives: &[DriveRef]) -> Self {
+        use crate::scsi::smc::ElementType;
+        let name_of = |e: &crate::scsi::smc::Element| {
+            drives
+                .iter()
+                .find(|d| inventory.drive_element(d).ok() == Some(e.address))
+                .map(|d| d.name.clone())
+                .or_else(|| e.device_id.clone())
+                .unwrap_or_else(|| format!("element{}", e.address))
+        };
+        Self {
+            slots: inventory
+                .of_kind(ElementType::Storage)
+                .map(|e| (e.address, inventory.vid_in(e.address)))
+                .collect(),
+            drives: inventory
+                .of_kind(ElementType::DataTransfer)
+                .map(|e| (name_of(e), inventory.vid_in(e.address)))
+                .collect(),
+        }
+    }
 }
 
 /// Moves cartridges between storage slots and drives. Requests are
