@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/session.proto",
         "proto/admin.proto",
         "proto/stager.proto",
+        "proto/tlc.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -32,4 +32,7 @@ pub mod proto {
     pub mod stager {
         include!(concat!(env!("OUT_DIR"), "/tapeserver.stager.rs"));
     }
+    pub mod tlc {
+        include!(concat!(env!("OUT_DIR"), "/tapeserver.tlc.rs"));
+    }
 }

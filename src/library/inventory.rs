@@ -187,27 +187,34 @@ impl Inventory {
         })
     }
 
-    /// Records a completed move.
-    pub fn apply_move(&mut self, source: u16, destination: u16) {
-        let Some(from) = self.elements.iter().position(|e| e.address == source) else {
+    /// Records a completed move of the cartridge labelled `tag` (read
+    /// from the source when not given). The source is emptied only if it
+    /// still holds that cartridge, and a picker that shows it mid-move (a
+    /// read taken during the move) is emptied too.
+    pub fn apply_move(&mut self, source: u16, destination: u16, tag: Option<&str>) {
+        let Some(from) = self.element(source).cloned() else {
             return;
         };
-        let taken = self.elements[from].clone();
-        let source_kind = taken.kind;
-        {
-            let e = &mut self.elements[from];
-            e.full = false;
-            e.volume_tag = None;
-            e.source = None;
+        let tag = tag.map(String::from).or_else(|| from.volume_tag.clone());
+        let came_from = if from.kind == ElementType::Storage {
+            Some(source)
+        } else {
+            from.source
+        };
+        for e in &mut self.elements {
+            let holds = e.full && e.volume_tag.is_some() && e.volume_tag == tag;
+            let emptied = (e.address == source && (holds || tag.is_none()))
+                || (e.kind == ElementType::Transport && holds);
+            if emptied {
+                e.full = false;
+                e.volume_tag = None;
+                e.source = None;
+            }
         }
         if let Some(to) = self.elements.iter_mut().find(|e| e.address == destination) {
             to.full = true;
-            to.volume_tag = taken.volume_tag;
-            to.source = if source_kind == ElementType::Storage {
-                Some(source)
-            } else {
-                taken.source
-            };
+            to.volume_tag = tag;
+            to.source = came_from;
         }
     }
 }
@@ -288,7 +295,7 @@ mod tests {
                 destination: 500
             }
         );
-        inv.apply_move(1000, 500);
+        inv.apply_move(1000, 500, None);
         assert_eq!(inv.plan_mount("A00001", "d0", 500).unwrap(), Plan::Done);
         assert_eq!(inv.element(500).unwrap().source, Some(1000));
         // Home is the slot it came from, even with an earlier free slot.
@@ -308,7 +315,7 @@ mod tests {
                 destination: 1001
             }
         );
-        inv.apply_move(500, 1000);
+        inv.apply_move(500, 1000, None);
         assert_eq!(
             inv.plan_dismount("A00001", "d0", 500, &[]).unwrap(),
             Plan::Done

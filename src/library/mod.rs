@@ -2,6 +2,8 @@
 //! and dismount cartridges, and the virtual library used where no SCSI
 //! changer exists.
 
+pub mod client;
+pub mod controller;
 pub mod direct;
 pub mod emulated;
 pub mod faulty_changer;
@@ -34,7 +36,7 @@ pub enum ChangerError {
         drive: String,
         loaded: String,
     },
-    #[error("cannot mount {vid} into {drive}: the cartridge is in drive {other}")]
+    #[error("cannot mount {vid} into {drive}: the cartridge is in {other}")]
     InAnotherDrive {
         vid: String,
         drive: String,

@@ -1,0 +1,300 @@
+//! The library controller: the one process that talks to a library's
+//! changer, for every tape server that shares it. Embedded in
+//! `tapeserverd` for one host, standalone as `tlcd` for a shared library.
+//!
+//! Threads: a server thread (ZMQ, `server`), one state thread that owns
+//! everything the controller knows (`state`, `requests`, `status`), one
+//! worker per changer path (SCSI calls block, `worker`), and a lease
+//! thread that waits for the lease. Several controllers may serve one
+//! library; the one holding the lease (an exclusive lock on a file) is
+//! active, the others answer "standby" at once so clients move on, and
+//! the first to get the lease after the active one dies reads the library
+//! before it serves.
+
+mod requests;
+mod server;
+mod state;
+mod status;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::{ChangerError, DriveRef};
+use crate::messaging::refusal::{ErrorCode, Refusal};
+use state::{Event, PathSlot, PathState, Settings, StateThread};
+
+/// The default move timeout: robots take minutes when they retry.
+pub const DEFAULT_MOVE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Changer paths in order of preference (devices, iSCSI URLs, or
+    /// emulated path files).
+    pub paths: Vec<String>,
+    /// ZMQ endpoints to bind.
+    pub listen: Vec<String>,
+    /// The endpoint clients use (reported in replies); may differ from
+    /// `listen` (a wildcard bind behind a name, NAT).
+    pub endpoint: String,
+    /// Bind only to this network interface (SO_BINDTODEVICE).
+    pub interface: Option<String>,
+    /// The lease file: whoever holds its lock is the active controller.
+    pub lease: PathBuf,
+    pub move_timeout: Duration,
+    /// How often an offline path is probed for re-admission.
+    pub probe_interval: Duration,
+    /// Drives known by name (their element or serial), to name elements.
+    pub drives: Vec<DriveRef>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("the controller has no changer path to drive")]
+    NoPaths,
+    #[error("the controller has no endpoint to listen on")]
+    NoListen,
+    #[error("cannot listen on {endpoint}: {source}")]
+    Listen {
+        endpoint: String,
+        source: zmq::Error,
+    },
+    #[error("cannot bind {endpoint} to network interface {interface}: {source}")]
+    Interface {
+        endpoint: String,
+        interface: String,
+        source: zmq::Error,
+    },
+    #[error("lease file {path}: {source}")]
+    Lease {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start a controller thread: {0}")]
+    Thread(std::io::Error),
+    #[error("controller sockets: {0}")]
+    Zmq(#[from] zmq::Error),
+}
+
+/// A running controller; stopping it (or dropping it) releases the lease.
+pub struct ControllerHandle {
+    events: Sender<Event>,
+    stop: zmq::Socket,
+    active: Arc<AtomicBool>,
+    server: Option<JoinHandle<()>>,
+    state: Option<JoinHandle<()>>,
+}
+
+/// One name per controller in a process, for the inproc reply socket.
+fn reply_endpoint() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "inproc://tlc-replies-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn spawn(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, ControllerError> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map_err(ControllerError::Thread)
+}
+
+pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerError> {
+    if config.paths.is_empty() {
+        return Err(ControllerError::NoPaths);
+    }
+    if config.listen.is_empty() {
+        return Err(ControllerError::NoListen);
+    }
+    let ctx = zmq::Context::new();
+    let mut router = ctx.socket(zmq::ROUTER)?;
+    router.set_linger(0)?;
+    for endpoint in &config.listen {
+        if let Some(interface) = &config.interface {
+            bind_to_device(&mut router, interface).map_err(|source| {
+                ControllerError::Interface {
+                    endpoint: endpoint.clone(),
+                    interface: interface.clone(),
+                    source,
+                }
+            })?;
+        }
+        if let Some(path) = endpoint.strip_prefix("ipc://") {
+            // A socket file left by a killed controller.
+            let _ = std::fs::remove_file(path);
+        }
+        router
+            .bind(endpoint)
+            .map_err(|source| ControllerError::Listen {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+    }
+    let replies_at = reply_endpoint();
+    let replies = ctx.socket(zmq::PULL)?;
+    replies.bind(&replies_at)?;
+    let to_server = ctx.socket(zmq::PUSH)?;
+    to_server.connect(&replies_at)?;
+    let stop = ctx.socket(zmq::PUSH)?;
+    stop.connect(&replies_at)?;
+
+    let lease = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&config.lease)
+        .map_err(|source| ControllerError::Lease {
+            path: config.lease.clone(),
+            source,
+        })?;
+
+    let (events_tx, events_rx) = crossbeam_channel::unbounded();
+    let active = Arc::new(AtomicBool::new(false));
+    let mut paths = Vec::new();
+    for (i, device) in config.paths.iter().enumerate() {
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+        let events = events_tx.clone();
+        let dev = device.clone();
+        // Workers are not joined: one may be stuck in a SCSI call.
+        spawn(format!("tlc-path{i}"), move || {
+            worker::run(i, dev, jobs_rx, events)
+        })?;
+        paths.push(PathSlot {
+            device: device.clone(),
+            state: PathState::Unknown,
+            identity: None,
+            jobs: jobs_tx,
+            busy: None,
+        });
+    }
+    let settings = Settings {
+        move_timeout: config.move_timeout,
+        probe_interval: config.probe_interval,
+        endpoint: config.endpoint.clone(),
+        drives: config.drives.clone(),
+    };
+    let state_thread = StateThread::new(settings, paths, events_rx, to_server, active.clone());
+    let state = spawn("tlc-state".into(), move || state_thread.run())?;
+    let server = server::Server {
+        router,
+        replies,
+        events: events_tx.clone(),
+        active: active.clone(),
+        endpoint: config.endpoint.clone(),
+    };
+    let server = spawn("tlc-server".into(), move || server.run())?;
+    let lease_events = events_tx.clone();
+    let lease_path = config.lease.clone();
+    let endpoint = config.endpoint.clone();
+    spawn("tlc-lease".into(), move || {
+        hold_lease(lease, &lease_path, &endpoint, &lease_events)
+    })?;
+    Ok(ControllerHandle {
+        events: events_tx,
+        stop,
+        active,
+        server: Some(server),
+        state: Some(state),
+    })
+}
+
+/// Waits for the lease and hands it to the state thread.
+fn hold_lease(file: std::fs::File, path: &std::path::Path, endpoint: &str, events: &Sender<Event>) {
+    use std::io::Write;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!(lease = %path.display(), "standby: another controller holds the lease");
+            if let Err(e) = file.lock() {
+                tracing::error!(lease = %path.display(), error = %e, "cannot wait for the lease");
+                return;
+            }
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            tracing::error!(lease = %path.display(), error = %e, "cannot take the lease");
+            return;
+        }
+    }
+    // Who holds it, for operators reading the file.
+    let _ = file.set_len(0);
+    let _ = writeln!(&file, "{endpoint} pid {}", std::process::id());
+    let _ = events.send(Event::Lease(file));
+}
+
+/// SO_BINDTODEVICE through ZMQ_BINDTODEVICE (the zmq crate has no setter).
+fn bind_to_device(socket: &mut zmq::Socket, interface: &str) -> Result<(), zmq::Error> {
+    let value = interface.as_bytes();
+    // SAFETY: the socket pointer is valid while `socket` lives; libzmq
+    // copies the option value before returning.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            zmq_sys::ZMQ_BINDTODEVICE as libc::c_int,
+            value.as_ptr().cast(),
+            value.len(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        // SAFETY: reads libzmq's thread-local errno; no pointers involved.
+        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
+    }
+}
+
+impl ControllerHandle {
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    fn shut(&mut self) {
+        let _ = self.events.send(Event::Stop);
+        let _ = self.stop.send(Vec::<u8>::new(), 0);
+        for handle in [self.server.take(), self.state.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = handle.join();
+        }
+    }
+
+    /// Stops serving and releases the lease.
+    pub fn stop(mut self) {
+        self.shut();
+    }
+}
+
+impl Drop for ControllerHandle {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+/// What a client is told when a request fails: a code and one sentence.
+pub fn refusal(e: &ChangerError) -> Refusal {
+    let code = match e {
+        ChangerError::UnknownDrive(_) | ChangerError::UnknownVid(_) => ErrorCode::NotFound,
+        ChangerError::DriveFull { .. }
+        | ChangerError::InAnotherDrive { .. }
+        | ChangerError::WrongCartridge { .. }
+        | ChangerError::NoFreeSlot(_) => ErrorCode::FailedPrecondition,
+        ChangerError::Busy(_) | ChangerError::NoPath(_) => ErrorCode::Unavailable,
+        _ => ErrorCode::Aborted,
+    };
+    Refusal::new(code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests;
