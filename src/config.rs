@@ -142,6 +142,9 @@ pub struct EndpointsConfig {
     /// Session reports; empty = `ipc://RUN_DIR/sessions.sock`.
     #[serde(default)]
     pub sessions: String,
+    /// The embedded library controller; empty = `ipc://RUN_DIR/tlc.sock`.
+    #[serde(default)]
+    pub library: String,
     /// How long a client command waits for the daemon's reply.
     #[serde(default = "default_client_timeout")]
     pub client_timeout: Interval,
@@ -191,24 +194,56 @@ pub struct SchedulerConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LibraryConfig {
-    /// "virtual": cartridges and drives are files under `path`.
+    /// "emulated": the emulated SCSI library under `path`; "scsi": a real
+    /// library behind `changers`.
     pub kind: LibraryKind,
-    pub path: PathBuf,
+    /// The emulated library's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Changer paths in order of preference: devices (`/dev/sg3`), iSCSI
+    /// URLs (`iscsi://HOST[:PORT]/TARGET_IQN/LUN`), or an emulated
+    /// library's path files. Empty with kind "emulated": all of its paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changers: Vec<String>,
+    /// Endpoints of `tlcd` instances serving this library; empty: a
+    /// controller embedded in this daemon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controllers: Vec<String>,
+    /// The embedded controller's lease file (default: STATE_DIR/tlc.lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<PathBuf>,
+    /// A move that takes longer failed (robots retry for minutes).
+    #[serde(default = "default_move_timeout")]
+    pub move_timeout: Interval,
+    /// How often an offline changer path is probed.
+    #[serde(default = "default_probe_interval")]
+    pub probe_interval: Interval,
+    /// How long a client waits for one controller before asking the next.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: Interval,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LibraryKind {
-    Virtual,
+    /// "virtual" was the file-backed library this one replaces; its state
+    /// is converted when first read.
+    #[serde(alias = "virtual")]
+    Emulated,
+    Scsi,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriveConfig {
     pub name: String,
-    /// "file": a file-backed drive whose device is a directory.
+    /// "file": a file-backed drive whose device is a directory; "scsi": a
+    /// SCSI tape drive (`/dev/sgN` or an iSCSI URL).
     pub kind: DriveKind,
     pub device: PathBuf,
+    /// The changer's drive element address; default: matched by serial number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<u16>,
     /// Test only: faults the drive injects in every session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultsConfig>,
@@ -237,6 +272,7 @@ pub struct FaultsConfig {
 #[serde(rename_all = "lowercase")]
 pub enum DriveKind {
     File,
+    Scsi,
     /// Benchmarks only: data blocks are checked and discarded.
     Null,
 }
@@ -299,6 +335,8 @@ pub struct PathsConfig {
 }
 
 mod defaults;
+mod library;
+pub mod tlcd;
 
 use defaults::*;
 
@@ -336,19 +374,7 @@ impl Config {
 
     /// Parses and validates config text; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: describe_toml_error(text, &e),
-        })?;
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigError::Key {
-                path: path.to_path_buf(),
-                key,
-                message: describe_toml_error(text, &inner),
-            }
-        })?;
+        let config: Config = deserialize(path, text)?;
         config.validate(path)?;
         Ok(config)
     }
@@ -435,10 +461,18 @@ impl Config {
                 ));
             }
         }
+        self.library.validate(&bad)?;
+        for (i, drive) in self.drives.iter().enumerate() {
+            if drive.kind == DriveKind::Scsi && drive.device.as_os_str().is_empty() {
+                return Err(bad(
+                    &format!("drives[{i}].device"),
+                    "expected a device such as /dev/sg4 or an iSCSI URL".into(),
+                ));
+            }
+        }
         for (key, dir) in [
             ("daemon.run_dir", &self.daemon.run_dir),
             ("daemon.state_dir", &self.daemon.state_dir),
-            ("library.path", &self.library.path),
         ] {
             if !dir.is_absolute() {
                 return Err(bad(
@@ -481,6 +515,33 @@ impl Config {
         self.endpoint(&self.endpoints.sessions, "sessions.sock")
     }
 
+    /// Where the embedded library controller listens.
+    pub fn library_endpoint(&self) -> String {
+        self.endpoint(&self.endpoints.library, "tlc.sock")
+    }
+
+    /// The controllers clients of this daemon ask: the configured `tlcd`
+    /// instances, else the embedded controller.
+    pub fn controller_endpoints(&self) -> Vec<String> {
+        if self.library.controllers.is_empty() {
+            vec![self.library_endpoint()]
+        } else {
+            self.library.controllers.clone()
+        }
+    }
+
+    /// The drives as the library controller knows them.
+    pub fn drive_refs(&self) -> Vec<crate::library::DriveRef> {
+        self.drives
+            .iter()
+            .map(|d| crate::library::DriveRef {
+                name: d.name.clone(),
+                element: d.element,
+                serial: None,
+            })
+            .collect()
+    }
+
     fn endpoint(&self, configured: &str, socket: &str) -> String {
         if configured.is_empty() {
             format!("ipc://{}", self.daemon.run_dir.join(socket).display())
@@ -499,6 +560,23 @@ impl Config {
 pub fn client_config_path(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+}
+
+/// TOML into a typed struct; errors name the file, the key and the line.
+fn deserialize<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: describe_toml_error(text, &e),
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError::Key {
+            path: path.to_path_buf(),
+            key,
+            message: describe_toml_error(text, &inner),
+        }
+    })
 }
 
 /// One line: the message and where it is, without the multi-line snippet.

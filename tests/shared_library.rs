@@ -43,7 +43,7 @@ fn a_second_host_joins_the_library_and_recalls_what_the_first_archived() {
     };
     let state = std::fs::read_to_string(library.join("library.json")).unwrap();
     assert!(
-        state.contains("\"b0\"") && state.contains("\"drive0\""),
+        state.contains("\"serial\": \"b0\"") && state.contains("\"serial\": \"drive0\""),
         "both hosts' drives: {state}"
     );
     let _a = first.start();

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write a single-host installation (config, virtual library, labelled cartridges) under DIR.
+    /// Write a single-host installation (config, emulated SCSI library with an embedded controller, labelled cartridges) under DIR.
     Init {
         dir: PathBuf,
         #[arg(long, default_value_t = 2)]
@@ -41,6 +41,13 @@ enum Command {
         /// Drive names start with this, to stay unique across hosts.
         #[arg(long, default_value = "drive")]
         drive_prefix: String,
+        /// tlcd endpoints serving the library, comma-separated (default: a
+        /// controller embedded in this daemon).
+        #[arg(long, value_delimiter = ',')]
+        controllers: Vec<String>,
+        /// How long the emulated robot takes per move, e.g. "2s".
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        move_time: std::time::Duration,
     },
     /// Run the daemon in the foreground.
     Run {
@@ -68,6 +75,8 @@ fn main() -> ExitCode {
             scheduler,
             library,
             drive_prefix,
+            controllers,
+            move_time,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -76,6 +85,8 @@ fn main() -> ExitCode {
                 scheduler_url: scheduler,
                 library,
                 drive_prefix,
+                controllers,
+                move_time,
             };
             let path = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;
@@ -98,7 +109,8 @@ fn main() -> ExitCode {
             tracing::info!(
                 config = %config_path.display(),
                 scheduler = %config.scheduler.url,
-                library = %config.library.path.display(),
+                library = ?config.library.kind,
+                controllers = ?config.controller_endpoints(),
                 drives = config.drives.len(),
                 block_size = config.session.block_size.0,
                 block_count = config.session.block_count,

@@ -3,6 +3,7 @@
 //! parse arguments and call these.
 
 pub mod admin;
+pub mod library;
 pub mod stager;
 
 use std::path::PathBuf;

@@ -84,6 +84,7 @@ impl Default for EndpointsConfig {
             stager: String::new(),
             admin: String::new(),
             sessions: String::new(),
+            library: String::new(),
             client_timeout: default_client_timeout(),
         }
     }
@@ -116,4 +117,13 @@ impl Default for WatchdogConfig {
             shutdown_deadline: default_shutdown_deadline(),
         }
     }
+}
+pub(super) fn default_move_timeout() -> Interval {
+    Interval(crate::library::controller::DEFAULT_MOVE_TIMEOUT)
+}
+pub(super) fn default_probe_interval() -> Interval {
+    Interval(crate::library::controller::DEFAULT_PROBE_INTERVAL)
+}
+pub(super) fn default_request_timeout() -> Interval {
+    Interval(Duration::from_secs(10))
 }

@@ -9,7 +9,7 @@ state_dir = "/var/lib/ts"
 url = "sqlite:///var/lib/ts/scheduler.db"
 
 [library]
-kind = "virtual"
+kind = "emulated"
 path = "/var/lib/ts/library"
 
 [[drives]]
@@ -127,6 +127,10 @@ fn the_example_config_parses_and_documents_every_key() {
     with_everything.daemon.host = Some("host".into());
     with_everything.scheduler.test_call_delay = Some(Interval(Duration::from_millis(1)));
     with_everything.scheduler.test_failing_fetches = 1;
+    with_everything.library.changers = vec!["/dev/sg3".into()];
+    with_everything.library.controllers = vec!["tcp://tlc1:5770".into()];
+    with_everything.library.lease = Some("/x".into());
+    with_everything.drives[0].element = Some(500);
     with_everything.drives[0].faults = Some(FaultsConfig {
         write_error_at_block: Some(1),
         read_error_at_block: Some(1),
@@ -162,4 +166,76 @@ fn the_example_config_parses_and_documents_every_key() {
             "config/tapeserver.toml does not document `{key}`"
         );
     }
+}
+
+#[test]
+fn library_keys_say_what_each_kind_needs() {
+    let old = MINIMAL.replace("kind = \"emulated\"", "kind = \"virtual\"");
+    assert_eq!(
+        parse(&old).unwrap().library.kind,
+        LibraryKind::Emulated,
+        "the old name still reads"
+    );
+    let scsi = MINIMAL.replace(
+        "kind = \"emulated\"\npath = \"/var/lib/ts/library\"",
+        "kind = \"scsi\"",
+    );
+    let e = parse(&scsi).unwrap_err().to_string();
+    assert!(
+        e.contains("library.changers") && e.contains("at least one changer path"),
+        "{e}"
+    );
+    let served = scsi.replace(
+        "kind = \"scsi\"",
+        "kind = \"scsi\"\ncontrollers = [\"tcp://tlc1:5770\"]",
+    );
+    assert_eq!(
+        parse(&served).unwrap().controller_endpoints(),
+        ["tcp://tlc1:5770"]
+    );
+    let bad = scsi.replace(
+        "kind = \"scsi\"",
+        "kind = \"scsi\"\ncontrollers = [\"tlc1:5770\"]",
+    );
+    let e = parse(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("library.controllers") && e.contains("tlc1:5770"),
+        "{e}"
+    );
+    let embedded = parse(MINIMAL).unwrap();
+    assert_eq!(embedded.controller_endpoints(), ["ipc:///run/ts/tlc.sock"]);
+}
+
+/// config/tlcd.toml is valid and documents every key tlcd knows.
+#[test]
+fn the_example_tlcd_config_parses_and_documents_every_key() {
+    let example = include_str!("../../config/tlcd.toml");
+    let config = tlcd::TlcdConfig::parse(Path::new("config/tlcd.toml"), example).unwrap();
+    assert_eq!(config.endpoint(), "tcp://tlc1.example.org:5770");
+    let rendered: toml::Value = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+    let toml::Value::Table(top) = rendered else {
+        panic!("not a table");
+    };
+    for (section, value) in top {
+        let keys: Vec<String> = match value {
+            toml::Value::Table(t) => t.keys().cloned().collect(),
+            toml::Value::Array(a) => a
+                .iter()
+                .filter_map(|v| v.as_table())
+                .flat_map(|t| t.keys().cloned().collect::<Vec<_>>())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for key in keys {
+            assert!(
+                example.contains(&format!("{key} =")),
+                "config/tlcd.toml does not document `{section}.{key}`"
+            );
+        }
+    }
+    let no_lease = example.replace("lease = ", "# lease = ");
+    let e = tlcd::TlcdConfig::parse(Path::new("x.toml"), &no_lease)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("controller.lease"), "{e}");
 }

@@ -21,7 +21,7 @@ use super::messages::{ToLoop, ToScheduler};
 use super::session_spec;
 use super::watchdog::Timeouts;
 use crate::config::Config;
-use crate::library::{MediaChanger, VirtualChanger};
+use crate::library::MediaChanger;
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::admin::admin_reply;
 use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
@@ -115,7 +115,7 @@ impl EventLoop {
 
     /// (drive, VID) for every drive the library says holds a cartridge.
     pub(super) fn loaded_drives(&self) -> Vec<(String, String)> {
-        match VirtualChanger::open(&self.config.library.path).status() {
+        match super::library_client(&self.config).status() {
             Ok(status) => status
                 .drives
                 .into_iter()
@@ -247,7 +247,10 @@ impl EventLoop {
                     || old.sessions_endpoint() != new.sessions_endpoint(),
             ),
             ("scheduler.url", old.scheduler.url != new.scheduler.url),
-            ("library.path", old.library.path != new.library.path),
+            (
+                "library",
+                format!("{:?}", old.library) != format!("{:?}", new.library),
+            ),
         ];
         for (key, changed) in fixed {
             if changed {

@@ -1,6 +1,7 @@
 //! `tapeserverd init DIR`: a complete single-host installation under DIR
-//! that runs as is: a config, a virtual library with labelled cartridges,
-//! and a catalogue that knows them.
+//! that runs as is: a config, an emulated SCSI library (two changer paths,
+//! file-backed drives, labelled cartridges) served by a controller embedded
+//! in the daemon, and a catalogue that knows the cartridges.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +10,10 @@ use crate::config::{
     ByteSize, Config, DaemonConfig, DriveConfig, DriveKind, EndpointsConfig, Interval,
     LibraryConfig, LibraryKind, PathsConfig, SchedulerConfig, SessionConfig, WatchdogConfig,
 };
-use crate::library::{MediaChanger, VirtualChanger};
+use crate::library::direct::DirectChanger;
+use crate::library::emulated::{EmulatedChanger, EmulatedLibrary, Layout};
+use crate::library::scsi_changer::ScsiChanger;
+use crate::library::{DriveRef, MediaChanger, barcode_for, vid_of};
 use crate::scheduler;
 use crate::tape::{FileDrive, TapeDrive, format};
 
@@ -56,6 +60,10 @@ pub struct InitOptions {
     pub library: Option<PathBuf>,
     /// Drive names are PREFIX0, PREFIX1...; unique across hosts of a library.
     pub drive_prefix: String,
+    /// `tlcd` endpoints serving the library (empty: an embedded controller).
+    pub controllers: Vec<String>,
+    /// How long the emulated robot takes per move.
+    pub move_time: Duration,
 }
 
 impl Default for InitOptions {
@@ -67,6 +75,8 @@ impl Default for InitOptions {
             scheduler_url: None,
             library: None,
             drive_prefix: "drive".into(),
+            controllers: Vec::new(),
+            move_time: Duration::ZERO,
         }
     }
 }
@@ -120,6 +130,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             name: format!("{prefix}{i}"),
             kind: DriveKind::File,
             device: library.join("drives").join(format!("{prefix}{i}")),
+            element: None,
             faults: None,
         })
         .collect();
@@ -147,8 +158,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             test_failing_fetches: 0,
         },
         library: LibraryConfig {
-            kind: LibraryKind::Virtual,
-            path: library.clone(),
+            kind: LibraryKind::Emulated,
+            path: Some(library.clone()),
+            changers: Vec::new(),
+            controllers: options.controllers.clone(),
+            lease: None,
+            move_timeout: Interval(crate::library::controller::DEFAULT_MOVE_TIMEOUT),
+            probe_interval: Interval(crate::library::controller::DEFAULT_PROBE_INTERVAL),
+            request_timeout: Interval(Duration::from_secs(10)),
         },
         drives: drives.clone(),
         session: SessionConfig::default(),
@@ -159,30 +176,61 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         },
     };
 
+    if let Some(e) = options
+        .controllers
+        .iter()
+        .find(|e| !e.starts_with("tcp://") && !e.starts_with("ipc://"))
+    {
+        return Err(InitError::Invalid(format!(
+            "--controllers {e}: expected tcp://HOST:PORT or ipc://PATH"
+        )));
+    }
     // Joining an existing library adds this host's drives and registers its
     // cartridges; a new library gets blank cartridges, labelled here.
-    let joining = library.join("library.json").exists();
-    let new_vids: Vec<String> = if joining {
+    let joining = EmulatedLibrary::exists(&library);
+    let new_barcodes: Vec<String> = if joining {
         Vec::new()
     } else {
-        (1..=options.tapes).map(|i| format!("V{i:05}")).collect()
+        (1..=options.tapes)
+            .map(|i| barcode_for(&format!("V{i:05}")))
+            .collect()
     };
     let drive_devices: Vec<(String, PathBuf)> = drives
         .iter()
         .map(|d| (d.name.clone(), d.device.clone()))
         .collect();
-    let changer = VirtualChanger::create(&library, &drive_devices, &new_vids, options.capacity)?;
+    let emulated = EmulatedLibrary::create(
+        &library,
+        &Layout {
+            paths: 2,
+            move_time_ms: options.move_time.as_millis() as u64,
+            drives: &drive_devices,
+            barcodes: &new_barcodes,
+            capacity: options.capacity,
+        },
+    )
+    .map_err(crate::library::ChangerError::from)?;
+    // Labelling moves cartridges directly on one path: no daemon runs yet.
+    let changer = DirectChanger::new(
+        ScsiChanger::new(Box::new(EmulatedChanger::new(emulated, "changer0"))),
+        vec![DriveRef {
+            name: drives[0].name.clone(),
+            ..DriveRef::default()
+        }],
+        crate::library::controller::DEFAULT_MOVE_TIMEOUT,
+    );
     let mut db = scheduler::open(&config.scheduler.url)?;
     db.add_pool(DEFAULT_POOL)?;
     let first = &drives[0];
-    for vid in &new_vids {
-        changer.mount(vid, &first.name)?;
+    for barcode in &new_barcodes {
+        let vid = vid_of(barcode);
+        changer.mount(&vid, &first.name)?;
         let mut drive = FileDrive::new(&first.name, &first.device);
         drive.load().map_err(|source| InitError::Drive {
             vid: vid.clone(),
             source,
         })?;
-        format::label_tape(&mut drive, vid, "tapeserver").map_err(|source| InitError::Label {
+        format::label_tape(&mut drive, &vid, "tapeserver").map_err(|source| InitError::Label {
             vid: vid.clone(),
             source,
         })?;
@@ -190,7 +238,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             vid: vid.clone(),
             source,
         })?;
-        changer.dismount(vid, &first.name)?;
+        changer.dismount(&vid, &first.name)?;
     }
     let status = changer.status()?;
     let vids = status
@@ -200,7 +248,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         .chain(status.drives.iter().filter_map(|(_, v)| v.clone()));
     for vid in vids {
         let capacity = crate::tape::file_drive::read_cartridge_meta(
-            &VirtualChanger::cartridge_dir(&library, &vid),
+            &EmulatedLibrary::cartridge_dir(&library, &vid),
         )
         .map(|m| m.capacity)
         .unwrap_or(options.capacity);

@@ -47,6 +47,10 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("another tapeserverd already serves {0}")]
     AlreadyRunning(String),
+    #[error("library: {0}")]
+    Library(#[from] crate::library::ChangerError),
+    #[error("library controller: {0}")]
+    Controller(#[from] crate::library::controller::ControllerError),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
@@ -63,6 +67,12 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let forker = forker::spawn()?;
     tracing::info!(host = %host, forker = forker.pid.as_raw(), drives = config.drives.len(), "tapeserverd starting");
 
+    // The embedded controller, unless tlcd instances serve the library.
+    let controller = if config.library.controllers.is_empty() {
+        Some(start_controller(&config)?)
+    } else {
+        None
+    };
     let ctx = zmq::Context::new();
     let bind = |kind, endpoint: String| -> Result<zmq::Socket, DaemonError> {
         remove_stale_ipc(&endpoint);
@@ -120,6 +130,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     tracing::info!(stager = %config.stager_endpoint(), admin = %config.admin_endpoint(), "tapeserverd ready");
     // Without NOTIFY_SOCKET (not under systemd) this does nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let config_library_endpoint = config.library_endpoint();
     let ipc_endpoints = [
         config.sessions_endpoint(),
         config.admin_endpoint(),
@@ -146,6 +157,10 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let _ = forker.stop();
     drop(forker);
     let _ = nix::sys::wait::waitpid(forker_pid, None);
+    if let Some(controller) = controller {
+        controller.stop();
+        remove_stale_ipc(&config_library_endpoint);
+    }
     for endpoint in &ipc_endpoints {
         remove_stale_ipc(endpoint);
     }
@@ -195,7 +210,10 @@ pub fn session_spec(
         drive_device: drive_config
             .map(|d| d.device.display().to_string())
             .unwrap_or_default(),
-        library_path: config.library.path.display().to_string(),
+        controllers: config.controller_endpoints(),
+        drive_element: drive_config.and_then(|d| d.element).map_or(0, u32::from),
+        library_request_timeout_ms: config.library.request_timeout.0.as_millis() as u64,
+        library_deadline_ms: library_deadline(config).as_millis() as u64,
         scheduler_url: config.scheduler.url.clone(),
         sessions_endpoint: config.sessions_endpoint(),
         mount_id,
@@ -221,6 +239,7 @@ pub fn session_spec(
         }),
         drive_kind: match drive_config.map(|d| d.kind) {
             Some(DriveKind::Null) => "null".into(),
+            Some(DriveKind::Scsi) => "scsi".into(),
             _ => "file".into(),
         },
         faults: drive_config
@@ -242,6 +261,50 @@ pub fn session_spec(
             }),
         ..Default::default()
     }
+}
+
+/// Starts the controller embedded in this daemon, serving its library.
+fn start_controller(
+    config: &Config,
+) -> Result<crate::library::controller::ControllerHandle, DaemonError> {
+    use crate::library::controller::{ControllerConfig, start};
+    let endpoint = config.library_endpoint();
+    let paths = config.library.changer_paths()?;
+    let lease = config
+        .library
+        .lease
+        .clone()
+        .unwrap_or_else(|| config.daemon.state_dir.join("tlc.lease"));
+    tracing::info!(endpoint = %endpoint, paths = ?paths, lease = %lease.display(), "starting the embedded library controller");
+    let handle = start(ControllerConfig {
+        paths,
+        listen: vec![endpoint.clone()],
+        endpoint,
+        interface: None,
+        lease,
+        move_timeout: config.library.move_timeout.0,
+        probe_interval: config.library.probe_interval.0,
+        drives: config.drive_refs(),
+    })?;
+    restrict_ipc(&config.library_endpoint(), 0o660);
+    Ok(handle)
+}
+
+/// The client the daemon itself uses (startup recovery, drive checks): one
+/// round of the controllers, so a dead controller does not hold the loop.
+pub fn library_client(config: &Config) -> crate::library::client::ControllerClient {
+    crate::library::client::ControllerClient::new(
+        config.controller_endpoints(),
+        config.library.request_timeout.0,
+        config.library.request_timeout.0 * config.controller_endpoints().len().max(1) as u32,
+        config.drive_refs(),
+    )
+}
+
+/// How long a mount or dismount may take through the controller: the move
+/// itself, then time for a standby to take over and a client to find it.
+pub fn library_deadline(config: &Config) -> std::time::Duration {
+    config.library.move_timeout.0 + 3 * config.library.request_timeout.0
 }
 
 /// Refuses to start when another daemon answers on the admin socket.

@@ -9,9 +9,6 @@ pub mod emulated;
 pub mod faulty_changer;
 pub mod inventory;
 pub mod scsi_changer;
-pub mod virtual_changer;
-
-pub use virtual_changer::VirtualChanger;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangerError {

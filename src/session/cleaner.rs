@@ -15,8 +15,8 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
 }
 
 fn clean(spec: &SessionSpec, status: &super::status_reporter::StatusHandle) -> SessionEnd {
-    let changer = open_changer(spec);
     let mut drive = open_drive(spec);
+    let changer = open_changer(spec, drive.as_ref());
     status.state(SessionState::Mounting);
     let in_library = match changer.status() {
         Ok(s) => s

@@ -66,8 +66,8 @@ fn label_claimed(
             }
         }
     }
-    let changer = open_changer(spec);
     let mut drive = open_drive(spec);
+    let changer = open_changer(spec, drive.as_ref());
     let mut stats = TapeStats::default();
     tape_mount::on_mounted_tape(
         &*changer,

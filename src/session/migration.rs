@@ -102,9 +102,10 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         );
         let drive = open_drive(spec);
         let labels = LabelWriter::new(&spec.site, &spec.host, drive.info());
+        let changer = open_changer(spec, drive.as_ref());
         let tape = TapeWriteThread {
             drive,
-            changer: open_changer(spec),
+            changer,
             drive_name: spec.drive.clone(),
             vid: spec.vid.clone(),
             last_file,

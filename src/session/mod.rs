@@ -23,8 +23,9 @@ pub mod tape_mount;
 pub mod tape_read;
 pub mod tape_write;
 
+use crate::library::client::ControllerClient;
 use crate::library::faulty_changer::FailingDismount;
-use crate::library::{MediaChanger, VirtualChanger};
+use crate::library::{DriveRef, MediaChanger};
 use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler::test_knobs::TestScheduler;
 use crate::scheduler::{Scheduler, SchedulerError};
@@ -216,10 +217,23 @@ pub(crate) fn open_scheduler(spec: &SessionSpec) -> Result<Box<dyn Scheduler>, S
     )
 }
 
-pub(crate) fn open_changer(spec: &SessionSpec) -> Box<dyn MediaChanger> {
-    let changer = Box::new(VirtualChanger::open(std::path::Path::new(
-        &spec.library_path,
-    )));
+/// The library controller's client for this session's drive (`drive`
+/// gives the serial number the controller may match it by).
+pub(crate) fn open_changer(spec: &SessionSpec, drive: &dyn TapeDrive) -> Box<dyn MediaChanger> {
+    let serial = Some(drive.info().serial).filter(|s| !s.is_empty());
+    let me = DriveRef {
+        name: spec.drive.clone(),
+        element: u16::try_from(spec.drive_element).ok().filter(|e| *e != 0),
+        serial,
+    };
+    let ms =
+        |v: u64, default: u64| std::time::Duration::from_millis(if v == 0 { default } else { v });
+    let changer = Box::new(ControllerClient::new(
+        spec.controllers.clone(),
+        ms(spec.library_request_timeout_ms, 10_000),
+        ms(spec.library_deadline_ms, 20 * 60_000),
+        vec![me],
+    ));
     if spec.faults.as_ref().is_some_and(|f| f.dismount_error) {
         tracing::warn!("test fault injection: every dismount fails");
         return Box::new(FailingDismount::new(changer));

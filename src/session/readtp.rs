@@ -48,8 +48,8 @@ fn read(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
             spec.first_fseq, spec.last_fseq
         ));
     }
-    let changer = open_changer(spec);
     let mut drive = open_drive(spec);
+    let changer = open_changer(spec, drive.as_ref());
     let mut stats = TapeStats::default();
     tape_mount::on_mounted_tape(
         &*changer,

@@ -77,9 +77,11 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
                 ),
             },
         );
+        let drive = open_drive(spec);
+        let changer = open_changer(spec, drive.as_ref());
         let tape = TapeReadThread {
-            drive: open_drive(spec),
-            changer: open_changer(spec),
+            drive,
+            changer,
             drive_name: spec.drive.clone(),
             vid: spec.vid.clone(),
             pool,

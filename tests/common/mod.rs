@@ -198,7 +198,8 @@ impl Install {
         std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default()
     }
 
-    /// Whether the library says the drive holds a cartridge.
+    /// Whether the (emulated) library holds a cartridge in the drive: the
+    /// device's own state, whether or not a daemon runs.
     pub fn drive_loaded(&self, drive: &str) -> bool {
         let state: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(self.path().join("library/library.json"))
@@ -209,7 +210,7 @@ impl Install {
             .as_array()
             .expect("drives")
             .iter()
-            .any(|d| d["name"] == drive && !d["vid"].is_null())
+            .any(|d| d["serial"] == drive && !d["cartridge"].is_null())
     }
 
     pub fn daemon_log_tail(&self) -> String {
@@ -237,7 +238,10 @@ impl Install {
             .stderr(log)
             .spawn()
             .expect("start tapeserverd");
-        let daemon = Daemon { child: Some(child) };
+        let daemon = Daemon {
+            child: Some(child),
+            log: self.path().join("daemon.log"),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.run("tpstat", &[]).status.success() {
@@ -272,6 +276,8 @@ pub struct FileState {
 
 pub struct Daemon {
     child: Option<Child>,
+    /// Its log, shown when it does not exit as asked.
+    log: PathBuf,
 }
 
 impl Daemon {
@@ -297,9 +303,31 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Where it hangs, when a debugger is installed.
+        if let Ok(out) = Command::new("gdb")
+            .args([
+                "-p",
+                &child.id().to_string(),
+                "-batch",
+                "-ex",
+                "thread apply all bt",
+            ])
+            .output()
+        {
+            eprintln!(
+                "threads of the hung daemon:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("tapeserverd did not exit within {limit:?}");
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "tapeserverd did not exit within {limit:?}; log tail:\n{}",
+            tail.join("\n")
+        );
     }
 
     /// SIGTERM and wait; returns the exit code.

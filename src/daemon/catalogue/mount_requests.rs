@@ -111,6 +111,7 @@ mod tests {
             name: name.into(),
             kind: DriveKind::File,
             device: "/dev/null".into(),
+            element: None,
             faults: None,
         };
         let mut c = Catalogue::new(&[config("d0"), config("d1")], now);

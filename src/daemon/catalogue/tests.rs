@@ -11,6 +11,7 @@ fn catalogue() -> (Catalogue, Instant) {
         name: "d0".into(),
         kind: DriveKind::File,
         device: "/dev/null".into(),
+        element: None,
         faults: None,
     };
     (Catalogue::new(&[config], now), now)

@@ -13,6 +13,7 @@
 
 mod requests;
 mod server;
+pub mod standalone;
 mod state;
 mod status;
 mod worker;
@@ -144,9 +145,13 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
     let replies_at = reply_endpoint();
     let replies = ctx.socket(zmq::PULL)?;
     replies.bind(&replies_at)?;
+    // No socket may hold the process at exit with unsent messages.
+    replies.set_linger(0)?;
     let to_server = ctx.socket(zmq::PUSH)?;
+    to_server.set_linger(0)?;
     to_server.connect(&replies_at)?;
     let stop = ctx.socket(zmq::PUSH)?;
+    stop.set_linger(0)?;
     stop.connect(&replies_at)?;
 
     let lease = std::fs::OpenOptions::new()
@@ -260,14 +265,14 @@ impl ControllerHandle {
     }
 
     fn shut(&mut self) {
+        let (Some(server), Some(state)) = (self.server.take(), self.state.take()) else {
+            // Stopped already: the server is gone and nothing would read a frame.
+            return;
+        };
         let _ = self.events.send(Event::Stop);
-        let _ = self.stop.send(Vec::<u8>::new(), 0);
-        for handle in [self.server.take(), self.state.take()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = handle.join();
-        }
+        let _ = self.stop.send(Vec::<u8>::new(), zmq::DONTWAIT);
+        let _ = server.join();
+        let _ = state.join();
     }
 
     /// Stops serving and releases the lease.

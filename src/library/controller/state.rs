@@ -603,7 +603,7 @@ impl StateThread {
     fn send(&self, peer: &Peer, reply: &TlcReply) {
         let mut frames = peer.clone();
         frames.push(reply.encode_to_vec());
-        if let Err(e) = self.replies.send_multipart(frames, 0) {
+        if let Err(e) = self.replies.send_multipart(frames, zmq::DONTWAIT) {
             tracing::error!(error = %e, "cannot hand a reply to the server thread");
         }
     }

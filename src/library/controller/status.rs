@@ -1,7 +1,7 @@
 //! The library as the active controller sees it, for `tplib status` and
 //! for clients that need to know which cartridge is in which drive.
 
-use super::state::{PathState, StateThread};
+use super::state::{Op, PathState, StateThread};
 use crate::library::inventory::Inventory;
 use crate::proto::tlc::{DriveStatus, LibraryStatus, PathStatus, SlotStatus};
 use crate::scsi::smc::ElementType;
@@ -59,7 +59,16 @@ impl StateThread {
             slots: slots(ElementType::Storage),
             import_export: slots(ElementType::ImportExport),
             pickers: slots(ElementType::Transport),
-            requests: self.requests.len() as u32,
+            requests: self
+                .requests
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.op,
+                        Op::Mount { .. } | Op::Dismount { .. } | Op::Move { .. }
+                    )
+                })
+                .count() as u32,
         }
     }
 }
