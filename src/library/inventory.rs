@@ -112,6 +112,9 @@ impl Inventory {
         if loaded.as_deref() == Some(vid) {
             return Ok(Plan::Done);
         }
+        let at = self
+            .find_vid(vid)
+            .ok_or_else(|| ChangerError::UnknownVid(vid.into()))?;
         if let Some(loaded) = loaded {
             return Err(ChangerError::DriveFull {
                 vid: vid.into(),
@@ -119,9 +122,6 @@ impl Inventory {
                 loaded,
             });
         }
-        let at = self
-            .find_vid(vid)
-            .ok_or_else(|| ChangerError::UnknownVid(vid.into()))?;
         match at.kind {
             ElementType::DataTransfer => Err(ChangerError::InAnotherDrive {
                 vid: vid.into(),

@@ -3,10 +3,12 @@
 //! `libiscsi7`). URLs are `iscsi://HOST[:PORT]/TARGET_IQN/LUN`.
 //!
 //! Only the synchronous calls are used, one context per transport, from
-//! one thread at a time. The task's status and data-in sit at fixed offsets
-//! of libiscsi 1.19's `struct scsi_task` (checked against the installed
-//! header in the tests); a CHECK CONDITION's sense arrives in the data-in
-//! buffer after a 2-byte length.
+//! one thread at a time. Data-in goes straight into the caller's buffer
+//! (so a CHECK CONDITION that also carries data, a tape read of a short
+//! block, keeps both); the task's status, residual and data-in sit at fixed
+//! offsets of libiscsi 1.19's `struct scsi_task` (checked against the
+//! installed header in the tests); a CHECK CONDITION's sense arrives in the
+//! task's own data-in after a 2-byte length.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_uchar, c_void};
 use std::sync::OnceLock;
@@ -21,8 +23,12 @@ const ISCSI_HEADER_DIGEST_NONE_CRC32C: c_int = 1;
 const SCSI_XFER_NONE: c_int = 0;
 const SCSI_XFER_READ: c_int = 1;
 const SCSI_XFER_WRITE: c_int = 2;
+/// `enum scsi_residual`: fewer bytes moved than expected.
+const SCSI_RESIDUAL_UNDERFLOW: c_int = 1;
 /// Offsets into `struct scsi_task` (libiscsi 1.19, x86_64 and aarch64).
 const TASK_STATUS: usize = 0;
+const TASK_RESIDUAL_STATUS: usize = 32;
+const TASK_RESIDUAL: usize = 40;
 const TASK_DATAIN_SIZE: usize = 64;
 const TASK_DATAIN_DATA: usize = 72;
 
@@ -49,6 +55,7 @@ struct Api {
     create_task: unsafe extern "C" fn(c_int, *mut c_uchar, c_int, c_int) -> *mut Task,
     free_task: unsafe extern "C" fn(*mut Task),
     command_sync: unsafe extern "C" fn(*mut Ctx, c_int, *mut Task, *mut IscsiData) -> *mut Task,
+    add_data_in_buffer: unsafe extern "C" fn(*mut Task, c_int, *mut c_uchar) -> c_int,
     _library: libloading::Library,
 }
 
@@ -80,6 +87,7 @@ fn api() -> Result<&'static Api, TransportError> {
             create_task: sym!(b"scsi_create_task\0"),
             free_task: sym!(b"scsi_free_scsi_task\0"),
             command_sync: sym!(b"iscsi_scsi_command_sync\0"),
+            add_data_in_buffer: sym!(b"scsi_task_add_data_in_buffer\0"),
             _library: library,
         })
     })
@@ -208,18 +216,35 @@ impl ScsiTransport for IscsiTransport {
                 "scsi_create_task failed".into(),
             ));
         }
-        let mut out = match &data {
-            Data::Out(buf) => Some(IscsiData {
-                size: buf.len(),
-                // libiscsi only reads the data-out buffer.
-                data: buf.as_ptr().cast_mut(),
-            }),
-            _ => None,
-        };
+        let mut data = data;
+        let mut out = None;
+        match &mut data {
+            Data::In(buf) => {
+                // SAFETY: `buf` outlives the synchronous command below and
+                // the task, which is freed before this function returns.
+                let rc =
+                    unsafe { (api.add_data_in_buffer)(task, buf.len() as c_int, buf.as_mut_ptr()) };
+                if rc != 0 {
+                    // SAFETY: the task is ours and unused.
+                    unsafe { (api.free_task)(task) };
+                    return Err(TransportError::Unavailable(
+                        "scsi_task_add_data_in_buffer failed".into(),
+                    ));
+                }
+            }
+            Data::Out(buf) => {
+                out = Some(IscsiData {
+                    size: buf.len(),
+                    // libiscsi only reads the data-out buffer.
+                    data: buf.as_ptr().cast_mut(),
+                });
+            }
+            Data::None => {}
+        }
         let out_ptr = out
             .as_mut()
             .map_or(std::ptr::null_mut(), |o| o as *mut IscsiData);
-        // SAFETY: a live context and task; the data-out buffer outlives the
+        // SAFETY: a live context and task; the data buffers outlive the
         // synchronous call. The timeout (seconds) applies to this command.
         let done = unsafe {
             (api.set_timeout)(
@@ -237,7 +262,7 @@ impl ScsiTransport for IscsiTransport {
             // SAFETY: `task` is a live scsi_task; the offsets are those of
             // libiscsi 1.19's struct (checked against its header in tests),
             // and datain points at `size` bytes owned by the task.
-            Ok(unsafe { completion(task.cast::<u8>(), data) })
+            Ok(unsafe { completion(task.cast::<u8>(), expected) })
         };
         // SAFETY: the task is ours and no longer used.
         unsafe { (api.free_task)(task) };
@@ -249,50 +274,52 @@ impl ScsiTransport for IscsiTransport {
     }
 }
 
-/// Reads the status and data-in of a completed task.
+/// Reads the status, residual and sense of a completed task whose data
+/// went to the caller's buffer (`expected` bytes asked for).
 ///
 /// # Safety
 /// `task` must point at a completed libiscsi 1.19 `struct scsi_task`.
-unsafe fn completion(task: *const u8, data: Data<'_>) -> Completion {
+unsafe fn completion(task: *const u8, expected: usize) -> Completion {
     // SAFETY: the caller's promise; fields read unaligned-safe.
-    let (status, size, ptr) = unsafe {
+    let (status, residual_status, residual, size, ptr) = unsafe {
         (
             task.add(TASK_STATUS).cast::<c_int>().read_unaligned(),
+            task.add(TASK_RESIDUAL_STATUS)
+                .cast::<c_int>()
+                .read_unaligned(),
+            task.add(TASK_RESIDUAL).cast::<usize>().read_unaligned(),
             task.add(TASK_DATAIN_SIZE).cast::<c_int>().read_unaligned(),
             task.add(TASK_DATAIN_DATA)
                 .cast::<*const u8>()
                 .read_unaligned(),
         )
     };
-    let datain: &[u8] = if ptr.is_null() || size <= 0 {
-        &[]
+    let transferred = if residual_status == SCSI_RESIDUAL_UNDERFLOW {
+        expected.saturating_sub(residual)
     } else {
-        // SAFETY: libiscsi owns `size` bytes at `ptr` until the task is freed.
-        unsafe { std::slice::from_raw_parts(ptr, size as usize) }
+        expected
     };
     let status = status as u8;
+    let mut sense = Vec::new();
     if status == super::CHECK_CONDITION {
+        let datain: &[u8] = if ptr.is_null() || size <= 0 {
+            &[]
+        } else {
+            // SAFETY: libiscsi owns `size` bytes at `ptr` until the task is freed.
+            unsafe { std::slice::from_raw_parts(ptr, size as usize) }
+        };
         // Sense after a 2-byte length.
         let len = datain
             .get(..2)
             .map_or(0, |l| u16::from_be_bytes([l[0], l[1]]) as usize);
-        let sense = datain
+        sense = datain
             .get(2..(2 + len).min(datain.len()))
-            .unwrap_or_default();
-        return Completion::check(sense.to_vec());
+            .unwrap_or_default()
+            .to_vec();
     }
-    let transferred = match data {
-        Data::In(buf) => {
-            let n = datain.len().min(buf.len());
-            buf[..n].copy_from_slice(&datain[..n]);
-            n
-        }
-        Data::Out(buf) => buf.len(),
-        Data::None => 0,
-    };
     Completion {
         status,
-        sense: Vec::new(),
+        sense,
         transferred,
     }
 }
@@ -351,10 +378,13 @@ mod tests {
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 int main(void) {
-    printf("%zu %zu %zu\n", offsetof(struct scsi_task, status),
+    printf("%zu %zu %zu %zu %zu\n", offsetof(struct scsi_task, status),
+           offsetof(struct scsi_task, residual_status),
+           offsetof(struct scsi_task, residual),
            offsetof(struct scsi_task, datain) + offsetof(struct scsi_data, size),
            offsetof(struct scsi_task, datain) + offsetof(struct scsi_data, data));
-    printf("%d %d %d\n", ISCSI_SESSION_NORMAL, ISCSI_HEADER_DIGEST_NONE_CRC32C, SCSI_XFER_WRITE);
+    printf("%d %d %d %d\n", ISCSI_SESSION_NORMAL, ISCSI_HEADER_DIGEST_NONE_CRC32C, SCSI_XFER_WRITE,
+           SCSI_RESIDUAL_UNDERFLOW);
     return 0;
 }"#,
         )
@@ -374,7 +404,7 @@ int main(void) {
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             format!(
-                "{TASK_STATUS} {TASK_DATAIN_SIZE} {TASK_DATAIN_DATA}\n{ISCSI_SESSION_NORMAL} {ISCSI_HEADER_DIGEST_NONE_CRC32C} {SCSI_XFER_WRITE}\n"
+                "{TASK_STATUS} {TASK_RESIDUAL_STATUS} {TASK_RESIDUAL} {TASK_DATAIN_SIZE} {TASK_DATAIN_DATA}\n{ISCSI_SESSION_NORMAL} {ISCSI_HEADER_DIGEST_NONE_CRC32C} {SCSI_XFER_WRITE} {SCSI_RESIDUAL_UNDERFLOW}\n"
             )
         );
     }

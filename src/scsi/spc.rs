@@ -10,6 +10,7 @@ pub const INQUIRY: u8 = 0x12;
 pub const MODE_SELECT_6: u8 = 0x15;
 pub const MODE_SENSE_6: u8 = 0x1a;
 pub const MODE_SENSE_10: u8 = 0x5a;
+pub const MODE_SELECT_10: u8 = 0x55;
 
 /// Peripheral device types (INQUIRY byte 0, bits 4-0).
 pub const TYPE_TAPE: u8 = 0x01;
@@ -62,6 +63,27 @@ pub fn mode_sense_10(page: u8, alloc: u16, dbd: bool) -> [u8; 10] {
         lo,
         0,
     ]
+}
+
+/// MODE SENSE(10) of a subpage (the control data protection page 0Ah/F0h).
+pub fn mode_sense_10_subpage(page: u8, subpage: u8, alloc: u16) -> [u8; 10] {
+    let mut cdb = mode_sense_10(page, alloc, true);
+    cdb[3] = subpage;
+    cdb
+}
+
+/// MODE SELECT(10) of `len` bytes of parameters (page format).
+pub fn mode_select_10(len: u16) -> [u8; 10] {
+    let [hi, lo] = len.to_be_bytes();
+    [MODE_SELECT_10, 0x10, 0, 0, 0, 0, 0, hi, lo, 0]
+}
+
+/// The parameter list MODE SELECT(10) sends for one page: an 8-byte
+/// header (mode data length reserved, no block descriptor), then the page.
+pub fn mode_select_10_parameters(page: &[u8]) -> Vec<u8> {
+    let mut raw = vec![0u8; 8];
+    raw.extend_from_slice(page);
+    raw
 }
 
 /// The standard INQUIRY data.

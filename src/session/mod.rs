@@ -179,6 +179,10 @@ pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
     ));
     let drive: Box<dyn TapeDrive> = match spec.drive_kind.as_str() {
         "null" => Box::new(NullDrive::new(file)),
+        "scsi" => Box::new(crate::tape::scsi_drive::ScsiDrive::open(
+            &spec.drive,
+            &spec.drive_device,
+        )),
         _ => file,
     };
     let faults = spec.faults.as_ref().map(|f| Faults {

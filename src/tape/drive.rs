@@ -55,6 +55,14 @@ pub enum DriveError {
     },
     #[error("drive {drive}: injected fault: {what}")]
     Injected { drive: String, what: String },
+    #[error("drive {drive}: {op}: {source}")]
+    Scsi {
+        drive: String,
+        op: &'static str,
+        source: Box<crate::scsi::ScsiError>,
+    },
+    #[error("drive {drive}: the position is unknown ({why})")]
+    PositionUnknown { drive: String, why: &'static str },
 }
 
 /// What a read returns besides data.

@@ -17,6 +17,8 @@ pub fn bin(name: &str) -> PathBuf {
         "tpconfig" => PathBuf::from(env!("CARGO_BIN_EXE_tpconfig")),
         "tplabel" => PathBuf::from(env!("CARGO_BIN_EXE_tplabel")),
         "readtp" => PathBuf::from(env!("CARGO_BIN_EXE_readtp")),
+        "tplib" => PathBuf::from(env!("CARGO_BIN_EXE_tplib")),
+        "tlcd" => PathBuf::from(env!("CARGO_BIN_EXE_tlcd")),
         other => panic!("no binary {other}"),
     }
 }
