@@ -14,7 +14,7 @@ use common::bin;
 use tapeserver::library::DriveRef;
 use tapeserver::library::MediaChanger;
 use tapeserver::library::direct::DirectChanger;
-use tapeserver::library::scsi_changer::ScsiChanger;
+use tapeserver::library::scsi_changer::{PathKind, ScsiChanger};
 use tapeserver::tape::aul::{FileLabel, Writer};
 use tapeserver::tape::drive::{LBP_CRC_LEN, lbp_seal};
 use tapeserver::tape::format;
@@ -200,7 +200,7 @@ fn the_scsi_drive_writes_a_labelled_tape_on_tgt_and_reads_it_back_by_file_marks(
     }
     let tgt = Tgt::start(&["A00002L6"]);
     let changer = DirectChanger::new(
-        ScsiChanger::open(&tgt.changer_url()).unwrap(),
+        ScsiChanger::open(&tgt.changer_url(), PathKind::Scsi).unwrap(),
         vec![DriveRef {
             name: "tgt0".into(),
             element: Some(tgt::DRIVE),

@@ -70,6 +70,14 @@ impl LibraryConfig {
             .collect())
     }
 
+    /// How the controller reaches the changer paths.
+    pub fn path_kind(&self) -> crate::library::scsi_changer::PathKind {
+        match self.kind {
+            LibraryKind::Emulated => crate::library::scsi_changer::PathKind::Emulated,
+            LibraryKind::Scsi => crate::library::scsi_changer::PathKind::Scsi,
+        }
+    }
+
     /// Where the emulated library lives, if this is one.
     pub fn emulated_root(&self) -> Option<&PathBuf> {
         match self.kind {

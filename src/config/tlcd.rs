@@ -134,6 +134,7 @@ impl TlcdConfig {
     pub fn controller_config(&self) -> Result<ControllerConfig, crate::library::ChangerError> {
         Ok(ControllerConfig {
             paths: self.library.changer_paths()?,
+            kind: self.library.path_kind(),
             listen: self.controller.listen.clone(),
             endpoint: self.endpoint(),
             interface: self.controller.interface.clone(),

@@ -278,6 +278,7 @@ fn start_controller(
     tracing::info!(endpoint = %endpoint, paths = ?paths, lease = %lease.display(), "starting the embedded library controller");
     let handle = start(ControllerConfig {
         paths,
+        kind: config.library.path_kind(),
         listen: vec![endpoint.clone()],
         endpoint,
         interface: None,

@@ -21,18 +21,29 @@ const CHUNK: u16 = 256;
 /// Room for one descriptor: 12 fixed bytes, two volume tags, an identifier.
 const MAX_DESCRIPTOR: u32 = 12 + 36 + 36 + 4 + 64;
 
-/// Opens a changer path: an iSCSI URL, an emulated library's path file, or
-/// an SG device.
-pub fn open_transport(path: &str) -> Result<Box<dyn ScsiTransport>, TransportError> {
-    if path.starts_with("iscsi://") {
-        return Ok(Box::new(IscsiTransport::connect(path)?));
-    }
-    if is_emulated_path(Path::new(path)) {
-        return EmulatedChanger::open(Path::new(path))
+/// How a changer path is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// An emulated library's path file, in process.
+    Emulated,
+    /// SCSI: an iSCSI URL, else SG_IO on the device.
+    Scsi,
+}
+
+/// Opens a changer path.
+pub fn open_transport(
+    path: &str,
+    kind: PathKind,
+) -> Result<Box<dyn ScsiTransport>, TransportError> {
+    match kind {
+        PathKind::Emulated => EmulatedChanger::open(Path::new(path))
             .map(|t| Box::new(t) as Box<dyn ScsiTransport>)
-            .map_err(|e| TransportError::Unavailable(e.to_string()));
+            .map_err(|e| TransportError::Unavailable(e.to_string())),
+        PathKind::Scsi if path.starts_with("iscsi://") => {
+            Ok(Box::new(IscsiTransport::connect(path)?))
+        }
+        PathKind::Scsi => Ok(Box::new(SgTransport::open(path)?)),
     }
-    Ok(Box::new(SgTransport::open(path)?))
 }
 
 /// Whether a path is a regular file marking an emulated changer path.
@@ -62,8 +73,8 @@ impl ScsiChanger {
         Self { transport }
     }
 
-    pub fn open(path: &str) -> Result<Self, ScsiError> {
-        Ok(Self::new(open_transport(path)?))
+    pub fn open(path: &str, kind: PathKind) -> Result<Self, ScsiError> {
+        Ok(Self::new(open_transport(path, kind)?))
     }
 
     pub fn path(&self) -> &str {

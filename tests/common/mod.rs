@@ -397,3 +397,12 @@ pub fn archived_ids(stdout: &str) -> Vec<(u64, String)> {
         })
         .collect()
 }
+
+/// Waits for a state (polled), failing the test after a generous limit.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

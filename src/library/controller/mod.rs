@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use super::scsi_changer::PathKind;
 use super::{ChangerError, DriveRef};
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use state::{Event, PathSlot, PathState, Settings, StateThread};
@@ -39,6 +40,8 @@ pub struct ControllerConfig {
     /// Changer paths in order of preference (devices, iSCSI URLs, or
     /// emulated path files).
     pub paths: Vec<String>,
+    /// Whether the paths are an emulated library's (else SCSI devices).
+    pub kind: PathKind,
     /// ZMQ endpoints to bind.
     pub listen: Vec<String>,
     /// The endpoint clients use (reported in replies); may differ from
@@ -172,9 +175,10 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let events = events_tx.clone();
         let dev = device.clone();
+        let kind = config.kind;
         // Workers are not joined: one may be stuck in a SCSI call.
         spawn(format!("tlc-path{i}"), move || {
-            worker::run(i, dev, jobs_rx, events)
+            worker::run(i, dev, kind, jobs_rx, events)
         })?;
         paths.push(PathSlot {
             device: device.clone(),

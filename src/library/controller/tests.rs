@@ -54,6 +54,7 @@ impl Rig {
                         .to_string()
                 })
                 .collect(),
+            kind: crate::library::scsi_changer::PathKind::Emulated,
             listen: vec![self.endpoint(name)],
             endpoint: self.endpoint(name),
             interface: None,

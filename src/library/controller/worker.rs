@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::state::Event;
 use crate::library::inventory::Inventory;
-use crate::library::scsi_changer::{Identity, ScsiChanger};
+use crate::library::scsi_changer::{Identity, PathKind, ScsiChanger};
 use crate::scsi::{ScsiError, TransportError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +39,19 @@ pub struct Outcome {
 }
 
 /// Runs jobs for path `index` until the state thread goes away.
-pub fn run(index: usize, device: String, jobs: Receiver<(u64, Job)>, events: Sender<Event>) {
+pub fn run(
+    index: usize,
+    device: String,
+    kind: PathKind,
+    jobs: Receiver<(u64, Job)>,
+    events: Sender<Event>,
+) {
     let mut changer: Option<ScsiChanger> = None;
     for (id, job) in jobs {
         let mut identity = None;
         let opened = match changer.take() {
             Some(c) => Ok(c),
-            None => ScsiChanger::open(&device).and_then(|mut c| {
+            None => ScsiChanger::open(&device, kind).and_then(|mut c| {
                 identity = Some(c.identify()?);
                 Ok(c)
             }),
