@@ -45,6 +45,9 @@ enum Command {
         /// controller embedded in this daemon).
         #[arg(long, value_delimiter = ',')]
         controllers: Vec<String>,
+        /// Changer paths of the emulated library (each with its own picker).
+        #[arg(long, default_value_t = 2)]
+        changer_paths: u32,
         /// How long the emulated robot takes per move, e.g. "2s".
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         move_time: std::time::Duration,
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             library,
             drive_prefix,
             controllers,
+            changer_paths,
             move_time,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
                 library,
                 drive_prefix,
                 controllers,
+                changer_paths,
                 move_time,
             };
             let path = init::init(&dir, &options)

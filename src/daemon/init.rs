@@ -62,6 +62,8 @@ pub struct InitOptions {
     pub drive_prefix: String,
     /// `tlcd` endpoints serving the library (empty: an embedded controller).
     pub controllers: Vec<String>,
+    /// Changer paths of a new emulated library.
+    pub changer_paths: u32,
     /// How long the emulated robot takes per move.
     pub move_time: Duration,
 }
@@ -76,6 +78,7 @@ impl Default for InitOptions {
             library: None,
             drive_prefix: "drive".into(),
             controllers: Vec::new(),
+            changer_paths: 2,
             move_time: Duration::ZERO,
         }
     }
@@ -85,6 +88,13 @@ impl Default for InitOptions {
 pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
     if options.drives == 0 || options.tapes == 0 {
         return Err(InitError::Count);
+    }
+    let max_paths = crate::library::emulated::state::MAX_PATHS as u32;
+    if options.changer_paths == 0 || options.changer_paths > max_paths {
+        return Err(InitError::Invalid(format!(
+            "--changer-paths {}: expected 1 to {max_paths}",
+            options.changer_paths
+        )));
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -202,7 +212,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
     let emulated = EmulatedLibrary::create(
         &library,
         &Layout {
-            paths: 2,
+            paths: options.changer_paths as usize,
             move_time_ms: options.move_time.as_millis() as u64,
             drives: &drive_devices,
             barcodes: &new_barcodes,
