@@ -268,6 +268,13 @@ impl ControllerHandle {
         self.active.load(Ordering::SeqCst)
     }
 
+    /// Whether the state thread answers within `limit` (it never blocks,
+    /// so one that does not is hung).
+    pub fn alive(&self, limit: Duration) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.events.send(Event::Alive(tx)).is_ok() && rx.recv_timeout(limit).is_ok()
+    }
+
     fn shut(&mut self) {
         let (Some(server), Some(state)) = (self.server.take(), self.state.take()) else {
             // Stopped already: the server is gone and nothing would read a frame.

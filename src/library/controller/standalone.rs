@@ -2,6 +2,8 @@
 //! tape servers share. It serves until SIGTERM or SIGINT, then releases
 //! the lease so a standby takes over at once.
 
+use std::time::Duration;
+
 use crate::config::tlcd::TlcdConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +29,40 @@ pub fn run(config: &TlcdConfig) -> Result<(), StandaloneError> {
     );
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
         .map_err(StandaloneError::Signals)?;
+    let (signalled, on_signal) = crossbeam_channel::bounded(1);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _ = signalled.send(signal);
+            }
+        })
+        .map_err(StandaloneError::Signals)?;
     let handle = super::start(controller)?;
-    // Without NOTIFY_SOCKET (not under systemd) this does nothing.
+    // Without NOTIFY_SOCKET (not under systemd) these do nothing.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(signal, "tlcd stopping");
+    // Under a systemd watchdog, tell it we live only while the state
+    // thread answers: a hung active controller would keep its lease.
+    let tick = sd_notify::watchdog_enabled()
+        .map(|every| every / 2)
+        .unwrap_or(Duration::from_secs(3600));
+    loop {
+        match on_signal.recv_timeout(tick) {
+            Ok(signal) => {
+                tracing::info!(signal, "tlcd stopping");
+                break;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if handle.alive(tick) {
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                } else {
+                    tracing::error!("the controller's state thread does not answer");
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
     }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     handle.stop();
     tracing::info!("tlcd stopped: lease released");
     Ok(())

@@ -35,6 +35,8 @@ pub enum Event {
     },
     /// The lease is ours: the file stays open (and locked) while we serve.
     Lease(std::fs::File),
+    /// Liveness check (the systemd watchdog): answered at once.
+    Alive(Sender<()>),
     Stop,
 }
 
@@ -193,6 +195,9 @@ impl StateThread {
                 }
                 self.mark_stale();
                 self.next_probe = Instant::now();
+            }
+            Event::Alive(reply) => {
+                let _ = reply.send(());
             }
             Event::Stop => {}
         }
