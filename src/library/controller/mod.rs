@@ -11,6 +11,7 @@
 //! the first to get the lease after the active one dies reads the library
 //! before it serves.
 
+mod intake;
 mod requests;
 mod server;
 pub mod standalone;
