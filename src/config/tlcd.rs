@@ -7,7 +7,7 @@
 //! move_timeout = "15m"
 //!
 //! [controller]
-//! listen = ["tcp://0.0.0.0:5770"]      # what it binds
+//! listen = ["tcp://*:5770"]            # what it binds
 //! endpoint = "tcp://tlc1.example:5770" # what clients are told
 //! interface = "eth1"                   # optional: only this interface
 //! lease = "/shared/tapeserver/tlc.lease"
@@ -38,12 +38,13 @@ pub struct TlcdConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerSection {
-    /// ZMQ endpoints to bind (`tcp://ADDRESS:PORT`, `tcp://IFACE:PORT`, `ipc://PATH`).
+    /// ZMQ endpoints to bind (`tcp://ADDRESS:PORT`, `tcp://*:PORT`, `ipc://PATH`).
     pub listen: Vec<String>,
     /// The endpoint clients use, when it differs from the first listen endpoint.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub endpoint: String,
-    /// Bind only to this network interface.
+    /// Listen only on this network interface's address (`tcp://*:PORT`
+    /// endpoints bind it instead of every address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
     /// The lease file; the active controller holds its lock. Default for an

@@ -48,7 +48,7 @@ pub struct ControllerConfig {
     /// The endpoint clients use (reported in replies); may differ from
     /// `listen` (a wildcard bind behind a name, NAT).
     pub endpoint: String,
-    /// Bind only to this network interface (SO_BINDTODEVICE).
+    /// Listen only on this network interface's address.
     pub interface: Option<String>,
     /// The lease file: whoever holds its lock is the active controller.
     pub lease: PathBuf,
@@ -70,11 +70,11 @@ pub enum ControllerError {
         endpoint: String,
         source: zmq::Error,
     },
-    #[error("cannot bind {endpoint} to network interface {interface}: {source}")]
+    #[error("cannot listen on {endpoint} through network interface {interface}: {why}")]
     Interface {
         endpoint: String,
         interface: String,
-        source: zmq::Error,
+        why: String,
     },
     #[error("lease file {path}: {source}")]
     Lease {
@@ -123,18 +123,10 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
         return Err(ControllerError::NoListen);
     }
     let ctx = zmq::Context::new();
-    let mut router = ctx.socket(zmq::ROUTER)?;
+    let router = ctx.socket(zmq::ROUTER)?;
     router.set_linger(0)?;
     for endpoint in &config.listen {
-        if let Some(interface) = &config.interface {
-            bind_to_device(&mut router, interface).map_err(|source| {
-                ControllerError::Interface {
-                    endpoint: endpoint.clone(),
-                    interface: interface.clone(),
-                    source,
-                }
-            })?;
-        }
+        let endpoint = &listen_on(endpoint, config.interface.as_deref())?;
         if let Some(path) = endpoint.strip_prefix("ipc://") {
             // A socket file left by a killed controller.
             let _ = std::fs::remove_file(path);
@@ -243,25 +235,38 @@ fn hold_lease(file: std::fs::File, path: &std::path::Path, endpoint: &str, event
     let _ = events.send(Event::Lease(file));
 }
 
-/// SO_BINDTODEVICE through ZMQ_BINDTODEVICE (the zmq crate has no setter).
-fn bind_to_device(socket: &mut zmq::Socket, interface: &str) -> Result<(), zmq::Error> {
-    let value = interface.as_bytes();
-    // SAFETY: the socket pointer is valid while `socket` lives; libzmq
-    // copies the option value before returning.
-    let rc = unsafe {
-        zmq_sys::zmq_setsockopt(
-            socket.as_mut_ptr(),
-            zmq_sys::ZMQ_BINDTODEVICE as libc::c_int,
-            value.as_ptr().cast(),
-            value.len(),
-        )
+/// Where to bind: with an interface, a wildcard TCP endpoint becomes that
+/// interface's address, so nothing listens on the host's other networks.
+fn listen_on(endpoint: &str, interface: Option<&str>) -> Result<String, ControllerError> {
+    let Some(interface) = interface else {
+        return Ok(endpoint.to_string());
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        // SAFETY: reads libzmq's thread-local errno; no pointers involved.
-        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
-    }
+    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+        return Ok(endpoint.to_string());
+    };
+    let invalid = |why: String| ControllerError::Interface {
+        endpoint: endpoint.to_string(),
+        interface: interface.to_string(),
+        why,
+    };
+    let Some(("*" | "0.0.0.0", port)) = rest.rsplit_once(':') else {
+        return Err(invalid(
+            "with an interface, listen on tcp://*:PORT (the interface gives the address)".into(),
+        ));
+    };
+    let address = interface_address(interface).ok_or_else(|| {
+        invalid("this host has no such network interface with an IPv4 address".into())
+    })?;
+    Ok(format!("tcp://{address}:{port}"))
+}
+
+/// The first IPv4 address of a network interface.
+fn interface_address(interface: &str) -> Option<std::net::Ipv4Addr> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|i| {
+        (i.interface_name == interface)
+            .then(|| i.address.and_then(|a| a.as_sockaddr_in().map(|s| s.ip())))
+            .flatten()
+    })
 }
 
 impl ControllerHandle {

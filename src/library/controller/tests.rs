@@ -322,3 +322,53 @@ fn a_standby_answers_at_once_and_takes_over_when_the_active_stops() {
     assert_eq!(drive_vid(&client, "d0").as_deref(), Some("A00001"));
     client.dismount("A00001", "d0").unwrap();
 }
+
+/// A non-loopback IPv4 address of this host, if it has one.
+fn other_address() -> Option<std::net::Ipv4Addr> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|i| {
+        let a = i.address?.as_sockaddr_in()?.ip();
+        (!a.is_loopback()).then_some(a)
+    })
+}
+
+#[test]
+fn the_listen_socket_is_on_one_network_interface_only() {
+    let rig = Rig::new(1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let mut config = rig.config("unused");
+    config.listen = vec![format!("tcp://*:{port}")];
+    config.interface = Some("nosuch0".into());
+    let e = start(config.clone())
+        .err()
+        .expect("no such interface")
+        .to_string();
+    assert!(
+        e.contains("nosuch0") && e.contains("no such network interface"),
+        "{e}"
+    );
+    config.interface = Some("lo".into());
+    config.listen = vec![format!("tcp://10.1.2.3:{port}")];
+    let e = start(config.clone())
+        .err()
+        .expect("an address and an interface")
+        .to_string();
+    assert!(e.contains("tcp://*:PORT"), "{e}");
+    config.listen = vec![format!("tcp://*:{port}")];
+    config.interface = Some("lo".into());
+    let _c = start(config).unwrap();
+    let client = ControllerClient::new(
+        vec![format!("tcp://127.0.0.1:{port}")],
+        Duration::from_secs(5),
+        Duration::from_secs(30),
+        Vec::new(),
+    );
+    client.mount("A00001", "d0").unwrap();
+    // Not on the host's other networks.
+    if let Some(other) = other_address() {
+        let reached = std::net::TcpStream::connect((other, port));
+        assert!(reached.is_err(), "the controller answers on {other}");
+    }
+}
