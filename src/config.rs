@@ -152,47 +152,6 @@ pub struct EndpointsConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SchedulerConfig {
-    /// `sqlite://PATH` (PostgreSQL comes later).
-    pub url: String,
-    /// How often free drives look for work when nothing wakes them.
-    #[serde(default = "default_poll_interval")]
-    pub poll_interval: Interval,
-    /// A mount starts when a queue holds this many files...
-    #[serde(default = "default_mount_min_files")]
-    pub mount_min_files: u64,
-    /// ...or this many bytes...
-    #[serde(default = "default_mount_min_bytes")]
-    pub mount_min_bytes: ByteSize,
-    /// ...or its oldest request is this old.
-    #[serde(default = "default_mount_max_age")]
-    pub mount_max_age: Interval,
-    /// A drive whose session could not reach the scheduler asks for no new
-    /// mount for this long.
-    #[serde(default = "default_error_backoff")]
-    pub error_backoff: Interval,
-    /// A queue whose mount found no work is not mounted again for this long.
-    #[serde(default = "default_empty_mount_backoff")]
-    pub empty_mount_backoff: Interval,
-    /// A file fails for good after this many failed attempts (disk-side
-    /// errors, or a session killed while on it)...
-    #[serde(default = "default_max_file_attempts")]
-    pub max_file_attempts: u32,
-    /// ...or after meeting end of medium on this many tapes.
-    #[serde(default = "default_max_end_of_medium")]
-    pub max_end_of_medium: u32,
-    /// Test only: sessions wait this long before every scheduler call, to
-    /// show that the tape thread does not feel a slow database.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_call_delay: Option<Interval>,
-    /// Test only: in every session, the first this many requests for work
-    /// fail as if the database were unreachable.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub test_failing_fetches: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct LibraryConfig {
     /// "emulated": the emulated SCSI library under `path`; "scsi": a real
     /// library behind `changers`.
@@ -336,9 +295,11 @@ pub struct PathsConfig {
 
 mod defaults;
 mod library;
+mod scheduler;
 pub mod tlcd;
 
 use defaults::*;
+pub use scheduler::{PoolPolicyConfig, QueuePolicyConfig, SchedulerConfig};
 
 /// Largest tape block the file-backed drive and the labels accept.
 pub const MAX_BLOCK_SIZE: u64 = 16 * 1024 * 1024;
@@ -352,15 +313,16 @@ impl Config {
         }
     }
 
-    /// When a queue is worth a mount.
-    pub fn mount_criteria(&self) -> crate::scheduler::MountCriteria {
-        let s = &self.scheduler;
-        crate::scheduler::MountCriteria {
-            min_files: s.mount_min_files,
-            min_bytes: s.mount_min_bytes.0,
-            max_age: s.mount_max_age.0,
-            empty_backoff: s.empty_mount_backoff.0,
-        }
+    /// A connection to the configured scheduler.
+    pub fn open_scheduler(
+        &self,
+    ) -> Result<Box<dyn crate::scheduler::Scheduler>, crate::scheduler::SchedulerError> {
+        crate::scheduler::open_with(&self.scheduler.url, self.scheduler.password_file.as_deref())
+    }
+
+    /// When a queue is worth a mount, and which goes first.
+    pub fn mount_policy(&self) -> crate::scheduler::MountPolicy {
+        self.scheduler.mount_policy()
     }
 
     /// Reads and validates a config file.
@@ -419,17 +381,9 @@ impl Config {
                 return Err(bad(key, "expected a value greater than 0".into()));
             }
         }
-        if self
-            .scheduler
-            .url
-            .strip_prefix("sqlite://")
-            .is_none_or(str::is_empty)
-        {
-            return Err(bad(
-                "scheduler.url",
-                format!("expected \"sqlite://PATH\", got {:?}", self.scheduler.url),
-            ));
-        }
+        self.scheduler
+            .validate()
+            .map_err(|(key, message)| bad(&key, message))?;
         let mut names = std::collections::HashSet::new();
         for (i, drive) in self.drives.iter().enumerate() {
             let valid = !drive.name.is_empty()

@@ -338,7 +338,7 @@ fn mounts_of_removed_drives_and_renamed_hosts_do_not_hold_tapes_forever() {
     install.configure(|c| c.daemon.host = Some("tps01".into()));
     let db_path = install.path().join("state/scheduler.db");
     {
-        let mut db = tapeserver::scheduler::sqlite::SqliteScheduler::open(&db_path).unwrap();
+        let mut db = tapeserver::scheduler::SqliteScheduler::open(&db_path).unwrap();
         // Sessions that died: on a drive this host no longer has, and on
         // this host under its old name.
         for (host, drive, vid) in [

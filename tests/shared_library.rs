@@ -6,16 +6,36 @@ mod common;
 
 use std::process::Command;
 
+use common::pg::TestPg;
 use common::{Install, bin};
 
 #[test]
 fn a_second_host_joins_the_library_and_recalls_what_the_first_archived() {
     let first = Install::new(1, 3);
-    let second_dir = tempfile::tempdir().unwrap();
     let scheduler = format!(
         "sqlite://{}",
         first.path().join("state/scheduler.db").display()
     );
+    two_hosts(first, &scheduler);
+}
+
+/// The same with the site's scheduler: both hosts initialised on one
+/// PostgreSQL database (the first creates the schema, the second finds it).
+#[test]
+fn two_hosts_share_one_postgresql_scheduler() {
+    let db = TestPg::new();
+    let first = Install::with_args(1, 3, &["--scheduler", &db.url]);
+    two_hosts(first, &db.url);
+    let version: i64 = db
+        .client()
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 3);
+}
+
+fn two_hosts(first: Install, scheduler: &str) {
+    let second_dir = tempfile::tempdir().unwrap();
     let library = first.path().join("library");
     let out = Command::new(bin("tapeserverd"))
         .arg("init")
@@ -24,7 +44,7 @@ fn a_second_host_joins_the_library_and_recalls_what_the_first_archived() {
             "--drives",
             "1",
             "--scheduler",
-            &scheduler,
+            scheduler,
             "--drive-prefix",
             "b",
         ])
@@ -71,22 +91,33 @@ fn a_second_host_joins_the_library_and_recalls_what_the_first_archived() {
     assert!(std::fs::read(&dest).unwrap() == std::fs::read(&src).unwrap());
 }
 
-#[test]
-fn unsupported_scheduler_url_is_refused_clearly() {
+fn init_fails(scheduler: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin("tapeserverd"))
         .arg("init")
         .arg(dir.path())
-        .args(["--scheduler", "postgres://db/tape"])
+        .args(["--scheduler", scheduler])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("only sqlite://PATH"),
-        "{stderr}"
-    );
+    assert!(!out.status.success());
     assert!(
         !dir.path().join("tapeserver.toml").exists(),
         "nothing written"
     );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_scheduler_url_is_refused_clearly() {
+    let err = init_fails("mysql://db/tape");
+    assert!(
+        err.contains("sqlite://PATH") && err.contains("postgres://"),
+        "{err}"
+    );
+    let err = init_fails("postgres://tape:secret@db/tape");
+    assert!(err.contains("password_file"), "{err}");
+    // Nothing listens on port 1.
+    let err = init_fails("postgres://tape@127.0.0.1:1/tape");
+    assert!(err.contains("scheduler database"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one sentence: {err}");
 }

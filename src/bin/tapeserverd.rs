@@ -32,9 +32,13 @@ enum Command {
         /// Capacity of each cartridge, e.g. "20GiB".
         #[arg(long, default_value = "20GiB", value_parser = parse_capacity)]
         capacity: ByteSize,
-        /// A scheduler shared with other hosts (sqlite://PATH).
+        /// A scheduler shared with other hosts: postgres://USER@HOST[:PORT]/DB
+        /// (or sqlite://PATH). No password in the URL: see --password-file.
         #[arg(long)]
         scheduler: Option<String>,
+        /// A file holding the PostgreSQL password (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
         /// A library directory shared with other hosts: joined if it exists.
         #[arg(long)]
         library: Option<PathBuf>,
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             tapes,
             capacity,
             scheduler,
+            password_file,
             library,
             drive_prefix,
             controllers,
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
                 tapes,
                 capacity: capacity.0,
                 scheduler_url: scheduler,
+                password_file,
                 library,
                 drive_prefix,
                 controllers,

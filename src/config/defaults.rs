@@ -127,3 +127,12 @@ pub(super) fn default_probe_interval() -> Interval {
 pub(super) fn default_request_timeout() -> Interval {
     Interval(Duration::from_secs(10))
 }
+pub(super) fn default_zero_interval() -> Interval {
+    Interval(Duration::ZERO)
+}
+pub(super) fn default_keep_mounted() -> Interval {
+    Interval(Duration::from_secs(60))
+}
+pub(super) fn default_drive_lease() -> Interval {
+    Interval(Duration::from_secs(60))
+}

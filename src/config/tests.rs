@@ -127,6 +127,23 @@ fn the_example_config_parses_and_documents_every_key() {
     with_everything.daemon.host = Some("host".into());
     with_everything.scheduler.test_call_delay = Some(Interval(Duration::from_millis(1)));
     with_everything.scheduler.test_failing_fetches = 1;
+    with_everything.scheduler.password_file = Some("/x".into());
+    let every_threshold = crate::config::QueuePolicyConfig {
+        min_files: Some(1),
+        min_bytes: Some(ByteSize(1)),
+        min_age: Some(Interval(Duration::from_secs(1))),
+        max_age: Some(Interval(Duration::from_secs(2))),
+        priority: Some(1),
+    };
+    with_everything.scheduler.archive = Some(every_threshold.clone());
+    with_everything.scheduler.recall = Some(every_threshold.clone());
+    with_everything.scheduler.pools.insert(
+        "pools".into(),
+        crate::config::PoolPolicyConfig {
+            archive: Some(every_threshold.clone()),
+            recall: Some(every_threshold),
+        },
+    );
     with_everything.library.changers = vec!["/dev/sg3".into()];
     with_everything.library.controllers = vec!["tcp://tlc1:5770".into()];
     with_everything.library.lease = Some("/x".into());
@@ -162,7 +179,9 @@ fn the_example_config_parses_and_documents_every_key() {
             example.contains(&format!("{key} ="))
                 || example.contains(&format!("[{key}]"))
                 || example.contains(&format!("[[{key}]]"))
-                || example.contains(&format!("[drives.{key}]")),
+                || example.contains(&format!("[drives.{key}]"))
+                || example.contains(&format!(".{key}]"))
+                || example.contains(&format!(".{key}.")),
             "config/tapeserver.toml does not document `{key}`"
         );
     }

@@ -286,12 +286,12 @@ impl EventLoop {
 
     /// Asks the scheduler thread for a mount for each drive that is due.
     fn ask_for_mounts(&mut self) {
-        let criteria = self.config.mount_criteria();
+        let policy = self.config.mount_policy();
         for drive in self.catalogue.mount_requests(Instant::now()) {
-            let _ = self
-                .io
-                .to_scheduler
-                .send(ToScheduler::FindMount { drive, criteria });
+            let _ = self.io.to_scheduler.send(ToScheduler::FindMount {
+                drive,
+                policy: policy.clone(),
+            });
         }
     }
 

@@ -56,6 +56,8 @@ pub struct InitOptions {
     pub capacity: u64,
     /// A scheduler shared with other hosts (default: SQLite under DIR).
     pub scheduler_url: Option<String>,
+    /// The file holding the PostgreSQL password.
+    pub password_file: Option<PathBuf>,
     /// A library directory shared with other hosts: joined if it exists.
     pub library: Option<PathBuf>,
     /// Drive names are PREFIX0, PREFIX1...; unique across hosts of a library.
@@ -75,6 +77,7 @@ impl Default for InitOptions {
             tapes: 10,
             capacity: 20 << 30,
             scheduler_url: None,
+            password_file: None,
             library: None,
             drive_prefix: "drive".into(),
             controllers: Vec::new(),
@@ -117,12 +120,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         None => dir.join("library"),
     };
     let scheduler_url = match &options.scheduler_url {
-        Some(url) if url.starts_with("sqlite://") && url.len() > "sqlite://".len() => url.clone(),
-        Some(url) => {
-            return Err(InitError::Invalid(format!(
-                "--scheduler {url}: only sqlite://PATH schedulers are supported so far"
-            )));
-        }
+        Some(url) => url.clone(),
         None => format!("sqlite://{}", dir.join("state/scheduler.db").display()),
     };
     let prefix = &options.drive_prefix;
@@ -155,11 +153,18 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         endpoints: EndpointsConfig::default(),
         scheduler: SchedulerConfig {
             url: scheduler_url,
+            password_file: options.password_file.clone(),
             poll_interval: Interval(Duration::from_secs(1)),
             // Mount as soon as anything is queued.
             mount_min_files: 1,
             mount_min_bytes: ByteSize(1),
+            mount_min_age: Interval(Duration::ZERO),
             mount_max_age: Interval(Duration::ZERO),
+            archive: None,
+            recall: None,
+            pools: Default::default(),
+            keep_mounted: Interval(Duration::from_secs(60)),
+            drive_lease: Interval(Duration::from_secs(60)),
             error_backoff: Interval(Duration::from_secs(30)),
             empty_mount_backoff: Interval(Duration::from_secs(60)),
             max_file_attempts: 3,
@@ -186,6 +191,10 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         },
     };
 
+    config
+        .scheduler
+        .validate()
+        .map_err(|(key, message)| InitError::Invalid(format!("--scheduler: {key} {message}")))?;
     if let Some(e) = options
         .controllers
         .iter()
@@ -229,7 +238,10 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         }],
         crate::library::controller::DEFAULT_MOVE_TIMEOUT,
     );
-    let mut db = scheduler::open(&config.scheduler.url)?;
+    let mut db = scheduler::open_with(
+        &config.scheduler.url,
+        config.scheduler.password_file.as_deref(),
+    )?;
     db.add_pool(DEFAULT_POOL)?;
     let first = &drives[0];
     for barcode in &new_barcodes {

@@ -31,7 +31,7 @@ pub enum ToScheduler {
     /// Pick a mount for this free drive; answered with MountFound or NoMount.
     FindMount {
         drive: String,
-        criteria: crate::scheduler::MountCriteria,
+        policy: crate::scheduler::MountPolicy,
     },
     /// The drive is done with its cartridge: close its mounts and requeue
     /// what they left.

@@ -105,14 +105,14 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let waker = LoopWaker::new(to_loop_tx, wake_tx);
     let stop = Arc::new(AtomicBool::new(false));
     let sched_thread = scheduler_thread::SchedulerThread {
-        db: scheduler::open(&config.scheduler.url)?,
+        db: config.open_scheduler()?,
         host: host.clone(),
         rx: to_sched_rx,
         waker: waker.clone(),
     };
     let frontend = frontend::Frontend {
         socket: stager,
-        db: scheduler::open(&config.scheduler.url)?,
+        db: config.open_scheduler()?,
         archive_roots: config.paths.archive_roots.clone(),
         recall_roots: config.paths.recall_roots.clone(),
         wake_loop: waker,
@@ -215,6 +215,13 @@ pub fn session_spec(
         library_request_timeout_ms: config.library.request_timeout.0.as_millis() as u64,
         library_deadline_ms: library_deadline(config).as_millis() as u64,
         scheduler_url: config.scheduler.url.clone(),
+        scheduler_password_file: config
+            .scheduler
+            .password_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        keep_mounted_ms: config.scheduler.keep_mounted.0.as_millis() as u64,
         sessions_endpoint: config.sessions_endpoint(),
         mount_id,
         vid: vid.to_string(),

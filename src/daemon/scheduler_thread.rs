@@ -15,7 +15,7 @@ fn refused(r: Refusal) -> admin_reply::Kind {
 }
 
 use super::messages::{LoopWaker, ToLoop, ToScheduler};
-use crate::scheduler::{MountCriteria, Scheduler};
+use crate::scheduler::{MountPolicy, Scheduler};
 
 pub struct SchedulerThread {
     pub db: Box<dyn Scheduler>,
@@ -28,7 +28,7 @@ impl SchedulerThread {
     pub fn run(mut self) {
         while let Ok(msg) = self.rx.recv() {
             match msg {
-                ToScheduler::FindMount { drive, criteria } => self.find_mount(drive, &criteria),
+                ToScheduler::FindMount { drive, policy } => self.find_mount(drive, &policy),
                 ToScheduler::CloseMounts { drive } => {
                     match self.db.end_mounts_of_drive(&self.host, &drive) {
                         Ok(ids) if !ids.is_empty() => {
@@ -91,8 +91,8 @@ impl SchedulerThread {
         }
     }
 
-    fn find_mount(&mut self, drive: String, criteria: &MountCriteria) {
-        let answer = match self.db.next_mount(&self.host, &drive, criteria) {
+    fn find_mount(&mut self, drive: String, policy: &MountPolicy) {
+        let answer = match self.db.next_mount(&self.host, &drive, policy) {
             Ok(Some(mount)) => {
                 tracing::info!(drive = %drive, vid = %mount.vid, mount = mount.id, kind = mount.kind.as_str(), "mount assigned");
                 ToLoop::MountFound { drive, mount }

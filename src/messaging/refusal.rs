@@ -80,6 +80,10 @@ impl From<SchedulerError> for Refusal {
             | SchedulerError::StaleMount { .. } => ErrorCode::FailedPrecondition,
             SchedulerError::Invalid(_) => ErrorCode::InvalidArgument,
             SchedulerError::Sqlite(_)
+            | SchedulerError::Postgres(_)
+            | SchedulerError::Unavailable(_)
+            | SchedulerError::SchemaTooNew { .. }
+            | SchedulerError::PasswordFile { .. }
             | SchedulerError::CreateDir { .. }
             | SchedulerError::UnsupportedUrl(_)
             | SchedulerError::Injected(_) => ErrorCode::Unavailable,

@@ -7,24 +7,43 @@
 //! per backend and shared by mount selection and fetching, so a mount is
 //! never chosen for work its fetch cannot see.
 
-pub mod sqlite;
+pub mod backend;
+pub mod policy;
+pub mod sql;
 pub mod states;
 pub mod test_knobs;
+#[cfg(test)]
+pub mod testdb;
 
 use std::time::Duration;
 
 use crate::tape::format::LastFile;
 
+pub use backend::{SqlScheduler, SqliteScheduler};
+pub use policy::{MountPolicy, PoolPolicy, QueuePolicy};
 pub use states::{FileState, MountKind, RecallState, TapeState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("scheduler database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("scheduler URL {0:?} is not supported (expected sqlite://PATH)")]
+    #[error("scheduler database: {}", postgres_message(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("scheduler database unreachable: {0}")]
+    Unavailable(String),
+    #[error(
+        "the catalogue's schema is version {found}, newer than this tapeserver's ({supported}): upgrade tapeserver"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("scheduler URL {0:?} is not supported (expected sqlite://PATH or postgres://...)")]
     UnsupportedUrl(String),
     #[error("cannot create the scheduler database directory {path}: {source}")]
     CreateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the scheduler password file {path}: {source}")]
+    PasswordFile {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
@@ -59,6 +78,51 @@ pub enum SchedulerError {
     Injected(String),
 }
 
+/// PostgreSQL's own words when the server sent some, with its SQLSTATE.
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+impl SchedulerError {
+    /// True when the database could not be reached, the connection broke,
+    /// or the transaction lost a race it may win when tried again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::Injected(_) => true,
+            Self::Postgres(e) => match e.code() {
+                None => e.as_db_error().is_none(),
+                Some(code) => {
+                    let code = code.code();
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || code == "40001"
+                        || code == "40P01"
+                        || code == "53300"
+                }
+            },
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
+
+    /// True when a unique constraint refused a row (another server took it).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A mount the scheduler assigned to a drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -66,16 +130,6 @@ pub struct Mount {
     pub kind: MountKind,
     pub vid: String,
     pub pool: String,
-}
-
-/// When a queue is worth a mount: any one threshold reached, unless its
-/// last mount found nothing to do less than `empty_backoff` ago.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MountCriteria {
-    pub min_files: u64,
-    pub min_bytes: u64,
-    pub max_age: Duration,
-    pub empty_backoff: Duration,
 }
 
 /// How many times a file may fail before it fails for good.
@@ -205,6 +259,8 @@ pub struct RecallStatus {
     pub state: RecallState,
     pub size: u64,
     pub error: Option<String>,
+    pub vid: String,
+    pub fseq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +274,48 @@ pub struct TapeInfo {
     pub files: u64,
     /// Why the tape is full or disabled.
     pub reason: Option<String>,
+    /// Mounts for reading (recalls, readtp) and for writing (migrations,
+    /// labels) the tape has had.
+    pub read_mounts: u64,
+    pub write_mounts: u64,
+}
+
+/// A pool, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolInfo {
+    pub name: String,
+    pub tapes: u64,
+    /// Active tapes: the ones new files go to.
+    pub writable_tapes: u64,
+    pub free_bytes: u64,
+    /// Archives waiting for a mount.
+    pub queued_files: u64,
+}
+
+/// A queue, for operators: one pool's archives or one tape's recalls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueInfo {
+    pub kind: MountKind,
+    pub pool: String,
+    pub vid: Option<String>,
+    pub files: u64,
+    pub bytes: u64,
+    /// How many of them a mount is working on.
+    pub running: u64,
+    /// Seconds since the oldest was queued.
+    pub oldest_age: f64,
+}
+
+/// One mount, ended or not, from the catalogue's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountRecord {
+    pub id: u64,
+    pub kind: MountKind,
+    pub vid: String,
+    pub host: String,
+    pub drive: String,
+    pub started: f64,
+    pub ended: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +351,7 @@ pub trait Scheduler: Send {
         &mut self,
         host: &str,
         drive: &str,
-        criteria: &MountCriteria,
+        policy: &MountPolicy,
     ) -> Result<Option<Mount>, SchedulerError>;
     /// Assigns up to `max_files` / `max_bytes` (at least one file) of queued work to the mount.
     fn fetch_archive_jobs(
@@ -316,7 +414,7 @@ pub trait Scheduler: Send {
     /// Closes a mount and requeues whatever it had not reported.
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     /// Closes a mount that found no work; its queue is not mounted again
-    /// for the criteria's `empty_backoff`.
+    /// for the policy's `empty_backoff`.
     fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     /// Requeues the unreported work of a drive's mounts but keeps them
     /// open: the cartridge is stuck in the drive, so neither the drive nor
@@ -350,14 +448,61 @@ pub trait Scheduler: Send {
     fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
     fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+
+    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
+    /// Queued work per pool (archives) and per tape (recalls).
+    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
+    /// Takes a queued archive off the queue (it fails, "cancelled").
+    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    /// Fails a queued recall ("cancelled").
+    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
+    /// This host holds its drives for `ttl` more: while a lease runs, no
+    /// other server touches the drive's mounts.
+    fn renew_leases(
+        &mut self,
+        host: &str,
+        drives: &[String],
+        ttl: Duration,
+    ) -> Result<(), SchedulerError>;
+    /// Open mounts of other hosts' drives whose lease ran out.
+    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
+    /// Every mount recorded, oldest first.
+    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
 }
 
-/// Opens a connection to the scheduler named by `url`.
+/// Opens a connection to the scheduler named by `url`: `sqlite://PATH`,
+/// or `postgres://...` with the password (if any) in `password_file`.
 pub fn open(url: &str) -> Result<Box<dyn Scheduler>, SchedulerError> {
-    match url.strip_prefix("sqlite://") {
-        Some(path) if !path.is_empty() => Ok(Box::new(sqlite::SqliteScheduler::open(
-            std::path::Path::new(path),
-        )?)),
-        _ => Err(SchedulerError::UnsupportedUrl(url.to_string())),
+    open_with(url, None)
+}
+
+/// As [`open`], with the PostgreSQL password read from a file.
+pub fn open_with(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+) -> Result<Box<dyn Scheduler>, SchedulerError> {
+    if let Some(path) = url.strip_prefix("sqlite://").filter(|p| !p.is_empty()) {
+        return Ok(Box::new(SqlScheduler::open(std::path::Path::new(path))?));
     }
+    if is_postgres(url) {
+        let password = match password_file {
+            Some(path) => Some(read_password(path)?),
+            None => None,
+        };
+        return Ok(Box::new(SqlScheduler::postgres(url, password.as_deref())?));
+    }
+    Err(SchedulerError::UnsupportedUrl(url.to_string()))
+}
+
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The password in `path`: its first line.
+pub fn read_password(path: &std::path::Path) -> Result<String, SchedulerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SchedulerError::PasswordFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text.lines().next().unwrap_or_default().to_string())
 }

@@ -37,6 +37,21 @@ macro_rules! catalogue_state {
             }
         }
 
+        impl From<$name> for crate::scheduler::sql::Value {
+            fn from(v: $name) -> Self {
+                crate::scheduler::sql::Value::Text(v.as_str().into())
+            }
+        }
+
+        impl crate::scheduler::sql::FromValue for $name {
+            fn from_value(v: &crate::scheduler::sql::Value) -> Option<Self> {
+                match v {
+                    crate::scheduler::sql::Value::Text(t) => Self::parse(t),
+                    _ => None,
+                }
+            }
+        }
+
         impl ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::from(self.as_str()))
@@ -81,6 +96,8 @@ catalogue_state! {
         Active = "active",
         Full = "full",
         Disabled = "disabled",
+        /// Recalls only: no new file is written to it.
+        ReadOnly = "read_only",
     }
 }
 
@@ -140,6 +157,7 @@ wire_state!(
         Active,
         Full,
         Disabled,
+        ReadOnly,
     }
 );
 

@@ -59,7 +59,7 @@ knobs! {
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
     fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;
     fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
-    fn next_mount(&mut self, host: &str, drive: &str, criteria: &MountCriteria) -> Result<Option<Mount>, SchedulerError>;
+    fn next_mount(&mut self, host: &str, drive: &str, policy: &MountPolicy) -> Result<Option<Mount>, SchedulerError>;
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
     fn report_migration(&mut self, mount_id: u64, vid: &str, archived: &[ArchivedFile], failed: &[FailedFile], limits: &FileLimits) -> Result<(), SchedulerError>;
@@ -78,6 +78,13 @@ knobs! {
     fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
     fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
+    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
+    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
+    fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
+    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
+    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
     }
     fetch {
     fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;

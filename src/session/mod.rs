@@ -206,7 +206,10 @@ pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
 
 /// Opens a scheduler connection, slowed down when the test knob asks.
 pub(crate) fn open_scheduler(spec: &SessionSpec) -> Result<Box<dyn Scheduler>, SchedulerError> {
-    let db = crate::scheduler::open(&spec.scheduler_url)?;
+    let password_file = Some(&spec.scheduler_password_file)
+        .filter(|p| !p.is_empty())
+        .map(std::path::Path::new);
+    let db = crate::scheduler::open_with(&spec.scheduler_url, password_file)?;
     let t = tuning(spec);
     Ok(
         if t.scheduler_delay_ms > 0 || t.scheduler_failing_fetches > 0 {

@@ -250,15 +250,16 @@ fn commit_recalls(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::sqlite::SqliteScheduler;
-    use crate::scheduler::{MountCriteria, NewArchiveFile};
+    use crate::scheduler::{MountPolicy, NewArchiveFile, SqliteScheduler};
 
-    const NOW: MountCriteria = MountCriteria {
-        min_files: 1,
-        min_bytes: u64::MAX,
-        max_age: Duration::from_secs(3600),
-        empty_backoff: Duration::from_secs(60),
-    };
+    fn now_policy() -> MountPolicy {
+        MountPolicy::uniform(
+            1,
+            u64::MAX,
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        )
+    }
 
     /// A catalogue with `n` queued files assigned to a migration mount.
     fn migration(n: u64) -> (tempfile::TempDir, SqliteScheduler, u64, String, Vec<u64>) {
@@ -273,7 +274,7 @@ mod tests {
             })
             .collect();
         let ids = db.queue_archive(&files, "default").unwrap();
-        let mount = db.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        let mount = db.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
         db.fetch_archive_jobs(mount.id, 100, u64::MAX).unwrap();
         (tmp, db, mount.id, mount.vid, ids)
     }
@@ -396,7 +397,7 @@ mod tests {
                     .recall_id
             })
             .collect();
-        let recall = db.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        let recall = db.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
         db.fetch_recall_jobs(recall.id, 10, u64::MAX).unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         let packer = std::thread::spawn(move || {

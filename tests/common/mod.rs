@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod pg;
+
 pub const BLOCK_SIZE: u64 = 256 * 1024;
 
 pub fn bin(name: &str) -> PathBuf {

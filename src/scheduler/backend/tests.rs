@@ -1,18 +1,23 @@
 use super::*;
 
-const NOW: MountCriteria = MountCriteria {
-    min_files: 1,
-    min_bytes: u64::MAX,
-    max_age: Duration::from_secs(3600),
-    empty_backoff: Duration::from_secs(3600),
-};
+use super::super::testdb::{Backend, TestDb, on_both_backends};
+
+/// Any queued file is worth a mount; an empty mount backs its queue off an hour.
+fn now_policy() -> MountPolicy {
+    MountPolicy::uniform(
+        1,
+        u64::MAX,
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    )
+}
 
 const LIMITS: FileLimits = FileLimits {
     max_attempts: 3,
     max_end_of_medium: 2,
 };
 
-fn states(s: &mut SqliteScheduler, ids: &[u64]) -> Vec<FileState> {
+fn states(s: &mut SqlScheduler, ids: &[u64]) -> Vec<FileState> {
     s.file_status(ids)
         .unwrap()
         .into_iter()
@@ -27,9 +32,9 @@ fn disk(file_id: u64, reason: &str) -> FailedFile {
     }
 }
 
-fn scheduler() -> (tempfile::TempDir, SqliteScheduler) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = SqliteScheduler::open(&tmp.path().join("db/scheduler.db")).unwrap();
+fn scheduler(b: Backend) -> (TestDb, SqlScheduler) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
     s.add_pool("default").unwrap();
     s.add_tape("V00001", "default", 1 << 40).unwrap();
     s.add_tape("V00002", "default", 1 << 40).unwrap();
@@ -59,12 +64,11 @@ fn archived(jobs: &[ArchiveJob], first_fseq: u64) -> Vec<ArchivedFile> {
         .collect()
 }
 
-#[test]
-fn archive_then_recall_round_trip() {
-    let (_tmp, mut s) = scheduler();
+fn archive_then_recall_round_trip(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(3), "default").unwrap();
     assert_eq!(ids.len(), 3);
-    let mount = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let mount = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     assert_eq!(mount.kind, MountKind::Migration);
     let jobs = s.fetch_archive_jobs(mount.id, 10, u64::MAX).unwrap();
     assert_eq!(jobs.iter().map(|j| j.file_id).collect::<Vec<_>>(), ids);
@@ -82,7 +86,7 @@ fn archive_then_recall_round_trip() {
 
     let ticket = s.queue_recall(ids[1], "/data/back").unwrap();
     assert_eq!((ticket.vid.as_str(), ticket.fseq), (mount.vid.as_str(), 2));
-    let mount = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
+    let mount = s.next_mount("h", "d1", &now_policy()).unwrap().unwrap();
     assert_eq!(mount.kind, MountKind::Recall);
     let jobs = s.fetch_recall_jobs(mount.id, 10, u64::MAX).unwrap();
     assert_eq!(jobs.len(), 1);
@@ -95,54 +99,46 @@ fn archive_then_recall_round_trip() {
     );
 }
 
-#[test]
-fn a_tape_is_never_mounted_twice() {
-    let (_tmp, mut s) = scheduler();
+fn a_tape_is_never_mounted_twice(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.queue_archive(&files(2), "default").unwrap();
-    let m1 = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m1 = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     s.fetch_archive_jobs(m1.id, 1, u64::MAX).unwrap();
     // The queue still has unassigned work: the second drive gets the other tape.
-    let m2 = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
+    let m2 = s.next_mount("h", "d1", &now_policy()).unwrap().unwrap();
     assert_ne!(m1.vid, m2.vid);
     // No tape left in the pool.
-    assert_eq!(s.next_mount("h", "d2", &NOW).unwrap(), None);
+    assert_eq!(s.next_mount("h", "d2", &now_policy()).unwrap(), None);
     // A drive with an open mount gets nothing more.
-    assert_eq!(s.next_mount("h", "d0", &NOW).unwrap(), None);
+    assert_eq!(s.next_mount("h", "d0", &now_policy()).unwrap(), None);
 }
 
-#[test]
-fn bulk_limits_files_and_bytes() {
-    let (_tmp, mut s) = scheduler();
+fn bulk_limits_files_and_bytes(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.queue_archive(&files(10), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     assert_eq!(s.fetch_archive_jobs(m.id, 3, u64::MAX).unwrap().len(), 3);
     // 400 + 500 > 600: only one; at least one even if it alone is too big.
     assert_eq!(s.fetch_archive_jobs(m.id, 10, 600).unwrap().len(), 1);
     assert_eq!(s.fetch_archive_jobs(m.id, 10, 1).unwrap().len(), 1);
 }
 
-#[test]
-fn mount_criteria_hold_back_small_queues() {
-    let (_tmp, mut s) = scheduler();
+fn mount_criteria_hold_back_small_queues(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.queue_archive(&files(2), "default").unwrap();
-    let strict = MountCriteria {
-        min_files: 3,
-        min_bytes: 1 << 30,
-        ..NOW
-    };
+    let mut strict = now_policy();
+    strict.archive.min_files = 3;
+    strict.archive.min_bytes = 1 << 30;
     assert_eq!(s.next_mount("h", "d0", &strict).unwrap(), None);
-    let old_enough = MountCriteria {
-        max_age: Duration::ZERO,
-        ..strict
-    };
+    let mut old_enough = strict.clone();
+    old_enough.archive.max_age = Duration::ZERO;
     assert!(s.next_mount("h", "d0", &old_enough).unwrap().is_some());
 }
 
-#[test]
-fn ended_mount_requeues_unreported_work() {
-    let (_tmp, mut s) = scheduler();
+fn ended_mount_requeues_unreported_work(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(4), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
     s.report_migration(
         m.id,
@@ -164,7 +160,7 @@ fn ended_mount_requeues_unreported_work() {
         s.report_migration(m.id, &m.vid, &late, &[], &LIMITS),
         Err(SchedulerError::StaleMount { .. })
     ));
-    let m2 = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m2 = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     assert_eq!(m2.vid, m.vid, "the partly used tape is filled first");
     let jobs = s.fetch_archive_jobs(m2.id, 10, u64::MAX).unwrap();
     assert_eq!(
@@ -173,9 +169,8 @@ fn ended_mount_requeues_unreported_work() {
     );
 }
 
-#[test]
-fn recall_of_unknown_or_queued_file_is_refused() {
-    let (_tmp, mut s) = scheduler();
+fn recall_of_unknown_or_queued_file_is_refused(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     assert!(matches!(
         s.queue_recall(42, "/x"),
         Err(SchedulerError::UnknownFile(42))
@@ -195,21 +190,19 @@ fn recall_of_unknown_or_queued_file_is_refused() {
     ));
 }
 
-#[test]
-fn disabled_or_full_tapes_are_not_mounted() {
-    let (_tmp, mut s) = scheduler();
+fn disabled_or_full_tapes_are_not_mounted(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.set_tape_state("V00001", TapeState::Disabled, "test")
         .unwrap();
     s.set_tape_state("V00002", TapeState::Full, "test").unwrap();
     s.queue_archive(&files(1), "default").unwrap();
-    assert_eq!(s.next_mount("h", "d0", &NOW).unwrap(), None);
+    assert_eq!(s.next_mount("h", "d0", &now_policy()).unwrap(), None);
 }
 
-#[test]
-fn claimed_tape_is_not_mounted_and_reset_marks_files_lost() {
-    let (_tmp, mut s) = scheduler();
+fn claimed_tape_is_not_mounted_and_reset_marks_files_lost(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(2), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
     s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
@@ -241,18 +234,16 @@ fn claimed_tape_is_not_mounted_and_reset_marks_files_lost() {
     ));
 }
 
-#[test]
-fn two_connections_share_the_queue() {
-    let (tmp, mut s) = scheduler();
-    let mut other = SqliteScheduler::open(&tmp.path().join("db/scheduler.db")).unwrap();
+fn two_connections_share_the_queue(b: Backend) {
+    let (tmp, mut s) = scheduler(b);
+    let mut other = tmp.connect();
     let ids = s.queue_archive(&files(1), "default").unwrap();
     assert_eq!(other.file_status(&ids).unwrap()[0].state, FileState::Queued);
 }
 
 /// Hole 5: a file no tape of its pool can hold is refused at queue time.
-#[test]
-fn a_file_larger_than_the_largest_tape_of_its_pool_is_refused() {
-    let (_tmp, mut s) = scheduler();
+fn a_file_larger_than_the_largest_tape_of_its_pool_is_refused(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let big = [NewArchiveFile {
         path: "/data/big".into(),
         size: (1 << 40) + 1,
@@ -271,16 +262,15 @@ fn a_file_larger_than_the_largest_tape_of_its_pool_is_refused() {
 
 /// Hole 5: end of medium on one tape requeues the file for another mount;
 /// on `max_end_of_medium` tapes it fails with its reason.
-#[test]
-fn a_file_meeting_end_of_medium_on_two_tapes_fails() {
-    let (_tmp, mut s) = scheduler();
+fn a_file_meeting_end_of_medium_on_two_tapes_fails(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(2), "default").unwrap();
     let eom = |file_id| FailedFile {
         file_id,
         failure: FileFailure::EndOfMedium("no room for 262144 more bytes".into()),
     };
     for round in 1..=2 {
-        let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
         let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
         assert_eq!(jobs[0].file_id, ids[0], "round {round}");
         s.report_migration(m.id, &m.vid, &[], &[eom(ids[0])], &LIMITS)
@@ -299,17 +289,16 @@ fn a_file_meeting_end_of_medium_on_two_tapes_fails() {
 
 /// Hole 7: disk-side failures are counted per file; at the limit the file
 /// fails with its last reason. A kill blamed on the file counts too.
-#[test]
-fn attempts_are_counted_per_file_and_the_last_reason_kept() {
-    let (_tmp, mut s) = scheduler();
+fn attempts_are_counted_per_file_and_the_last_reason_kept(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(1), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
     s.count_attempt(m.id, ids[0], "the session hung reading it", &LIMITS)
         .unwrap();
     s.end_mount(m.id).unwrap();
     for reason in ["EIO", "not a regular file"] {
-        let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+        let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
         s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
         s.report_migration(m.id, &m.vid, &[], &[disk(ids[0], reason)], &LIMITS)
             .unwrap();
@@ -325,11 +314,10 @@ fn attempts_are_counted_per_file_and_the_last_reason_kept() {
 
 /// Hole 6: a relabel fails the tape's queued recalls, so no mount is ever
 /// chosen for recalls its fetch cannot see.
-#[test]
-fn a_relabel_fails_the_tapes_queued_recalls() {
-    let (_tmp, mut s) = scheduler();
+fn a_relabel_fails_the_tapes_queued_recalls(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(1), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
     s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
@@ -340,7 +328,7 @@ fn a_relabel_fails_the_tapes_queued_recalls() {
     assert_eq!(recall.state, RecallState::Failed);
     assert!(recall.error.as_deref().unwrap().contains("relabelled"));
     assert_eq!(
-        s.next_mount("h", "d0", &NOW).unwrap(),
+        s.next_mount("h", "d0", &now_policy()).unwrap(),
         None,
         "no empty mount"
     );
@@ -348,24 +336,20 @@ fn a_relabel_fails_the_tapes_queued_recalls() {
 
 /// Hole 6: whatever the queue, a mount that found nothing is not followed
 /// by another of the same queue during the back-off.
-#[test]
-fn an_empty_mount_backs_its_queue_off() {
-    let (_tmp, mut s) = scheduler();
+fn an_empty_mount_backs_its_queue_off(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.queue_archive(&files(1), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     s.end_empty_mount(m.id).unwrap();
-    assert_eq!(s.next_mount("h", "d0", &NOW).unwrap(), None);
-    let no_backoff = MountCriteria {
-        empty_backoff: Duration::ZERO,
-        ..NOW
-    };
+    assert_eq!(s.next_mount("h", "d0", &now_policy()).unwrap(), None);
+    let mut no_backoff = now_policy();
+    no_backoff.empty_backoff = Duration::ZERO;
     assert!(s.next_mount("h", "d0", &no_backoff).unwrap().is_some());
 }
 
 /// Hole 5: a migration mount goes to a tape with room for its first file.
-#[test]
-fn a_migration_mount_picks_a_tape_with_room_for_its_first_file() {
-    let (_tmp, mut s) = scheduler();
+fn a_migration_mount_picks_a_tape_with_room_for_its_first_file(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.add_tape("SMALL1", "default", 100).unwrap();
     let ids = s
         .queue_archive(
@@ -377,7 +361,7 @@ fn a_migration_mount_picks_a_tape_with_room_for_its_first_file() {
         )
         .unwrap();
     // SMALL1 is the fullest (all are empty; it sorts first) but too small.
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     assert_ne!(m.vid, "SMALL1");
     assert_eq!(
         s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap()[0].file_id,
@@ -387,14 +371,13 @@ fn a_migration_mount_picks_a_tape_with_room_for_its_first_file() {
 
 /// Hole 11: a drive whose cartridge is stuck keeps its mount (so the tape
 /// is never given to another drive) but its work goes back to the queue.
-#[test]
-fn a_stuck_cartridge_keeps_its_tape_while_its_work_is_requeued() {
-    let (_tmp, mut s) = scheduler();
+fn a_stuck_cartridge_keeps_its_tape_while_its_work_is_requeued(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(2), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
     assert_eq!(s.release_work_of_drive("h", "d0").unwrap(), [m.id]);
-    let other = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
+    let other = s.next_mount("h", "d1", &now_policy()).unwrap().unwrap();
     assert_ne!(other.vid, m.vid, "the stuck tape is not mounted elsewhere");
     let jobs = s.fetch_archive_jobs(other.id, 10, u64::MAX).unwrap();
     assert_eq!(jobs.len(), ids.len(), "the work went back to the queue");
@@ -402,17 +385,16 @@ fn a_stuck_cartridge_keeps_its_tape_while_its_work_is_requeued() {
 }
 
 /// Hole 3: a recall stages its file only while its mount owns it.
-#[test]
-fn only_the_owning_mount_stages_a_recall() {
-    let (_tmp, mut s) = scheduler();
+fn only_the_owning_mount_stages_a_recall(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     let ids = s.queue_archive(&files(1), "default").unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
     s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
     s.end_mount(m.id).unwrap();
     s.queue_recall(ids[0], "/out/a").unwrap();
-    let r = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let r = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let job = s.fetch_recall_jobs(r.id, 1, u64::MAX).unwrap().remove(0);
     assert_eq!((job.staged, job.block_size), (None, Some(262_144)));
     let file = FileIdentity {
@@ -423,7 +405,7 @@ fn only_the_owning_mount_stages_a_recall() {
     assert!(s.stage_recall(r.id + 1, job.recall_id, &file).is_err());
     s.stage_recall(r.id, job.recall_id, &file).unwrap();
     s.end_mount(r.id).unwrap();
-    let again = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let again = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let job = s
         .fetch_recall_jobs(again.id, 1, u64::MAX)
         .unwrap()
@@ -438,7 +420,8 @@ fn a_first_schema_catalogue_is_upgraded() {
     let path = tmp.path().join("old.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(super::SCHEMA).unwrap();
+        conn.execute_batch(include_str!("../sql/sqlite_v1.sql"))
+            .unwrap();
         conn.execute_batch(
             "INSERT INTO tape_pools VALUES ('default');
              INSERT INTO tapes (vid, pool, capacity) VALUES ('V00001', 'default', 1000000);
@@ -449,7 +432,7 @@ fn a_first_schema_catalogue_is_upgraded() {
         .unwrap();
     }
     let mut s = SqliteScheduler::open(&path).unwrap();
-    let m = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     assert_eq!(s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap().len(), 1);
     // Opening again (another process) finds it current.
     SqliteScheduler::open(&path).unwrap();
@@ -457,13 +440,33 @@ fn a_first_schema_catalogue_is_upgraded() {
 
 /// A queue gets no second mount before its first has taken its work, so
 /// two drives never race for one file (the loser's mount would be empty).
-#[test]
-fn a_queue_gets_no_second_mount_before_the_first_fetches() {
-    let (_tmp, mut s) = scheduler();
+fn a_queue_gets_no_second_mount_before_the_first_fetches(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
     s.queue_archive(&files(3), "default").unwrap();
-    let first = s.next_mount("h", "d0", &NOW).unwrap().unwrap();
-    assert_eq!(s.next_mount("h", "d1", &NOW).unwrap(), None);
+    let first = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
+    assert_eq!(s.next_mount("h", "d1", &now_policy()).unwrap(), None);
     s.fetch_archive_jobs(first.id, 1, u64::MAX).unwrap();
-    let second = s.next_mount("h", "d1", &NOW).unwrap().unwrap();
+    let second = s.next_mount("h", "d1", &now_policy()).unwrap().unwrap();
     assert_ne!(second.vid, first.vid);
 }
+
+on_both_backends!(
+    archive_then_recall_round_trip,
+    a_tape_is_never_mounted_twice,
+    bulk_limits_files_and_bytes,
+    mount_criteria_hold_back_small_queues,
+    ended_mount_requeues_unreported_work,
+    recall_of_unknown_or_queued_file_is_refused,
+    disabled_or_full_tapes_are_not_mounted,
+    claimed_tape_is_not_mounted_and_reset_marks_files_lost,
+    two_connections_share_the_queue,
+    a_file_larger_than_the_largest_tape_of_its_pool_is_refused,
+    a_file_meeting_end_of_medium_on_two_tapes_fails,
+    attempts_are_counted_per_file_and_the_last_reason_kept,
+    a_relabel_fails_the_tapes_queued_recalls,
+    an_empty_mount_backs_its_queue_off,
+    a_migration_mount_picks_a_tape_with_room_for_its_first_file,
+    a_stuck_cartridge_keeps_its_tape_while_its_work_is_requeued,
+    only_the_owning_mount_stages_a_recall,
+    a_queue_gets_no_second_mount_before_the_first_fetches,
+);

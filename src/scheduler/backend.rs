@@ -1,0 +1,290 @@
+//! The scheduler over SQL: one implementation of [`Scheduler`] for both
+//! databases, each call one transaction on a [`Conn`]. The queues live in
+//! `queue`, mounts and tapes in `mounts`, read-only listings in `queries`,
+//! operator requests and drive leases in `admin`.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::sql::postgres::PgConn;
+use super::sql::sqlite::SqliteConn;
+use super::sql::{Conn, Dialect};
+use super::*;
+
+mod admin;
+mod mounts;
+mod queries;
+mod queue;
+
+pub(super) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
+}
+
+pub struct SqlScheduler {
+    conn: Box<dyn Conn>,
+}
+
+/// The embedded catalogue's name in tests and tools that open a file.
+pub type SqliteScheduler = SqlScheduler;
+
+impl SqlScheduler {
+    /// The SQLite catalogue in `path` (created, or upgraded, as needed).
+    pub fn open(path: &Path) -> Result<Self, SchedulerError> {
+        Ok(Self {
+            conn: Box::new(SqliteConn::open(path)?),
+        })
+    }
+
+    /// A PostgreSQL catalogue shared with other servers.
+    pub fn postgres(url: &str, password: Option<&str>) -> Result<Self, SchedulerError> {
+        let config = super::sql::postgres::config(url, password)?;
+        Ok(Self {
+            conn: Box::new(PgConn::open(config)?),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    /// Runs `f` in one transaction: committed if it succeeds, rolled back
+    /// otherwise.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, SchedulerError>,
+    ) -> Result<T, SchedulerError> {
+        self.conn.begin()?;
+        match f(self.conn.as_mut()) {
+            Ok(v) => {
+                self.conn.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.conn.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// A read, outside any transaction: it takes no write lock, and each
+    /// statement sees a consistent snapshot.
+    fn read<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, SchedulerError>,
+    ) -> Result<T, SchedulerError> {
+        f(self.conn.as_mut())
+    }
+}
+
+impl Scheduler for SqlScheduler {
+    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::add_pool(c, name))
+    }
+
+    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::add_tape(c, vid, pool, capacity))
+    }
+
+    fn queue_archive(
+        &mut self,
+        files: &[NewArchiveFile],
+        pool: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| queue::queue_archive(c, files, pool))
+    }
+
+    fn queue_recall(
+        &mut self,
+        file_id: u64,
+        destination: &str,
+    ) -> Result<RecallTicket, SchedulerError> {
+        self.write(|c| queue::queue_recall(c, file_id, destination))
+    }
+
+    fn next_mount(
+        &mut self,
+        host: &str,
+        drive: &str,
+        policy: &MountPolicy,
+    ) -> Result<Option<Mount>, SchedulerError> {
+        match self.write(|c| mounts::next_mount(c, host, drive, policy)) {
+            // Another server recorded a mount of the same tape first.
+            Err(e) if e.is_conflict() => Ok(None),
+            other => other,
+        }
+    }
+
+    fn fetch_archive_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<ArchiveJob>, SchedulerError> {
+        self.write(|c| queue::fetch_archive_jobs(c, mount_id, max_files, max_bytes))
+    }
+
+    fn fetch_recall_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<RecallJob>, SchedulerError> {
+        self.write(|c| queue::fetch_recall_jobs(c, mount_id, max_files, max_bytes))
+    }
+
+    fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError> {
+        self.read(|c| queries::last_file(c, vid))
+    }
+
+    fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError> {
+        self.tapes()?
+            .into_iter()
+            .find(|t| t.vid == vid)
+            .ok_or_else(|| SchedulerError::UnknownTape(vid.into()))
+    }
+
+    fn report_migration(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        archived: &[ArchivedFile],
+        failed: &[FailedFile],
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| queue::report_migration(c, mount_id, vid, archived, failed, limits))
+    }
+
+    fn count_attempt(
+        &mut self,
+        mount_id: u64,
+        file_id: u64,
+        reason: &str,
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| queue::count_attempt(c, mount_id, file_id, reason, limits))
+    }
+
+    fn stage_recall(
+        &mut self,
+        mount_id: u64,
+        recall_id: u64,
+        file: &FileIdentity,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| queue::stage_recall(c, mount_id, recall_id, file))
+    }
+
+    fn report_recalls(
+        &mut self,
+        mount_id: u64,
+        results: &[(u64, Option<String>)],
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| queue::report_recalls(c, mount_id, results))
+    }
+
+    fn set_tape_state(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::set_tape_state(c, vid, state, reason))
+    }
+
+    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::end_mount(c, mount_id, false))
+    }
+
+    fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::end_mount(c, mount_id, true))
+    }
+
+    fn release_work_of_drive(
+        &mut self,
+        host: &str,
+        drive: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| mounts::release_work_of_drive(c, host, drive))
+    }
+
+    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| mounts::end_mounts_of_drive(c, host, drive))
+    }
+
+    fn claim_tape(
+        &mut self,
+        host: &str,
+        drive: &str,
+        vid: &str,
+        kind: MountKind,
+    ) -> Result<u64, SchedulerError> {
+        match self.write(|c| mounts::claim_tape(c, host, drive, vid, kind)) {
+            Err(e) if e.is_conflict() => Err(SchedulerError::TapeBusy(vid.into())),
+            other => other,
+        }
+    }
+
+    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError> {
+        self.read(queries::open_mounts)
+    }
+
+    fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| mounts::reset_tape(c, vid))
+    }
+
+    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError> {
+        self.read(|c| queries::file_status(c, ids))
+    }
+
+    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError> {
+        self.read(|c| queries::recall_status(c, ids))
+    }
+
+    fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError> {
+        self.read(queries::tapes)
+    }
+
+    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError> {
+        self.read(|c| queries::tape_files(c, vid))
+    }
+
+    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError> {
+        self.read(admin::pools)
+    }
+
+    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError> {
+        self.read(admin::queues)
+    }
+
+    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| admin::cancel_archive(c, file_id))
+    }
+
+    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| admin::cancel_recall(c, recall_id))
+    }
+
+    fn renew_leases(
+        &mut self,
+        host: &str,
+        drives: &[String],
+        ttl: Duration,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| admin::renew_leases(c, host, drives, ttl.as_secs_f64()))
+    }
+
+    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError> {
+        self.read(|c| queries::expired_mounts(c, host, now()))
+    }
+
+    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError> {
+        self.read(queries::mount_history)
+    }
+}
+
+#[cfg(test)]
+mod site_tests;
+#[cfg(test)]
+mod tests;

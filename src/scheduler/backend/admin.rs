@@ -1,0 +1,159 @@
+//! What operators ask of the catalogue beyond status: pools, queues with
+//! their age and size, cancelling requests; and the drive leases that
+//! tell live servers from dead ones.
+
+use super::now;
+use super::queue::{adjust_pending, signed};
+use crate::scheduler::sql::{Conn, params};
+use crate::scheduler::*;
+
+pub(super) fn pools(c: &mut dyn Conn) -> Result<Vec<PoolInfo>, SchedulerError> {
+    let rows = c.query(
+        "SELECT p.name,
+            (SELECT COUNT(*) FROM tapes t WHERE t.pool = p.name),
+            (SELECT COUNT(*) FROM tapes t WHERE t.pool = p.name AND t.state = 'active'),
+            (SELECT CAST(COALESCE(SUM(t.capacity - t.bytes_used), 0) AS BIGINT) FROM tapes t
+                WHERE t.pool = p.name AND t.state = 'active'),
+            COALESCE((SELECT a.files FROM archive_pending a WHERE a.pool = p.name), 0)
+         FROM tape_pools p ORDER BY p.name",
+        params![],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(PoolInfo {
+                name: r.get(0)?,
+                tapes: r.get(1)?,
+                writable_tapes: r.get(2)?,
+                free_bytes: r.get(3)?,
+                queued_files: r.get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Queued work per pool (archives) and per tape (recalls), running work
+/// included, with the age of the oldest request.
+pub(super) fn queues(c: &mut dyn Conn) -> Result<Vec<QueueInfo>, SchedulerError> {
+    let t = now();
+    let mut out = Vec::new();
+    for r in c.query(
+        "SELECT pool, COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT), MIN(queued),
+                CAST(COALESCE(SUM(CASE WHEN mount_id IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT)
+         FROM archive_queue GROUP BY pool ORDER BY pool",
+        params![],
+    )? {
+        out.push(QueueInfo {
+            kind: MountKind::Migration,
+            pool: r.get(0)?,
+            vid: None,
+            files: r.get(1)?,
+            bytes: r.get(2)?,
+            oldest_age: t - r.get::<f64>(3)?,
+            running: r.get(4)?,
+        });
+    }
+    for r in c.query(
+        "SELECT q.vid, tp.pool, COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS BIGINT), MIN(q.queued),
+                CAST(COALESCE(SUM(CASE WHEN q.mount_id IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT)
+         FROM recall_queue q JOIN archive_files f ON f.id = q.file_id
+         JOIN tapes tp ON tp.vid = q.vid
+         WHERE q.state = 'queued' GROUP BY q.vid, tp.pool ORDER BY q.vid",
+        params![],
+    )? {
+        out.push(QueueInfo {
+            kind: MountKind::Recall,
+            vid: Some(r.get(0)?),
+            pool: r.get(1)?,
+            files: r.get(2)?,
+            bytes: r.get(3)?,
+            oldest_age: t - r.get::<f64>(4)?,
+            running: r.get(5)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Takes a queued archive off the queue; one a mount is writing is refused.
+pub(super) fn cancel_archive(c: &mut dyn Conn, file_id: u64) -> Result<(), SchedulerError> {
+    let Some(r) = c.query_opt(
+        "SELECT q.mount_id, q.pool, q.size FROM archive_queue q WHERE q.file_id = $1 FOR UPDATE",
+        params![file_id],
+    )?
+    else {
+        let state: Option<FileState> = c
+            .query_opt(
+                "SELECT state FROM archive_files WHERE id = $1",
+                params![file_id],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
+        return Err(match state {
+            None => SchedulerError::UnknownFile(file_id),
+            Some(state) => SchedulerError::Invalid(format!(
+                "file {file_id} is {state}, not queued: nothing to cancel"
+            )),
+        });
+    };
+    let (mount, pool, size): (Option<u64>, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    if let Some(mount) = mount {
+        return Err(SchedulerError::Invalid(format!(
+            "file {file_id} is being written by mount {mount}; cancel it once that mount ends"
+        )));
+    }
+    c.execute(
+        "DELETE FROM archive_queue WHERE file_id = $1",
+        params![file_id],
+    )?;
+    c.execute(
+        "UPDATE archive_files SET state = $2, error = $3 WHERE id = $1",
+        params![file_id, FileState::Failed, "cancelled by an operator"],
+    )?;
+    adjust_pending(c, &pool, -1, -signed(size))
+}
+
+/// Fails a queued recall; one a mount is reading is refused.
+pub(super) fn cancel_recall(c: &mut dyn Conn, recall_id: u64) -> Result<(), SchedulerError> {
+    let Some(r) = c.query_opt(
+        "SELECT state, mount_id FROM recall_queue WHERE id = $1 FOR UPDATE",
+        params![recall_id],
+    )?
+    else {
+        return Err(SchedulerError::Invalid(format!(
+            "no recall with id {recall_id}"
+        )));
+    };
+    let (state, mount): (RecallState, Option<u64>) = (r.get(0)?, r.get(1)?);
+    if state != RecallState::Queued {
+        return Err(SchedulerError::Invalid(format!(
+            "recall {recall_id} is {state}: nothing to cancel"
+        )));
+    }
+    if let Some(mount) = mount {
+        return Err(SchedulerError::Invalid(format!(
+            "recall {recall_id} is being read by mount {mount}; cancel it once that mount ends"
+        )));
+    }
+    c.execute(
+        "UPDATE recall_queue SET state = $2, error = $3 WHERE id = $1",
+        params![recall_id, RecallState::Failed, "cancelled by an operator"],
+    )?;
+    Ok(())
+}
+
+/// Renews this host's leases on its drives for `ttl` seconds.
+pub(super) fn renew_leases(
+    c: &mut dyn Conn,
+    host: &str,
+    drives: &[String],
+    ttl: f64,
+) -> Result<(), SchedulerError> {
+    let expires = now() + ttl;
+    for drive in drives {
+        c.execute(
+            "INSERT INTO drive_leases (host, drive, expires) VALUES ($1, $2, $3)
+             ON CONFLICT (host, drive) DO UPDATE SET expires = excluded.expires",
+            params![host, drive.as_str(), expires],
+        )?;
+    }
+    Ok(())
+}

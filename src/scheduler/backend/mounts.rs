@@ -1,0 +1,351 @@
+//! Tapes, pools and mounts: which queue gets the next mount and on which
+//! tape, closing mounts (and what that requeues), operator claims and
+//! relabels. Every function runs inside one write transaction its caller
+//! opened.
+
+use std::collections::BTreeMap;
+
+use super::now;
+use super::queue::{adjust_pending, signed};
+use crate::scheduler::policy::{Candidate, MountPolicy, rank};
+use crate::scheduler::sql::{Conn, params};
+use crate::scheduler::*;
+
+pub(super) fn add_pool(c: &mut dyn Conn, name: &str) -> Result<(), SchedulerError> {
+    c.execute(
+        "INSERT INTO tape_pools (name) VALUES ($1) ON CONFLICT DO NOTHING",
+        params![name],
+    )?;
+    Ok(())
+}
+
+pub(super) fn add_tape(
+    c: &mut dyn Conn,
+    vid: &str,
+    pool: &str,
+    capacity: u64,
+) -> Result<(), SchedulerError> {
+    check_pool(c, pool)?;
+    c.execute(
+        "INSERT INTO tapes (vid, pool, capacity) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        params![vid, pool, capacity],
+    )?;
+    Ok(())
+}
+
+/// Errors unless the pool exists.
+pub(super) fn check_pool(c: &mut dyn Conn, pool: &str) -> Result<(), SchedulerError> {
+    match c.query_opt("SELECT 1 FROM tape_pools WHERE name = $1", params![pool])? {
+        Some(_) => Ok(()),
+        None => Err(SchedulerError::UnknownPool(pool.into())),
+    }
+}
+
+/// Every queue with pending work: recalls per tape (not already mounted),
+/// archives per pool from the pending counters (never a count over the
+/// whole queue), each with its oldest request.
+fn candidates(c: &mut dyn Conn) -> Result<Vec<Candidate>, SchedulerError> {
+    let mut out = Vec::new();
+    for r in c.query(
+        "SELECT r.vid, tp.pool, COUNT(*), CAST(COALESCE(SUM(r.size), 0) AS BIGINT), MIN(r.queued)
+         FROM pending_recalls r JOIN tapes tp ON tp.vid = r.vid
+         WHERE r.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+         GROUP BY r.vid, tp.pool",
+        params![],
+    )? {
+        out.push(Candidate {
+            kind: MountKind::Recall,
+            key: r.get(0)?,
+            pool: r.get(1)?,
+            files: r.get(2)?,
+            bytes: r.get(3)?,
+            oldest: r.get(4)?,
+        });
+    }
+    for r in c.query(
+        "SELECT pool, files, bytes FROM archive_pending WHERE files > 0 ORDER BY pool",
+        params![],
+    )? {
+        let pool: String = r.get(0)?;
+        let oldest: Option<f64> = c
+            .query_one(
+                "SELECT MIN(queued) FROM archive_queue WHERE pool = $1 AND mount_id IS NULL",
+                params![&pool],
+            )?
+            .get(0)?;
+        if let Some(oldest) = oldest {
+            out.push(Candidate {
+                kind: MountKind::Migration,
+                key: pool.clone(),
+                pool,
+                files: r.get(1)?,
+                bytes: r.get(2)?,
+                oldest,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// True if the queue's last mount found no work less than `backoff` ago,
+/// or one of its mounts started less than `backoff` ago has not fetched its
+/// first work yet (a second mount now would race it for the same files and
+/// find nothing; one older than that is a dead session's, and must not
+/// hold the queue).
+fn backing_off(
+    c: &mut dyn Conn,
+    q: &Candidate,
+    backoff: std::time::Duration,
+    now: f64,
+) -> Result<bool, SchedulerError> {
+    let column = match q.kind {
+        MountKind::Recall => "vid",
+        _ => "pool",
+    };
+    let last = c.query_opt(
+        &format!(
+            "SELECT empty, ended FROM mounts WHERE kind = $1 AND {column} = $2
+             ORDER BY id DESC LIMIT 1"
+        ),
+        params![q.kind, &q.key],
+    )?;
+    if let Some(last) = last {
+        let (empty, ended): (bool, Option<f64>) = (last.get(0)?, last.get(1)?);
+        if empty && ended.is_some_and(|e| now - e < backoff.as_secs_f64()) {
+            return Ok(true);
+        }
+    }
+    let starting = c.query_opt(
+        &format!(
+            "SELECT 1 FROM mounts WHERE kind = $1 AND {column} = $2
+             AND ended IS NULL AND fetched = 0 AND started > $3"
+        ),
+        params![q.kind, &q.key, now - backoff.as_secs_f64()],
+    )?;
+    Ok(starting.is_some())
+}
+
+/// The tape a queue's mount goes to: for a recall its VID; for a migration
+/// the fullest active tape of the pool with room for the first file. The
+/// tape's row stays locked until the mount is recorded; a tape another
+/// server is locking right now is skipped.
+fn target(c: &mut dyn Conn, q: &Candidate) -> Result<Option<(String, String)>, SchedulerError> {
+    let row = match q.kind {
+        MountKind::Migration => {
+            let Some(first) = c.query_opt(
+                "SELECT size FROM pending_archives WHERE pool = $1 ORDER BY file_id LIMIT 1",
+                params![&q.key],
+            )?
+            else {
+                return Ok(None);
+            };
+            let first: u64 = first.get(0)?;
+            c.query_opt(
+                "SELECT vid, pool FROM tapes
+                 WHERE pool = $1 AND state = $2 AND capacity - bytes_used >= $3
+                   AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+                 ORDER BY bytes_used DESC, vid LIMIT 1 FOR UPDATE SKIP LOCKED",
+                params![&q.key, TapeState::Active, first],
+            )?
+        }
+        _ => c.query_opt(
+            "SELECT vid, pool FROM tapes WHERE vid = $1 AND state != $2
+               AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+             FOR UPDATE SKIP LOCKED",
+            params![&q.key, TapeState::Disabled],
+        )?,
+    };
+    row.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
+}
+
+pub(super) fn next_mount(
+    c: &mut dyn Conn,
+    host: &str,
+    drive: &str,
+    policy: &MountPolicy,
+) -> Result<Option<Mount>, SchedulerError> {
+    let t = now();
+    let busy = c
+        .query_opt(
+            "SELECT 1 FROM mounts WHERE host = $1 AND drive = $2 AND ended IS NULL",
+            params![host, drive],
+        )?
+        .is_some();
+    if busy {
+        return Ok(None);
+    }
+    for q in rank(candidates(c)?, policy, t) {
+        if backing_off(c, &q, policy.empty_backoff, t)? {
+            continue;
+        }
+        let Some((vid, pool)) = target(c, &q)? else {
+            continue;
+        };
+        let id: u64 = c
+            .query_one(
+                "INSERT INTO mounts (kind, vid, pool, host, drive, started)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                params![q.kind, &vid, &pool, host, drive, t],
+            )?
+            .get(0)?;
+        return Ok(Some(Mount {
+            id,
+            kind: q.kind,
+            vid,
+            pool,
+        }));
+    }
+    Ok(None)
+}
+
+/// Requeues what a mount assigned but nobody reported.
+fn requeue_work(c: &mut dyn Conn, mount_id: u64) -> Result<(), SchedulerError> {
+    let mut back: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for r in c.query(
+        "UPDATE archive_queue SET mount_id = NULL WHERE mount_id = $1 RETURNING pool, size",
+        params![mount_id],
+    )? {
+        let e = back.entry(r.get(0)?).or_default();
+        e.0 += 1;
+        e.1 += signed(r.get(1)?);
+    }
+    for (pool, (files, bytes)) in back {
+        adjust_pending(c, &pool, files, bytes)?;
+    }
+    c.execute(
+        "UPDATE recall_queue SET mount_id = NULL WHERE mount_id = $1 AND state = $2",
+        params![mount_id, RecallState::Queued],
+    )?;
+    Ok(())
+}
+
+pub(super) fn end_mount(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    empty: bool,
+) -> Result<(), SchedulerError> {
+    c.execute(
+        "UPDATE mounts SET ended = $2, empty = $3 WHERE id = $1 AND ended IS NULL",
+        params![mount_id, now(), empty],
+    )?;
+    requeue_work(c, mount_id)
+}
+
+fn open_mount_ids(c: &mut dyn Conn, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError> {
+    c.query(
+        "SELECT id FROM mounts WHERE host = $1 AND drive = $2 AND ended IS NULL",
+        params![host, drive],
+    )?
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+pub(super) fn release_work_of_drive(
+    c: &mut dyn Conn,
+    host: &str,
+    drive: &str,
+) -> Result<Vec<u64>, SchedulerError> {
+    let ids = open_mount_ids(c, host, drive)?;
+    for id in &ids {
+        requeue_work(c, *id)?;
+    }
+    Ok(ids)
+}
+
+pub(super) fn end_mounts_of_drive(
+    c: &mut dyn Conn,
+    host: &str,
+    drive: &str,
+) -> Result<Vec<u64>, SchedulerError> {
+    let ids = open_mount_ids(c, host, drive)?;
+    for id in &ids {
+        end_mount(c, *id, false)?;
+    }
+    Ok(ids)
+}
+
+pub(super) fn set_tape_state(
+    c: &mut dyn Conn,
+    vid: &str,
+    state: TapeState,
+    reason: &str,
+) -> Result<(), SchedulerError> {
+    let n = c.execute(
+        "UPDATE tapes SET state = $2, reason = $3 WHERE vid = $1",
+        params![vid, state, (state != TapeState::Active).then_some(reason)],
+    )?;
+    if n == 0 {
+        return Err(SchedulerError::UnknownTape(vid.into()));
+    }
+    Ok(())
+}
+
+pub(super) fn claim_tape(
+    c: &mut dyn Conn,
+    host: &str,
+    drive: &str,
+    vid: &str,
+    kind: MountKind,
+) -> Result<u64, SchedulerError> {
+    let Some(pool) = c.query_opt(
+        "SELECT pool FROM tapes WHERE vid = $1 FOR UPDATE",
+        params![vid],
+    )?
+    else {
+        return Err(SchedulerError::UnknownTape(vid.into()));
+    };
+    let pool: String = pool.get(0)?;
+    let busy = c
+        .query_opt(
+            "SELECT 1 FROM mounts WHERE ended IS NULL AND (vid = $1 OR (host = $2 AND drive = $3))",
+            params![vid, host, drive],
+        )?
+        .is_some();
+    if busy {
+        return Err(SchedulerError::TapeBusy(vid.into()));
+    }
+    let id: u64 = c
+        .query_one(
+            "INSERT INTO mounts (kind, vid, pool, host, drive, started)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            params![kind, vid, &pool, host, drive, now()],
+        )?
+        .get(0)?;
+    Ok(id)
+}
+
+pub(super) fn reset_tape(c: &mut dyn Conn, vid: &str) -> Result<Vec<u64>, SchedulerError> {
+    let ids: Vec<u64> = c
+        .query(
+            "SELECT file_id FROM tape_files WHERE vid = $1 ORDER BY fseq",
+            params![vid],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_, _>>()?;
+    c.execute(
+        "UPDATE archive_files SET state = $3, error = $2
+         WHERE id IN (SELECT file_id FROM tape_files WHERE vid = $1)",
+        params![vid, format!("tape {vid} was relabelled"), FileState::Lost],
+    )?;
+    // Recalls from the tape can never be served: say so now.
+    c.execute(
+        "UPDATE recall_queue SET state = $3, error = $2, mount_id = NULL WHERE vid = $1 AND state = $4",
+        params![
+            vid,
+            format!("tape {vid} was relabelled: the file is lost"),
+            RecallState::Failed,
+            RecallState::Queued
+        ],
+    )?;
+    c.execute("DELETE FROM tape_files WHERE vid = $1", params![vid])?;
+    let n = c.execute(
+        "UPDATE tapes SET last_fseq = 0, bytes_used = 0, state = $2, reason = NULL WHERE vid = $1",
+        params![vid, TapeState::Active],
+    )?;
+    if n == 0 {
+        return Err(SchedulerError::UnknownTape(vid.into()));
+    }
+    Ok(ids)
+}

@@ -1,0 +1,203 @@
+//! Read-only catalogue queries (status, tapes, listings), kept apart from
+//! the queue operations.
+
+use crate::scheduler::sql::{Conn, Row, params};
+use crate::scheduler::*;
+
+const FILE_STATUS: &str =
+    "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error
+     FROM archive_files f LEFT JOIN tape_files t ON t.file_id = f.id";
+
+fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
+    Ok(FileStatus {
+        id: r.get(0)?,
+        path: r.get(1)?,
+        size: r.get(2)?,
+        state: r.get(3)?,
+        crc32c: r.get(4)?,
+        vid: r.get(5)?,
+        fseq: r.get(6)?,
+        block_id: r.get(7)?,
+        error: r.get(8)?,
+    })
+}
+
+pub(super) fn file_status(
+    c: &mut dyn Conn,
+    ids: &[u64],
+) -> Result<Vec<FileStatus>, SchedulerError> {
+    if ids.is_empty() {
+        let rows = c.query(&format!("{FILE_STATUS} ORDER BY f.id"), params![])?;
+        return rows.iter().map(file_row).collect();
+    }
+    let sql = format!("{FILE_STATUS} WHERE f.id = $1");
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        match c.query_opt(&sql, params![*id])? {
+            Some(r) => out.push(file_row(&r)?),
+            None => return Err(SchedulerError::UnknownFile(*id)),
+        }
+    }
+    Ok(out)
+}
+
+// A queued recall a mount has taken is running.
+const RECALL_STATUS: &str = "SELECT q.id, q.file_id, q.destination,
+        CASE WHEN q.state = 'queued' AND q.mount_id IS NOT NULL THEN 'running' ELSE q.state END,
+        f.size, q.error, q.vid, q.fseq FROM recall_queue q
+     JOIN archive_files f ON f.id = q.file_id";
+
+fn recall_row(r: &Row) -> Result<RecallStatus, SchedulerError> {
+    Ok(RecallStatus {
+        id: r.get(0)?,
+        file_id: r.get(1)?,
+        destination: r.get(2)?,
+        state: r.get(3)?,
+        size: r.get(4)?,
+        error: r.get(5)?,
+        vid: r.get(6)?,
+        fseq: r.get(7)?,
+    })
+}
+
+pub(super) fn recall_status(
+    c: &mut dyn Conn,
+    ids: &[u64],
+) -> Result<Vec<RecallStatus>, SchedulerError> {
+    if ids.is_empty() {
+        let rows = c.query(&format!("{RECALL_STATUS} ORDER BY q.id"), params![])?;
+        return rows.iter().map(recall_row).collect();
+    }
+    let sql = format!("{RECALL_STATUS} WHERE q.id = $1");
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let r = c
+            .query_opt(&sql, params![*id])?
+            .ok_or_else(|| SchedulerError::Invalid(format!("no recall with id {id}")))?;
+        out.push(recall_row(&r)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
+    let rows = c.query(
+        "SELECT t.vid, t.pool, t.state, t.capacity, t.bytes_used, t.last_fseq,
+                (SELECT COUNT(*) FROM tape_files f WHERE f.vid = t.vid), t.reason,
+                (SELECT COUNT(*) FROM mounts m WHERE m.vid = t.vid AND m.kind IN ('recall', 'readtp')),
+                (SELECT COUNT(*) FROM mounts m WHERE m.vid = t.vid AND m.kind IN ('migration', 'label'))
+         FROM tapes t ORDER BY t.vid",
+        params![],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(TapeInfo {
+                vid: r.get(0)?,
+                pool: r.get(1)?,
+                state: r.get(2)?,
+                capacity: r.get(3)?,
+                bytes_used: r.get(4)?,
+                last_fseq: r.get(5)?,
+                files: r.get(6)?,
+                reason: r.get(7)?,
+                read_mounts: r.get(8)?,
+                write_mounts: r.get(9)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn tape_files(c: &mut dyn Conn, vid: &str) -> Result<Vec<TapeFile>, SchedulerError> {
+    if c.query_opt("SELECT 1 FROM tapes WHERE vid = $1", params![vid])?
+        .is_none()
+    {
+        return Err(SchedulerError::UnknownTape(vid.into()));
+    }
+    let rows = c.query(
+        "SELECT t.fseq, t.block_id, t.file_id, f.size, COALESCE(f.crc32c, 0), f.path
+         FROM tape_files t JOIN archive_files f ON f.id = t.file_id WHERE t.vid = $1 ORDER BY t.fseq",
+        params![vid],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(TapeFile {
+                fseq: r.get(0)?,
+                block_id: r.get(1)?,
+                file_id: r.get(2)?,
+                size: r.get(3)?,
+                crc32c: r.get(4)?,
+                path: r.get(5)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn last_file(c: &mut dyn Conn, vid: &str) -> Result<Option<LastFile>, SchedulerError> {
+    c.query_opt(
+        "SELECT fseq, file_id, block_id FROM tape_files WHERE vid = $1 ORDER BY fseq DESC LIMIT 1",
+        params![vid],
+    )?
+    .map(|r| {
+        Ok(LastFile {
+            fseq: r.get(0)?,
+            file_id: r.get(1)?,
+            block_id: r.get(2)?,
+        })
+    })
+    .transpose()
+}
+
+const OPEN_MOUNTS: &str =
+    "SELECT id, kind, vid, host, drive, started FROM mounts WHERE ended IS NULL";
+
+fn mount_row(r: &Row) -> Result<OpenMount, SchedulerError> {
+    Ok(OpenMount {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        vid: r.get(2)?,
+        host: r.get(3)?,
+        drive: r.get(4)?,
+        started: r.get(5)?,
+    })
+}
+
+pub(super) fn open_mounts(c: &mut dyn Conn) -> Result<Vec<OpenMount>, SchedulerError> {
+    let rows = c.query(&format!("{OPEN_MOUNTS} ORDER BY id"), params![])?;
+    rows.iter().map(mount_row).collect()
+}
+
+/// Every mount ever recorded, ended or not, oldest first.
+pub(super) fn mount_history(c: &mut dyn Conn) -> Result<Vec<MountRecord>, SchedulerError> {
+    let rows = c.query(
+        "SELECT id, kind, vid, host, drive, started, ended FROM mounts ORDER BY id",
+        params![],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(MountRecord {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                vid: r.get(2)?,
+                host: r.get(3)?,
+                drive: r.get(4)?,
+                started: r.get(5)?,
+                ended: r.get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Open mounts of drives whose lease has run out (their server stopped
+/// renewing it), other than `host`'s own.
+pub(super) fn expired_mounts(
+    c: &mut dyn Conn,
+    host: &str,
+    now: f64,
+) -> Result<Vec<OpenMount>, SchedulerError> {
+    let rows = c.query(
+        "SELECT m.id, m.kind, m.vid, m.host, m.drive, m.started FROM mounts m
+         JOIN drive_leases l ON l.host = m.host AND l.drive = m.drive
+         WHERE m.ended IS NULL AND m.host != $1 AND l.expires < $2 ORDER BY m.id",
+        params![host, now],
+    )?;
+    rows.iter().map(mount_row).collect()
+}

@@ -1,0 +1,468 @@
+//! The archive and recall queues: queueing, fetching work for a mount
+//! (from the `pending_*` views mount selection also uses), and recording
+//! what sessions report. Every function runs inside one write transaction
+//! its caller opened.
+
+use super::now;
+use crate::scheduler::sql::{Conn, params};
+use crate::scheduler::*;
+
+/// Keeps the per-pool count of pending (unassigned) archives in step with
+/// the queue; every change of `archive_queue.mount_id` goes through here.
+pub(super) fn adjust_pending(
+    c: &mut dyn Conn,
+    pool: &str,
+    files: i64,
+    bytes: i64,
+) -> Result<(), SchedulerError> {
+    if files == 0 && bytes == 0 {
+        return Ok(());
+    }
+    c.execute(
+        "INSERT INTO archive_pending (pool, files, bytes) VALUES ($1, 0, 0)
+         ON CONFLICT (pool) DO NOTHING",
+        params![pool],
+    )?;
+    c.execute(
+        "UPDATE archive_pending SET files = files + $2, bytes = bytes + $3 WHERE pool = $1",
+        params![pool, files, bytes],
+    )?;
+    Ok(())
+}
+
+/// Signed byte count of a size.
+pub(super) fn signed(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+pub(super) fn queue_archive(
+    c: &mut dyn Conn,
+    files: &[NewArchiveFile],
+    pool: &str,
+) -> Result<Vec<u64>, SchedulerError> {
+    super::mounts::check_pool(c, pool)?;
+    // A file no tape of the pool can hold would only burn the pool's tapes.
+    let largest: Option<u64> = c
+        .query_one(
+            "SELECT MAX(capacity) FROM tapes WHERE pool = $1",
+            params![pool],
+        )?
+        .get(0)?;
+    let largest = largest.ok_or_else(|| SchedulerError::EmptyPool(pool.into()))?;
+    if let Some(f) = files.iter().find(|f| f.size > largest) {
+        return Err(SchedulerError::TooLarge {
+            path: f.path.clone(),
+            size: f.size,
+            pool: pool.into(),
+            largest,
+        });
+    }
+    let t = now();
+    let mut ids = Vec::with_capacity(files.len());
+    for f in files {
+        let id: u64 = c
+            .query_one(
+                "INSERT INTO archive_files (path, size, pool, state, created)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                params![&f.path, f.size, pool, FileState::Queued, t],
+            )?
+            .get(0)?;
+        c.execute(
+            "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES ($1, $2, $3, $4)",
+            params![id, pool, f.size, t],
+        )?;
+        ids.push(id);
+    }
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    adjust_pending(c, pool, ids.len() as i64, signed(bytes))?;
+    Ok(ids)
+}
+
+pub(super) fn queue_recall(
+    c: &mut dyn Conn,
+    file_id: u64,
+    destination: &str,
+) -> Result<RecallTicket, SchedulerError> {
+    let row = c.query_opt(
+        "SELECT f.state, t.vid, t.fseq FROM archive_files f
+         LEFT JOIN tape_files t ON t.file_id = f.id WHERE f.id = $1",
+        params![file_id],
+    )?;
+    let Some(row) = row else {
+        return Err(SchedulerError::UnknownFile(file_id));
+    };
+    let state: FileState = row.get(0)?;
+    let (vid, fseq) = match (state, row.get::<Option<String>>(1)?, row.get(2)?) {
+        (FileState::OnTape, Some(vid), Some(fseq)) => (vid, fseq),
+        (state, ..) => return Err(SchedulerError::NotOnTape { id: file_id, state }),
+    };
+    let recall_id: u64 = c
+        .query_one(
+            "INSERT INTO recall_queue (file_id, vid, fseq, destination, state, queued)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            params![file_id, &vid, fseq, destination, RecallState::Queued, now()],
+        )?
+        .get(0)?;
+    Ok(RecallTicket {
+        recall_id,
+        vid,
+        fseq,
+    })
+}
+
+/// The open mount's kind and its pool and VID, if the mount is open.
+fn open_mount(
+    c: &mut dyn Conn,
+    mount_id: u64,
+) -> Result<Option<(MountKind, String, String)>, SchedulerError> {
+    c.query_opt(
+        "SELECT kind, pool, vid FROM mounts WHERE id = $1 AND ended IS NULL",
+        params![mount_id],
+    )?
+    .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .transpose()
+}
+
+pub(super) fn fetch_archive_jobs(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    max_files: u64,
+    max_bytes: u64,
+) -> Result<Vec<ArchiveJob>, SchedulerError> {
+    let Some((MountKind::Migration, pool, _)) = open_mount(c, mount_id)? else {
+        return Ok(Vec::new());
+    };
+    // A file this mount already failed waits for another mount. Rows other
+    // servers are taking right now are skipped, not waited for.
+    let rows = c.query(
+        "SELECT file_id, path, size FROM pending_archives
+         WHERE pool = $1 AND (last_mount_id IS NULL OR last_mount_id != $3)
+         ORDER BY file_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        params![&pool, max_files, mount_id],
+    )?;
+    let mut jobs = Vec::new();
+    let mut bytes = 0u64;
+    for r in rows {
+        let job = ArchiveJob {
+            file_id: r.get(0)?,
+            path: r.get(1)?,
+            size: r.get(2)?,
+        };
+        if !jobs.is_empty() && bytes.saturating_add(job.size) > max_bytes {
+            break;
+        }
+        bytes = bytes.saturating_add(job.size);
+        jobs.push(job);
+    }
+    for job in &jobs {
+        c.execute(
+            "UPDATE archive_queue SET mount_id = $1 WHERE file_id = $2",
+            params![mount_id, job.file_id],
+        )?;
+    }
+    adjust_pending(c, &pool, -(jobs.len() as i64), -signed(bytes))?;
+    c.execute(
+        "UPDATE mounts SET fetched = 1 WHERE id = $1",
+        params![mount_id],
+    )?;
+    Ok(jobs)
+}
+
+pub(super) fn fetch_recall_jobs(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    max_files: u64,
+    max_bytes: u64,
+) -> Result<Vec<RecallJob>, SchedulerError> {
+    let Some((MountKind::Recall, _, vid)) = open_mount(c, mount_id)? else {
+        return Ok(Vec::new());
+    };
+    // One open mount per tape: nobody else takes these rows.
+    let rows = c.query(
+        "SELECT recall_id, file_id, fseq, block_id, block_size, size, crc32c, destination,
+                staged_dev, staged_ino, staged_mtime
+         FROM pending_recalls WHERE vid = $1 ORDER BY fseq, recall_id LIMIT $2",
+        params![&vid, max_files],
+    )?;
+    let mut jobs = Vec::new();
+    let mut bytes = 0u64;
+    for r in rows {
+        let staged = match (r.get(8)?, r.get(9)?, r.get(10)?) {
+            (Some(dev), Some(ino), Some(mtime_ns)) => Some(FileIdentity { dev, ino, mtime_ns }),
+            _ => None,
+        };
+        let job = RecallJob {
+            recall_id: r.get(0)?,
+            file_id: r.get(1)?,
+            fseq: r.get(2)?,
+            block_id: r.get(3)?,
+            block_size: r.get(4)?,
+            size: r.get(5)?,
+            crc32c: r.get::<Option<u32>>(6)?.unwrap_or_default(),
+            destination: r.get(7)?,
+            staged,
+        };
+        if !jobs.is_empty() && bytes.saturating_add(job.size) > max_bytes {
+            break;
+        }
+        bytes = bytes.saturating_add(job.size);
+        jobs.push(job);
+    }
+    for job in &jobs {
+        c.execute(
+            "UPDATE recall_queue SET mount_id = $1 WHERE id = $2",
+            params![mount_id, job.recall_id],
+        )?;
+    }
+    c.execute(
+        "UPDATE mounts SET fetched = 1 WHERE id = $1",
+        params![mount_id],
+    )?;
+    Ok(jobs)
+}
+
+/// Errors unless every file is still assigned to the mount.
+fn check_owner(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    file_ids: impl Iterator<Item = u64>,
+) -> Result<(), SchedulerError> {
+    for file_id in file_ids {
+        let mount: Option<Option<u64>> = c
+            .query_opt(
+                "SELECT mount_id FROM archive_queue WHERE file_id = $1",
+                params![file_id],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
+        if mount != Some(Some(mount_id)) {
+            return Err(SchedulerError::StaleMount { mount_id, file_id });
+        }
+    }
+    Ok(())
+}
+
+/// Fails a file for good and takes it off the queue (it is assigned to a
+/// mount, or was just unassigned uncounted, so the pending counts do not
+/// change).
+fn fail_file(c: &mut dyn Conn, file_id: u64, reason: &str) -> Result<(), SchedulerError> {
+    c.execute(
+        "UPDATE archive_files SET state = $2, error = $3 WHERE id = $1",
+        params![file_id, FileState::Failed, reason],
+    )?;
+    c.execute(
+        "DELETE FROM archive_queue WHERE file_id = $1",
+        params![file_id],
+    )?;
+    Ok(())
+}
+
+/// Which count a failure adds to.
+#[derive(Clone, Copy)]
+enum Count {
+    Attempts,
+    EndOfMedium,
+}
+
+/// One more failure of a queued file: requeued (not to `mount_id` again),
+/// or failed for good once its count reaches `limit`.
+fn count_failure(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    file_id: u64,
+    count: Count,
+    limit: u32,
+    last: String,
+) -> Result<(), SchedulerError> {
+    let column = match count {
+        Count::Attempts => "attempts",
+        Count::EndOfMedium => "end_of_medium",
+    };
+    let row = c.query_one(
+        &format!(
+            "UPDATE archive_queue SET {column} = {column} + 1, last_error = $2, mount_id = NULL,
+                 last_mount_id = $3 WHERE file_id = $1 RETURNING {column}, pool, size"
+        ),
+        params![file_id, &last, mount_id],
+    )?;
+    let (n, pool, size): (u32, String, u64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    if n >= limit {
+        let reason = match count {
+            Count::EndOfMedium => format!("met end of medium on {n} tapes; the last time: {last}"),
+            Count::Attempts => format!("failed after {n} attempts; the last: {last}"),
+        };
+        fail_file(c, file_id, &reason)?;
+    } else {
+        adjust_pending(c, &pool, 1, signed(size))?;
+    }
+    Ok(())
+}
+
+/// True if this exact report was already recorded: the connection broke
+/// after a commit and the session sent it again.
+fn already_reported(
+    c: &mut dyn Conn,
+    vid: &str,
+    archived: &[ArchivedFile],
+    failed: &[FailedFile],
+) -> Result<bool, SchedulerError> {
+    if archived.is_empty() || !failed.is_empty() {
+        return Ok(false);
+    }
+    for a in archived {
+        let same = c
+            .query_opt(
+                "SELECT 1 FROM tape_files WHERE file_id = $1 AND vid = $2 AND fseq = $3",
+                params![a.file_id, vid, a.fseq],
+            )?
+            .is_some();
+        if !same {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub(super) fn report_migration(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    vid: &str,
+    archived: &[ArchivedFile],
+    failed: &[FailedFile],
+    limits: &FileLimits,
+) -> Result<(), SchedulerError> {
+    if already_reported(c, vid, archived, failed)? {
+        return Ok(());
+    }
+    check_owner(
+        c,
+        mount_id,
+        archived
+            .iter()
+            .map(|a| a.file_id)
+            .chain(failed.iter().map(|f| f.file_id)),
+    )?;
+    for a in archived {
+        c.execute(
+            "INSERT INTO tape_files (file_id, vid, fseq, block_id, block_size)
+             VALUES ($1, $2, $3, $4, $5)",
+            params![a.file_id, vid, a.fseq, a.block_id, a.block_size],
+        )?;
+        c.execute(
+            "UPDATE archive_files SET state = $2, crc32c = $3, error = NULL WHERE id = $1",
+            params![a.file_id, FileState::OnTape, a.crc32c],
+        )?;
+        c.execute(
+            "DELETE FROM archive_queue WHERE file_id = $1",
+            params![a.file_id],
+        )?;
+    }
+    for f in failed {
+        match &f.failure {
+            FileFailure::Disk(reason) => count_failure(
+                c,
+                mount_id,
+                f.file_id,
+                Count::Attempts,
+                limits.max_attempts,
+                reason.clone(),
+            )?,
+            FileFailure::Final(reason) => fail_file(c, f.file_id, reason)?,
+            FileFailure::EndOfMedium(reason) => count_failure(
+                c,
+                mount_id,
+                f.file_id,
+                Count::EndOfMedium,
+                limits.max_end_of_medium,
+                format!("{vid}: {reason}"),
+            )?,
+        }
+    }
+    if let Some(max_fseq) = archived.iter().map(|a| a.fseq).max() {
+        let bytes: u64 = archived.iter().map(|a| a.size).sum();
+        c.execute(
+            "UPDATE tapes SET last_fseq = CASE WHEN last_fseq > $2 THEN last_fseq ELSE $2 END,
+                 bytes_used = bytes_used + $3 WHERE vid = $1",
+            params![vid, max_fseq, bytes],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn count_attempt(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    file_id: u64,
+    reason: &str,
+    limits: &FileLimits,
+) -> Result<(), SchedulerError> {
+    check_owner(c, mount_id, std::iter::once(file_id))?;
+    let attempts: u32 = c
+        .query_one(
+            "UPDATE archive_queue SET attempts = attempts + 1, last_error = $2 WHERE file_id = $1
+             RETURNING attempts",
+            params![file_id, reason],
+        )?
+        .get(0)?;
+    if attempts >= limits.max_attempts {
+        fail_file(
+            c,
+            file_id,
+            &format!("failed after {attempts} attempts; the last: {reason}"),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn stage_recall(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    recall_id: u64,
+    file: &FileIdentity,
+) -> Result<(), SchedulerError> {
+    let n = c.execute(
+        "UPDATE recall_queue SET staged_dev = $3, staged_ino = $4, staged_mtime = $5
+         WHERE id = $1 AND mount_id = $2 AND state = $6",
+        params![
+            recall_id,
+            mount_id,
+            file.dev,
+            file.ino,
+            file.mtime_ns,
+            RecallState::Queued
+        ],
+    )?;
+    if n == 0 {
+        return Err(SchedulerError::StaleMount {
+            mount_id,
+            file_id: recall_id,
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn report_recalls(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    results: &[(u64, Option<String>)],
+) -> Result<(), SchedulerError> {
+    for (recall_id, error) in results {
+        let state = if error.is_some() {
+            RecallState::Failed
+        } else {
+            RecallState::Done
+        };
+        c.execute(
+            "UPDATE recall_queue SET state = $3, error = $4
+             WHERE id = $1 AND mount_id = $2 AND state = $5",
+            params![
+                *recall_id,
+                mount_id,
+                state,
+                error.as_deref(),
+                RecallState::Queued
+            ],
+        )?;
+    }
+    Ok(())
+}

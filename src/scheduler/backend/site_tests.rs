@@ -1,0 +1,248 @@
+//! The scheduler as a site uses it: several servers on one catalogue,
+//! mount policy, mount counts, leases, operator requests. Each test runs
+//! on both backends.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::super::testdb::{Backend, TestDb, on_both_backends};
+use super::*;
+
+fn policy() -> MountPolicy {
+    MountPolicy::uniform(1, u64::MAX, Duration::from_secs(3600), Duration::ZERO)
+}
+
+fn catalogue(b: Backend, tapes: u32) -> (TestDb, SqlScheduler) {
+    let db = TestDb::new(b);
+    let mut s = db.connect();
+    s.add_pool("default").unwrap();
+    for i in 0..tapes {
+        s.add_tape(&format!("V{i:05}"), "default", 1 << 40).unwrap();
+    }
+    (db, s)
+}
+
+fn files(n: u64, prefix: &str) -> Vec<NewArchiveFile> {
+    (0..n)
+        .map(|i| NewArchiveFile {
+            path: format!("/data/{prefix}{i}"),
+            size: 1000 + i,
+        })
+        .collect()
+}
+
+fn archive_all(s: &mut SqlScheduler, n: u64) -> Vec<u64> {
+    let ids = s.queue_archive(&files(n, "f"), "default").unwrap();
+    let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, n, u64::MAX).unwrap();
+    let archived: Vec<ArchivedFile> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| ArchivedFile {
+            file_id: j.file_id,
+            fseq: i as u64 + 1,
+            block_id: 6 * i as u64 + 1,
+            block_size: 65536,
+            size: j.size,
+            crc32c: 1,
+        })
+        .collect();
+    s.report_migration(m.id, &m.vid, &archived, &[], &FileLimits::default())
+        .unwrap();
+    s.end_mount(m.id).unwrap();
+    ids
+}
+
+/// Four servers ask for mounts and work at once: no tape is mounted twice,
+/// no file is handed to two mounts, and every file is handed out.
+fn servers_racing_never_share_a_tape_or_a_job(b: Backend) {
+    let (db, mut s) = catalogue(b, 8);
+    let ids: HashSet<u64> = s
+        .queue_archive(&files(400, "race"), "default")
+        .unwrap()
+        .into_iter()
+        .collect();
+    let handles: Vec<_> = (0..4)
+        .map(|server| {
+            let mut conn = db.connect();
+            std::thread::spawn(move || {
+                let mut taken = Vec::new();
+                let mut vids = Vec::new();
+                let host = format!("server{server}");
+                for _ in 0..50 {
+                    let Some(m) = conn.next_mount(&host, "d0", &policy()).unwrap() else {
+                        continue;
+                    };
+                    vids.push(m.vid.clone());
+                    loop {
+                        let jobs = conn.fetch_archive_jobs(m.id, 7, u64::MAX).unwrap();
+                        if jobs.is_empty() {
+                            break;
+                        }
+                        taken.extend(jobs.iter().map(|j| j.file_id));
+                        let mounts = conn.open_mounts().unwrap();
+                        let holders = mounts.iter().filter(|o| o.vid == m.vid).count();
+                        assert_eq!(holders, 1, "{} mounted twice", m.vid);
+                    }
+                    // The mount stays open: ending it would requeue its work.
+                    break;
+                }
+                (taken, vids)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        let (taken, _) = h.join().unwrap();
+        all.extend(taken);
+    }
+    let unique: HashSet<u64> = all.iter().copied().collect();
+    assert_eq!(unique.len(), all.len(), "a file was handed to two mounts");
+    // What no mount took is still pending, and nothing else.
+    let history = s.mount_history().unwrap();
+    let mut vids: Vec<&str> = history.iter().map(|m| m.vid.as_str()).collect();
+    vids.sort();
+    let before = vids.len();
+    vids.dedup();
+    assert_eq!(before, vids.len(), "two servers mounted one tape");
+    assert!(unique.is_subset(&ids));
+    let pending = s.queues().unwrap()[0].files - s.queues().unwrap()[0].running;
+    assert_eq!(pending + unique.len() as u64, 400);
+}
+
+/// A recall queue waits for its minimum age; an overdue queue goes before
+/// a higher priority one.
+fn the_mount_policy_orders_and_holds_back_queues(b: Backend) {
+    let (_db, mut s) = catalogue(b, 3);
+    let ids = archive_all(&mut s, 2);
+    s.queue_recall(ids[0], "/r/a").unwrap();
+    let mut p = policy();
+    p.recall.min_age = Duration::from_secs(3600);
+    assert_eq!(s.next_mount("h", "d1", &p).unwrap(), None, "too young");
+    p.recall.min_age = Duration::ZERO;
+    s.queue_archive(&files(1, "late"), "default").unwrap();
+    p.archive.priority = 10;
+    let first = s.next_mount("h", "d1", &p).unwrap().unwrap();
+    assert_eq!(first.kind, MountKind::Migration, "priority first");
+    s.end_mount(first.id).unwrap();
+    p.recall.max_age = Duration::ZERO;
+    let first = s.next_mount("h", "d1", &p).unwrap().unwrap();
+    assert_eq!(first.kind, MountKind::Recall, "overdue beats priority");
+}
+
+/// Mounts are counted per tape, for reading and for writing.
+fn mounts_are_counted_per_tape(b: Backend) {
+    let (_db, mut s) = catalogue(b, 1);
+    let ids = archive_all(&mut s, 3);
+    for id in &ids {
+        s.queue_recall(*id, "/r/x").unwrap();
+        let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
+        s.end_mount(m.id).unwrap();
+    }
+    let tape = s.tape("V00000").unwrap();
+    assert_eq!((tape.read_mounts, tape.write_mounts), (3, 1));
+}
+
+/// A dead server's mounts show once its leases run out, never before, and
+/// never to itself; closing them requeues their unreported work.
+fn expired_leases_expose_a_dead_servers_mounts(b: Backend) {
+    let (_db, mut s) = catalogue(b, 2);
+    let ids = s.queue_archive(&files(3, "l"), "default").unwrap();
+    let drives = vec!["d0".to_string()];
+    s.renew_leases("dead", &drives, Duration::from_secs(3600))
+        .unwrap();
+    let m = s.next_mount("dead", "d0", &policy()).unwrap().unwrap();
+    assert_eq!(s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap().len(), 3);
+    assert!(s.expired_mounts("alive").unwrap().is_empty());
+    s.renew_leases("dead", &drives, Duration::ZERO).unwrap();
+    assert!(
+        s.expired_mounts("dead").unwrap().is_empty(),
+        "not to itself"
+    );
+    let expired = s.expired_mounts("alive").unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].id, m.id);
+    s.end_mount(m.id).unwrap();
+    let m2 = s.next_mount("alive", "d0", &policy()).unwrap().unwrap();
+    let again: Vec<u64> = s
+        .fetch_archive_jobs(m2.id, 10, u64::MAX)
+        .unwrap()
+        .iter()
+        .map(|j| j.file_id)
+        .collect();
+    assert_eq!(again, ids);
+}
+
+/// A report sent again after its commit (the reply was lost) changes nothing.
+fn a_report_sent_twice_is_recorded_once(b: Backend) {
+    let (_db, mut s) = catalogue(b, 1);
+    s.queue_archive(&files(2, "r"), "default").unwrap();
+    let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
+    let archived: Vec<ArchivedFile> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| ArchivedFile {
+            file_id: j.file_id,
+            fseq: i as u64 + 1,
+            block_id: 1,
+            block_size: 65536,
+            size: j.size,
+            crc32c: 1,
+        })
+        .collect();
+    let limits = FileLimits::default();
+    s.report_migration(m.id, &m.vid, &archived, &[], &limits)
+        .unwrap();
+    s.report_migration(m.id, &m.vid, &archived, &[], &limits)
+        .unwrap();
+    let tape = s.tape(&m.vid).unwrap();
+    assert_eq!((tape.files, tape.last_fseq), (2, 2));
+    assert_eq!(tape.bytes_used, jobs.iter().map(|j| j.size).sum::<u64>());
+}
+
+/// Operators cancel queued requests, not running ones, and see queues.
+fn operators_cancel_queued_requests_and_list_queues(b: Backend) {
+    let (_db, mut s) = catalogue(b, 2);
+    let on_tape = archive_all(&mut s, 1);
+    let ids = s.queue_archive(&files(3, "c"), "default").unwrap();
+    let recall = s.queue_recall(on_tape[0], "/r/c").unwrap();
+    let queues = s.queues().unwrap();
+    let archive = queues
+        .iter()
+        .find(|q| q.kind == MountKind::Migration)
+        .unwrap();
+    assert_eq!((archive.files, archive.running), (3, 0));
+    assert!(
+        queues
+            .iter()
+            .any(|q| q.vid.as_deref() == Some(recall.vid.as_str()))
+    );
+    s.cancel_archive(ids[0]).unwrap();
+    s.cancel_recall(recall.recall_id).unwrap();
+    assert!(s.cancel_recall(recall.recall_id).is_err(), "already failed");
+    assert!(s.cancel_archive(on_tape[0]).is_err(), "on tape already");
+    assert!(matches!(
+        s.cancel_archive(999_999),
+        Err(SchedulerError::UnknownFile(_))
+    ));
+    assert_eq!(
+        s.file_status(&ids[..1]).unwrap()[0].state,
+        FileState::Failed
+    );
+    let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+    let err = s.cancel_archive(jobs[0].file_id).unwrap_err().to_string();
+    assert!(err.contains("being written"), "{err}");
+    let pool = &s.pools().unwrap()[0];
+    assert_eq!((pool.name.as_str(), pool.queued_files), ("default", 1));
+}
+
+on_both_backends!(
+    servers_racing_never_share_a_tape_or_a_job,
+    the_mount_policy_orders_and_holds_back_queues,
+    mounts_are_counted_per_tape,
+    expired_leases_expose_a_dead_servers_mounts,
+    a_report_sent_twice_is_recorded_once,
+    operators_cancel_queued_requests_and_list_queues,
+);

@@ -1,0 +1,193 @@
+//! Mount policy: when a queue is worth a mount, and which queue goes
+//! first. Per activity (archive, recall) with per-pool overrides; a recall
+//! queue is one tape's, under its pool's policy.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::MountKind;
+
+/// When one queue is worth a mount, and how it ranks against others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePolicy {
+    /// Mount once this many files are queued...
+    pub min_files: u64,
+    /// ...or this many bytes...
+    pub min_bytes: u64,
+    /// ...and the oldest request is at least this old (mounts cost minutes;
+    /// a queue can wait for company).
+    pub min_age: Duration,
+    /// A request this old gets a mount whatever the counts: no drive idles
+    /// while one waits that long.
+    pub max_age: Duration,
+    /// Higher first, among queues that are not overdue.
+    pub priority: i64,
+}
+
+/// A pool's own policies; what it leaves out comes from the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolPolicy {
+    pub archive: Option<QueuePolicy>,
+    pub recall: Option<QueuePolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountPolicy {
+    pub archive: QueuePolicy,
+    pub recall: QueuePolicy,
+    pub pools: BTreeMap<String, PoolPolicy>,
+    /// A queue whose last mount found nothing is not mounted again for this long.
+    pub empty_backoff: Duration,
+}
+
+impl MountPolicy {
+    /// The same thresholds for every queue, no minimum age, one priority.
+    pub fn uniform(
+        min_files: u64,
+        min_bytes: u64,
+        max_age: Duration,
+        empty_backoff: Duration,
+    ) -> Self {
+        let queue = QueuePolicy {
+            min_files,
+            min_bytes,
+            min_age: Duration::ZERO,
+            max_age,
+            priority: 0,
+        };
+        Self {
+            archive: queue.clone(),
+            recall: queue,
+            pools: BTreeMap::new(),
+            empty_backoff,
+        }
+    }
+
+    /// The policy of one queue: a pool's archives, or recalls from a tape of `pool`.
+    pub fn queue(&self, kind: MountKind, pool: &str) -> &QueuePolicy {
+        let own = self.pools.get(pool);
+        match kind {
+            MountKind::Recall => own.and_then(|p| p.recall.as_ref()).unwrap_or(&self.recall),
+            _ => own
+                .and_then(|p| p.archive.as_ref())
+                .unwrap_or(&self.archive),
+        }
+    }
+}
+
+/// A queue that could get a mount.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub kind: MountKind,
+    /// The tape for recalls, the pool for migrations.
+    pub key: String,
+    pub pool: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// When its oldest request was queued (seconds since the epoch).
+    pub oldest: f64,
+}
+
+impl Candidate {
+    fn age(&self, now: f64) -> f64 {
+        (now - self.oldest).max(0.0)
+    }
+
+    fn overdue(&self, policy: &MountPolicy, now: f64) -> bool {
+        self.age(now) >= policy.queue(self.kind, &self.pool).max_age.as_secs_f64()
+    }
+
+    pub fn worth_mounting(&self, policy: &MountPolicy, now: f64) -> bool {
+        let p = policy.queue(self.kind, &self.pool);
+        self.overdue(policy, now)
+            || (self.age(now) >= p.min_age.as_secs_f64()
+                && (self.files >= p.min_files || self.bytes >= p.min_bytes))
+    }
+}
+
+/// The queues worth a mount, best first: overdue ones by age, then by
+/// priority, then oldest first.
+pub fn rank(mut candidates: Vec<Candidate>, policy: &MountPolicy, now: f64) -> Vec<Candidate> {
+    candidates.retain(|c| c.worth_mounting(policy, now));
+    candidates.sort_by(|a, b| {
+        let key = |c: &Candidate| {
+            (
+                !c.overdue(policy, now),
+                -policy.queue(c.kind, &c.pool).priority,
+            )
+        };
+        key(a).cmp(&key(b)).then(a.oldest.total_cmp(&b.oldest))
+    });
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(kind: MountKind, key: &str, files: u64, oldest: f64) -> Candidate {
+        Candidate {
+            kind,
+            key: key.into(),
+            pool: if kind == MountKind::Recall {
+                "p".into()
+            } else {
+                key.into()
+            },
+            files,
+            bytes: files * 10,
+            oldest,
+        }
+    }
+
+    fn policy() -> MountPolicy {
+        let mut p = MountPolicy::uniform(10, u64::MAX, Duration::from_secs(600), Duration::ZERO);
+        p.recall.min_files = 1;
+        p.recall.min_age = Duration::from_secs(30);
+        p.recall.priority = 5;
+        p
+    }
+
+    #[test]
+    fn thresholds_minimum_age_and_maximum_age() {
+        let p = policy();
+        let now = 10_000.0;
+        // Archives: too few files, not old enough.
+        assert!(!queue(MountKind::Migration, "p", 9, now - 10.0).worth_mounting(&p, now));
+        assert!(queue(MountKind::Migration, "p", 10, now - 10.0).worth_mounting(&p, now));
+        // Overdue: mounted whatever the count.
+        assert!(queue(MountKind::Migration, "p", 1, now - 600.0).worth_mounting(&p, now));
+        // Recalls wait their minimum age even when the count is met.
+        assert!(!queue(MountKind::Recall, "V1", 3, now - 29.0).worth_mounting(&p, now));
+        assert!(queue(MountKind::Recall, "V1", 3, now - 30.0).worth_mounting(&p, now));
+    }
+
+    #[test]
+    fn overdue_first_then_priority_then_age() {
+        let mut p = policy();
+        p.pools.insert(
+            "urgent".into(),
+            PoolPolicy {
+                archive: Some(QueuePolicy {
+                    priority: 9,
+                    ..p.archive.clone()
+                }),
+                recall: None,
+            },
+        );
+        let now = 10_000.0;
+        let ranked = rank(
+            vec![
+                queue(MountKind::Migration, "p", 50, now - 100.0),
+                queue(MountKind::Recall, "V1", 1, now - 40.0),
+                queue(MountKind::Migration, "urgent", 50, now - 50.0),
+                queue(MountKind::Migration, "old", 1, now - 700.0),
+                queue(MountKind::Migration, "small", 1, now - 5.0),
+            ],
+            &p,
+            now,
+        );
+        let keys: Vec<&str> = ranked.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["old", "urgent", "V1", "p"]);
+    }
+}
