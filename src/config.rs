@@ -293,11 +293,13 @@ pub struct PathsConfig {
     pub recall_roots: Vec<PathBuf>,
 }
 
+mod client;
 mod defaults;
 mod library;
 mod scheduler;
 pub mod tlcd;
 
+pub use client::{ClientConfig, StagerSettings};
 use defaults::*;
 pub use scheduler::{PoolPolicyConfig, QueuePolicyConfig, SchedulerConfig};
 

@@ -12,8 +12,13 @@ use tapeserver::cli::stager;
     about = "Archive files to tape and recall them"
 )]
 struct Cli {
+    /// A client config (`[client] endpoints`) or the daemon's config.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// A daemon's stager endpoint (tcp://HOST:PORT or ipc://PATH); several
+    /// (repeated or comma-separated) are tried in turn. Overrides the config.
+    #[arg(long, global = true, value_delimiter = ',')]
+    endpoint: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,7 +71,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tapeserver::cli::exit_with((|| {
-        let config = tapeserver::cli::client_config(cli.config)?;
+        let config = tapeserver::config::StagerSettings::load(cli.config, cli.endpoint)
+            .map_err(anyhow::Error::from)
+            .map_err(|e| e.context("cannot load the stager configuration (use --config FILE, set TAPESERVER_CONFIG, or give --endpoint)"))?;
         match cli.command {
             Command::Archive { paths, pool, wait } => stager::archive(&config, &paths, pool, wait),
             Command::Recall {

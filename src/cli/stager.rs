@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::config::Config;
+use crate::config::StagerSettings as Config;
 use crate::messaging::stager_client::StagerClient;
 use crate::proto::stager::FileStatus;
 use crate::scheduler::{FileState, RecallState, TapeState};
@@ -16,7 +16,7 @@ use crate::scheduler::{FileState, RecallState, TapeState};
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
 fn client(config: &Config) -> StagerClient {
-    StagerClient::new(&config.stager_endpoint(), config.endpoints.client_timeout.0)
+    StagerClient::with_endpoints(config.endpoints.clone(), config.timeout)
 }
 
 fn file_state(f: &FileStatus) -> Option<FileState> {
@@ -211,7 +211,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                 serde_json::json!({
                     "vid": t.vid, "pool": t.pool, "state": show(TapeState::from_wire(t.state)), "capacity": t.capacity,
                     "bytes_used": t.bytes_used, "last_fseq": t.last_fseq, "files": t.files,
-                    "reason": t.reason,
+                    "reason": t.reason, "read_mounts": t.read_mounts, "write_mounts": t.write_mounts,
                 })
             })
             .collect();

@@ -219,6 +219,13 @@ impl EventLoop {
             "shutdown requested: no new mounts, running sessions finish"
         );
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        // Sessions keeping a cartridge for more work give it up now.
+        for pid in self.catalogue.pids() {
+            let _ = nix::sys::signal::kill(
+                Pid::from_raw(pid),
+                Signal::try_from(crate::session::FINISH_SIGNAL).ok(),
+            );
+        }
         self.shutdown_since = Some(Instant::now());
         self.catalogue.shutting_down(Instant::now());
     }

@@ -199,6 +199,8 @@ impl Frontend {
                     last_fseq: t.last_fseq,
                     files: t.files,
                     reason: t.reason,
+                    read_mounts: t.read_mounts,
+                    write_mounts: t.write_mounts,
                 })
                 .collect(),
         })

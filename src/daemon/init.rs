@@ -163,7 +163,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             archive: None,
             recall: None,
             pools: Default::default(),
-            keep_mounted: Interval(Duration::from_secs(60)),
+            // A one-host installation gives its cartridges back at once.
+            keep_mounted: Interval(Duration::ZERO),
             drive_lease: Interval(Duration::from_secs(60)),
             error_backoff: Interval(Duration::from_secs(30)),
             empty_mount_backoff: Interval(Duration::from_secs(60)),

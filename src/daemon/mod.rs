@@ -8,6 +8,7 @@ pub mod event_loop;
 pub mod forker;
 pub mod frontend;
 pub mod init;
+pub mod liveness;
 pub mod messages;
 pub mod scheduler_thread;
 pub mod watchdog;
@@ -109,6 +110,12 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         host: host.clone(),
         rx: to_sched_rx,
         waker: waker.clone(),
+        liveness: liveness::Liveness::new(
+            host.clone(),
+            config.drives.iter().map(|d| d.name.clone()).collect(),
+            config.scheduler.drive_lease.0,
+            library_client(&config),
+        ),
     };
     let frontend = frontend::Frontend {
         socket: stager,

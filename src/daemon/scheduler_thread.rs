@@ -14,6 +14,7 @@ fn refused(r: Refusal) -> admin_reply::Kind {
     admin_reply::Kind::Error(r.into())
 }
 
+use super::liveness::Liveness;
 use super::messages::{LoopWaker, ToLoop, ToScheduler};
 use crate::scheduler::{MountPolicy, Scheduler};
 
@@ -22,11 +23,18 @@ pub struct SchedulerThread {
     pub host: String,
     pub rx: Receiver<ToScheduler>,
     pub waker: LoopWaker,
+    pub liveness: Liveness,
 }
 
 impl SchedulerThread {
     pub fn run(mut self) {
-        while let Ok(msg) = self.rx.recv() {
+        loop {
+            self.liveness.tick(&mut *self.db);
+            let msg = match self.rx.recv_timeout(self.liveness.due_in()) {
+                Ok(msg) => msg,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            };
             match msg {
                 ToScheduler::FindMount { drive, policy } => self.find_mount(drive, &policy),
                 ToScheduler::CloseMounts { drive } => {
@@ -53,6 +61,7 @@ impl SchedulerThread {
                     }
                 }
                 ToScheduler::CloseStaleMounts { configured, loaded } => {
+                    self.liveness.drives = configured.clone();
                     self.close_stale_mounts(&configured, &loaded)
                 }
                 ToScheduler::ListMounts { reply_to } => {

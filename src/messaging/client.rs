@@ -12,6 +12,9 @@ pub enum ClientError {
     NotRunning(String),
     #[error("tapeserverd did not answer on {endpoint} within {seconds} s")]
     Timeout { endpoint: String, seconds: u64 },
+    /// No connection could be made: the request was never delivered.
+    #[error("cannot reach tapeserverd on {endpoint} within {seconds} s")]
+    Unreachable { endpoint: String, seconds: u64 },
     #[error("cannot talk to tapeserverd on {endpoint}: {source}")]
     Zmq {
         endpoint: String,
@@ -52,6 +55,13 @@ pub fn request_answered<Rep: Message + Default>(
     }
 }
 
+impl ClientError {
+    /// True when the request certainly never reached the daemon.
+    pub fn undelivered(&self) -> bool {
+        matches!(self, Self::NotRunning(_) | Self::Unreachable { .. })
+    }
+}
+
 /// Request ids unique to this process (the pid in the high half).
 pub fn next_request_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -80,6 +90,9 @@ pub fn request<Rep: Message + Default>(
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     socket.set_rcvtimeo(ms).map_err(zmq_err)?;
     socket.set_sndtimeo(ms).map_err(zmq_err)?;
+    // Queue the request only on a made connection: a send that times out
+    // then was never delivered, and another endpoint may be tried safely.
+    socket.set_immediate(true).map_err(zmq_err)?;
     socket.connect(endpoint).map_err(zmq_err)?;
     let timed_out = || ClientError::Timeout {
         endpoint: endpoint.to_string(),
@@ -87,7 +100,12 @@ pub fn request<Rep: Message + Default>(
     };
     match socket.send(req.encode_to_vec(), 0) {
         Ok(()) => {}
-        Err(zmq::Error::EAGAIN) => return Err(timed_out()),
+        Err(zmq::Error::EAGAIN) => {
+            return Err(ClientError::Unreachable {
+                endpoint: endpoint.to_string(),
+                seconds: timeout.as_secs(),
+            });
+        }
         Err(e) => return Err(zmq_err(e)),
     }
     match socket.recv_bytes(0) {

@@ -11,8 +11,12 @@ use crate::proto::stager::{
     TapeInfo, TapesRequest, stager_reply, stager_request,
 };
 
+/// A stager client holds the daemons' endpoints and tries them in turn: a
+/// request that was never delivered goes to the next one; a read that got
+/// no answer too; a request that queues work and got no answer does not
+/// (it may have been queued: retrying elsewhere could queue it twice).
 pub struct StagerClient {
-    endpoint: String,
+    endpoints: Vec<String>,
     timeout: Duration,
 }
 
@@ -43,25 +47,50 @@ macro_rules! expect {
 
 impl StagerClient {
     pub fn new(endpoint: &str, timeout: Duration) -> Self {
-        Self {
-            endpoint: endpoint.to_string(),
-            timeout,
-        }
+        Self::with_endpoints(vec![endpoint.to_string()], timeout)
+    }
+
+    pub fn with_endpoints(endpoints: Vec<String>, timeout: Duration) -> Self {
+        Self { endpoints, timeout }
     }
 
     fn call(&self, kind: stager_request::Kind) -> Result<stager_reply::Kind, ClientError> {
+        let queues_work = matches!(
+            kind,
+            stager_request::Kind::Archive(_) | stager_request::Kind::Recall(_)
+        );
         let request_id = next_request_id();
         let req = StagerRequest {
             request_id,
             kind: Some(kind),
         };
-        let reply: StagerReply = request_answered(
-            &self.endpoint,
-            self.timeout,
-            &req,
-            request_id,
-            |r: &StagerReply| r.request_id,
-        )?;
+        let mut last = ClientError::Empty;
+        let mut answered = None;
+        for endpoint in &self.endpoints {
+            match request_answered(
+                &endpoint.clone(),
+                self.timeout,
+                &req,
+                request_id,
+                |r: &StagerReply| r.request_id,
+            ) {
+                Ok(reply) => {
+                    answered = Some(reply);
+                    break;
+                }
+                Err(e)
+                    if e.undelivered()
+                        || (!queues_work && matches!(e, ClientError::Timeout { .. })) =>
+                {
+                    last = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let reply: StagerReply = match answered {
+            Some(reply) => reply,
+            None => return Err(last),
+        };
         match reply.kind {
             Some(stager_reply::Kind::Error(e)) => Err(ClientError::Refused(e.into())),
             Some(kind) => Ok(kind),

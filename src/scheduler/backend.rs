@@ -282,6 +282,11 @@ impl Scheduler for SqlScheduler {
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError> {
         self.read(queries::mount_history)
     }
+
+    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError> {
+        self.read(|c| queries::latest_request(c, mount_id))
+            .map(|latest| (latest, now()))
+    }
 }
 
 #[cfg(test)]

@@ -468,6 +468,10 @@ pub trait Scheduler: Send {
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    /// When the newest request for an open mount's queue (its tape's
+    /// recalls, or its pool's archives) was queued, in seconds since the
+    /// epoch, and the time now by the same clock.
+    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
 }
 
 /// Opens a connection to the scheduler named by `url`: `sqlite://PATH`,

@@ -85,6 +85,7 @@ knobs! {
     fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
     }
     fetch {
     fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;

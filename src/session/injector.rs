@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
@@ -41,6 +42,7 @@ pub enum Feed<T> {
 pub struct TaskInjector<J, T, F, D> {
     fetch: F,
     dispatch: D,
+    linger: Option<Linger>,
     bulk_files: u64,
     bulk_bytes: u64,
     tape_tx: Sender<Feed<T>>,
@@ -61,6 +63,7 @@ where
         let injector = Self {
             fetch,
             dispatch,
+            linger: None,
             bulk_files,
             bulk_bytes,
             tape_tx,
@@ -76,6 +79,13 @@ where
             failure: None,
         };
         (injector, feed)
+    }
+
+    /// Lazy dismount: an empty last call does not end the session while
+    /// `linger` says more work is likely.
+    pub fn with_linger(mut self, linger: Linger) -> Self {
+        self.linger = Some(linger);
+        self
     }
 
     /// One request to the scheduler; returns how many tasks it injected.
@@ -101,7 +111,11 @@ where
     /// Serves requests until the last call brings nothing or the tape thread goes away.
     pub fn run(mut self, requests: Receiver<MoreWork>) {
         while let Ok(request) = requests.recv() {
-            let (marker, end) = match self.inject(request) {
+            let mut result = self.inject(request);
+            if matches!(result, Ok(0)) && request.last_call {
+                result = self.linger();
+            }
+            let (marker, end) = match result {
                 Ok(0) if request.last_call => (Feed::NoMoreWork, true),
                 Ok(_) => (Feed::Served, false),
                 Err(e) => (Feed::Failed(e.to_string()), true),
@@ -111,6 +125,62 @@ where
                 break;
             }
         }
+    }
+
+    /// Keeps asking while more work is likely and the cartridge may stay;
+    /// returns what the first fruitful request injected (0: none came).
+    fn linger(&mut self) -> Result<usize, SchedulerError> {
+        let Some(mut linger) = self.linger.take() else {
+            return Ok(0);
+        };
+        let since = Instant::now();
+        let mut result = Ok(0);
+        while since.elapsed() < linger.keep && !linger.stop.load(Ordering::Acquire) {
+            match (linger.likely)() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            std::thread::sleep(linger.poll);
+            match self.inject(MoreWork { last_call: true }) {
+                Ok(0) => continue,
+                other => {
+                    result = other;
+                    break;
+                }
+            }
+        }
+        if matches!(result, Ok(0)) {
+            tracing::info!(
+                waited_s = since.elapsed().as_secs_f64(),
+                "no more work came: the cartridge is released"
+            );
+        }
+        self.linger = Some(linger);
+        result
+    }
+}
+
+/// How a session keeps its cartridge after its last job (lazy dismount).
+pub struct Linger {
+    /// How long to keep it without work.
+    pub keep: Duration,
+    /// How often to ask the scheduler meanwhile.
+    pub poll: Duration,
+    /// Asked before each wait: is more work for this tape or pool likely
+    /// (a request for it came recently)?
+    pub likely: Box<dyn FnMut() -> Result<bool, SchedulerError> + Send>,
+    /// Set when the daemon shuts down: the session ends now.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Linger {
+    /// The poll interval for a keep time: a quarter of it, 50 ms to 1 s.
+    pub fn poll_for(keep: Duration) -> Duration {
+        (keep / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 }
 

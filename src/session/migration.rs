@@ -49,6 +49,10 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_files,
         t.bulk_bytes,
     );
+    let injector = match super::linger(spec) {
+        Some(linger) => injector.with_linger(linger),
+        None => injector,
+    };
     let mut injector = injector;
     if let Err(end) = super::first_request(&mut injector, spec, &mut *main_db) {
         return end;

@@ -36,8 +36,51 @@ use status_reporter::{StatusHandle, StatusReporter};
 
 pub use tape_mount::{SessionEnd, TapeStats};
 
+/// The signal the daemon sends its sessions when it shuts down: a session
+/// keeping its cartridge for more work (lazy dismount) ends at once. Its
+/// default action is to ignore it, so a session not yet listening is not
+/// killed by it.
+pub const FINISH_SIGNAL: i32 = libc::SIGURG;
+
+/// Set once the daemon asked this session to finish.
+fn finish_flag() -> &'static std::sync::Arc<std::sync::atomic::AtomicBool> {
+    static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    FLAG.get_or_init(Default::default)
+}
+
+/// Lazy dismount for a data session, if configured: after its last job
+/// it keeps the cartridge while requests for its tape (or pool) keep
+/// coming, up to `keep_mounted` without one.
+pub(crate) fn linger(spec: &SessionSpec) -> Option<injector::Linger> {
+    if spec.keep_mounted_ms == 0 {
+        return None;
+    }
+    let keep = std::time::Duration::from_millis(spec.keep_mounted_ms);
+    let mount_id = spec.mount_id;
+    let spec = spec.clone();
+    // Its own connection, opened only if the session gets this far.
+    let mut db: Option<Box<dyn Scheduler>> = None;
+    Some(injector::Linger {
+        keep,
+        poll: injector::Linger::poll_for(keep),
+        likely: Box::new(move || {
+            let db = match &mut db {
+                Some(db) => db,
+                None => db.insert(open_scheduler(&spec)?),
+            };
+            let (latest, now) = db.latest_request(mount_id)?;
+            Ok(latest.is_some_and(|t| now - t < keep.as_secs_f64()))
+        }),
+        stop: finish_flag().clone(),
+    })
+}
+
 /// Runs a session to its end and returns the process exit code.
 pub fn run(spec: SessionSpec) -> i32 {
+    if let Err(e) = signal_hook::flag::register(FINISH_SIGNAL, finish_flag().clone()) {
+        tracing::warn!(error = %e, "cannot listen for the daemon's finish signal");
+    }
     let span = tracing::info_span!("session", drive = %spec.drive, vid = %spec.vid, mount = spec.mount_id, pid = std::process::id());
     let _enter = span.enter();
     let end = match SessionKind::try_from(spec.kind) {

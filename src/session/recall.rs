@@ -30,7 +30,7 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
     let pool = BlockPool::new(t.block_count as usize, t.block_size as usize);
     let (disk_tx, disk_rx) = unbounded::<DiskWriteTask>();
     let mount_id = spec.mount_id;
-    let (mut injector, mut feed) = TaskInjector::new(
+    let (injector, mut feed) = TaskInjector::new(
         move |files, bytes| injector_db.fetch_recall_jobs(mount_id, files, bytes),
         move |job| {
             let (tx, rx) = unbounded();
@@ -43,6 +43,10 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_files,
         t.bulk_bytes,
     );
+    let mut injector = match super::linger(spec) {
+        Some(linger) => injector.with_linger(linger),
+        None => injector,
+    };
     if let Err(end) = super::first_request(&mut injector, spec, &mut *main_db) {
         return end;
     }

@@ -201,3 +201,31 @@ pub(super) fn expired_mounts(
     )?;
     rows.iter().map(mount_row).collect()
 }
+
+/// The newest request of an open mount's queue: its tape's recalls, or its
+/// pool's archives (recalls only for a recall mount, and so on).
+pub(super) fn latest_request(
+    c: &mut dyn Conn,
+    mount_id: u64,
+) -> Result<Option<f64>, SchedulerError> {
+    let Some(m) = c.query_opt(
+        "SELECT kind, vid, pool FROM mounts WHERE id = $1 AND ended IS NULL",
+        params![mount_id],
+    )?
+    else {
+        return Ok(None);
+    };
+    let (kind, vid, pool): (MountKind, String, String) = (m.get(0)?, m.get(1)?, m.get(2)?);
+    let row = match kind {
+        MountKind::Recall => c.query_one(
+            "SELECT MAX(queued) FROM recall_queue WHERE vid = $1",
+            params![&vid],
+        )?,
+        MountKind::Migration => c.query_one(
+            "SELECT MAX(queued) FROM archive_queue WHERE pool = $1",
+            params![&pool],
+        )?,
+        _ => return Ok(None),
+    };
+    row.get(0)
+}

@@ -1,0 +1,126 @@
+//! What a stager on another host needs: the daemons' endpoints, tried in
+//! turn, and how long to wait for each. A client config holds only this:
+//!
+//! ```toml
+//! [client]
+//! endpoints = ["tcp://ts1.example.org:5700", "tcp://ts2.example.org:5700"]
+//! timeout = "10s"
+//! ```
+//!
+//! A daemon's full config works too (its stager endpoint), and
+//! `--endpoint` overrides either.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::defaults::default_client_timeout;
+use super::{Config, ConfigError, Interval, client_config_path, deserialize};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    client: ClientConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The stager endpoints of the site's tape servers, in the order to try them.
+    pub endpoints: Vec<String>,
+    #[serde(default = "default_client_timeout")]
+    pub timeout: Interval,
+}
+
+/// Where a stager sends its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagerSettings {
+    pub endpoints: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl StagerSettings {
+    /// From `--endpoint` flags if any (the config, if one is found, still
+    /// gives the timeout), else from the config file: a client config or
+    /// a daemon's.
+    pub fn load(flag: Option<PathBuf>, endpoints: Vec<String>) -> Result<Self, ConfigError> {
+        let explicit = flag.is_some() || std::env::var_os(super::CONFIG_ENV).is_some();
+        let path = client_config_path(flag);
+        let from_file = if !endpoints.is_empty() && !explicit && !path.exists() {
+            None
+        } else {
+            Some(Self::from_file(&path)?)
+        };
+        match (from_file, endpoints.is_empty()) {
+            (Some(file), true) => Ok(file),
+            (Some(file), false) => Ok(Self {
+                endpoints,
+                timeout: file.timeout,
+            }),
+            (None, _) => Ok(Self {
+                endpoints,
+                timeout: default_client_timeout().0,
+            }),
+        }
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let is_client = text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("client"));
+        if is_client {
+            let file: ClientFile = deserialize(path, &text)?;
+            if file.client.endpoints.is_empty() {
+                return Err(ConfigError::Key {
+                    path: path.to_path_buf(),
+                    key: "client.endpoints".into(),
+                    message: "expected at least one endpoint".into(),
+                });
+            }
+            return Ok(Self {
+                endpoints: file.client.endpoints,
+                timeout: file.client.timeout.0,
+            });
+        }
+        let config = Config::parse(path, &text)?;
+        Ok(Self {
+            endpoints: vec![config.stager_endpoint()],
+            timeout: config.endpoints.client_timeout.0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_config_holds_endpoints_and_a_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.toml");
+        std::fs::write(
+            &path,
+            "[client]\nendpoints = [\"tcp://a:1\", \"tcp://b:2\"]\ntimeout = \"3s\"\n",
+        )
+        .unwrap();
+        let s = StagerSettings::load(Some(path.clone()), Vec::new()).unwrap();
+        assert_eq!(s.endpoints, ["tcp://a:1", "tcp://b:2"]);
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        let s = StagerSettings::load(Some(path.clone()), vec!["tcp://c:3".into()]).unwrap();
+        assert_eq!(
+            (s.endpoints[0].as_str(), s.timeout.as_secs()),
+            ("tcp://c:3", 3)
+        );
+        std::fs::write(&path, "[client]\nendpoints = []\n").unwrap();
+        let err = StagerSettings::load(Some(path.clone()), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("client.endpoints"), "{err}");
+        std::fs::write(&path, "[client]\nendpoint = \"tcp://a:1\"\n").unwrap();
+        let err = StagerSettings::load(Some(path), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("endpoint"), "{err}");
+    }
+}
