@@ -68,3 +68,104 @@ fn forty_recalls_cost_one_mount_on_postgresql_too() {
     let install = Install::with_args(1, 1, &["--scheduler", &db.url]);
     assert_eq!(recall_one_at_a_time(&install, Duration::from_secs(30)), 1);
 }
+
+/// Runs tapeadmin; returns stdout, or stderr when `ok` is false.
+fn tapeadmin(install: &Install, args: &[&str], ok: bool) -> String {
+    let out = install.run("tapeadmin", args);
+    assert_eq!(
+        out.status.success(),
+        ok,
+        "tapeadmin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = if ok { &out.stdout } else { &out.stderr };
+    String::from_utf8_lossy(text).into_owned()
+}
+
+fn administration(install: &Install) {
+    install.configure(|c| {
+        // Nothing is mounted: the queue stays for the administrator to see.
+        c.scheduler.mount_min_files = 1000;
+        c.scheduler.mount_min_bytes = tapeserver::config::ByteSize(1 << 50);
+        c.scheduler.mount_max_age = Interval(Duration::from_secs(3600));
+    });
+    let _daemon = install.start();
+    let sources = [
+        install.make_file("a", 1000, 1),
+        install.make_file("b", 2000, 2),
+    ];
+    let ids = install.archive(&sources);
+    let pools: serde_json::Value =
+        serde_json::from_str(&tapeadmin(install, &["pools", "--json"], true)).unwrap();
+    assert_eq!(pools["pools"][0]["queued_files"], 2, "{pools}");
+    let queues: serde_json::Value =
+        serde_json::from_str(&tapeadmin(install, &["queues", "--json"], true)).unwrap();
+    let q = &queues["queues"][0];
+    assert_eq!(
+        (q["kind"].as_str(), q["files"].as_u64(), q["bytes"].as_u64()),
+        (Some("archive"), Some(2), Some(3000))
+    );
+    tapeadmin(install, &["cancel-archive", &ids[0].to_string()], true);
+    assert_eq!(install.state_of(ids[0]).state, "failed");
+    assert!(install.state_of(ids[0]).error.contains("cancelled"));
+    let err = tapeadmin(install, &["cancel-archive", &ids[0].to_string()], false);
+    assert!(err.contains("nothing to cancel"), "{err}");
+    tapeadmin(install, &["add-pool", "raw"], true);
+    tapeadmin(
+        install,
+        &["add-tape", "X00001", "--pool", "raw", "--capacity", "1GB"],
+        true,
+    );
+    tapeadmin(
+        install,
+        &["tape-state", "X00001", "read_only", "--reason", "migrating"],
+        true,
+    );
+    let tapes: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
+    let x = tapes["tapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["vid"] == "X00001")
+        .unwrap();
+    assert_eq!(x["state"], "read_only", "{tapes}");
+    let file: serde_json::Value = serde_json::from_str(&tapeadmin(
+        install,
+        &["file", &ids[1].to_string(), "--json"],
+        true,
+    ))
+    .unwrap();
+    assert_eq!(file["state"], "queued");
+    // Nonsense gets one sentence.
+    for (args, says) in [
+        (vec!["tape-state", "X00001", "sideways"], "expected enable"),
+        (
+            vec!["add-tape", "TOOLONG1", "--pool", "raw", "--capacity", "1GB"],
+            "VID",
+        ),
+        (
+            vec!["add-tape", "X00002", "--pool", "nope", "--capacity", "1GB"],
+            "nope",
+        ),
+        (vec!["close-mount", "999"], "no open mount"),
+        (vec!["cancel-recall", "999"], "no recall"),
+    ] {
+        let err = tapeadmin(install, &args, false);
+        assert!(
+            err.contains(says) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn administrators_see_pools_and_queues_and_cancel_on_sqlite() {
+    administration(&Install::new(1, 2));
+}
+
+#[test]
+fn administrators_see_pools_and_queues_and_cancel_on_postgresql() {
+    let db = TestPg::new();
+    administration(&Install::with_args(1, 2, &["--scheduler", &db.url]));
+}

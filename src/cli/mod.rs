@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod library;
 pub mod stager;
+pub mod tapeadmin;
 
 use std::path::PathBuf;
 

@@ -21,6 +21,7 @@ pub fn bin(name: &str) -> PathBuf {
         "readtp" => PathBuf::from(env!("CARGO_BIN_EXE_readtp")),
         "tplib" => PathBuf::from(env!("CARGO_BIN_EXE_tplib")),
         "tlcd" => PathBuf::from(env!("CARGO_BIN_EXE_tlcd")),
+        "tapeadmin" => PathBuf::from(env!("CARGO_BIN_EXE_tapeadmin")),
         other => panic!("no binary {other}"),
     }
 }

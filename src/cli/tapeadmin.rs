@@ -1,0 +1,208 @@
+//! `tapeadmin`: tape administration on the scheduler itself (pools, tapes,
+//! queues, cancelling requests, a file's copies, stale mounts). It opens
+//! the scheduler the daemon's config names, so it runs where that config
+//! and its password file are readable. Every listing takes `--json`.
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::scheduler::{MountKind, Scheduler, TapeState};
+
+fn print_json(value: serde_json::Value) {
+    println!("{value}");
+}
+
+pub fn pools(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
+    let pools = db.pools()?;
+    if as_json {
+        let pools: Vec<_> = pools
+            .iter()
+            .map(|p| {
+                json!({"name": p.name, "tapes": p.tapes, "writable_tapes": p.writable_tapes,
+                       "free_bytes": p.free_bytes, "queued_files": p.queued_files})
+            })
+            .collect();
+        print_json(json!({ "pools": pools }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = pools
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.tapes.to_string(),
+                p.writable_tapes.to_string(),
+                super::human_bytes(p.free_bytes),
+                p.queued_files.to_string(),
+            ]
+        })
+        .collect();
+    super::print_table(&["POOL", "TAPES", "WRITABLE", "FREE", "QUEUED"], &rows);
+    Ok(())
+}
+
+pub fn add_pool(db: &mut dyn Scheduler, name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        bail!("pool name {name:?}: expected letters, digits, '-', '_' or '.'");
+    }
+    db.add_pool(name)?;
+    println!("pool {name} exists");
+    Ok(())
+}
+
+pub fn add_tape(
+    db: &mut dyn Scheduler,
+    vid: &str,
+    pool: &str,
+    capacity: u64,
+) -> anyhow::Result<()> {
+    if vid.is_empty() || vid.len() > 6 || !vid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("VID {vid:?}: expected 1 to 6 letters or digits");
+    }
+    if capacity == 0 {
+        bail!("--capacity: expected more than 0 bytes");
+    }
+    if db.tapes()?.iter().any(|t| t.vid == vid) {
+        bail!("tape {vid} is already in the catalogue");
+    }
+    db.add_tape(vid, pool, capacity)?;
+    println!("tape {vid} added to pool {pool}");
+    Ok(())
+}
+
+pub fn set_tape_state(
+    db: &mut dyn Scheduler,
+    vid: &str,
+    state: &str,
+    reason: Option<&str>,
+) -> anyhow::Result<()> {
+    let state = match state {
+        "enable" => TapeState::Active,
+        "disable" => TapeState::Disabled,
+        other => TapeState::parse(other).with_context(|| {
+            format!("tape state {other:?}: expected enable, disable, active, disabled, full or read_only")
+        })?,
+    };
+    let reason = reason.unwrap_or("set by an operator");
+    db.set_tape_state(vid, state, reason)?;
+    println!("tape {vid} is {state}");
+    Ok(())
+}
+
+pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
+    let queues = db.queues()?;
+    let kind = |k: MountKind| {
+        if k == MountKind::Recall {
+            "recall"
+        } else {
+            "archive"
+        }
+    };
+    if as_json {
+        let queues: Vec<_> = queues
+            .iter()
+            .map(|q| {
+                json!({"kind": kind(q.kind), "pool": q.pool, "vid": q.vid, "files": q.files,
+                       "bytes": q.bytes, "running": q.running, "oldest_age_s": q.oldest_age})
+            })
+            .collect();
+        print_json(json!({ "queues": queues }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = queues
+        .iter()
+        .map(|q| {
+            vec![
+                kind(q.kind).into(),
+                q.pool.clone(),
+                q.vid.clone().unwrap_or_else(|| "-".into()),
+                q.files.to_string(),
+                super::human_bytes(q.bytes),
+                q.running.to_string(),
+                format!("{:.0}s", q.oldest_age),
+            ]
+        })
+        .collect();
+    super::print_table(
+        &["KIND", "POOL", "VID", "FILES", "BYTES", "RUNNING", "OLDEST"],
+        &rows,
+    );
+    Ok(())
+}
+
+pub fn file(db: &mut dyn Scheduler, id: u64, as_json: bool) -> anyhow::Result<()> {
+    let f = db
+        .file_status(&[id])?
+        .into_iter()
+        .next()
+        .with_context(|| format!("no file with id {id}"))?;
+    let copies: Vec<_> = match (&f.vid, f.fseq, f.block_id) {
+        (Some(vid), Some(fseq), Some(block_id)) => {
+            vec![json!({"vid": vid, "fseq": fseq, "block_id": block_id})]
+        }
+        _ => Vec::new(),
+    };
+    if as_json {
+        print_json(
+            json!({"id": f.id, "path": f.path, "size": f.size, "state": f.state.as_str(),
+                          "crc32c": f.crc32c, "copies": copies, "error": f.error}),
+        );
+        return Ok(());
+    }
+    println!("file {} {} ({} bytes) is {}", f.id, f.path, f.size, f.state);
+    for c in &copies {
+        println!(
+            "  copy on {} fseq {} block {}",
+            c["vid"], c["fseq"], c["block_id"]
+        );
+    }
+    if let Some(e) = &f.error {
+        println!("  error: {e}");
+    }
+    Ok(())
+}
+
+pub fn mounts(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
+    let mounts = db.open_mounts()?;
+    if as_json {
+        let mounts: Vec<_> = mounts
+            .iter()
+            .map(|m| {
+                json!({"id": m.id, "kind": m.kind.as_str(), "vid": m.vid, "host": m.host,
+                       "drive": m.drive, "started": m.started})
+            })
+            .collect();
+        print_json(json!({ "mounts": mounts }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = mounts
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.kind.to_string(),
+                m.vid.clone(),
+                m.host.clone(),
+                m.drive.clone(),
+            ]
+        })
+        .collect();
+    super::print_table(&["ID", "KIND", "VID", "HOST", "DRIVE"], &rows);
+    Ok(())
+}
+
+pub fn close_mount(db: &mut dyn Scheduler, id: u64) -> anyhow::Result<()> {
+    let Some(m) = db.open_mounts()?.into_iter().find(|m| m.id == id) else {
+        bail!("no open mount with id {id}");
+    };
+    db.end_mount(id)?;
+    println!(
+        "mount {id} ({} of {} on {}/{}) closed; its unreported work was requeued",
+        m.kind, m.vid, m.host, m.drive
+    );
+    Ok(())
+}
