@@ -62,18 +62,17 @@ fn candidates(c: &mut dyn Conn) -> Result<Vec<Candidate>, SchedulerError> {
             oldest: r.get(4)?,
         });
     }
+    // The oldest pending request of each pool, each found through the
+    // (pool, mount_id, queued) index: one statement, no scan of the queue.
     for r in c.query(
-        "SELECT pool, files, bytes FROM archive_pending WHERE files > 0 ORDER BY pool",
+        "SELECT a.pool, a.files, a.bytes,
+                (SELECT q.queued FROM archive_queue q
+                 WHERE q.pool = a.pool AND q.mount_id IS NULL ORDER BY q.queued LIMIT 1)
+         FROM archive_pending a WHERE a.files > 0 ORDER BY a.pool",
         params![],
     )? {
-        let pool: String = r.get(0)?;
-        let oldest: Option<f64> = c
-            .query_one(
-                "SELECT MIN(queued) FROM archive_queue WHERE pool = $1 AND mount_id IS NULL",
-                params![&pool],
-            )?
-            .get(0)?;
-        if let Some(oldest) = oldest {
+        if let Some(oldest) = r.get::<Option<f64>>(3)? {
+            let pool: String = r.get(0)?;
             out.push(Candidate {
                 kind: MountKind::Migration,
                 key: pool.clone(),
@@ -133,7 +132,8 @@ fn target(c: &mut dyn Conn, q: &Candidate) -> Result<Option<(String, String)>, S
     let row = match q.kind {
         MountKind::Migration => {
             let Some(first) = c.query_opt(
-                "SELECT size FROM pending_archives WHERE pool = $1 ORDER BY file_id LIMIT 1",
+                "SELECT size FROM archive_queue WHERE pool = $1 AND mount_id IS NULL
+                 ORDER BY file_id LIMIT 1",
                 params![&q.key],
             )?
             else {

@@ -4,7 +4,24 @@
 //! its caller opened.
 
 use super::now;
-use crate::scheduler::sql::{Conn, params};
+use crate::scheduler::sql::{Conn, Value, params};
+
+/// Rows per multi-row INSERT (5 values each: far below both engines'
+/// limits on parameters).
+const INSERT_CHUNK: usize = 500;
+
+/// "($1, $2), ($3, $4)" for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cols: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 use crate::scheduler::*;
 
 /// Keeps the per-pool count of pending (unassigned) archives in step with
@@ -59,19 +76,49 @@ pub(super) fn queue_archive(
     }
     let t = now();
     let mut ids = Vec::with_capacity(files.len());
-    for f in files {
-        let id: u64 = c
-            .query_one(
-                "INSERT INTO archive_files (path, size, pool, state, created)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                params![&f.path, f.size, pool, FileState::Queued, t],
+    // Many rows per statement: one round trip per chunk, not per file.
+    for chunk in files.chunks(INSERT_CHUNK) {
+        let rows = placeholders(chunk.len(), 5);
+        let mut values = Vec::with_capacity(chunk.len() * 5);
+        for f in chunk {
+            values.extend([
+                Value::from(&f.path),
+                Value::from(f.size),
+                Value::from(pool),
+                Value::from(FileState::Queued),
+                Value::from(t),
+            ]);
+        }
+        let mut chunk_ids: Vec<u64> = c
+            .query(
+                &format!(
+                    "INSERT INTO archive_files (path, size, pool, state, created) VALUES {rows} RETURNING id"
+                ),
+                &values,
             )?
-            .get(0)?;
+            .iter()
+            .map(|r| r.get(0))
+            .collect::<Result<_, _>>()?;
+        // Ids are drawn in row order within one statement; RETURNING may
+        // list them in any order.
+        chunk_ids.sort_unstable();
+        let mut values = Vec::with_capacity(chunk.len() * 4);
+        for (f, id) in chunk.iter().zip(&chunk_ids) {
+            values.extend([
+                Value::from(*id),
+                Value::from(pool),
+                Value::from(f.size),
+                Value::from(t),
+            ]);
+        }
         c.execute(
-            "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES ($1, $2, $3, $4)",
-            params![id, pool, f.size, t],
+            &format!(
+                "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES {}",
+                placeholders(chunk.len(), 4)
+            ),
+            &values,
         )?;
-        ids.push(id);
+        ids.extend(chunk_ids);
     }
     let bytes: u64 = files.iter().map(|f| f.size).sum();
     adjust_pending(c, pool, ids.len() as i64, signed(bytes))?;
@@ -133,13 +180,40 @@ pub(super) fn fetch_archive_jobs(
         return Ok(Vec::new());
     };
     // A file this mount already failed waits for another mount. Rows other
-    // servers are taking right now are skipped, not waited for.
-    let rows = c.query(
-        "SELECT file_id, path, size FROM pending_archives
-         WHERE pool = $1 AND (last_mount_id IS NULL OR last_mount_id != $3)
+    // servers are taking right now are skipped, not waited for. The queue
+    // rows come from the front of the pending index; their paths after.
+    let queued = c.query(
+        "SELECT file_id, size FROM archive_queue
+         WHERE pool = $1 AND mount_id IS NULL AND (last_mount_id IS NULL OR last_mount_id != $3)
          ORDER BY file_id LIMIT $2 FOR UPDATE SKIP LOCKED",
         params![&pool, max_files, mount_id],
     )?;
+    let mut rows = Vec::with_capacity(queued.len());
+    for chunk in queued.chunks(INSERT_CHUNK) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let ids: Vec<Value> = chunk.iter().map(|r| r.0[0].clone()).collect();
+        let mut paths: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+        for r in c.query(
+            &format!(
+                "SELECT id, path FROM archive_files WHERE id IN ({})",
+                list.join(", ")
+            ),
+            &ids,
+        )? {
+            paths.insert(r.get(0)?, r.get(1)?);
+        }
+        for r in chunk {
+            let id: u64 = r.get(0)?;
+            let path = paths.remove(&id).ok_or_else(|| {
+                SchedulerError::Invalid(format!("queued file {id} has no catalogue entry"))
+            })?;
+            rows.push(crate::scheduler::sql::Row(vec![
+                r.0[0].clone(),
+                Value::from(path),
+                r.0[1].clone(),
+            ]));
+        }
+    }
     let mut jobs = Vec::new();
     let mut bytes = 0u64;
     for r in rows {
@@ -154,12 +228,13 @@ pub(super) fn fetch_archive_jobs(
         bytes = bytes.saturating_add(job.size);
         jobs.push(job);
     }
-    for job in &jobs {
-        c.execute(
-            "UPDATE archive_queue SET mount_id = $1 WHERE file_id = $2",
-            params![mount_id, job.file_id],
-        )?;
-    }
+    assign(
+        c,
+        "archive_queue",
+        "file_id",
+        mount_id,
+        jobs.iter().map(|j| j.file_id),
+    )?;
     adjust_pending(c, &pool, -(jobs.len() as i64), -signed(bytes))?;
     c.execute(
         "UPDATE mounts SET fetched = 1 WHERE id = $1",
@@ -208,17 +283,42 @@ pub(super) fn fetch_recall_jobs(
         bytes = bytes.saturating_add(job.size);
         jobs.push(job);
     }
-    for job in &jobs {
-        c.execute(
-            "UPDATE recall_queue SET mount_id = $1 WHERE id = $2",
-            params![mount_id, job.recall_id],
-        )?;
-    }
+    assign(
+        c,
+        "recall_queue",
+        "id",
+        mount_id,
+        jobs.iter().map(|j| j.recall_id),
+    )?;
     c.execute(
         "UPDATE mounts SET fetched = 1 WHERE id = $1",
         params![mount_id],
     )?;
     Ok(jobs)
+}
+
+/// Gives rows of `table` (by `key`) to a mount, a chunk per statement.
+fn assign(
+    c: &mut dyn Conn,
+    table: &str,
+    key: &str,
+    mount_id: u64,
+    ids: impl Iterator<Item = u64>,
+) -> Result<(), SchedulerError> {
+    let ids: Vec<u64> = ids.collect();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let mut values = vec![Value::from(mount_id)];
+        values.extend(chunk.iter().map(|id| Value::from(*id)));
+        c.execute(
+            &format!(
+                "UPDATE {table} SET mount_id = $1 WHERE {key} IN ({})",
+                list.join(", ")
+            ),
+            &values,
+        )?;
+    }
+    Ok(())
 }
 
 /// Errors unless every file is still assigned to the mount.

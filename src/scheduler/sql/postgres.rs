@@ -19,7 +19,7 @@ use crate::scheduler::SchedulerError;
 
 const V3: &str = include_str!("postgres_v3.sql");
 /// Later versions, applied in order: (version, batch).
-const MIGRATIONS: [(i64, &str); 0] = [];
+const MIGRATIONS: [(i64, &str); 1] = [(4, include_str!("v4.sql"))];
 /// Any constant shared by every tapeserver: the lock taken while the
 /// schema is created or upgraded.
 const SCHEMA_LOCK: i64 = 0x7461_7065_7365_7276;
@@ -124,7 +124,11 @@ impl PgConn {
         }
         if self.client.is_none() {
             self.statements.clear();
-            let client = self.config.connect(NoTls).map_err(SchedulerError::from)?;
+            let mut client = self.config.connect(NoTls).map_err(SchedulerError::from)?;
+            // Plan each statement for its values: a generic plan of a long
+            // IN list, made before the statistics know the queue's size,
+            // scans the whole table.
+            client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
             self.client = Some(client);
         }
         self.client
