@@ -100,8 +100,15 @@ fn three_servers_one_killed_lose_nothing_and_duplicate_nothing() {
             cfg.scheduler.drive_lease = Interval(Duration::from_secs(2));
             cfg.paths.archive_roots.push(shared.path().to_path_buf());
             cfg.paths.recall_roots.push(shared.path().to_path_buf());
-            // Small flushes: files reach the catalogue while others move.
+            // Small flushes and bulks, and a slow database: files reach the
+            // catalogue while others move, and work spreads over the drives
+            // of all three servers, so the kill lands while data moves.
             cfg.session.flush_files = 5;
+            cfg.session.bulk_files = 10;
+            cfg.scheduler.test_call_delay = Some(Interval(Duration::from_millis(20)));
+            // Several servers make empty mounts (another took the work):
+            // a pool must not wait long after one.
+            cfg.scheduler.empty_mount_backoff = Interval(Duration::from_secs(1));
         });
     }
     let _tlcd = Tlcd::start(&a, "tlc0");
@@ -110,12 +117,26 @@ fn three_servers_one_killed_lose_nothing_and_duplicate_nothing() {
         .iter()
         .map(|i| format!("ipc://{}/run/stager.sock", i.path().display()))
         .collect();
-    let client = shared.path().join("client.toml");
-    std::fs::write(
-        &client,
-        format!("[client]\nendpoints = {endpoints:?}\ntimeout = \"20s\"\n"),
-    )
-    .unwrap();
+    // Client configs: each stager tries its own order of servers. Server a
+    // is the one killed: the stagers reach it only if their first choice
+    // is down (a request a server took and died on is not sent again, as
+    // it may have been queued); recalls afterwards list it first and are
+    // sent on to a live server.
+    let client_config = |name: &str, order: [usize; 3]| {
+        let path = shared.path().join(name);
+        let list: Vec<&String> = order.iter().map(|i| &endpoints[*i]).collect();
+        std::fs::write(
+            &path,
+            format!("[client]\nendpoints = {list:?}\ntimeout = \"20s\"\n"),
+        )
+        .unwrap();
+        path
+    };
+    let clients = [
+        client_config("stager1.toml", [1, 0, 2]),
+        client_config("stager2.toml", [2, 0, 1]),
+    ];
+    let client = client_config("client.toml", [0, 1, 2]);
 
     // Two stagers archive 500 files each, in batches, while the test watches.
     let sources: Vec<PathBuf> = (0..FILES)
@@ -127,9 +148,9 @@ fn three_servers_one_killed_lose_nothing_and_duplicate_nothing() {
         .collect();
     let stagers: Vec<_> = sources
         .chunks(FILES / 2)
-        .map(|half| {
+        .zip(clients)
+        .map(|(half, client)| {
             let half: Vec<String> = half.iter().map(|p| p.display().to_string()).collect();
-            let client = client.clone();
             std::thread::spawn(move || {
                 let mut ids = Vec::new();
                 for batch in half.chunks(25) {
@@ -143,20 +164,17 @@ fn three_servers_one_killed_lose_nothing_and_duplicate_nothing() {
         })
         .collect();
 
-    // Kill the server holding an open migration mount once a third of the
-    // files are on tape: its drive is writing.
+    // Kill server a once a third of the files are on tape and it holds an
+    // open migration mount: its drive is writing.
     let mut pg = db.client();
     let victim = loop {
         let on_tape = count(&mut pg, "SELECT COUNT(*) FROM tape_files");
-        let writing: Option<String> = pg
-            .query_opt(
-                "SELECT host FROM mounts WHERE ended IS NULL AND kind = 'migration' ORDER BY id LIMIT 1",
-                &[],
-            )
-            .unwrap()
-            .map(|r| r.get(0));
-        if let Some(host) = writing.filter(|_| on_tape >= (FILES / 3) as i64) {
-            break host;
+        let writing = count(
+            &mut pg,
+            "SELECT COUNT(*) FROM mounts WHERE ended IS NULL AND kind = 'migration' AND host = 'a'",
+        );
+        if writing > 0 && on_tape >= (FILES / 3) as i64 {
+            break "a".to_string();
         }
         assert!(
             on_tape < FILES as i64,
