@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::super::testdb::{Backend, TestDb, on_both_backends};
+use super::tests::{archived, files};
 use super::*;
 
 fn policy() -> MountPolicy {
@@ -22,33 +23,18 @@ fn catalogue(b: Backend, tapes: u32) -> (TestDb, SqlScheduler) {
     (db, s)
 }
 
-fn files(n: u64, prefix: &str) -> Vec<NewArchiveFile> {
-    (0..n)
-        .map(|i| NewArchiveFile {
-            path: format!("/data/{prefix}{i}"),
-            size: 1000 + i,
-        })
-        .collect()
-}
-
 fn archive_all(s: &mut SqlScheduler, n: u64) -> Vec<u64> {
-    let ids = s.queue_archive(&files(n, "f"), "default").unwrap();
+    let ids = s.queue_archive(&files(n), "default").unwrap();
     let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, n, u64::MAX).unwrap();
-    let archived: Vec<ArchivedFile> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| ArchivedFile {
-            file_id: j.file_id,
-            fseq: i as u64 + 1,
-            block_id: 6 * i as u64 + 1,
-            block_size: 65536,
-            size: j.size,
-            crc32c: 1,
-        })
-        .collect();
-    s.report_migration(m.id, &m.vid, &archived, &[], &FileLimits::default())
-        .unwrap();
+    s.report_migration(
+        m.id,
+        &m.vid,
+        &archived(&jobs, 1),
+        &[],
+        &FileLimits::default(),
+    )
+    .unwrap();
     s.end_mount(m.id).unwrap();
     ids
 }
@@ -58,7 +44,7 @@ fn archive_all(s: &mut SqlScheduler, n: u64) -> Vec<u64> {
 fn servers_racing_never_share_a_tape_or_a_job(b: Backend) {
     let (db, mut s) = catalogue(b, 8);
     let ids: HashSet<u64> = s
-        .queue_archive(&files(400, "race"), "default")
+        .queue_archive(&files(400), "default")
         .unwrap()
         .into_iter()
         .collect();
@@ -120,7 +106,7 @@ fn the_mount_policy_orders_and_holds_back_queues(b: Backend) {
     p.recall.min_age = Duration::from_secs(3600);
     assert_eq!(s.next_mount("h", "d1", &p).unwrap(), None, "too young");
     p.recall.min_age = Duration::ZERO;
-    s.queue_archive(&files(1, "late"), "default").unwrap();
+    s.queue_archive(&files(1), "default").unwrap();
     p.archive.priority = 10;
     let first = s.next_mount("h", "d1", &p).unwrap().unwrap();
     assert_eq!(first.kind, MountKind::Migration, "priority first");
@@ -147,7 +133,7 @@ fn mounts_are_counted_per_tape(b: Backend) {
 /// never to itself; closing them requeues their unreported work.
 fn expired_leases_expose_a_dead_servers_mounts(b: Backend) {
     let (_db, mut s) = catalogue(b, 2);
-    let ids = s.queue_archive(&files(3, "l"), "default").unwrap();
+    let ids = s.queue_archive(&files(3), "default").unwrap();
     let drives = vec!["d0".to_string()];
     s.renew_leases("dead", &drives, Duration::from_secs(3600))
         .unwrap();
@@ -176,21 +162,10 @@ fn expired_leases_expose_a_dead_servers_mounts(b: Backend) {
 /// A report sent again after its commit (the reply was lost) changes nothing.
 fn a_report_sent_twice_is_recorded_once(b: Backend) {
     let (_db, mut s) = catalogue(b, 1);
-    s.queue_archive(&files(2, "r"), "default").unwrap();
+    s.queue_archive(&files(2), "default").unwrap();
     let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
     let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
-    let archived: Vec<ArchivedFile> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| ArchivedFile {
-            file_id: j.file_id,
-            fseq: i as u64 + 1,
-            block_id: 1,
-            block_size: 65536,
-            size: j.size,
-            crc32c: 1,
-        })
-        .collect();
+    let archived = archived(&jobs, 1);
     let limits = FileLimits::default();
     s.report_migration(m.id, &m.vid, &archived, &[], &limits)
         .unwrap();
@@ -205,7 +180,7 @@ fn a_report_sent_twice_is_recorded_once(b: Backend) {
 fn operators_cancel_queued_requests_and_list_queues(b: Backend) {
     let (_db, mut s) = catalogue(b, 2);
     let on_tape = archive_all(&mut s, 1);
-    let ids = s.queue_archive(&files(3, "c"), "default").unwrap();
+    let ids = s.queue_archive(&files(3), "default").unwrap();
     let recall = s.queue_recall(on_tape[0], "/r/c").unwrap();
     let queues = s.queues().unwrap();
     let archive = queues

@@ -41,7 +41,7 @@ fn scheduler(b: Backend) -> (TestDb, SqlScheduler) {
     (tmp, s)
 }
 
-fn files(n: u64) -> Vec<NewArchiveFile> {
+pub(super) fn files(n: u64) -> Vec<NewArchiveFile> {
     (0..n)
         .map(|i| NewArchiveFile {
             path: format!("/data/f{i}"),
@@ -50,7 +50,7 @@ fn files(n: u64) -> Vec<NewArchiveFile> {
         .collect()
 }
 
-fn archived(jobs: &[ArchiveJob], first_fseq: u64) -> Vec<ArchivedFile> {
+pub(super) fn archived(jobs: &[ArchiveJob], first_fseq: u64) -> Vec<ArchivedFile> {
     jobs.iter()
         .enumerate()
         .map(|(i, j)| ArchivedFile {
