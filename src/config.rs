@@ -225,6 +225,10 @@ pub struct FaultsConfig {
     /// The library fails every dismount from this drive.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dismount_error: bool,
+    /// Every data block written or read takes this long (a slow drive, so
+    /// that a test's kill lands while data moves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_delay: Option<Interval>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

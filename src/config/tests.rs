@@ -158,6 +158,7 @@ fn the_example_config_parses_and_documents_every_key() {
         early_warning_after: Some(ByteSize(1)),
         end_of_medium_after: Some(ByteSize(1)),
         dismount_error: true,
+        block_delay: Some(Interval(Duration::from_millis(1))),
     });
     let rendered: toml::Value = toml::from_str(&with_everything.to_toml().unwrap()).unwrap();
     let mut keys = Vec::new();

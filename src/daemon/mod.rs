@@ -272,6 +272,7 @@ pub fn session_spec(
                 early_warning_after: f.early_warning_after.map(|b| b.0),
                 end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
                 dismount_error: f.dismount_error,
+                block_delay_us: f.block_delay.map_or(0, |d| d.0.as_micros() as u64),
             }),
         ..Default::default()
     }

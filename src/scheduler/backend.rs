@@ -52,30 +52,50 @@ impl SqlScheduler {
 
     /// Runs `f` in one transaction: committed if it succeeds, rolled back
     /// otherwise.
+    ///
+    /// A connection the server ended (a restart, a failover) is found broken
+    /// only when used. If it broke before the commit was sent, the server
+    /// rolled the transaction back with the connection, so it runs once more
+    /// on a new connection. A commit that broke is not repeated: it may
+    /// have been applied.
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, SchedulerError>,
+        mut f: impl FnMut(&mut dyn Conn) -> Result<T, SchedulerError>,
     ) -> Result<T, SchedulerError> {
-        self.conn.begin()?;
-        match f(self.conn.as_mut()) {
-            Ok(v) => {
-                self.conn.commit()?;
-                Ok(v)
-            }
-            Err(e) => {
-                self.conn.rollback();
-                Err(e)
+        let mut retried = false;
+        loop {
+            let done = self.conn.begin().and_then(|()| f(self.conn.as_mut()));
+            match done {
+                Ok(v) => {
+                    self.conn.commit()?;
+                    return Ok(v);
+                }
+                Err(e) if self.conn.lost() && !retried => {
+                    tracing::warn!(error = %e, "scheduler connection lost: reconnecting");
+                    retried = true;
+                }
+                Err(e) => {
+                    self.conn.rollback();
+                    return Err(e);
+                }
             }
         }
     }
 
     /// A read, outside any transaction: it takes no write lock, and each
-    /// statement sees a consistent snapshot.
+    /// statement sees a consistent snapshot. Repeated once on a new
+    /// connection if the server had ended the old one.
     fn read<T>(
         &mut self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, SchedulerError>,
+        mut f: impl FnMut(&mut dyn Conn) -> Result<T, SchedulerError>,
     ) -> Result<T, SchedulerError> {
-        f(self.conn.as_mut())
+        match f(self.conn.as_mut()) {
+            Err(e) if self.conn.lost() => {
+                tracing::warn!(error = %e, "scheduler connection lost: reconnecting");
+                f(self.conn.as_mut())
+            }
+            done => done,
+        }
     }
 }
 

@@ -237,6 +237,7 @@ pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
         stall_until: (!f.stall_until.is_empty()).then(|| f.stall_until.clone().into()),
         early_warning_after: f.early_warning_after,
         end_of_medium_after: f.end_of_medium_after,
+        block_delay: std::time::Duration::from_micros(f.block_delay_us),
     });
     match faults {
         Some(faults) if faults.any() => {

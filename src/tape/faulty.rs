@@ -24,6 +24,8 @@ pub struct Faults {
     pub early_warning_after: Option<u64>,
     /// ...and end of medium (nothing written) past this many.
     pub end_of_medium_after: Option<u64>,
+    /// Every data block written or read takes this long (a slow drive).
+    pub block_delay: Duration,
 }
 
 impl Faults {
@@ -143,6 +145,7 @@ impl TapeDrive for FaultyDrive {
         }
         self.read_blocks += 1;
         let nth = self.read_blocks;
+        std::thread::sleep(self.faults.block_delay);
         self.maybe_stall(nth);
         if self.faults.read_error_at_block == Some(nth) {
             return Err(self.injected(format!("medium error reading data block {nth}")));
@@ -166,6 +169,7 @@ impl TapeDrive for FaultyDrive {
         }
         let payload = payload.len() as u64;
         let nth = self.written_blocks + 1;
+        std::thread::sleep(self.faults.block_delay);
         self.maybe_stall(nth);
         if self.faults.write_error_at_block == Some(nth) {
             return Err(self.injected(format!("write error on data block {nth}")));

@@ -221,3 +221,32 @@ on_both_backends!(
     a_report_sent_twice_is_recorded_once,
     operators_cancel_queued_requests_and_list_queues,
 );
+
+/// A restarted database server ends every connection; the first request
+/// after it (a stager's recall, say) must not fail for it. Chaos found it:
+/// the request after a PostgreSQL kill was refused with "terminating
+/// connection due to unexpected postmaster exit".
+#[test]
+fn a_connection_the_server_ended_is_replaced_without_failing_a_request() {
+    let (db, mut s) = catalogue(Backend::Postgres, 1);
+    s.tapes().unwrap();
+    let mut admin = ::postgres::Client::connect(&db.url(), ::postgres::NoTls).unwrap();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended >= 1, "the scheduler's connection was ended");
+    // A read and a write, each on a connection the server ended.
+    assert_eq!(s.tapes().unwrap().len(), 1);
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    assert_eq!(s.queue_archive(&files(2), "default").unwrap().len(), 2);
+}

@@ -186,6 +186,11 @@ pub trait Conn: Send {
     fn commit(&mut self) -> Result<(), SchedulerError>;
     /// Best effort: a connection that is gone has nothing to roll back.
     fn rollback(&mut self);
+    /// The connection broke (the server ended it, or went away): the next
+    /// call connects again. An embedded database never loses it.
+    fn lost(&self) -> bool {
+        false
+    }
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SchedulerError>;
     /// Runs a statement; returns the number of rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SchedulerError>;

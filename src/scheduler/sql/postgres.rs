@@ -137,12 +137,31 @@ impl PgConn {
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, SchedulerError> {
+        // Connect first: a new connection forgets the old one's statements.
+        self.client()?;
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self.client()?.prepare(sql)?;
+        let stmt = self.client()?.prepare(sql);
+        let stmt = self.check(stmt)?;
         self.statements.insert(sql.to_string(), stmt.clone());
         Ok(stmt)
+    }
+
+    /// An error that ended the session (the server closed it, or is
+    /// shutting down or restarting: SQLSTATE classes 08 and 57P) drops the
+    /// client, so `lost` says so and the next call connects again.
+    fn check<T>(&mut self, done: Result<T, postgres::Error>) -> Result<T, SchedulerError> {
+        done.map_err(|e| {
+            let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+            let fatal = e
+                .as_db_error()
+                .is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC"));
+            if e.is_closed() || fatal || code.starts_with("08") || code.starts_with("57P") {
+                self.client = None;
+            }
+            SchedulerError::from(e)
+        })
     }
 
     fn params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
@@ -192,11 +211,17 @@ impl Conn for PgConn {
     }
 
     fn begin(&mut self) -> Result<(), SchedulerError> {
-        Ok(self.client()?.batch_execute("BEGIN")?)
+        let done = self.client()?.batch_execute("BEGIN");
+        self.check(done)
     }
 
     fn commit(&mut self) -> Result<(), SchedulerError> {
-        Ok(self.client()?.batch_execute("COMMIT")?)
+        let done = self.client()?.batch_execute("COMMIT");
+        self.check(done)
+    }
+
+    fn lost(&self) -> bool {
+        self.client.as_ref().is_none_or(Client::is_closed)
     }
 
     fn rollback(&mut self) {
@@ -207,7 +232,8 @@ impl Conn for PgConn {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SchedulerError> {
         let stmt = self.statement(sql)?;
-        let rows = self.client()?.query(&stmt, &Self::params(params))?;
+        let rows = self.client()?.query(&stmt, &Self::params(params));
+        let rows = self.check(rows)?;
         rows.iter()
             .map(|r| {
                 (0..r.len())
@@ -221,6 +247,7 @@ impl Conn for PgConn {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SchedulerError> {
         let stmt = self.statement(sql)?;
-        Ok(self.client()?.execute(&stmt, &Self::params(params))?)
+        let done = self.client()?.execute(&stmt, &Self::params(params));
+        self.check(done)
     }
 }

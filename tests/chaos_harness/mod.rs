@@ -1,0 +1,654 @@
+//! The crash-consistency harness: an archive and recall workload from
+//! several stager clients, while a process of the system is SIGKILLed at
+//! a moment data moves, and restarted the way systemd would. After every
+//! iteration the system must settle and the rules in `checks` must hold.
+//! Used by `tests/chaos.rs` (a few iterations) and `scripts/chaos` (the
+//! full count, `CHAOS_ITERATIONS`).
+
+pub mod checks;
+pub mod units;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tapeserver::config::{Config, FaultsConfig, Interval};
+use tapeserver::scheduler::{FileState, RecallState};
+
+use crate::common::{BLOCK_SIZE, bin, pattern};
+use checks::{Archived, LinkMonitor, Recall};
+use units::{Kind, Unit, ppid, sigkill};
+
+pub struct Settings {
+    pub iterations: u32,
+    /// New files archived per iteration (recalls: as many).
+    pub files: usize,
+    /// PostgreSQL as the scheduler (and a process kind to kill).
+    pub postgres: bool,
+    pub seed: u64,
+}
+
+impl Settings {
+    /// `CHAOS_ITERATIONS` and `CHAOS_SEED` override the defaults.
+    pub fn from_env(iterations: u32, postgres: bool) -> Self {
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+        let seed = env("CHAOS_SEED").unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+        Self {
+            iterations: env("CHAOS_ITERATIONS").map_or(iterations, |n: u64| n as u32),
+            files: env("CHAOS_FILES").map_or(4, |n: u64| n as usize),
+            postgres,
+            seed,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Report {
+    pub iterations: u32,
+    pub kills: BTreeMap<&'static str, u32>,
+    pub restarts: BTreeMap<&'static str, u32>,
+    pub archived: usize,
+    pub recalled_exact: usize,
+    pub catalogue_checks: usize,
+    pub drives_down: u32,
+    pub link_samples: u64,
+    pub violations: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn print(&self, name: &str, seed: u64) {
+        println!("chaos {name}: seed {seed}");
+        println!("  iterations      {}", self.iterations);
+        let kills: Vec<String> = self.kills.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "  kills           {} ({})",
+            self.kills.values().sum::<u32>(),
+            kills.join(", ")
+        );
+        let restarts: Vec<String> = self
+            .restarts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!("  unit restarts   {}", restarts.join(", "));
+        println!("  files archived  {}", self.archived);
+        println!(
+            "  files checked   {} (catalogue, per iteration, summed)",
+            self.catalogue_checks
+        );
+        println!("  recalled exact  {}", self.recalled_exact);
+        println!(
+            "  drives down     {} (each with its logged reason)",
+            self.drives_down
+        );
+        println!("  link samples    {}", self.link_samples);
+        println!("  violations      {}", self.violations.len());
+        for v in &self.violations {
+            println!("    - {v}");
+        }
+        println!("  elapsed         {:.0} s", self.elapsed.as_secs_f64());
+    }
+}
+
+/// xorshift: reproducible from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Sizes that find edge cases: empty, a block and one byte either side,
+/// small, a few blocks, and now and then tens of MB.
+fn size(rng: &mut Rng) -> usize {
+    let bs = BLOCK_SIZE as usize;
+    match rng.below(10) {
+        0 => 0,
+        1 => bs - 1,
+        2 => bs,
+        3 => bs + 1,
+        4 | 5 => rng.below(100_000) as usize + 1,
+        6..=8 => rng.below(4 << 20) as usize + bs,
+        _ => rng.below(16 << 20) as usize + (8 << 20),
+    }
+}
+
+struct Site {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    tlc_config: PathBuf,
+    daemon: Unit,
+    tlcd: Unit,
+    postgres: Option<Unit>,
+    drives: Vec<String>,
+    barcodes: usize,
+}
+
+impl Site {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(bin(program))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .expect("run a client")
+    }
+
+    fn tpstat(&self) -> Option<serde_json::Value> {
+        let out = self.run("tpstat", &["--json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    fn daemon_ready(config: &Path) -> impl Fn() -> bool + use<> {
+        let config = config.to_path_buf();
+        move || {
+            Command::new(bin("tpstat"))
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }
+    }
+
+    fn tlcd_ready(config: &Path) -> impl Fn() -> bool + use<> {
+        let config = config.to_path_buf();
+        move || {
+            Command::new(bin("tplib"))
+                .arg("--config")
+                .arg(&config)
+                .arg("ping")
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("active"))
+        }
+    }
+
+    fn scheduler(&self) -> Box<dyn tapeserver::scheduler::Scheduler> {
+        let config = Config::load(&self.config).expect("config");
+        config.open_scheduler().expect("open the scheduler")
+    }
+
+    fn library_state(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path().join("site/library/library.json"))
+            .unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn moves_in_flight(&self) -> usize {
+        self.library_state()["moves"].as_array().map_or(0, Vec::len)
+    }
+
+    /// systemd's Restart=on-failure: a unit whose main process is gone is
+    /// restarted (once every process of it is gone).
+    fn restart_dead_units(&mut self, report: &mut Report, gone: &[i32]) {
+        if let Some(pg) = self.postgres.as_mut()
+            && pg.main_pid().is_none()
+        {
+            pg.restart(|| true, gone);
+            *report.restarts.entry("postgres").or_default() += 1;
+        }
+        if self.tlcd.main_pid().is_none() {
+            self.tlcd.restart(Self::tlcd_ready(&self.tlc_config), gone);
+            *report.restarts.entry("tlcd").or_default() += 1;
+        }
+        if self.daemon.main_pid().is_none() {
+            self.daemon.restart(Self::daemon_ready(&self.config), gone);
+            *report.restarts.entry("tapeserverd").or_default() += 1;
+        }
+    }
+}
+
+fn setup(settings: &Settings) -> Site {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut postgres = None;
+    let mut init_args: Vec<String> = Vec::new();
+    if settings.postgres {
+        let (mut pg, url) = units::postgres_unit(dir.path());
+        pg.start(|| true);
+        postgres = Some(pg);
+        init_args.extend(["--scheduler".into(), url]);
+    }
+    let site = dir.path().join("site");
+    let tapes = 6;
+    let out = Command::new(bin("tapeserverd"))
+        .arg("init")
+        .arg(&site)
+        .args(["--drives", "2", "--tapes", &tapes.to_string()])
+        .args(["--capacity", "4GiB", "--move-time", "150ms"])
+        .args(&init_args)
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let tlc_endpoint = format!("ipc://{}/tlc.sock", site.display());
+    let mut cfg = Config::load(&config).expect("config");
+    cfg.library.controllers = vec![tlc_endpoint.clone()];
+    cfg.library.request_timeout = Interval(Duration::from_secs(3));
+    // Small flushes and bulks, a slow drive and a slow robot: kills land
+    // while data moves and cartridges travel.
+    cfg.session.flush_files = 2;
+    cfg.session.bulk_files = 3;
+    cfg.scheduler.max_file_attempts = 1000;
+    cfg.scheduler.keep_mounted = Interval(Duration::ZERO);
+    cfg.scheduler.empty_mount_backoff = Interval(Duration::from_millis(500));
+    cfg.scheduler.error_backoff = Interval(Duration::from_millis(500));
+    cfg.scheduler.drive_lease = Interval(Duration::from_secs(3));
+    for d in &mut cfg.drives {
+        d.faults = Some(FaultsConfig {
+            block_delay: Some(Interval(Duration::from_millis(3))),
+            ..Default::default()
+        });
+    }
+    let drives = cfg.drives.iter().map(|d| d.name.clone()).collect();
+    std::fs::write(&config, cfg.to_toml().expect("render")).expect("write config");
+    let tlc_config = site.join("tlcd.toml");
+    std::fs::write(
+        &tlc_config,
+        format!(
+            "[library]\nkind = \"emulated\"\npath = \"{}\"\nprobe_interval = \"100ms\"\nrequest_timeout = \"3s\"\n\n[controller]\nlisten = [\"{tlc_endpoint}\"]\n",
+            site.join("library").display()
+        ),
+    )
+    .expect("tlcd config");
+    std::fs::create_dir_all(site.join("recalls")).expect("recall dir");
+    std::fs::create_dir_all(site.join("sources")).expect("source dir");
+    let mut tlcd = Unit::new(
+        "tlcd",
+        Kind::Tlcd {
+            config: tlc_config.clone(),
+        },
+        site.join("tlcd.log"),
+    );
+    tlcd.start(Site::tlcd_ready(&tlc_config));
+    let mut daemon = Unit::new(
+        "tapeserverd",
+        Kind::Daemon {
+            config: config.clone(),
+        },
+        site.join("daemon.log"),
+    );
+    daemon.start(Site::daemon_ready(&config));
+    Site {
+        dir,
+        config,
+        tlc_config,
+        daemon,
+        tlcd,
+        postgres,
+        drives,
+        barcodes: tapes,
+    }
+}
+
+/// The moment to kill: data moving on a drive (or, for the library, a
+/// cartridge in a picker). None if the workload ended first.
+fn wait_for_moment(site: &mut Site, kind: &str, rng: &mut Rng) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let pid = match kind {
+            "library" => (site.moves_in_flight() > 0)
+                .then(|| site.tlcd.main_pid())
+                .flatten(),
+            _ => {
+                let moving: Vec<i64> = site
+                    .tpstat()
+                    .and_then(|s| s["drives"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|d| d["state"] == "running" && d["bytes"].as_u64() > Some(0))
+                    .filter_map(|d| d["pid"].as_i64())
+                    .collect();
+                if moving.is_empty() {
+                    None
+                } else {
+                    // A random moment within the transfer.
+                    std::thread::sleep(Duration::from_millis(rng.below(150)));
+                    let session = moving[rng.below(moving.len() as u64) as usize] as i32;
+                    let parent = site.daemon.main_pid();
+                    match kind {
+                        "session" => Some(session),
+                        "parent" => parent,
+                        "forker" => ppid(session).filter(|f| Some(*f) != parent),
+                        "controller" => site.tlcd.main_pid(),
+                        "postgres" => site.postgres.as_mut().and_then(Unit::main_pid),
+                        _ => None,
+                    }
+                }
+            }
+        };
+        if pid.is_some() {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
+}
+
+/// Queues this iteration's archives from three stager clients at once.
+fn queue_archives(site: &Site, paths: Vec<PathBuf>, violations: &mut Vec<String>) -> Vec<Archived> {
+    let mut handles = Vec::new();
+    for chunk in paths.chunks(paths.len().div_ceil(3).max(1)) {
+        let config = site.config.clone();
+        let chunk = chunk.to_vec();
+        handles.push(std::thread::spawn(move || {
+            let out = Command::new(bin("stager"))
+                .arg("--config")
+                .arg(&config)
+                .arg("archive")
+                .args(&chunk)
+                .output()
+                .expect("stager");
+            (chunk, out)
+        }));
+    }
+    let mut files = Vec::new();
+    for h in handles {
+        let (chunk, out) = h.join().expect("stager thread");
+        if !out.status.success() {
+            violations.push(format!(
+                "stager archive refused: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            continue;
+        }
+        let ids = crate::common::archived_ids(&String::from_utf8_lossy(&out.stdout));
+        for ((id, _), source) in ids.into_iter().zip(chunk) {
+            files.push(Archived { id, source });
+        }
+    }
+    files
+}
+
+fn queue_recalls(
+    site: &Site,
+    wanted: &[(u64, PathBuf)],
+    violations: &mut Vec<String>,
+) -> Vec<Recall> {
+    let mut out = Vec::new();
+    for (file_id, destination) in wanted {
+        let o = site.run(
+            "stager",
+            &[
+                "recall",
+                &file_id.to_string(),
+                destination.to_str().expect("utf-8"),
+            ],
+        );
+        let text = String::from_utf8_lossy(&o.stdout);
+        let id = text
+            .split_whitespace()
+            .find_map(|w| w.parse::<u64>().ok())
+            .filter(|_| o.status.success());
+        match id {
+            Some(id) => out.push(Recall {
+                id,
+                file_id: *file_id,
+                destination: destination.clone(),
+            }),
+            None => violations.push(format!(
+                "stager recall {file_id} refused: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+        }
+    }
+    out
+}
+
+/// Waits until every file is on tape, every recall ended and no drive has
+/// a session, restarting units that died on their own meanwhile.
+fn settle(
+    site: &mut Site,
+    files: &[Archived],
+    recalls: &[Recall],
+    report: &mut Report,
+) -> Result<(), String> {
+    let ids: Vec<u64> = files.iter().map(|f| f.id).collect();
+    let rids: Vec<u64> = recalls.iter().map(|r| r.id).collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        site.restart_dead_units(report, &[]);
+        let mut db = match Config::load(&site.config)
+            .ok()
+            .and_then(|c| c.open_scheduler().ok())
+        {
+            Some(db) => db,
+            None => {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let files_done = db
+            .file_status(&ids)
+            .map(|s| {
+                let waiting: Vec<_> = s
+                    .iter()
+                    .filter(|f| f.state != FileState::OnTape && f.state != FileState::Failed)
+                    .map(|f| f.id)
+                    .collect();
+                last = format!("files not yet on tape: {waiting:?}");
+                waiting.is_empty()
+            })
+            .unwrap_or(false);
+        let recalls_done = rids.is_empty()
+            || db
+                .recall_status(&rids)
+                .map(|s| {
+                    s.iter()
+                        .all(|r| matches!(r.state, RecallState::Done | RecallState::Failed))
+                })
+                .unwrap_or(false);
+        let idle = site.tpstat().is_some_and(|s| {
+            s["drives"]
+                .as_array()
+                .is_some_and(|d| d.iter().all(|d| d["state"] == "up" || d["state"] == "down"))
+        });
+        if files_done && recalls_done && idle {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("the system did not settle within 300 s: {last}"))
+}
+
+/// A drive left down must say why in the log; it is then put back up, as
+/// an operator would, for the next iteration.
+fn drives_back_up(site: &Site, report: &mut Report) {
+    let Some(stat) = site.tpstat() else {
+        report
+            .violations
+            .push("tpstat does not answer after settling".into());
+        return;
+    };
+    let log = site.daemon.log();
+    for d in stat["drives"].as_array().into_iter().flatten() {
+        if d["state"] != "down" {
+            continue;
+        }
+        let name = d["name"].as_str().unwrap_or_default();
+        report.drives_down += 1;
+        let reason = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("drive state") && l.contains(&format!("drive={name}")));
+        match reason {
+            Some(l) if l.contains("to=\"down\"") || l.contains("to=down") => {}
+            other => report.violations.push(format!(
+                "{name} is down without a logged reason (last: {other:?})"
+            )),
+        }
+        let _ = site.run("tpconfig", &[name, "up"]);
+    }
+}
+
+pub fn run(settings: &Settings) -> Report {
+    let started = Instant::now();
+    let mut rng = Rng(settings.seed | 1);
+    let mut report = Report::default();
+    units::become_subreaper();
+    let mut site = setup(settings);
+    let monitor = LinkMonitor::start(
+        site.drives
+            .iter()
+            .map(|d| site.path().join("site/library/drives").join(d))
+            .collect(),
+    );
+    let mut kinds = vec!["session", "parent", "forker", "controller", "library"];
+    if settings.postgres {
+        kinds.push("postgres");
+    }
+    let mut all_files: Vec<Archived> = Vec::new();
+    let mut all_recalls: Vec<Recall> = Vec::new();
+    let mut sources: HashMap<u64, PathBuf> = HashMap::new();
+    let mut unverified: Vec<u64> = Vec::new();
+    let mut verified: HashSet<u64> = HashSet::new();
+    let mut order: Vec<&str> = Vec::new();
+    let recall_dir = site.path().join("site/recalls");
+    for iteration in 0..settings.iterations {
+        // Kinds in a shuffled round: random, yet each comes up as often.
+        if order.is_empty() {
+            order = kinds.clone();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        let kind = order.pop().expect("a kind");
+        let paths: Vec<PathBuf> = (0..settings.files)
+            .map(|i| {
+                let path = site.path().join(format!("site/sources/i{iteration}-{i}"));
+                std::fs::write(&path, pattern(size(&mut rng), rng.next())).expect("source");
+                path
+            })
+            .collect();
+        let files = queue_archives(&site, paths, &mut report.violations);
+        let wanted: Vec<(u64, PathBuf)> = unverified
+            .drain(..)
+            .map(|id| (id, recall_dir.join(format!("i{iteration}-{id}"))))
+            .collect();
+        let recalls = queue_recalls(&site, &wanted, &mut report.violations);
+        for f in &files {
+            sources.insert(f.id, f.source.clone());
+        }
+        report.archived += files.len();
+        all_files.extend(files.iter().cloned());
+        all_recalls.extend(recalls);
+
+        match wait_for_moment(&mut site, kind, &mut rng) {
+            Some(pid) => {
+                sigkill(pid);
+                *report.kills.entry(kind).or_default() += 1;
+                match kind {
+                    // The daemon kills its sessions and exits: systemd restarts it.
+                    "forker" => {
+                        if !site.daemon.wait_main_exit(Duration::from_secs(60)) {
+                            report
+                                .violations
+                                .push("the daemon outlived its forker".into());
+                            if let Some(p) = site.daemon.main_pid() {
+                                sigkill(p);
+                            }
+                        }
+                    }
+                    // Nothing to restart: the daemon deals with its sessions.
+                    "session" => {}
+                    _ => {}
+                }
+                site.restart_dead_units(&mut report, &[pid]);
+            }
+            None => eprintln!("iteration {iteration}: no moment to kill {kind}"),
+        }
+
+        if let Err(e) = settle(&mut site, &all_files, &all_recalls, &mut report) {
+            report
+                .violations
+                .push(format!("iteration {iteration}: {e}"));
+            report.iterations = iteration + 1;
+            break;
+        }
+        drives_back_up(&site, &mut report);
+        let mut db = site.scheduler();
+        let mut found = Vec::new();
+        checks::catalogue(&mut *db, &all_files, &mut found);
+        report.catalogue_checks += all_files.len();
+        for id in checks::recalls(&mut *db, &all_recalls, &sources, &recall_dir, &mut found) {
+            verified.insert(id);
+        }
+        checks::library(&site.library_state(), site.barcodes, &mut found);
+        found.extend(monitor.seen.lock().expect("monitor").drain(..));
+        for v in found {
+            report
+                .violations
+                .push(format!("iteration {iteration}: {v}"));
+        }
+        unverified.extend(files.iter().map(|f| f.id));
+        report.iterations = iteration + 1;
+        eprintln!(
+            "iteration {iteration}: killed {kind}, {} files, {} recalls, {} violations",
+            all_files.len(),
+            all_recalls.len(),
+            report.violations.len()
+        );
+    }
+    // The last iterations' files: recalled once more, with no kill.
+    let wanted: Vec<(u64, PathBuf)> = all_files
+        .iter()
+        .filter(|f| !verified.contains(&f.id))
+        .map(|f| (f.id, recall_dir.join(format!("final-{}", f.id))))
+        .collect();
+    let recalls = queue_recalls(&site, &wanted, &mut report.violations);
+    all_recalls.extend(recalls);
+    match settle(&mut site, &all_files, &all_recalls, &mut report) {
+        Ok(()) => {
+            let mut db = site.scheduler();
+            let mut found = Vec::new();
+            for id in checks::recalls(&mut *db, &all_recalls, &sources, &recall_dir, &mut found) {
+                verified.insert(id);
+            }
+            report.violations.extend(found);
+        }
+        Err(e) => report.violations.push(format!("final recalls: {e}")),
+    }
+    report.recalled_exact = verified.len();
+    if verified.len() != all_files.len() {
+        report.violations.push(format!(
+            "{} of {} files recalled byte-exact",
+            verified.len(),
+            all_files.len()
+        ));
+    }
+    report.link_samples = *monitor.samples.lock().expect("monitor");
+    report.elapsed = started.elapsed();
+    if !report.violations.is_empty() {
+        eprintln!("--- daemon log tail ---\n{}", site.daemon.log_tail());
+        eprintln!("--- tlcd log tail ---\n{}", site.tlcd.log_tail());
+        // Kept for a post-mortem: logs, catalogue, cartridges.
+        if let Ok(spare) = tempfile::tempdir() {
+            let kept = std::mem::replace(&mut site.dir, spare).keep();
+            eprintln!("the run's directory is kept in {}", kept.display());
+        }
+    }
+    report
+}
