@@ -108,6 +108,8 @@ pub struct Config {
     #[serde(default)]
     pub watchdog: WatchdogConfig,
     pub paths: PathsConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -180,6 +182,11 @@ pub struct LibraryConfig {
     /// How long a client waits for one controller before asking the next.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: Interval,
+    /// The controllers' CURVE public key, when `controllers` are on other
+    /// hosts: the daemon and its sessions connect with `[security]
+    /// key_file`, which the controllers list as a client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -298,6 +305,8 @@ pub struct PathsConfig {
 }
 
 mod client;
+pub mod security;
+pub use security::SecurityConfig;
 mod defaults;
 mod library;
 mod scheduler;
@@ -422,6 +431,7 @@ impl Config {
             }
         }
         self.library.validate(&bad)?;
+        self.security.check().map_err(|(k, m)| bad(&k, m))?;
         for (i, drive) in self.drives.iter().enumerate() {
             if drive.kind == DriveKind::Scsi && drive.device.as_os_str().is_empty() {
                 return Err(bad(

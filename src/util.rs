@@ -34,3 +34,55 @@ pub fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
         0.0
     }
 }
+
+/// Logs of bad input, at most one a second: a client flooding garbage must
+/// not flood the journal too. `allow` says whether to log now and how many
+/// events went unlogged since the last time.
+#[derive(Debug)]
+pub struct Throttle {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    pub const fn new() -> Self {
+        Self {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    pub fn allow(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        match self.last {
+            Some(t) if now.duration_since(t) < std::time::Duration::from_secs(1) => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::Throttle;
+
+    #[test]
+    fn a_burst_logs_once_and_counts_the_rest() {
+        let mut t = Throttle::new();
+        assert_eq!(t.allow(), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(t.allow(), None);
+        }
+    }
+}

@@ -74,6 +74,9 @@ fn main() -> std::process::ExitCode {
         let config = tapeserver::config::StagerSettings::load(cli.config, cli.endpoint)
             .map_err(anyhow::Error::from)
             .map_err(|e| e.context("cannot load the stager configuration (use --config FILE, set TAPESERVER_CONFIG, or give --endpoint)"))?;
+        if let Some(keys) = config.keys.clone() {
+            tapeserver::messaging::curve::set_client_keys(keys);
+        }
         match cli.command {
             Command::Archive { paths, pool, wait } => stager::archive(&config, &paths, pool, wait),
             Command::Recall {

@@ -63,6 +63,14 @@ enum Command {
     },
     /// Validate a config file.
     CheckConfig { file: PathBuf },
+    /// Write a CURVE key pair: DIR/NAME.key (mode 0600, for `[security]
+    /// key_file` or a client's `key_file`) and DIR/NAME.pub (the public key
+    /// to list on the other side). Never overwrites.
+    Keygen {
+        name: String,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 fn parse_capacity(text: &str) -> Result<ByteSize, String> {
@@ -102,6 +110,17 @@ fn main() -> ExitCode {
             let path = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;
             println!("{}", path.display());
+            Ok(())
+        })()),
+        Command::Keygen { name, dir } => tapeserver::cli::exit_with((|| {
+            let pair = tapeserver::messaging::curve::KeyPair::generate()?;
+            let (secret, public) = pair.write(&dir, &name)?;
+            println!(
+                "{}\n{}\npublic key: {}",
+                secret.display(),
+                public.display(),
+                pair.public
+            );
             Ok(())
         })()),
         Command::CheckConfig { file } => tapeserver::cli::exit_with(

@@ -27,12 +27,23 @@ impl Target {
     pub fn find(config: Option<PathBuf>, endpoints: Vec<String>) -> anyhow::Result<Self> {
         let path = client_config_path(config);
         let from_file = match Config::load(&path) {
-            Ok(c) => Some(Target {
-                endpoints: c.controller_endpoints(),
-                drives: c.drive_refs(),
-                request_timeout: c.library.request_timeout.0,
-                move_timeout: c.library.move_timeout.0,
-            }),
+            Ok(c) => {
+                // Controllers on other hosts: this host's keys.
+                if let (Some(server), Some(pair)) =
+                    (c.library.controller_key.clone(), c.security.key_pair()?)
+                {
+                    crate::messaging::curve::set_client_keys(crate::messaging::curve::ClientKeys {
+                        server,
+                        pair,
+                    });
+                }
+                Some(Target {
+                    endpoints: c.controller_endpoints(),
+                    drives: c.drive_refs(),
+                    request_timeout: c.library.request_timeout.0,
+                    move_timeout: c.library.move_timeout.0,
+                })
+            }
             Err(e) => match TlcdConfig::load(&path) {
                 Ok(t) => Some(Target {
                     endpoints: vec![t.endpoint()],

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::messaging::curve::{ClientKeys, KeyPair, decode};
+
 use super::defaults::default_client_timeout;
 use super::{Config, ConfigError, Interval, client_config_path, deserialize};
 
@@ -31,6 +33,13 @@ pub struct ClientConfig {
     pub endpoints: Vec<String>,
     #[serde(default = "default_client_timeout")]
     pub timeout: Interval,
+    /// The servers' CURVE public key (Z85), for endpoints on other hosts.
+    #[serde(default)]
+    pub server_key: Option<String>,
+    /// This client's CURVE key pair (`tapeserverd keygen`), listed in the
+    /// servers' `[[security.clients]]`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Where a stager sends its requests.
@@ -38,6 +47,8 @@ pub struct ClientConfig {
 pub struct StagerSettings {
     pub endpoints: Vec<String>,
     pub timeout: Duration,
+    /// CURVE keys, when the endpoints are on other hosts.
+    pub keys: Option<ClientKeys>,
 }
 
 impl StagerSettings {
@@ -57,10 +68,12 @@ impl StagerSettings {
             (Some(file), false) => Ok(Self {
                 endpoints,
                 timeout: file.timeout,
+                keys: file.keys,
             }),
             (None, _) => Ok(Self {
                 endpoints,
                 timeout: default_client_timeout().0,
+                keys: None,
             }),
         }
     }
@@ -82,15 +95,38 @@ impl StagerSettings {
                     message: "expected at least one endpoint".into(),
                 });
             }
+            let keys = match (file.client.server_key, file.client.key_file) {
+                (None, None) => None,
+                (Some(server), Some(key_file)) => {
+                    let bad = |key: &str, message: String| ConfigError::Key {
+                        path: path.to_path_buf(),
+                        key: key.into(),
+                        message,
+                    };
+                    decode(&server, "key").map_err(|e| bad("client.server_key", e.to_string()))?;
+                    let pair = KeyPair::load(&key_file)
+                        .map_err(|e| bad("client.key_file", e.to_string()))?;
+                    Some(ClientKeys { server, pair })
+                }
+                _ => {
+                    return Err(ConfigError::Key {
+                        path: path.to_path_buf(),
+                        key: "client.server_key".into(),
+                        message: "server_key and key_file go together".into(),
+                    });
+                }
+            };
             return Ok(Self {
                 endpoints: file.client.endpoints,
                 timeout: file.client.timeout.0,
+                keys,
             });
         }
         let config = Config::parse(path, &text)?;
         Ok(Self {
             endpoints: vec![config.stager_endpoint()],
             timeout: config.endpoints.client_timeout.0,
+            keys: None,
         })
     }
 }

@@ -33,6 +33,10 @@ pub struct TlcdConfig {
     /// Drives by name, so status and requests can use names.
     #[serde(default)]
     pub drives: Vec<TlcdDrive>,
+    /// CURVE keys and clients for listen endpoints other hosts reach;
+    /// `user` to run as.
+    #[serde(default)]
+    pub security: super::SecurityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -143,6 +147,7 @@ impl TlcdConfig {
             move_timeout: self.library.move_timeout.0,
             probe_interval: self.library.probe_interval.0,
             drives: self.drive_refs(),
+            security: self.security.clone(),
         })
     }
 }

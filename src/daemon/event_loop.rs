@@ -51,6 +51,8 @@ pub struct EventLoop {
     pub(super) shutdown_since: Option<Instant>,
     pub(super) deadline_passed: bool,
     pub(super) systemd_watchdog: Option<(Duration, Instant)>,
+    /// Logs of undecodable session reports, at most one a second.
+    pub(super) bad_reports: crate::util::Throttle,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -79,6 +81,7 @@ impl EventLoop {
             shutdown_since: None,
             deadline_passed: false,
             systemd_watchdog,
+            bad_reports: crate::util::Throttle::new(),
         }
     }
 
@@ -486,7 +489,11 @@ impl EventLoop {
             let Some(body) = frames.last() else { continue };
             match SessionReport::decode(body.as_slice()) {
                 Ok(r) => self.catalogue.session_report(&r, Instant::now()),
-                Err(e) => tracing::warn!(error = %e, "undecodable session report"),
+                Err(e) => {
+                    if let Some(suppressed) = self.bad_reports.allow() {
+                        tracing::warn!(error = %e, suppressed, "undecodable session report");
+                    }
+                }
             }
         }
     }

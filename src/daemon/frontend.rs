@@ -17,14 +17,26 @@ use crate::scheduler::{NewArchiveFile, Scheduler};
 
 pub const DEFAULT_POOL: &str = "default";
 
+/// Where one client may archive from and recall into.
+#[derive(Debug, Clone, Default)]
+pub struct Roots {
+    pub archive: Vec<PathBuf>,
+    pub recall: Vec<PathBuf>,
+}
+
 pub struct Frontend {
     pub socket: zmq::Socket,
     pub db: Box<dyn Scheduler>,
     pub archive_roots: Vec<PathBuf>,
     pub recall_roots: Vec<PathBuf>,
+    /// Per CURVE client (by the name its key was accepted under): its own
+    /// roots. A request from a named client not listed here is refused.
+    pub clients: std::collections::HashMap<String, Roots>,
     /// Tells the loop that work was queued.
     pub wake_loop: LoopWaker,
     pub stop: Arc<AtomicBool>,
+    /// Logs of undecodable requests, at most one a second.
+    pub bad_input: crate::util::Throttle,
 }
 
 impl Frontend {
@@ -32,6 +44,10 @@ impl Frontend {
         // Roots are compared canonically so symlinks and `..` cannot escape them.
         self.archive_roots = canonical_roots(&self.archive_roots);
         self.recall_roots = canonical_roots(&self.recall_roots);
+        for roots in self.clients.values_mut() {
+            roots.archive = canonical_roots(&roots.archive);
+            roots.recall = canonical_roots(&roots.recall);
+        }
         while !self.stop.load(Ordering::Relaxed) {
             match self.socket.poll(zmq::POLLIN, 200) {
                 Ok(0) => continue,
@@ -41,8 +57,8 @@ impl Frontend {
                     continue;
                 }
             }
-            let frames = match self.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => frames,
+            let (frames, client) = match self.receive() {
+                Ok(received) => received,
                 Err(zmq::Error::EAGAIN) => continue,
                 Err(e) => {
                     tracing::error!(error = %e, "stager socket receive failed");
@@ -53,7 +69,7 @@ impl Frontend {
             let Some((body, envelope)) = frames.split_last() else {
                 continue;
             };
-            let reply = self.handle(body);
+            let reply = self.handle(body, client.as_deref());
             let mut out: Vec<Vec<u8>> = envelope.to_vec();
             out.push(reply.encode_to_vec());
             if let Err(e) = self.socket.send_multipart(out, zmq::DONTWAIT) {
@@ -62,18 +78,63 @@ impl Frontend {
         }
     }
 
-    fn handle(&mut self, body: &[u8]) -> StagerReply {
+    /// One multipart message, and the name of the CURVE client that sent
+    /// it (None on a local endpoint).
+    fn receive(&self) -> Result<(Vec<Vec<u8>>, Option<String>), zmq::Error> {
+        let mut frames = Vec::new();
+        let mut client = None;
+        loop {
+            let mut msg =
+                self.socket
+                    .recv_msg(if frames.is_empty() { zmq::DONTWAIT } else { 0 })?;
+            if client.is_none() {
+                client = msg
+                    .gets("User-Id")
+                    .filter(|u| !u.is_empty())
+                    .map(String::from);
+            }
+            frames.push(msg.to_vec());
+            if !self.socket.get_rcvmore()? {
+                return Ok((frames, client));
+            }
+        }
+    }
+
+    /// The roots a request may touch: its client's, or the config's for
+    /// local stagers.
+    fn roots(&self, client: Option<&str>) -> Result<Roots, Refusal> {
+        match client {
+            None => Ok(Roots {
+                archive: self.archive_roots.clone(),
+                recall: self.recall_roots.clone(),
+            }),
+            Some(name) => self.clients.get(name).cloned().ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::PermissionDenied,
+                    format!("client {name} has no roots here"),
+                )
+            }),
+        }
+    }
+
+    fn handle(&mut self, body: &[u8], client: Option<&str>) -> StagerReply {
         let (request_id, result) = match StagerRequest::decode(body) {
             Ok(StagerRequest {
                 request_id,
                 kind: Some(kind),
-            }) => (request_id, self.serve(kind)),
+            }) => (
+                request_id,
+                self.roots(client)
+                    .and_then(|roots| self.serve(kind, &roots)),
+            ),
             Ok(StagerRequest {
                 request_id,
                 kind: None,
             }) => (request_id, Err(Refusal::invalid_request("empty request"))),
             Err(e) => {
-                tracing::warn!(bytes = body.len(), error = %e, "undecodable stager request");
+                if let Some(suppressed) = self.bad_input.allow() {
+                    tracing::warn!(bytes = body.len(), error = %e, suppressed, "undecodable stager request");
+                }
                 (
                     0,
                     Err(Refusal::invalid_request(format!(
@@ -88,12 +149,18 @@ impl Frontend {
         }
     }
 
-    fn serve(&mut self, kind: stager_request::Kind) -> Result<stager_reply::Kind, Refusal> {
+    fn serve(
+        &mut self,
+        kind: stager_request::Kind,
+        roots: &Roots,
+    ) -> Result<stager_reply::Kind, Refusal> {
         match kind {
-            stager_request::Kind::Archive(req) => {
-                self.archive(req).map(stager_reply::Kind::Archive)
-            }
-            stager_request::Kind::Recall(req) => self.recall(req).map(stager_reply::Kind::Recall),
+            stager_request::Kind::Archive(req) => self
+                .archive(req, &roots.archive)
+                .map(stager_reply::Kind::Archive),
+            stager_request::Kind::Recall(req) => self
+                .recall(req, &roots.recall)
+                .map(stager_reply::Kind::Recall),
             stager_request::Kind::Status(req) => self.status(req).map(stager_reply::Kind::Status),
             stager_request::Kind::RecallStatus(req) => self
                 .recall_status(req)
@@ -103,7 +170,11 @@ impl Frontend {
         }
     }
 
-    fn archive(&mut self, req: stager::ArchiveRequest) -> Result<stager::ArchiveReply, Refusal> {
+    fn archive(
+        &mut self,
+        req: stager::ArchiveRequest,
+        roots: &[PathBuf],
+    ) -> Result<stager::ArchiveReply, Refusal> {
         if req.paths.is_empty() {
             return Err(Refusal::invalid_request("no path to archive"));
         }
@@ -115,7 +186,7 @@ impl Frontend {
         let files = req
             .paths
             .iter()
-            .map(|p| check_archive_source(Path::new(p), &self.archive_roots))
+            .map(|p| check_archive_source(Path::new(p), roots))
             .collect::<Result<Vec<_>, _>>()?;
         let ids = self.db.queue_archive(&files, pool)?;
         tracing::info!(files = ids.len(), pool, "archive requests queued");
@@ -133,8 +204,12 @@ impl Frontend {
         })
     }
 
-    fn recall(&mut self, req: stager::RecallRequest) -> Result<stager::RecallReply, Refusal> {
-        let dest = check_recall_destination(Path::new(&req.destination), &self.recall_roots)?;
+    fn recall(
+        &mut self,
+        req: stager::RecallRequest,
+        roots: &[PathBuf],
+    ) -> Result<stager::RecallReply, Refusal> {
+        let dest = check_recall_destination(Path::new(&req.destination), roots)?;
         let ticket = self.db.queue_recall(req.file_id, &dest)?;
         tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
         self.wake_loop.send(ToLoop::WorkQueued);

@@ -182,6 +182,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             move_timeout: Interval(crate::library::controller::DEFAULT_MOVE_TIMEOUT),
             probe_interval: Interval(crate::library::controller::DEFAULT_PROBE_INTERVAL),
             request_timeout: Interval(Duration::from_secs(10)),
+            controller_key: None,
         },
         drives: drives.clone(),
         session: SessionConfig::default(),
@@ -190,6 +191,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             archive_roots: vec![dir.clone()],
             recall_roots: vec![dir.clone()],
         },
+        security: Default::default(),
     };
 
     config

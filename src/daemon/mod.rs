@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::unbounded;
 
 use crate::config::{Config, DriveKind};
+use crate::messaging::curve;
 use crate::proto::session::{DriveFaults, SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler;
 use event_loop::{EventLoop, LoopEnd, LoopIo};
@@ -52,6 +53,14 @@ pub enum DaemonError {
     Library(#[from] crate::library::ChangerError),
     #[error("library controller: {0}")]
     Controller(#[from] crate::library::controller::ControllerError),
+    #[error(transparent)]
+    Curve(#[from] crate::messaging::curve::CurveError),
+    #[error(
+        "endpoints.sessions = {0}: session processes run on this host; use an ipc or loopback endpoint"
+    )]
+    RemoteSessions(String),
+    #[error("security.admin_group: {0}")]
+    AdminGroup(String),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
@@ -75,20 +84,43 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         None
     };
     let ctx = zmq::Context::new();
-    let bind = |kind, endpoint: String| -> Result<zmq::Socket, DaemonError> {
+    let keys = config.security.key_pair()?;
+    if let (Some(server), Some(pair)) = (&config.library.controller_key, &keys) {
+        curve::set_client_keys(curve::ClientKeys {
+            server: server.clone(),
+            pair: pair.clone(),
+        });
+    }
+    if !curve::is_local(&config.sessions_endpoint()) {
+        return Err(DaemonError::RemoteSessions(config.sessions_endpoint()));
+    }
+    let remote = [config.admin_endpoint(), config.stager_endpoint()]
+        .iter()
+        .any(|e| !curve::is_local(e));
+    if remote {
+        curve::start_authenticator(&ctx, &config.security.client_keys())?;
+    }
+    let bind = |kind, endpoint: String, max_size: i64| -> Result<zmq::Socket, DaemonError> {
         remove_stale_ipc(&endpoint);
         let socket = ctx.socket(kind)?;
         socket.set_linger(0)?;
+        // A message over the limit is refused by libzmq before it is read
+        // in whole (the peer is disconnected), never decoded.
+        socket.set_maxmsgsize(max_size)?;
+        curve::secure_server(&socket, &endpoint, keys.as_ref())?;
         socket.bind(&endpoint).map_err(|source| DaemonError::Bind {
             endpoint: endpoint.clone(),
             source,
         })?;
         Ok(socket)
     };
-    let sessions = bind(zmq::ROUTER, config.sessions_endpoint())?;
-    let admin = bind(zmq::ROUTER, config.admin_endpoint())?;
-    let stager = bind(zmq::ROUTER, config.stager_endpoint())?;
+    let sessions = bind(zmq::ROUTER, config.sessions_endpoint(), MAX_SESSION_MESSAGE)?;
+    let admin = bind(zmq::ROUTER, config.admin_endpoint(), MAX_ADMIN_MESSAGE)?;
+    let stager = bind(zmq::ROUTER, config.stager_endpoint(), MAX_STAGER_MESSAGE)?;
     restrict_ipc(&config.admin_endpoint(), 0o660);
+    if let Some(group) = &config.security.admin_group {
+        admin_group(&config.admin_endpoint(), group)?;
+    }
 
     let (term_rx, term_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
     let (hup_rx, hup_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
@@ -122,8 +154,29 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         db: config.open_scheduler()?,
         archive_roots: config.paths.archive_roots.clone(),
         recall_roots: config.paths.recall_roots.clone(),
+        clients: config
+            .security
+            .clients
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    frontend::Roots {
+                        archive: c
+                            .archive_roots
+                            .clone()
+                            .unwrap_or_else(|| config.paths.archive_roots.clone()),
+                        recall: c
+                            .recall_roots
+                            .clone()
+                            .unwrap_or_else(|| config.paths.recall_roots.clone()),
+                    },
+                )
+            })
+            .collect(),
         wake_loop: waker,
         stop: stop.clone(),
+        bad_input: crate::util::Throttle::new(),
     };
     let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()
@@ -218,6 +271,13 @@ pub fn session_spec(
             .map(|d| d.device.display().to_string())
             .unwrap_or_default(),
         controllers: config.controller_endpoints(),
+        key_file: config
+            .security
+            .key_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        controller_key: config.library.controller_key.clone().unwrap_or_default(),
         drive_element: drive_config.and_then(|d| d.element).map_or(0, u32::from),
         library_request_timeout_ms: config.library.request_timeout.0.as_millis() as u64,
         library_deadline_ms: library_deadline(config).as_millis() as u64,
@@ -301,6 +361,7 @@ fn start_controller(
         move_timeout: config.library.move_timeout.0,
         probe_interval: config.library.probe_interval.0,
         drives: config.drive_refs(),
+        security: config.security.clone(),
     })?;
     restrict_ipc(&config.library_endpoint(), 0o660);
     Ok(handle)
@@ -337,6 +398,27 @@ fn remove_stale_ipc(endpoint: &str) {
     if let Some(path) = endpoint.strip_prefix("ipc://") {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// The largest request each socket accepts: a stager's archive request
+/// lists paths (16 MiB is some 60,000 long paths); admin requests and
+/// session reports are small.
+const MAX_STAGER_MESSAGE: i64 = 16 << 20;
+const MAX_ADMIN_MESSAGE: i64 = 64 << 10;
+const MAX_SESSION_MESSAGE: i64 = 1 << 20;
+
+/// Gives the admin socket to `group` (mode 0660: members run tpstat and
+/// tpconfig, nobody else can connect).
+fn admin_group(endpoint: &str, group: &str) -> Result<(), DaemonError> {
+    let Some(path) = endpoint.strip_prefix("ipc://") else {
+        return Ok(());
+    };
+    let gid = nix::unistd::Group::from_name(group)
+        .map_err(|e| DaemonError::AdminGroup(format!("{group}: {e}")))?
+        .ok_or_else(|| DaemonError::AdminGroup(format!("no group {group:?}")))?
+        .gid;
+    nix::unistd::chown(Path::new(path), None, Some(gid))
+        .map_err(|e| DaemonError::AdminGroup(format!("cannot give {path} to {group}: {e}")))
 }
 
 fn restrict_ipc(endpoint: &str, mode: u32) {

@@ -94,6 +94,7 @@ impl ControllerClient {
         ] {
             set.map_err(|e| e.to_string())?;
         }
+        crate::messaging::curve::secure_client(&socket, endpoint).map_err(|e| e.to_string())?;
         socket.connect(endpoint).map_err(|e| e.to_string())?;
         let no_answer = || format!("no answer within {}", humantime::format_duration(timeout));
         match socket.send(request.encode_to_vec(), 0) {

@@ -34,6 +34,8 @@ pub enum ClientError {
     },
     #[error("tapeserverd sent an empty reply")]
     Empty,
+    #[error(transparent)]
+    Security(#[from] super::curve::CurveError),
 }
 
 /// Sends a request that carries `request_id` and returns the reply once it
@@ -93,6 +95,7 @@ pub fn request<Rep: Message + Default>(
     // Queue the request only on a made connection: a send that times out
     // then was never delivered, and another endpoint may be tried safely.
     socket.set_immediate(true).map_err(zmq_err)?;
+    super::curve::secure_client(&socket, endpoint)?;
     socket.connect(endpoint).map_err(zmq_err)?;
     let timed_out = || ClientError::Timeout {
         endpoint: endpoint.to_string(),

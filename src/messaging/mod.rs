@@ -4,6 +4,7 @@
 
 pub mod admin_client;
 pub mod client;
+pub mod curve;
 pub mod framing;
 pub mod refusal;
 pub mod stager_client;

@@ -81,6 +81,17 @@ pub fn run(spec: SessionSpec) -> i32 {
     if let Err(e) = signal_hook::flag::register(FINISH_SIGNAL, finish_flag().clone()) {
         tracing::warn!(error = %e, "cannot listen for the daemon's finish signal");
     }
+    if !spec.key_file.is_empty() && !spec.controller_key.is_empty() {
+        match crate::messaging::curve::KeyPair::load(std::path::Path::new(&spec.key_file)) {
+            Ok(pair) => {
+                crate::messaging::curve::set_client_keys(crate::messaging::curve::ClientKeys {
+                    server: spec.controller_key.clone(),
+                    pair,
+                })
+            }
+            Err(e) => tracing::error!(error = %e, "cannot load this host's CURVE keys"),
+        }
+    }
     let span = tracing::info_span!("session", drive = %spec.drive, vid = %spec.vid, mount = spec.mount_id, pid = std::process::id());
     let _enter = span.enter();
     let end = match SessionKind::try_from(spec.kind) {

@@ -560,21 +560,16 @@ pub fn run(settings: &Settings) -> Report {
             Some(pid) => {
                 sigkill(pid);
                 *report.kills.entry(kind).or_default() += 1;
-                match kind {
-                    // The daemon kills its sessions and exits: systemd restarts it.
-                    "forker" => {
-                        if !site.daemon.wait_main_exit(Duration::from_secs(60)) {
-                            report
-                                .violations
-                                .push("the daemon outlived its forker".into());
-                            if let Some(p) = site.daemon.main_pid() {
-                                sigkill(p);
-                            }
-                        }
+                // Without its forker the daemon kills its sessions and
+                // exits, and systemd restarts it. (A killed session needs
+                // nothing: the daemon deals with it.)
+                if kind == "forker" && !site.daemon.wait_main_exit(Duration::from_secs(60)) {
+                    report
+                        .violations
+                        .push("the daemon outlived its forker".into());
+                    if let Some(p) = site.daemon.main_pid() {
+                        sigkill(p);
                     }
-                    // Nothing to restart: the daemon deals with its sessions.
-                    "session" => {}
-                    _ => {}
                 }
                 site.restart_dead_units(&mut report, &[pid]);
             }

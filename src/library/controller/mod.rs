@@ -29,6 +29,7 @@ use crossbeam_channel::Sender;
 
 use super::scsi_changer::PathKind;
 use super::{ChangerError, DriveRef};
+use crate::messaging::curve;
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use state::{Event, PathSlot, PathState, Settings, StateThread};
 
@@ -57,6 +58,9 @@ pub struct ControllerConfig {
     pub probe_interval: Duration,
     /// Drives known by name (their element or serial), to name elements.
     pub drives: Vec<DriveRef>,
+    /// CURVE keys for listen endpoints other hosts reach, and the clients
+    /// accepted there.
+    pub security: crate::config::SecurityConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +87,8 @@ pub enum ControllerError {
     },
     #[error("cannot start a controller thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Curve(#[from] crate::messaging::curve::CurveError),
     #[error("controller sockets: {0}")]
     Zmq(#[from] zmq::Error),
 }
@@ -115,6 +121,9 @@ fn spawn(
         .map_err(ControllerError::Thread)
 }
 
+/// The largest request the controller reads.
+const MAX_REQUEST: i64 = 64 << 10;
+
 pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerError> {
     if config.paths.is_empty() {
         return Err(ControllerError::NoPaths);
@@ -125,8 +134,23 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
     let ctx = zmq::Context::new();
     let router = ctx.socket(zmq::ROUTER)?;
     router.set_linger(0)?;
-    for endpoint in &config.listen {
-        let endpoint = &listen_on(endpoint, config.interface.as_deref())?;
+    // Requests are a few hundred bytes: anything bigger is refused by
+    // libzmq before it is read in whole, never decoded.
+    router.set_maxmsgsize(MAX_REQUEST)?;
+    let keys = config.security.key_pair()?;
+    let listen: Vec<String> = config
+        .listen
+        .iter()
+        .map(|e| listen_on(e, config.interface.as_deref()))
+        .collect::<Result<_, _>>()?;
+    if listen.iter().any(|e| !curve::is_local(e)) {
+        // One socket serves every listen endpoint: once one is remote,
+        // every client needs a listed key.
+        curve::start_authenticator(&ctx, &config.security.client_keys())?;
+        let remote = listen.iter().find(|e| !curve::is_local(e));
+        curve::secure_server(&router, remote.map_or("", String::as_str), keys.as_ref())?;
+    }
+    for endpoint in &listen {
         if let Some(path) = endpoint.strip_prefix("ipc://") {
             // A socket file left by a killed controller.
             let _ = std::fs::remove_file(path);
