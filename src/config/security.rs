@@ -4,7 +4,6 @@
 //! [security]
 //! key_file = "/etc/tapeserver/server.key"  # CURVE pair (tapeserverd keygen)
 //! admin_group = "tape"                      # group of the 0660 admin socket
-//! user = "tapeserver"                       # sessions run as this user
 //!
 //! [[security.clients]]
 //! name = "stager1"
@@ -29,9 +28,6 @@ pub struct SecurityConfig {
     /// The admin socket's group (it is created 0660).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_group: Option<String>,
-    /// Sessions drop to this user (and its groups) when started as root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
     /// The CURVE clients accepted on remote endpoints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientEntry>,

@@ -147,6 +147,17 @@ fn the_example_config_parses_and_documents_every_key() {
     with_everything.library.changers = vec!["/dev/sg3".into()];
     with_everything.library.controllers = vec!["tcp://tlc1:5770".into()];
     with_everything.library.lease = Some("/x".into());
+    with_everything.library.controller_key = Some("k".into());
+    with_everything.security = crate::config::SecurityConfig {
+        key_file: Some("/x".into()),
+        admin_group: Some("tape".into()),
+        clients: vec![crate::config::security::ClientEntry {
+            name: "stager1".into(),
+            key: "k".into(),
+            archive_roots: Some(vec!["/data".into()]),
+            recall_roots: Some(vec!["/data".into()]),
+        }],
+    };
     with_everything.drives[0].element = Some(500);
     with_everything.drives[0].faults = Some(FaultsConfig {
         write_error_at_block: Some(1),

@@ -33,8 +33,7 @@ pub struct TlcdConfig {
     /// Drives by name, so status and requests can use names.
     #[serde(default)]
     pub drives: Vec<TlcdDrive>,
-    /// CURVE keys and clients for listen endpoints other hosts reach;
-    /// `user` to run as.
+    /// CURVE keys and clients for listen endpoints other hosts reach.
     #[serde(default)]
     pub security: super::SecurityConfig,
 }
