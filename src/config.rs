@@ -275,6 +275,10 @@ pub struct SessionConfig {
     pub report_batch_files: u64,
     #[serde(default = "default_heartbeat_interval")]
     pub heartbeat_interval: Interval,
+    /// A recall whose destination's filesystem is full is tried again after
+    /// this long (the partial file is removed).
+    #[serde(default = "default_recall_retry")]
+    pub recall_retry: Interval,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -62,6 +62,10 @@ pub(super) fn default_flush_bytes() -> ByteSize {
 pub(super) fn default_report_batch_files() -> u64 {
     500
 }
+pub(super) fn default_recall_retry() -> Interval {
+    Interval(Duration::from_secs(300))
+}
+
 pub(super) fn default_heartbeat_interval() -> Interval {
     Interval(Duration::from_secs(1))
 }
@@ -102,6 +106,7 @@ impl Default for SessionConfig {
             flush_bytes: default_flush_bytes(),
             report_batch_files: default_report_batch_files(),
             heartbeat_interval: default_heartbeat_interval(),
+            recall_retry: default_recall_retry(),
         }
     }
 }

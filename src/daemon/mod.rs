@@ -302,6 +302,7 @@ pub fn session_spec(
             flush_files: s.flush_files,
             flush_bytes: s.flush_bytes.0,
             heartbeat_interval_ms: s.heartbeat_interval.0.as_millis() as u64,
+            recall_retry_ms: s.recall_retry.0.as_millis() as u64,
             report_batch_files: s.report_batch_files,
             scheduler_delay_ms: config
                 .scheduler

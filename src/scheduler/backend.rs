@@ -199,7 +199,7 @@ impl Scheduler for SqlScheduler {
     fn report_recalls(
         &mut self,
         mount_id: u64,
-        results: &[(u64, Option<String>)],
+        results: &[(u64, RecallEnd)],
     ) -> Result<(), SchedulerError> {
         self.write(|c| queue::report_recalls(c, mount_id, results))
     }

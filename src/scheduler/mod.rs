@@ -163,6 +163,24 @@ pub struct ArchiveJob {
     pub size: u64,
 }
 
+/// How a recall ended, as its session reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecallEnd {
+    Done,
+    /// For good: the file on tape is bad, the destination is not allowed...
+    Failed(String),
+    /// For now: the destination's filesystem is full (the partial file is
+    /// gone); tried again after `after`, up to `RECALL_RETRIES` times.
+    Retry {
+        error: String,
+        after: std::time::Duration,
+    },
+}
+
+/// How many times a recall is tried in all before a passing failure
+/// (a full disk) becomes final.
+pub const RECALL_RETRIES: u64 = 10;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecallJob {
     pub recall_id: u64,
@@ -403,7 +421,7 @@ pub trait Scheduler: Send {
     fn report_recalls(
         &mut self,
         mount_id: u64,
-        results: &[(u64, Option<String>)],
+        results: &[(u64, RecallEnd)],
     ) -> Result<(), SchedulerError>;
     fn set_tape_state(
         &mut self,

@@ -65,7 +65,7 @@ knobs! {
     fn report_migration(&mut self, mount_id: u64, vid: &str, archived: &[ArchivedFile], failed: &[FailedFile], limits: &FileLimits) -> Result<(), SchedulerError>;
     fn count_attempt(&mut self, mount_id: u64, file_id: u64, reason: &str, limits: &FileLimits) -> Result<(), SchedulerError>;
     fn stage_recall(&mut self, mount_id: u64, recall_id: u64, file: &FileIdentity) -> Result<(), SchedulerError>;
-    fn report_recalls(&mut self, mount_id: u64, results: &[(u64, Option<String>)]) -> Result<(), SchedulerError>;
+    fn report_recalls(&mut self, mount_id: u64, results: &[(u64, RecallEnd)]) -> Result<(), SchedulerError>;
     fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError>;
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;

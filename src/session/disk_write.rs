@@ -22,7 +22,7 @@ use super::memory::{Block, BlockPool};
 use super::report_packer::{RecallReport, RecallResult};
 use super::staged_file::{Staged, identity_of};
 use super::status_reporter::StatusHandle;
-use crate::scheduler::{FileIdentity, RecallJob};
+use crate::scheduler::{FileIdentity, RecallEnd, RecallJob};
 
 pub struct DiskWriteTask {
     pub job: RecallJob,
@@ -41,6 +41,44 @@ pub struct Writers {
     pub reports: Sender<RecallReport>,
     pub status: StatusHandle,
     pub roots: Arc<Vec<PathBuf>>,
+    /// When a recall that met a full filesystem is tried again.
+    pub retry_after: std::time::Duration,
+}
+
+/// Why a file could not be written: for good, or for now (the
+/// filesystem is full: the recall goes back to the queue).
+#[derive(Debug)]
+enum Failure {
+    Final(String),
+    Passing(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Final(e)
+    }
+}
+
+/// ENOSPC and EDQUOT pass when someone makes room.
+fn passes(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+impl From<crate::session::staged_file::StagedError> for Failure {
+    fn from(e: crate::session::staged_file::StagedError) -> Self {
+        use crate::session::staged_file::StagedError;
+        let errno = match &e {
+            StagedError::Create { source, .. } | StagedError::Io { source, .. } => {
+                Some(*source as i32)
+            }
+            StagedError::Exists { .. } => None,
+        };
+        if passes(errno) {
+            Failure::Passing(e.to_string())
+        } else {
+            Failure::Final(e.to_string())
+        }
+    }
 }
 
 impl DiskWritePool {
@@ -53,14 +91,26 @@ impl DiskWritePool {
                     .spawn(move || {
                         for task in tasks {
                             let recall_id = task.job.recall_id;
-                            let error = write_file(task, &w).err();
-                            match &error {
-                                None => w.status.add_file(),
-                                Some(e) => tracing::warn!(recall_id, error = %e, "recall failed"),
-                            }
+                            let end = match write_file(task, &w) {
+                                Ok(()) => {
+                                    w.status.add_file();
+                                    RecallEnd::Done
+                                }
+                                Err(Failure::Final(e)) => {
+                                    tracing::warn!(recall_id, error = %e, "recall failed");
+                                    RecallEnd::Failed(e)
+                                }
+                                Err(Failure::Passing(e)) => {
+                                    tracing::warn!(recall_id, error = %e, retry_in_s = w.retry_after.as_secs_f64(), "recall failed for now: nothing was left at the destination, it is tried again later");
+                                    RecallEnd::Retry {
+                                        error: e,
+                                        after: w.retry_after,
+                                    }
+                                }
+                            };
                             let _ = w
                                 .reports
-                                .send(RecallReport::Done(RecallResult { recall_id, error }));
+                                .send(RecallReport::Done(RecallResult { recall_id, end }));
                         }
                     })
                     .ok()
@@ -83,7 +133,7 @@ fn drain(blocks: Receiver<Block>, pool: &BlockPool) {
     }
 }
 
-fn write_file(task: DiskWriteTask, w: &Writers) -> Result<(), String> {
+fn write_file(task: DiskWriteTask, w: &Writers) -> Result<(), Failure> {
     let DiskWriteTask { job, blocks } = task;
     let dest = PathBuf::from(&job.destination);
     let prepared = (|| {
@@ -96,7 +146,7 @@ fn write_file(task: DiskWriteTask, w: &Writers) -> Result<(), String> {
         Ok(p) => p,
         Err(e) => {
             drain(blocks, &w.pool);
-            return Err(e);
+            return Err(e.into());
         }
     };
     match already_placed(&dir, &name, &job) {
@@ -110,7 +160,7 @@ fn write_file(task: DiskWriteTask, w: &Writers) -> Result<(), String> {
         Ok(false) => {}
         Err(e) => {
             drain(blocks, &w.pool);
-            return Err(e);
+            return Err(e.into());
         }
     }
     let hint = format!("{}.recall-{}", name.to_string_lossy(), job.recall_id);
@@ -118,16 +168,16 @@ fn write_file(task: DiskWriteTask, w: &Writers) -> Result<(), String> {
         Ok(s) => s,
         Err(e) => {
             drain(blocks, &w.pool);
-            return Err(e.to_string());
+            return Err(e.into());
         }
     };
     let (bytes, crc) = fill(&mut staged, blocks, &w.pool, &dest)?;
     verify(&job, bytes, crc)?;
-    staged.sync().map_err(|e| e.to_string())?;
+    staged.sync()?;
     // Recorded before it is visible: a retry can then prove it is ours.
     let identity = staged.identity().map_err(|e| e.to_string())?;
     stage(&w.reports, job.recall_id, identity)?;
-    staged.place(&name).map_err(|e| e.to_string())
+    Ok(staged.place(&name)?)
 }
 
 /// Writes every block into the staged file; drains them all even after an
@@ -137,21 +187,28 @@ fn fill(
     blocks: Receiver<Block>,
     pool: &BlockPool,
     dest: &Path,
-) -> Result<(u64, u32), String> {
+) -> Result<(u64, u32), Failure> {
     let mut crc = 0u32;
     let mut bytes = 0u64;
-    let mut error: Option<String> = None;
+    let mut error: Option<Failure> = None;
     for block in blocks {
         if error.is_none() {
             if let Some(e) = &block.error {
-                error = Some(e.clone());
+                error = Some(Failure::Final(e.clone()));
             } else {
                 match staged.file().write_all(&block.data) {
                     Ok(()) => {
                         crc = crc32c::crc32c_combine(crc, block.crc, block.data.len());
                         bytes += block.data.len() as u64;
                     }
-                    Err(e) => error = Some(format!("{}: write error: {e}", dest.display())),
+                    Err(e) => {
+                        let why = format!("{}: write error: {e}", dest.display());
+                        error = Some(if passes(e.raw_os_error()) {
+                            Failure::Passing(why)
+                        } else {
+                            Failure::Final(why)
+                        });
+                    }
                 }
             }
         }

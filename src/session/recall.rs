@@ -79,6 +79,11 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
                         .map(std::path::PathBuf::from)
                         .collect(),
                 ),
+                retry_after: std::time::Duration::from_millis(if t.recall_retry_ms == 0 {
+                    300_000
+                } else {
+                    t.recall_retry_ms
+                }),
             },
         );
         let drive = open_drive(spec);

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::scheduler::{
-    ArchivedFile, FailedFile, FileFailure, FileIdentity, FileLimits, Scheduler, TapeState,
+    ArchivedFile, FailedFile, FileFailure, FileIdentity, FileLimits, RecallEnd, Scheduler,
+    TapeState,
 };
 
 #[derive(Debug)]
@@ -162,7 +163,7 @@ fn commit_migration(
 #[derive(Debug)]
 pub struct RecallResult {
     pub recall_id: u64,
-    pub error: Option<String>,
+    pub end: RecallEnd,
 }
 
 /// What the disk writers send the recall packer.
@@ -192,12 +193,12 @@ pub fn run_recall_packer(
     results: Receiver<RecallReport>,
 ) -> RecallReportSummary {
     let mut summary = RecallReportSummary::default();
-    let mut batch: Vec<(u64, Option<String>)> = Vec::new();
+    let mut batch: Vec<(u64, RecallEnd)> = Vec::new();
     let mut since = Instant::now();
     loop {
         let done = match results.recv_timeout(Duration::from_secs(1)) {
             Ok(RecallReport::Done(result)) => {
-                batch.push((result.recall_id, result.error));
+                batch.push((result.recall_id, result.end));
                 false
             }
             Ok(RecallReport::Stage {
@@ -227,7 +228,7 @@ pub fn run_recall_packer(
 fn commit_recalls(
     scheduler: &mut dyn Scheduler,
     mount_id: u64,
-    batch: &mut Vec<(u64, Option<String>)>,
+    batch: &mut Vec<(u64, RecallEnd)>,
     summary: &mut RecallReportSummary,
 ) {
     if batch.is_empty() {
@@ -235,7 +236,7 @@ fn commit_recalls(
     }
     match scheduler.report_recalls(mount_id, batch) {
         Ok(()) => {
-            let failed = batch.iter().filter(|(_, e)| e.is_some()).count() as u64;
+            let failed = batch.iter().filter(|(_, e)| *e != RecallEnd::Done).count() as u64;
             summary.failed += failed;
             summary.recalled += batch.len() as u64 - failed;
         }
@@ -420,12 +421,15 @@ mod tests {
             Ok(()),
             "staged while the mount owns it"
         );
-        for (recall_id, error) in [
-            (tickets[0], None),
-            (tickets[1], Some("checksum mismatch".to_string())),
-            (tickets[2], None),
+        for (recall_id, end) in [
+            (tickets[0], RecallEnd::Done),
+            (
+                tickets[1],
+                RecallEnd::Failed("checksum mismatch".to_string()),
+            ),
+            (tickets[2], RecallEnd::Done),
         ] {
-            tx.send(RecallReport::Done(RecallResult { recall_id, error }))
+            tx.send(RecallReport::Done(RecallResult { recall_id, end }))
                 .unwrap();
         }
         drop(tx);

@@ -49,9 +49,9 @@ fn candidates(c: &mut dyn Conn) -> Result<Vec<Candidate>, SchedulerError> {
     for r in c.query(
         "SELECT r.vid, tp.pool, COUNT(*), CAST(COALESCE(SUM(r.size), 0) AS BIGINT), MIN(r.queued)
          FROM pending_recalls r JOIN tapes tp ON tp.vid = r.vid
-         WHERE r.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+         WHERE r.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL) AND r.not_before <= $1
          GROUP BY r.vid, tp.pool",
-        params![],
+        params![now()],
     )? {
         out.push(Candidate {
             kind: MountKind::Recall,

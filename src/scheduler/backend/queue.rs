@@ -256,8 +256,9 @@ pub(super) fn fetch_recall_jobs(
     let rows = c.query(
         "SELECT recall_id, file_id, fseq, block_id, block_size, size, crc32c, destination,
                 staged_dev, staged_ino, staged_mtime
-         FROM pending_recalls WHERE vid = $1 ORDER BY fseq, recall_id LIMIT $2",
-        params![&vid, max_files],
+         FROM pending_recalls WHERE vid = $1 AND not_before <= $3
+         ORDER BY fseq, recall_id LIMIT $2",
+        params![&vid, max_files, now()],
     )?;
     let mut jobs = Vec::new();
     let mut bytes = 0u64;
@@ -544,24 +545,37 @@ pub(super) fn stage_recall(
 pub(super) fn report_recalls(
     c: &mut dyn Conn,
     mount_id: u64,
-    results: &[(u64, Option<String>)],
+    results: &[(u64, RecallEnd)],
 ) -> Result<(), SchedulerError> {
-    for (recall_id, error) in results {
-        let state = if error.is_some() {
-            RecallState::Failed
-        } else {
-            RecallState::Done
+    for (recall_id, end) in results {
+        let (state, error) = match end {
+            RecallEnd::Done => (RecallState::Done, None),
+            RecallEnd::Failed(e) => (RecallState::Failed, Some(e.as_str())),
+            RecallEnd::Retry { error, after } => {
+                // Back to the queue until `after` has passed, a limited
+                // number of times; then it fails with the last error.
+                c.execute(
+                    "UPDATE recall_queue SET mount_id = NULL, error = $3,
+                        attempts = attempts + 1, not_before = $4,
+                        state = CASE WHEN attempts + 1 >= $5 THEN $6 ELSE state END
+                     WHERE id = $1 AND mount_id = $2 AND state = $7",
+                    params![
+                        *recall_id,
+                        mount_id,
+                        error.as_str(),
+                        now() + after.as_secs_f64(),
+                        RECALL_RETRIES,
+                        RecallState::Failed,
+                        RecallState::Queued
+                    ],
+                )?;
+                continue;
+            }
         };
         c.execute(
             "UPDATE recall_queue SET state = $3, error = $4
              WHERE id = $1 AND mount_id = $2 AND state = $5",
-            params![
-                *recall_id,
-                mount_id,
-                state,
-                error.as_deref(),
-                RecallState::Queued
-            ],
+            params![*recall_id, mount_id, state, error, RecallState::Queued],
         )?;
     }
     Ok(())

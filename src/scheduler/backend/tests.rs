@@ -91,12 +91,71 @@ fn archive_then_recall_round_trip(b: Backend) {
     let jobs = s.fetch_recall_jobs(mount.id, 10, u64::MAX).unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].crc32c, 7);
-    s.report_recalls(mount.id, &[(jobs[0].recall_id, None)])
+    s.report_recalls(mount.id, &[(jobs[0].recall_id, RecallEnd::Done)])
         .unwrap();
     assert_eq!(
         s.recall_status(&[ticket.recall_id]).unwrap()[0].state,
         RecallState::Done
     );
+}
+
+/// A recall that met a full filesystem goes back to the queue, is not
+/// mounted or fetched before its time, and fails for good after
+/// RECALL_RETRIES attempts with the last reason.
+fn a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts(b: Backend) {
+    let (_tmp, mut s) = scheduler(b);
+    let ids = s.queue_archive(&files(1), "default").unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
+    s.report_migration(
+        m.id,
+        &m.vid,
+        &archived(&jobs, 1),
+        &[],
+        &FileLimits::default(),
+    )
+    .unwrap();
+    s.end_mount(m.id).unwrap();
+    let ticket = s.queue_recall(ids[0], "/data/back").unwrap();
+    let retry = |after: u64| RecallEnd::Retry {
+        error: "No space left on device".into(),
+        after: Duration::from_secs(after),
+    };
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+    s.report_recalls(m.id, &[(jobs[0].recall_id, retry(3600))])
+        .unwrap();
+    let status = &s.recall_status(&[ticket.recall_id]).unwrap()[0];
+    assert_eq!(status.state, RecallState::Queued);
+    assert_eq!(status.error.as_deref(), Some("No space left on device"));
+    // Not yet: neither fetched by the open mount nor worth a new one.
+    assert!(s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap().is_empty());
+    s.end_mount(m.id).unwrap();
+    assert!(s.next_mount("h", "d0", &now_policy()).unwrap().is_none());
+    // Its time come, each attempt counts; the last one fails it.
+    for attempt in 2..=RECALL_RETRIES {
+        let m = loop {
+            // The previous retry was due at once (after = 0).
+            if let Some(m) = s.next_mount("h", "d0", &now_policy()).unwrap() {
+                break m;
+            }
+            assert_eq!(attempt, 2, "due at once after a zero wait");
+            // The first wait was an hour: make it due.
+            s.write(|c| {
+                c.execute("UPDATE recall_queue SET not_before = 0", &[])?;
+                Ok(())
+            })
+            .unwrap();
+        };
+        let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+        assert_eq!(jobs.len(), 1, "attempt {attempt}");
+        s.report_recalls(m.id, &[(jobs[0].recall_id, retry(0))])
+            .unwrap();
+        s.end_mount(m.id).unwrap();
+    }
+    let status = &s.recall_status(&[ticket.recall_id]).unwrap()[0];
+    assert_eq!(status.state, RecallState::Failed);
+    assert_eq!(status.error.as_deref(), Some("No space left on device"));
 }
 
 fn a_tape_is_never_mounted_twice(b: Backend) {
@@ -452,6 +511,7 @@ fn a_queue_gets_no_second_mount_before_the_first_fetches(b: Backend) {
 
 on_both_backends!(
     archive_then_recall_round_trip,
+    a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts,
     a_tape_is_never_mounted_twice,
     bulk_limits_files_and_bytes,
     mount_criteria_hold_back_small_queues,

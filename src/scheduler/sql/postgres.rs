@@ -19,7 +19,7 @@ use crate::scheduler::SchedulerError;
 
 const V3: &str = include_str!("postgres_v3.sql");
 /// Later versions, applied in order: (version, batch).
-const MIGRATIONS: [(i64, &str); 1] = [(4, include_str!("v4.sql"))];
+const MIGRATIONS: [(i64, &str); 2] = [(4, include_str!("v4.sql")), (5, include_str!("v5.sql"))];
 /// Any constant shared by every tapeserver: the lock taken while the
 /// schema is created or upgraded.
 const SCHEMA_LOCK: i64 = 0x7461_7065_7365_7276;

@@ -14,10 +14,11 @@ use super::{Conn, Dialect, Row, Value};
 use crate::scheduler::SchedulerError;
 
 const V1: &str = include_str!("sqlite_v1.sql");
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("sqlite_v2.sql"),
     include_str!("sqlite_v3.sql"),
     include_str!("v4.sql"),
+    include_str!("v5.sql"),
 ];
 /// The schema version this binary writes, the same for both backends.
 pub const LATEST: i64 = 1 + MIGRATIONS.len() as i64;

@@ -1,0 +1,125 @@
+//! A full filesystem at a recall destination: the file fails cleanly (no
+//! partial file, the space given back), the recall goes back to the queue
+//! saying why, and it completes once there is room. The filesystem is a
+//! small tmpfs mounted for the test (the tests run as root).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Install, pattern};
+use tapeserver::config::Interval;
+
+/// A tmpfs of `size` at `dir`, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    fn used(&self) -> u64 {
+        let st = nix::sys::statvfs::statvfs(&self.0).unwrap();
+        (st.blocks() - st.blocks_free()) * st.fragment_size()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn recall_json(install: &Install, id: &str) -> serde_json::Value {
+    let out = install.run("stager", &["recalls", "--json", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["recalls"][0].clone()
+}
+
+#[test]
+fn a_recall_into_a_full_filesystem_leaves_nothing_and_is_retried_when_there_is_room() {
+    let install = Install::new(1, 1);
+    install.configure(|c| c.session.recall_retry = Interval(Duration::from_secs(2)));
+    let _daemon = install.start();
+    let files = common::archived(&install, 1, 3 << 20);
+    let (id, source) = &files[0];
+
+    let full = Tmpfs::mount(&install.path().join("full"), "4m");
+    let filler = full.0.join("filler");
+    std::fs::write(&filler, pattern(2 << 20, 1)).unwrap();
+    let used_before = full.used();
+    let dest = full.0.join("back");
+    let out = install.run(
+        "stager",
+        &["recall", &id.to_string(), dest.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recall_id = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.parse::<u64>().is_ok())
+        .unwrap()
+        .to_string();
+
+    // It fails for now, saying why, and stays queued.
+    install.wait_for(
+        "the recall to meet the full disk",
+        Duration::from_secs(60),
+        || {
+            let r = recall_json(&install, &recall_id);
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("No space left on device"))
+        },
+    );
+    let r = recall_json(&install, &recall_id);
+    assert_eq!(r["state"], "queued", "retried later, not failed: {r}");
+    // Nothing is left behind: no partial file, and the space is given back
+    // once the session is done with it.
+    let names: Vec<_> = std::fs::read_dir(&full.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["filler"], "only the filler is there");
+    install.wait_for("the space given back", Duration::from_secs(60), || {
+        full.used() == used_before
+    });
+    assert!(
+        install
+            .daemon_log()
+            .contains("recall failed for now: nothing was left at the destination"),
+        "{}",
+        install.daemon_log_tail()
+    );
+
+    // Room made: the next attempt puts the whole file there.
+    std::fs::remove_file(&filler).unwrap();
+    install.wait_for("the recall to complete", Duration::from_secs(120), || {
+        recall_json(&install, &recall_id)["state"] == "done"
+    });
+    assert!(
+        std::fs::read(&dest).unwrap() == std::fs::read(source).unwrap(),
+        "recalled bytes differ"
+    );
+}
