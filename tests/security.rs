@@ -94,6 +94,10 @@ fn a_remote_stager_endpoint_needs_curve_and_accepts_only_listed_keys_in_their_ro
         std::fs::create_dir_all(d).unwrap();
     }
     install.configure(|c| {
+        // The daemon's own roots hold `other` only: the client's roots are
+        // elsewhere, and the daemon's do not widen them.
+        c.paths.archive_roots = vec![other.clone()];
+        c.paths.recall_roots = vec![other.clone()];
         c.security.key_file = Some(server_key.clone());
         c.security.clients = vec![ClientEntry {
             name: "stager1".into(),

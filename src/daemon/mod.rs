@@ -254,18 +254,11 @@ pub fn session_spec(
         kind: kind as i32,
         host: host.to_string(),
         site: config.site(),
-        archive_roots: config
-            .paths
-            .archive_roots
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        recall_roots: config
-            .paths
-            .recall_roots
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
+        // Every root any client has: the frontend held each request to its
+        // client's own roots when it was queued; the session only makes
+        // sure no path leads out of all of them when it is opened.
+        archive_roots: all_roots(config, |c| &c.archive_roots, &config.paths.archive_roots),
+        recall_roots: all_roots(config, |c| &c.recall_roots, &config.paths.recall_roots),
         drive: drive.to_string(),
         drive_device: drive_config
             .map(|d| d.device.display().to_string())
@@ -399,6 +392,23 @@ fn remove_stale_ipc(endpoint: &str) {
     if let Some(path) = endpoint.strip_prefix("ipc://") {
         let _ = std::fs::remove_file(path);
     }
+}
+
+fn all_roots(
+    config: &Config,
+    of: impl Fn(&crate::config::security::ClientEntry) -> &Option<Vec<std::path::PathBuf>>,
+    defaults: &[std::path::PathBuf],
+) -> Vec<String> {
+    let mut roots: Vec<String> = defaults.iter().map(|p| p.display().to_string()).collect();
+    for client in &config.security.clients {
+        for root in of(client).iter().flatten() {
+            let root = root.display().to_string();
+            if !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
+    }
+    roots
 }
 
 /// The largest request each socket accepts: a stager's archive request
