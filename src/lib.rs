@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod library;
 pub mod logging;
 pub mod messaging;
+pub mod privileges;
 pub mod scheduler;
 pub mod scsi;
 pub mod session;

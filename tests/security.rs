@@ -332,3 +332,71 @@ fn the_admin_socket_is_0660_and_belongs_to_the_configured_group() {
         stderr(&out)
     );
 }
+
+/// Started as root with `[security] user`, sessions run as that user with
+/// no capability and cannot gain one; the files they recall are its.
+#[test]
+fn sessions_started_by_root_run_as_the_configured_user_without_capabilities() {
+    let install = Install::new(1, 1);
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let release = install.path().join("release");
+    install.configure(|c| {
+        c.security.user = Some("nobody".into());
+        // The session waits at its first data block, so it can be looked at.
+        c.drives[0].faults = Some(tapeserver::config::FaultsConfig {
+            stall_at_block: Some(1),
+            stall_until: Some(release.clone()),
+            ..Default::default()
+        });
+    });
+    let source = install.make_file("f", 600_000, 5);
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{}:{}", nobody.uid, nobody.gid)])
+        .arg(install.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let _daemon = install.start();
+    let ids = install.archive(std::slice::from_ref(&source));
+    let mut pid = 0;
+    install.wait_for("a session at work", Duration::from_secs(60), || {
+        pid = install.drive("drive0")["pid"].as_i64().unwrap_or(0);
+        pid > 0
+    });
+    install.wait_for("the session to drop root", Duration::from_secs(60), || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.contains(&format!("Uid:\t{0}\t{0}\t{0}\t{0}", nobody.uid))
+    });
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for (name, want) in [
+        ("CapEff:", "0000000000000000"),
+        ("CapPrm:", "0000000000000000"),
+        ("NoNewPrivs:", "1"),
+    ] {
+        let got = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap();
+        assert_eq!(got, want, "{name} of the session");
+    }
+    std::fs::write(&release, b"").unwrap();
+    install.wait_for("the file on tape", Duration::from_secs(60), || {
+        install.state_of(ids[0]).state == "on_tape"
+    });
+    let dest = install.path().join("back");
+    let out = install.run(
+        "stager",
+        &[
+            "recall",
+            &ids[0].to_string(),
+            dest.to_str().unwrap(),
+            "--wait",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(&dest).unwrap() == std::fs::read(&source).unwrap());
+    assert_eq!(std::fs::metadata(&dest).unwrap().uid(), nobody.uid.as_raw());
+}

@@ -42,6 +42,19 @@ fn main() -> ExitCode {
                 Err(e) => return tapeserver::cli::exit_with(Err(e.into())),
             };
             tapeserver::logging::init(&config.controller.log_level);
+            // Started as root: become the configured user before touching
+            // the library (its key file and library must be that user's).
+            if let Some(user) = &config.security.user {
+                match tapeserver::privileges::drop_to(user) {
+                    Ok(true) => tracing::info!(user = %user, "tlcd runs unprivileged"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "tlcd refuses to run as root");
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             match tapeserver::library::controller::standalone::run(&config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -4,6 +4,7 @@
 //! [security]
 //! key_file = "/etc/tapeserver/server.key"  # CURVE pair (tapeserverd keygen)
 //! admin_group = "tape"                      # group of the 0660 admin socket
+//! user = "tapeserver"                       # sessions drop to it from root
 //!
 //! [[security.clients]]
 //! name = "stager1"
@@ -28,6 +29,11 @@ pub struct SecurityConfig {
     /// The admin socket's group (it is created 0660).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_group: Option<String>,
+    /// Started as root, sessions (and tlcd) become this user, with its
+    /// groups and no capability. The sockets sessions use and the SQLite
+    /// catalogue are given to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The CURVE clients accepted on remote endpoints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientEntry>,

@@ -151,6 +151,7 @@ fn the_example_config_parses_and_documents_every_key() {
     with_everything.security = crate::config::SecurityConfig {
         key_file: Some("/x".into()),
         admin_group: Some("tape".into()),
+        user: Some("tapeserver".into()),
         clients: vec![crate::config::security::ClientEntry {
             name: "stager1".into(),
             key: "k".into(),

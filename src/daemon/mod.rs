@@ -61,6 +61,8 @@ pub enum DaemonError {
     RemoteSessions(String),
     #[error("security.admin_group: {0}")]
     AdminGroup(String),
+    #[error("security.user: {0}")]
+    SessionUser(String),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
@@ -120,6 +122,9 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     restrict_ipc(&config.admin_endpoint(), 0o660);
     if let Some(group) = &config.security.admin_group {
         admin_group(&config.admin_endpoint(), group)?;
+    }
+    if let Some(user) = &config.security.user {
+        give_to_session_user(&config, user)?;
     }
 
     let (term_rx, term_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
@@ -271,6 +276,7 @@ pub fn session_spec(
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         controller_key: config.library.controller_key.clone().unwrap_or_default(),
+        user: config.security.user.clone().unwrap_or_default(),
         drive_element: drive_config.and_then(|d| d.element).map_or(0, u32::from),
         library_request_timeout_ms: config.library.request_timeout.0.as_millis() as u64,
         library_deadline_ms: library_deadline(config).as_millis() as u64,
@@ -430,6 +436,39 @@ fn admin_group(endpoint: &str, group: &str) -> Result<(), DaemonError> {
         .gid;
     nix::unistd::chown(Path::new(path), None, Some(gid))
         .map_err(|e| DaemonError::AdminGroup(format!("cannot give {path} to {group}: {e}")))
+}
+
+/// Sessions that drop to `user` must still reach the daemon's session
+/// socket, the embedded controller and a SQLite catalogue (SQLite gives its
+/// WAL and shared-memory files the database file's owner).
+fn give_to_session_user(config: &Config, user: &str) -> Result<(), DaemonError> {
+    let (uid, gid) =
+        crate::privileges::lookup(user).map_err(|e| DaemonError::SessionUser(e.to_string()))?;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
+    for endpoint in [config.sessions_endpoint(), config.library_endpoint()] {
+        if let Some(p) = endpoint.strip_prefix("ipc://") {
+            paths.push(p.into());
+        }
+    }
+    if let Some(db) = config.scheduler.url.strip_prefix("sqlite://") {
+        let db = Path::new(db);
+        paths.push(db.to_path_buf());
+        paths.extend(db.parent().map(Path::to_path_buf));
+        for suffix in ["-wal", "-shm"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            paths.push(p.into());
+        }
+    }
+    for path in paths.iter().filter(|p| p.exists()) {
+        nix::unistd::chown(path, Some(uid), Some(gid)).map_err(|e| {
+            DaemonError::SessionUser(format!("cannot give {} to {user}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
 }
 
 fn restrict_ipc(endpoint: &str, mode: u32) {

@@ -92,6 +92,17 @@ pub fn run(spec: SessionSpec) -> i32 {
             Err(e) => tracing::error!(error = %e, "cannot load this host's CURVE keys"),
         }
     }
+    // Keys above are read as root (the key file is 0600); nothing after.
+    if !spec.user.is_empty() {
+        match crate::privileges::drop_to(&spec.user) {
+            Ok(true) => tracing::info!(user = %spec.user, "session runs unprivileged"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "session refuses to run as root");
+                return SessionEnd::DriveDown(format!("cannot drop privileges: {e}")).exit_code();
+            }
+        }
+    }
     let span = tracing::info_span!("session", drive = %spec.drive, vid = %spec.vid, mount = spec.mount_id, pid = std::process::id());
     let _enter = span.enter();
     let end = match SessionKind::try_from(spec.kind) {
