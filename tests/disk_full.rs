@@ -123,3 +123,63 @@ fn a_recall_into_a_full_filesystem_leaves_nothing_and_is_retried_when_there_is_r
         "recalled bytes differ"
     );
 }
+
+/// A full filesystem under the state directory: requests that need the
+/// catalogue are refused saying so, nothing already recorded is damaged,
+/// and everything works again once there is room.
+#[test]
+fn a_full_state_directory_refuses_work_saying_why_and_damages_nothing() {
+    let install = Install::new(1, 1);
+    let state = Tmpfs::mount(&install.path().join("state-small"), "8m");
+    let db = state.0.join("scheduler.db");
+    std::fs::copy(install.path().join("state/scheduler.db"), &db).unwrap();
+    install.configure(|c| {
+        c.daemon.state_dir = state.0.clone();
+        c.scheduler.url = format!("sqlite://{}", db.display());
+    });
+    let _daemon = install.start();
+    let before = common::archived(&install, 2, 100_000);
+
+    // Fill it to the last block.
+    let filler = state.0.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&chunk[..512]).is_ok() {}
+    }
+    let sources: Vec<PathBuf> = (0..50)
+        .map(|i| install.make_file(&format!("late{i}"), 1000, 50 + i))
+        .collect();
+    let paths: Vec<&str> = sources.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["archive"];
+    args.extend(paths.iter());
+    let out = install.run("stager", &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "queued on a full disk");
+    assert!(err.contains("full"), "says why: {err}");
+    assert!(
+        install.daemon_log().contains("full"),
+        "the daemon says why{}",
+        install.daemon_log_tail()
+    );
+    // The daemon still answers, and what was recorded is intact.
+    assert!(install.run("tpstat", &[]).status.success());
+    for (id, _) in &before {
+        assert_eq!(install.state_of(*id).state, "on_tape");
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    let ids = install.archive(&sources);
+    install.wait_for("the late files on tape", Duration::from_secs(60), || {
+        ids.iter()
+            .all(|id| install.state_of(*id).state == "on_tape")
+    });
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let verdict: String = check
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(verdict, "ok");
+    install.recall_and_compare(&before, "back");
+}

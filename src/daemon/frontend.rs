@@ -143,6 +143,13 @@ impl Frontend {
                 )
             }
         };
+        // The catalogue failing (a full disk, a lost database) is the
+        // server's problem, not the client's: the operator must hear of it.
+        if let Err(e) = &result
+            && matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal)
+        {
+            tracing::error!(request_id, error = %e, "cannot serve a stager request");
+        }
         StagerReply {
             request_id,
             kind: Some(result.unwrap_or_else(|e| stager_reply::Kind::Error(e.into()))),
