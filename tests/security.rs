@@ -196,12 +196,14 @@ fn oversized_truncated_and_flooding_messages_leave_the_daemon_serving() {
     let _daemon = install.start();
     let run = install.path().join("run");
     let ctx = zmq::Context::new();
-    // Oversized: 32 MiB to the stager socket, 1 MiB to the admin and
-    // session sockets. libzmq drops the peer before the body is read.
+    // Oversized: 32 MiB to the stager socket, 1 MiB to the admin socket,
+    // 4 MiB to the session socket and to the library controller. libzmq
+    // drops the peer before the body is read.
     for (i, (socket, size)) in [
         ("stager", 32 << 20),
         ("admin", 1 << 20),
         ("sessions", 4 << 20),
+        ("tlc", 4 << 20),
     ]
     .into_iter()
     .enumerate()
@@ -254,14 +256,14 @@ fn oversized_truncated_and_flooding_messages_leave_the_daemon_serving() {
     // A flood: a client sending requests as fast as it can without reading
     // a reply, on the stager and the session sockets.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flooders: Vec<_> = ["stager", "sessions"]
+    let flooders: Vec<_> = ["stager", "sessions", "admin"]
         .into_iter()
         .map(|socket| {
             let endpoint = format!("ipc://{}/{socket}.sock", run.display());
             let stop = stop.clone();
             let ctx = ctx.clone();
             // Well-formed requests to the stager socket, garbage to the
-            // session socket.
+            // session and admin sockets.
             let body = if socket == "stager" {
                 good.clone()
             } else {

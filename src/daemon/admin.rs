@@ -32,7 +32,10 @@ impl From<Result<admin_reply::Kind, Refusal>> for Answer {
 
 impl EventLoop {
     pub(super) fn on_admin_requests(&mut self) {
-        while let Ok(frames) = self.io.admin.recv_multipart(zmq::DONTWAIT) {
+        for _ in 0..super::event_loop::BATCH {
+            let Ok(frames) = self.io.admin.recv_multipart(zmq::DONTWAIT) else {
+                break;
+            };
             let Some((body, envelope)) = frames.split_last() else {
                 continue;
             };

@@ -41,6 +41,9 @@ pub struct LoopIo {
     pub hup: UnixStream,
 }
 
+/// Messages taken from one socket per turn of the loop.
+pub(super) const BATCH: usize = 64;
+
 pub struct EventLoop {
     pub(super) config: Config,
     pub(super) config_path: PathBuf,
@@ -485,7 +488,12 @@ impl EventLoop {
     }
 
     fn on_session_messages(&mut self) {
-        while let Ok(frames) = self.io.sessions.recv_multipart(zmq::DONTWAIT) {
+        // A bounded batch per turn: a flood on one socket cannot hold the
+        // loop away from the others (poll comes back at once for the rest).
+        for _ in 0..BATCH {
+            let Ok(frames) = self.io.sessions.recv_multipart(zmq::DONTWAIT) else {
+                break;
+            };
             let Some(body) = frames.last() else { continue };
             match SessionReport::decode(body.as_slice()) {
                 Ok(r) => self.catalogue.session_report(&r, Instant::now()),
