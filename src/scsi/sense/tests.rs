@@ -121,3 +121,22 @@ fn decoding_agrees_with_sg_decode_sense() {
         }
     }
 }
+
+proptest::proptest! {
+    /// Any key, ASC and ASCQ written as fixed sense reads back the same;
+    /// any bytes at all decode to a sense or an error, never a panic.
+    #[test]
+    fn fixed_sense_round_trips_and_any_bytes_decode_safely(
+        key in 0u8..16,
+        asc: u8,
+        ascq: u8,
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let sense = Sense::decode(&fixed(SenseKey::from_code(key), asc, ascq)).unwrap();
+        proptest::prop_assert_eq!(
+            (sense.key.code(), sense.asc, sense.ascq, sense.descriptor_format),
+            (key, asc, ascq, false)
+        );
+        let _ = Sense::decode(&junk).map(|s| (s.asc_name(), s.retry_class()));
+    }
+}
