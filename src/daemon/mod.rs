@@ -153,6 +153,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             config.scheduler.drive_lease.0,
             library_client(&config),
         ),
+        unclosed: Default::default(),
     };
     let frontend = frontend::Frontend {
         socket: stager,

@@ -24,12 +24,16 @@ pub struct SchedulerThread {
     pub rx: Receiver<ToScheduler>,
     pub waker: LoopWaker,
     pub liveness: Liveness,
+    /// Drives whose mounts could not be closed (the database was down):
+    /// tried again at every turn, and before the drive gets a new mount.
+    pub unclosed: std::collections::BTreeSet<String>,
 }
 
 impl SchedulerThread {
     pub fn run(mut self) {
         loop {
             self.liveness.tick(&mut *self.db);
+            self.retry_closing();
             let msg = match self.rx.recv_timeout(self.liveness.due_in()) {
                 Ok(msg) => msg,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -38,15 +42,7 @@ impl SchedulerThread {
             match msg {
                 ToScheduler::FindMount { drive, policy } => self.find_mount(drive, &policy),
                 ToScheduler::CloseMounts { drive } => {
-                    match self.db.end_mounts_of_drive(&self.host, &drive) {
-                        Ok(ids) if !ids.is_empty() => {
-                            tracing::info!(drive = %drive, mounts = ?ids, "mounts closed, unreported work requeued")
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(drive = %drive, error = %e, "cannot close the drive's mounts")
-                        }
-                    }
+                    self.close_mounts(&drive);
                 }
                 ToScheduler::DisableTape { vid, reason } => {
                     match self.db.set_tape_state(
@@ -100,7 +96,40 @@ impl SchedulerThread {
         }
     }
 
+    /// Closes a drive's open mounts; on failure the drive is remembered and
+    /// its closing retried. True once none is left open.
+    fn close_mounts(&mut self, drive: &str) -> bool {
+        match self.db.end_mounts_of_drive(&self.host, drive) {
+            Ok(ids) => {
+                if !ids.is_empty() {
+                    tracing::info!(drive = %drive, mounts = ?ids, "mounts closed, unreported work requeued");
+                }
+                self.unclosed.remove(drive);
+                true
+            }
+            Err(e) => {
+                if self.unclosed.insert(drive.to_string()) {
+                    tracing::error!(drive = %drive, error = %e, "cannot close the drive's mounts: retrying until the database answers");
+                }
+                false
+            }
+        }
+    }
+
+    fn retry_closing(&mut self) {
+        let drives: Vec<String> = self.unclosed.iter().cloned().collect();
+        for drive in drives {
+            self.close_mounts(&drive);
+        }
+    }
+
     fn find_mount(&mut self, drive: String, policy: &MountPolicy) {
+        // A drive whose old mounts are still open gets no new one: closing
+        // later would also close the new one.
+        if self.unclosed.contains(&drive) && !self.close_mounts(&drive) {
+            self.waker.send(ToLoop::NoMount { drive });
+            return;
+        }
         let answer = match self.db.next_mount(&self.host, &drive, policy) {
             Ok(Some(mount)) => {
                 tracing::info!(drive = %drive, vid = %mount.vid, mount = mount.id, kind = mount.kind.as_str(), "mount assigned");
@@ -183,6 +212,94 @@ impl SchedulerThread {
             },
             Ok(None) => refused(Refusal::from(SchedulerError::UnknownMount(mount_id))),
             Err(e) => refused(Refusal::from(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::library::client::ControllerClient;
+    use crate::scheduler::test_knobs::TestScheduler;
+    use crate::scheduler::{NewArchiveFile, SqliteScheduler};
+
+    /// Chaos found it: a session ended while the database was down, the
+    /// closing of its drive's mounts failed, and the mount stayed open for
+    /// good, holding its tape (its recalls never got a mount). The closing
+    /// is retried, and the drive gets no new mount before it succeeds.
+    #[test]
+    fn a_failed_closing_is_retried_before_the_drive_gets_another_mount() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db");
+        let mut db = SqliteScheduler::open(&path).unwrap();
+        db.add_pool("default").unwrap();
+        db.add_tape("V00001", "default", 1 << 30).unwrap();
+        db.add_tape("V00002", "default", 1 << 30).unwrap();
+        let files = |n: u64| -> Vec<NewArchiveFile> {
+            (0..n)
+                .map(|i| NewArchiveFile {
+                    path: format!("/data/f{i}"),
+                    size: 10,
+                })
+                .collect()
+        };
+        db.queue_archive(&files(2), "default").unwrap();
+        let policy = MountPolicy::uniform(1, u64::MAX, Duration::from_secs(3600), Duration::ZERO);
+        let first = db.next_mount("h", "d0", &policy).unwrap().unwrap();
+        db.fetch_archive_jobs(first.id, 1, u64::MAX).unwrap();
+
+        let (to_loop, from_thread) = crossbeam_channel::unbounded();
+        let (wake, _wake_rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let thread = SchedulerThread {
+            db: Box::new(
+                TestScheduler::new(
+                    Box::new(SqliteScheduler::open(&path).unwrap()),
+                    Duration::ZERO,
+                    0,
+                )
+                .with_failing_closes(1),
+            ),
+            host: "h".into(),
+            rx,
+            waker: LoopWaker::new(to_loop, wake),
+            liveness: Liveness::new(
+                "h".into(),
+                vec!["d0".into()],
+                Duration::from_secs(3600),
+                ControllerClient::new(
+                    Vec::new(),
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                    Vec::new(),
+                ),
+            ),
+            unclosed: Default::default(),
+        };
+        let handle = std::thread::spawn(move || thread.run());
+        tx.send(ToScheduler::CloseMounts { drive: "d0".into() })
+            .unwrap();
+        tx.send(ToScheduler::FindMount {
+            drive: "d0".into(),
+            policy,
+        })
+        .unwrap();
+        let answer = from_thread.recv_timeout(Duration::from_secs(30)).unwrap();
+        tx.send(ToScheduler::Stop).unwrap();
+        handle.join().unwrap();
+        let open = db.open_mounts().unwrap();
+        assert!(
+            open.iter().all(|m| m.id != first.id),
+            "the first mount was closed before any other: {open:?}"
+        );
+        // The work it held is back in the queue, so the new mount (if any)
+        // is free to take it.
+        match answer {
+            ToLoop::MountFound { mount, .. } => assert_ne!(mount.id, first.id),
+            ToLoop::NoMount { .. } => {}
+            other => panic!("unexpected answer {other:?}"),
         }
     }
 }

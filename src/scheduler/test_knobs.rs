@@ -11,6 +11,8 @@ pub struct TestScheduler {
     delay: Duration,
     /// Fetches of work still to fail.
     failing_fetches: u64,
+    /// Closings of a drive's mounts still to fail.
+    failing_closes: u64,
 }
 
 impl TestScheduler {
@@ -19,7 +21,24 @@ impl TestScheduler {
             inner,
             delay,
             failing_fetches,
+            failing_closes: 0,
         }
+    }
+
+    /// The first `n` closings of a drive's mounts fail too.
+    pub fn with_failing_closes(mut self, n: u64) -> Self {
+        self.failing_closes = n;
+        self
+    }
+
+    fn close_fault(&mut self) -> Result<(), SchedulerError> {
+        if self.failing_closes == 0 {
+            return Ok(());
+        }
+        self.failing_closes -= 1;
+        Err(SchedulerError::Injected(
+            "the database is unreachable".into(),
+        ))
     }
 
     fn fetch_fault(&mut self) -> Result<(), SchedulerError> {
@@ -38,6 +57,7 @@ macro_rules! knobs {
     (
         plain { $(fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }
         fetch { $(fn $fname:ident(&mut self $(, $farg:ident: $fty:ty)*) -> $fret:ty;)* }
+        close { $(fn $cname:ident(&mut self $(, $carg:ident: $cty:ty)*) -> $cret:ty;)* }
     ) => {
         impl Scheduler for TestScheduler {
             $(fn $name(&mut self $(, $arg: $ty)*) -> $ret {
@@ -48,6 +68,11 @@ macro_rules! knobs {
                 std::thread::sleep(self.delay);
                 self.fetch_fault()?;
                 self.inner.$fname($($farg),*)
+            })*
+            $(fn $cname(&mut self $(, $carg: $cty)*) -> $cret {
+                std::thread::sleep(self.delay);
+                self.close_fault()?;
+                self.inner.$cname($($carg),*)
             })*
         }
     };
@@ -70,7 +95,6 @@ knobs! {
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn release_work_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
-    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
     fn claim_tape(&mut self, host: &str, drive: &str, vid: &str, kind: MountKind) -> Result<u64, SchedulerError>;
     fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
@@ -90,5 +114,8 @@ knobs! {
     fetch {
     fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
     fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError>;
+    }
+    close {
+    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
     }
 }
