@@ -39,6 +39,38 @@ fn reaped(pid: i32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Reaps the zombies units leave with this process (their reaper): a
+/// session or forker that exited after its parent died. Only the daemons'
+/// and the server's processes, never a unit's main child (its `Child`
+/// reaps it) nor a client command another thread waits for.
+pub fn reap_orphans(mains: &[i32]) {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.rsplit_once('(').map_or("", |(_, c)| c);
+        let mut fields = rest.split_whitespace();
+        let (state, parent) = (fields.next(), fields.next().and_then(|p| p.parse().ok()));
+        if state == Some("Z")
+            && parent == Some(me)
+            && !mains.contains(&pid)
+            && matches!(comm, "tapeserverd" | "tlcd" | "postgres")
+        {
+            reaped(pid);
+        }
+    }
+}
+
 /// The parent pid of a process, from /proc.
 pub fn ppid(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -169,6 +201,11 @@ impl Unit {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         cmd
+    }
+
+    /// The pid of the process this harness started, if it still runs.
+    pub fn child_pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
     }
 
     /// Starts the unit and waits until `ready` says it serves.
