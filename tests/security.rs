@@ -402,3 +402,60 @@ fn sessions_started_by_root_run_as_the_configured_user_without_capabilities() {
     assert!(std::fs::read(&dest).unwrap() == std::fs::read(&source).unwrap());
     assert_eq!(std::fs::metadata(&dest).unwrap().uid(), nobody.uid.as_raw());
 }
+
+/// tlcd started by root with `[security] user` serves as that user, with
+/// no capability.
+#[test]
+fn tlcd_started_by_root_runs_as_the_configured_user() {
+    let install = Install::new(1, 2);
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user nobody");
+    let endpoint = format!("ipc://{}/tlc-nobody.sock", install.path().display());
+    let config = install.path().join("tlcd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[library]\nkind = \"emulated\"\npath = \"{}\"\n\n[controller]\nlisten = [\"{endpoint}\"]\n\n[security]\nuser = \"nobody\"\n",
+            install.path().join("library").display()
+        ),
+    )
+    .unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{}:{}", nobody.uid, nobody.gid)])
+        .arg(install.path())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let mut tlcd = Command::new(bin("tlcd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let tplib = |args: &[&str]| {
+        Command::new(bin("tplib"))
+            .args(["--config"])
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    install.wait_for("tlcd to serve", Duration::from_secs(60), || {
+        String::from_utf8_lossy(&tplib(&["ping"]).stdout).contains("active")
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", tlcd.id())).unwrap();
+    assert!(
+        status.contains(&format!("Uid:\t{0}\t{0}\t{0}\t{0}", nobody.uid)),
+        "{status}"
+    );
+    assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    // It still drives the library: a mount and a dismount.
+    let out = tplib(&["mount", "V00001", "drive0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = tplib(&["dismount", "V00001", "drive0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = tlcd.kill();
+    let _ = tlcd.wait();
+}
