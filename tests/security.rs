@@ -459,3 +459,85 @@ fn tlcd_started_by_root_runs_as_the_configured_user() {
     let _ = tlcd.kill();
     let _ = tlcd.wait();
 }
+
+/// tlcd on an address other hosts reach: refused without a key pair; with
+/// one, the daemon and its sessions (listed keys) mount through it, and a
+/// client with another key gets nothing.
+#[test]
+fn a_remote_controller_needs_curve_and_serves_only_listed_keys() {
+    let install = Install::new(1, 2);
+    let keys = install.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let (tlc_key, tlc_public) = keygen(&keys, "tlc");
+    let (host_key, host_public) = keygen(&keys, "host");
+    let (stranger_key, _) = keygen(&keys, "stranger");
+    let port = free_port();
+    let config = install.path().join("tlcd.toml");
+    let write = |security: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[library]\nkind = \"emulated\"\npath = \"{}\"\nrequest_timeout = \"2s\"\n\n[controller]\nlisten = [\"tcp://0.0.0.0:{port}\"]\nendpoint = \"tcp://127.0.0.1:{port}\"\n\n{security}",
+                install.path().join("library").display()
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let out = Command::new(bin("tlcd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("needs a CURVE key pair"),
+        "{}",
+        stderr(&out)
+    );
+
+    write(&format!(
+        "[security]\nkey_file = \"{}\"\n\n[[security.clients]]\nname = \"host\"\nkey = \"{host_public}\"\n",
+        tlc_key.display()
+    ));
+    let mut tlcd = Command::new(bin("tlcd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    install.configure(|c| {
+        c.library.controllers = vec![format!("tcp://127.0.0.1:{port}")];
+        c.library.controller_key = Some(tlc_public.clone());
+        c.security.key_file = Some(host_key.clone());
+    });
+    let ping = |key: &Path| {
+        let client = install.path().join("client.toml");
+        let text = std::fs::read_to_string(&install.config)
+            .unwrap()
+            .replace(&host_key.display().to_string(), &key.display().to_string());
+        std::fs::write(&client, text).unwrap();
+        Command::new(bin("tplib"))
+            .arg("--config")
+            .arg(&client)
+            .arg("ping")
+            .output()
+            .unwrap()
+    };
+    install.wait_for(
+        "tlcd to answer a listed key",
+        Duration::from_secs(60),
+        || String::from_utf8_lossy(&ping(&host_key).stdout).contains("active"),
+    );
+    assert!(
+        !String::from_utf8_lossy(&ping(&stranger_key).stdout).contains("active"),
+        "an unlisted key was answered"
+    );
+    // The daemon and its sessions mount through it.
+    let _daemon = install.start();
+    let files = common::archived(&install, 2, 300_000);
+    install.recall_and_compare(&files, "back");
+    let _ = tlcd.kill();
+    let _ = tlcd.wait();
+}
