@@ -85,6 +85,7 @@ impl TlcdConfig {
             message,
         };
         config.library.validate(&bad)?;
+        config.security.check().map_err(|(k, m)| bad(&k, m))?;
         if !config.library.controllers.is_empty() {
             return Err(bad(
                 "library.controllers",
