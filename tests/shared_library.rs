@@ -31,7 +31,7 @@ fn two_hosts_share_one_postgresql_scheduler() {
         .query_one("SELECT version FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 4);
+    assert_eq!(version, tapeserver::scheduler::sql::sqlite::LATEST);
 }
 
 fn two_hosts(first: Install, scheduler: &str) {
