@@ -1,17 +1,19 @@
 //! Every protobuf envelope a server decodes from a socket: stager and admin
 //! requests (daemon), session reports (daemon), controller requests and
 //! replies (tlcd, sessions), forker messages. The first byte picks the
-//! message; a message that decodes must survive a round trip unchanged.
+//! message; a message that decodes must survive a round trip unchanged
+//! (compared as bytes: a float may be NaN, which equals nothing).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use tapeserver::proto::{admin, forker, session, stager, tlc};
 
-fn round_trip<M: Message + Default + PartialEq + std::fmt::Debug>(data: &[u8]) {
+fn round_trip<M: Message + Default>(data: &[u8]) {
     if let Ok(msg) = M::decode(data) {
-        let again = M::decode(msg.encode_to_vec().as_slice()).expect("re-encoded message decodes");
-        assert_eq!(msg, again);
+        let bytes = msg.encode_to_vec();
+        let again = M::decode(bytes.as_slice()).expect("re-encoded message decodes");
+        assert_eq!(bytes, again.encode_to_vec());
     }
 }
 

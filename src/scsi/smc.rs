@@ -228,14 +228,15 @@ fn decode_descriptor(kind: ElementType, d: &[u8], pvoltag: bool, avoltag: bool) 
     let device_id = (d.len() >= at + 4 && d.len() >= at + 4 + d[at + 3] as usize)
         .then(|| {
             let len = d[at + 3] as usize;
-            let id = text(d, at + 4, len);
-            // An identifier of type 1 (T10 vendor id) is vendor(8) product(16) serial.
-            let id = if d[at + 1] & 0x0f == 1 && id.len() > 24 {
-                id[24..].trim().to_string()
+            // An identifier of type 1 (T10 vendor id) is vendor(8)
+            // product(16) serial: the serial is cut out of the bytes, not
+            // out of text (a non-ASCII byte is no character boundary).
+            let id = if d[at + 1] & 0x0f == 1 && len > 24 {
+                text(d, at + 4 + 24, len - 24)
             } else {
-                id.trim().to_string()
+                text(d, at + 4, len)
             };
-            Some(id).filter(|i| !i.is_empty())
+            Some(id.trim().to_string()).filter(|i| !i.is_empty())
         })
         .flatten();
     Element {

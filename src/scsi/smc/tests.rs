@@ -142,3 +142,56 @@ fn quirky_and_truncated_responses_are_read_as_far_as_they_go() {
     assert!(decode_element_status(&zero).is_empty());
     assert!(decode_element_status(&[0; 5]).is_empty());
 }
+
+/// Fuzzing found it: a T10 vendor-id device identifier whose vendor field
+/// holds bytes that are not ASCII panicked the decoder (a string cut
+/// inside a replacement character), which would have stopped the
+/// controller on one odd drive element.
+#[test]
+fn a_device_identifier_with_non_ascii_bytes_decodes_without_a_panic() {
+    // The fuzzer's input, as found.
+    let found: [u8; 75] = [
+        0x94, 0x9a, 0x94, 0x94, 0x94, 0x95, 0x94, 0x94, 0x94, 0x25, 0x25, 0x25, 0x94, 0x25, 0x25,
+        0xf3, 0x25, 0x25, 0x25, 0x25, 0xff, 0xff, 0xff, 0xff, 0x25, 0x25, 0x0b, 0x0b, 0x0b, 0x41,
+        0x0b, 0x0b, 0x0b, 0x94, 0x0b, 0x0b, 0x0b, 0x94, 0x94, 0x94, 0x94, 0x94, 0x94, 0x94, 0x94,
+        0x94, 0x08, 0x00, 0x13, 0x94, 0x88, 0xff, 0xff, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+        0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0xff, 0x0b, 0x0b, 0x0b, 0x28, 0xff, 0x25, 0x39, 0x25, 0x25,
+    ];
+    let _ = decode_element_status(&found);
+    // The same shape on purpose: vendor and product not ASCII, the serial
+    // after them still read.
+    let drive = Element {
+        kind: ElementType::DataTransfer,
+        address: 500,
+        full: false,
+        except: false,
+        asc: 0,
+        ascq: 0,
+        source: None,
+        volume_tag: None,
+        device_id: Some("SERIAL0123".into()),
+    };
+    let mut raw = encode_element_status(std::slice::from_ref(&drive), false, true);
+    let id = raw
+        .windows(10)
+        .position(|w| w == b"SERIAL0123")
+        .expect("the serial in the descriptor");
+    let len_at = id - 1;
+    // Make it a type 1 identifier: 8 + 16 bytes of non-ASCII, then the serial.
+    let mut ident = vec![0xe2u8; 24];
+    ident.extend_from_slice(b"SERIAL0123");
+    raw.splice(id..id + 10, ident);
+    raw[len_at] = 34;
+    raw[len_at - 2] = (raw[len_at - 2] & 0xf0) | 1;
+    // Fix the byte counts the splice grew.
+    let grow = 24usize;
+    let desc_len = u16::from_be_bytes([raw[10], raw[11]]) as usize + grow;
+    raw[10..12].copy_from_slice(&(desc_len as u16).to_be_bytes());
+    let page_bytes = u32::from_be_bytes([0, raw[13], raw[14], raw[15]]) as usize + grow;
+    raw[13..16].copy_from_slice(&(page_bytes as u32).to_be_bytes()[1..]);
+    let report = u32::from_be_bytes([0, raw[5], raw[6], raw[7]]) as usize + grow;
+    raw[5..8].copy_from_slice(&(report as u32).to_be_bytes()[1..]);
+    let elements = decode_element_status(&raw);
+    assert_eq!(elements.len(), 1, "{raw:02x?}");
+    assert_eq!(elements[0].device_id.as_deref(), Some("SERIAL0123"));
+}
