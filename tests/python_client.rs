@@ -21,10 +21,16 @@ fn a_python_stager_generated_from_the_protos_archives_and_recalls() {
     ];
     let back = install.path().join("back");
     std::fs::create_dir(&back).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/stager_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/python/stager_client.py"
+    );
     let out = Command::new("python3")
         .arg(script)
-        .arg(format!("ipc://{}/run/stager.sock", install.path().display()))
+        .arg(format!(
+            "ipc://{}/run/stager.sock",
+            install.path().display()
+        ))
         .args(&files)
         .arg("--recall-dir")
         .arg(&back)

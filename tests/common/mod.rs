@@ -553,3 +553,49 @@ pub fn fault(install: &Install, name: &str, on: bool) {
         let _ = std::fs::remove_file(file);
     }
 }
+
+/// Runs `PROGRAM run --config CONFIG`, which must refuse to start; returns
+/// its one sentence.
+pub fn refused_to_start(program: &str, config: &Path) -> String {
+    let out = Command::new(bin(program))
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(!out.status.success(), "{program} started: {stderr}");
+    stderr
+}
+
+/// Gives the whole installation to `user` (tests that drop privileges).
+pub fn give_to(install: &Install, user: &str) -> nix::unistd::User {
+    let user = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no user {user}"));
+    let status = Command::new("chown")
+        .args(["-R", &format!("{}:{}", user.uid, user.gid)])
+        .arg(install.path())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    user
+}
+
+/// The credentials line of a process (`Uid:`, `CapEff:`...), trimmed.
+pub fn proc_status(pid: i32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
