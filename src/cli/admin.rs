@@ -1,5 +1,6 @@
 //! `tpstat` and `tpconfig`: operator commands on the admin socket.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -48,10 +49,33 @@ pub fn tpstat(config: &Config, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::json!({ "drives": drives }));
         return Ok(());
     }
+    print!("{}", drive_table(&drives, None));
+    Ok(())
+}
+
+const DRIVE_COLUMNS: [&str; 10] = [
+    "DRIVE",
+    "STATE",
+    "VID",
+    "PID",
+    "SESSION",
+    "BYTES",
+    "FILES",
+    "MB/S",
+    "IN STATE",
+    "LAST ERROR",
+];
+
+/// The drive table; with `now`, MB/s is the rate since the last view (per
+/// drive, from its bytes), else the session's average.
+fn drive_table(drives: &[DriveStatus], now: Option<&HashMap<String, f64>>) -> String {
     let dash = || "-".to_string();
     let rows: Vec<Vec<String>> = drives
         .iter()
         .map(|d| {
+            let rate = now
+                .and_then(|n| n.get(&d.name).copied())
+                .unwrap_or(d.mb_per_s);
             vec![
                 d.name.clone(),
                 d.state.clone(),
@@ -63,28 +87,64 @@ pub fn tpstat(config: &Config, json: bool) -> anyhow::Result<()> {
                 },
                 super::human_bytes(d.bytes),
                 d.files.to_string(),
-                format!("{:.1}", d.mb_per_s),
+                format!("{rate:.1}"),
                 format!("{:.0}s", d.seconds_in_state),
                 d.last_error.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    super::print_table(
-        &[
-            "DRIVE",
-            "STATE",
-            "VID",
-            "PID",
-            "SESSION",
-            "BYTES",
-            "FILES",
-            "MB/S",
-            "IN STATE",
-            "LAST ERROR",
-        ],
-        &rows,
-    );
-    Ok(())
+    super::render_table(&DRIVE_COLUMNS, &rows)
+}
+
+/// `tpstat --watch`: the table again every `every`, with each drive's
+/// MB/s over the last interval. On a terminal it is redrawn in place
+/// (ANSI: cursor home, clear); otherwise each view is printed after a
+/// timestamp line, for logs and pipes. `count` views, or until interrupted.
+pub fn watch(config: &Config, every: Duration, count: Option<u64>) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let terminal = std::io::stdout().is_terminal();
+    let mut last: HashMap<String, (u64, std::time::Instant)> = HashMap::new();
+    let mut shown = 0u64;
+    loop {
+        let drives = drives(config)?;
+        let at = std::time::Instant::now();
+        let rates: HashMap<String, f64> = drives
+            .iter()
+            .map(|d| {
+                let rate = match last.get(&d.name) {
+                    Some(&(bytes, then)) if d.bytes >= bytes => {
+                        (d.bytes - bytes) as f64
+                            / 1e6
+                            / at.duration_since(then).as_secs_f64().max(1e-3)
+                    }
+                    _ => 0.0,
+                };
+                (d.name.clone(), rate)
+            })
+            .collect();
+        last = drives
+            .iter()
+            .map(|d| (d.name.clone(), (d.bytes, at)))
+            .collect();
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let table = drive_table(&drives, Some(&rates));
+        let mut out = std::io::stdout().lock();
+        if terminal {
+            write!(
+                out,
+                "\x1b[H\x1b[2J{stamp}  every {}  (Ctrl-C to quit)\n\n{table}",
+                humantime::format_duration(every)
+            )?;
+        } else {
+            write!(out, "{stamp}\n{table}\n")?;
+        }
+        out.flush()?;
+        shown += 1;
+        if count.is_some_and(|c| shown >= c) {
+            return Ok(());
+        }
+        std::thread::sleep(every);
+    }
 }
 
 pub fn tpconfig(config: &Config, drive: &str, up: bool) -> anyhow::Result<()> {

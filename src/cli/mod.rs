@@ -57,6 +57,12 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Prints rows as aligned columns.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    print!("{}", render_table(header, rows));
+}
+
+/// Rows as aligned columns, one line each.
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut text = String::new();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -74,10 +80,11 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", out.trim_end());
+        out.trim_end().to_string() + "\n"
     };
-    line(header.to_vec());
+    text.push_str(&line(header.to_vec()));
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
     }
+    text
 }
