@@ -1,10 +1,32 @@
-//! Logging: one event per line with key=value fields, to stderr (journald
-//! under systemd). `RUST_LOG` overrides the configured level.
+//! Logging: under systemd, events go to the journal in its native
+//! protocol with their fields as journal fields (`DRIVE`, `VID`, `SESSION`,
+//! `PID`, `FSEQ`, `FILE_ID`...: `journalctl -u tapeserverd DRIVE=drive0`);
+//! otherwise one event per line with key=value fields on stderr.
+//! `RUST_LOG` overrides the configured level.
+
+use std::os::unix::fs::MetadataExt;
+
+use tracing_subscriber::prelude::*;
 
 pub fn init(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let journal = stderr_is_the_journal()
+        .then(|| tracing_journald::layer().ok())
+        .flatten()
+        .map(|layer| {
+            // Field names as they are (DRIVE, not F_DRIVE): the fields are
+            // what operators filter on.
+            layer.with_field_prefix(None)
+        });
+    if let Some(journal) = journal {
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(journal)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
@@ -12,4 +34,20 @@ pub fn init(level: &str) {
         .with_thread_names(true)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// systemd says so in `JOURNAL_STREAM` ("DEVICE:INODE" of the stream it
+/// connected): true only if that is still our stderr (a child whose stderr
+/// was redirected keeps the variable but not the stream).
+fn stderr_is_the_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }

@@ -103,7 +103,10 @@ pub fn run(spec: SessionSpec) -> i32 {
             }
         }
     }
-    let span = tracing::info_span!("session", drive = %spec.drive, vid = %spec.vid, mount = spec.mount_id, pid = std::process::id());
+    let kind = SessionKind::try_from(spec.kind)
+        .map(|k| k.as_str_name().to_ascii_lowercase())
+        .unwrap_or_default();
+    let span = tracing::info_span!("session", drive = %spec.drive, vid = %spec.vid, session = %kind, mount = spec.mount_id, pid = std::process::id());
     let _enter = span.enter();
     let end = match SessionKind::try_from(spec.kind) {
         Ok(SessionKind::Migration) => migration::run(&spec),
