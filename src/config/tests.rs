@@ -148,6 +148,7 @@ fn the_example_config_parses_and_documents_every_key() {
     with_everything.library.controllers = vec!["tcp://tlc1:5770".into()];
     with_everything.library.lease = Some("/x".into());
     with_everything.library.controller_key = Some("k".into());
+    with_everything.metrics.listen = Some("127.0.0.1:9477".into());
     with_everything.security = crate::config::SecurityConfig {
         key_file: Some("/x".into()),
         admin_group: Some("tape".into()),

@@ -230,6 +230,10 @@ impl Catalogue {
         }
     }
 
+    pub fn drives(&self) -> impl Iterator<Item = &Drive> {
+        self.drives.values()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Drive> {
         self.drives.get(name)
     }

@@ -26,6 +26,7 @@ use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::admin::admin_reply;
 use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
 use crate::scheduler::MountKind;
+use crate::session::end::EndKind;
 
 const TICK: Duration = Duration::from_millis(100);
 
@@ -56,6 +57,7 @@ pub struct EventLoop {
     pub(super) systemd_watchdog: Option<(Duration, Instant)>,
     /// Logs of undecodable session reports, at most one a second.
     pub(super) bad_reports: crate::util::Throttle,
+    pub(super) metrics: std::sync::Arc<super::metrics::Metrics>,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -68,7 +70,13 @@ pub enum LoopEnd {
 }
 
 impl EventLoop {
-    pub fn new(config: Config, config_path: PathBuf, host: String, io: LoopIo) -> Self {
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        host: String,
+        io: LoopIo,
+        metrics: std::sync::Arc<super::metrics::Metrics>,
+    ) -> Self {
         let mut catalogue = Catalogue::new(&config.drives, Instant::now());
         catalogue.set_pacing(pacing(&config));
         let timeouts = Timeouts::from(&config.watchdog);
@@ -85,6 +93,7 @@ impl EventLoop {
             deadline_passed: false,
             systemd_watchdog,
             bad_reports: crate::util::Throttle::new(),
+            metrics,
         }
     }
 
@@ -193,7 +202,9 @@ impl EventLoop {
 
     fn tick(&mut self) -> Option<LoopEnd> {
         let now = Instant::now();
+        self.metrics.observe(&self.catalogue, now);
         for (drive, pid, reason) in self.catalogue.watchdog(&self.timeouts, now) {
+            self.metrics.watchdog_killed();
             tracing::error!(drive = %drive, pid, reason = %reason, "watchdog: killing the session");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
@@ -416,10 +427,19 @@ impl EventLoop {
     fn session_ended(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
         // The session's last reports (its error, if any) were sent before it exited.
         self.on_session_messages();
-        match self
+        // The last look at its counters, then its end, for the metrics.
+        let now = Instant::now();
+        self.metrics.observe(&self.catalogue, now);
+        if let Some(session) = self
             .catalogue
-            .session_ended(pid, code, signal, Instant::now())
+            .drive_of_pid(pid)
+            .and_then(|d| self.catalogue.get(&d))
+            .and_then(|d| d.session.as_ref())
         {
+            self.metrics
+                .session_ended(session.kind, EndKind::from_exit(code, signal));
+        }
+        match self.catalogue.session_ended(pid, code, signal, now) {
             Some(outcome) => {
                 tracing::info!(drive = %outcome.drive, pid, code = ?code, signal = ?signal, state = outcome.new_state.as_str(), "session ended");
                 self.after_session(outcome);

@@ -192,6 +192,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             recall_roots: vec![dir.clone()],
         },
         security: Default::default(),
+        metrics: Default::default(),
     };
 
     config

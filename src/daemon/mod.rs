@@ -10,6 +10,7 @@ pub mod frontend;
 pub mod init;
 pub mod liveness;
 pub mod messages;
+pub mod metrics;
 pub mod scheduler_thread;
 pub mod watchdog;
 
@@ -63,6 +64,8 @@ pub enum DaemonError {
     AdminGroup(String),
     #[error("security.user: {0}")]
     SessionUser(String),
+    #[error("metrics.listen = {0}: {1}")]
+    Metrics(String, std::io::Error),
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
@@ -212,7 +215,18 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         term: term_rx,
         hup: hup_rx,
     };
-    let (end, mut forker) = EventLoop::new(config, config_path.to_path_buf(), host, io).run();
+    let metrics = metrics::Metrics::new();
+    if let Some(listen) = &config.metrics.listen {
+        metrics::serve(
+            metrics.clone(),
+            listen,
+            config.clone(),
+            library_client(&config),
+        )
+        .map_err(|e| DaemonError::Metrics(listen.clone(), e))?;
+    }
+    let (end, mut forker) =
+        EventLoop::new(config, config_path.to_path_buf(), host, io, metrics).run();
 
     stop.store(true, Ordering::Relaxed);
     let _ = to_sched_tx.send(ToScheduler::Stop);

@@ -70,6 +70,20 @@ impl EndKind {
         }
     }
 
+    /// Its name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndKind::Done => "done",
+            EndKind::DriveDown => "drive_down",
+            EndKind::NeedsCleaner => "needs_cleaner",
+            EndKind::Failed => "failed",
+            EndKind::SchedulerUnavailable => "scheduler_unavailable",
+            EndKind::TapeUnusable => "tape_unusable",
+            EndKind::Killed => "killed",
+            EndKind::UnknownExit => "unknown_exit",
+        }
+    }
+
     /// The exit code a session returns for this kind (None: not an exit).
     pub fn exit_code(self) -> Option<i32> {
         match self {
