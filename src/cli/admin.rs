@@ -88,7 +88,7 @@ fn drive_table(drives: &[DriveStatus], now: Option<&HashMap<String, f64>>) -> St
                 super::human_bytes(d.bytes),
                 d.files.to_string(),
                 format!("{rate:.1}"),
-                format!("{:.0}s", d.seconds_in_state),
+                super::human_duration(d.seconds_in_state),
                 d.last_error.clone().unwrap_or_default(),
             ]
         })

@@ -39,6 +39,28 @@ pub fn exit_with(result: anyhow::Result<()>) -> std::process::ExitCode {
     }
 }
 
+/// A size in a table: human on a terminal, the exact byte count when the
+/// output goes to a script (which can also ask for --json).
+pub fn table_size(n: u64) -> String {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        human_bytes(n)
+    } else {
+        n.to_string()
+    }
+}
+
+/// A duration for people: "45s", "3m 12s", "2h 05m", "3d 4h".
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 /// Human-readable byte count.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
@@ -87,4 +109,20 @@ pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
         text.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     text
+}
+
+#[cfg(test)]
+mod human_tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(human_duration(0.4), "0s");
+        assert_eq!(human_duration(59.0), "59s");
+        assert_eq!(human_duration(192.0), "3m 12s");
+        assert_eq!(human_duration(7500.0), "2h 05m");
+        assert_eq!(human_duration(3.0 * 86400.0 + 4.0 * 3600.0 + 59.0), "3d 4h");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
 }

@@ -153,7 +153,7 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
                 show(file_state(f)).to_string(),
                 f.vid.clone().unwrap_or_else(|| "-".into()),
                 f.fseq.map_or_else(|| "-".into(), |s| s.to_string()),
-                f.size.to_string(),
+                super::table_size(f.size),
                 f.path.clone(),
                 f.error.clone().unwrap_or_default(),
             ]
@@ -189,7 +189,7 @@ pub fn recalls(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
                 r.id.to_string(),
                 state(r),
                 r.file_id.to_string(),
-                r.size.to_string(),
+                super::table_size(r.size),
                 r.destination.clone(),
                 r.error.clone().unwrap_or_default(),
             ]
@@ -276,7 +276,7 @@ pub fn ls_tape(config: &Config, vid: &str, json: bool) -> anyhow::Result<()> {
                 f.fseq.to_string(),
                 f.block_id.to_string(),
                 f.file_id.to_string(),
-                f.size.to_string(),
+                super::table_size(f.size),
                 format!("{:08x}", f.crc32c),
                 f.path.clone(),
             ]

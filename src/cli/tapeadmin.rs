@@ -123,7 +123,7 @@ pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
                 q.files.to_string(),
                 super::human_bytes(q.bytes),
                 q.running.to_string(),
-                format!("{:.0}s", q.oldest_age),
+                super::human_duration(q.oldest_age),
             ]
         })
         .collect();
