@@ -1,33 +1,11 @@
 //! tlcd: the tape library controller, standalone, for a library shared by
 //! several tape servers (see `tapeserver::library::controller`).
 
-use std::path::PathBuf;
+use clap::Parser;
 use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
 use tapeserver::config::tlcd::TlcdConfig;
 
-#[derive(Parser)]
-#[command(
-    name = "tlcd",
-    version,
-    about = "Tape library controller: the one process that moves a library's cartridges"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the controller in the foreground.
-    Run {
-        #[arg(long, default_value = "/etc/tapeserver/tlcd.toml")]
-        config: PathBuf,
-    },
-    /// Validate a config file.
-    CheckConfig { file: PathBuf },
-}
+use tapeserver::cli::args::tlcd::*;
 
 fn main() -> ExitCode {
     match Cli::parse().command {

@@ -1,34 +1,10 @@
 //! tpconfig: mark a drive up or down (down while running drains), or close
 //! a stale mount by id.
 
-use std::path::PathBuf;
-
 use anyhow::bail;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Wanted {
-    Up,
-    Down,
-}
-
-#[derive(Parser)]
-#[command(
-    name = "tpconfig",
-    version,
-    about = "Mark a tape drive up or down, or close a stale mount"
-)]
-struct Cli {
-    #[arg(long)]
-    config: Option<PathBuf>,
-    drive: Option<String>,
-    #[arg(value_enum)]
-    state: Option<Wanted>,
-    /// Close a stale mount by id (see tpstat --mounts): its drive is gone or
-    /// its host was renamed. Its unreported work is requeued.
-    #[arg(long, value_name = "MOUNT_ID", conflicts_with_all = ["drive", "state"])]
-    close_mount: Option<u64>,
-}
+use tapeserver::cli::args::tpconfig::*;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -1,20 +1,8 @@
 //! tplabel: label a cartridge in a drive (VOL1 + HDR1 PRELABEL).
 
-use std::path::PathBuf;
-
 use clap::Parser;
 
-#[derive(Parser)]
-#[command(name = "tplabel", version, about = "Label a tape cartridge")]
-struct Cli {
-    #[arg(long)]
-    config: Option<PathBuf>,
-    drive: String,
-    vid: String,
-    /// Relabel a cartridge that holds catalogued files; they are marked lost.
-    #[arg(long)]
-    force: bool,
-}
+use tapeserver::cli::args::tplabel::*;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

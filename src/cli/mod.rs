@@ -3,6 +3,8 @@
 //! parse arguments and call these.
 
 pub mod admin;
+pub mod args;
+pub mod docs;
 pub mod library;
 pub mod stager;
 pub mod tapeadmin;

@@ -1,0 +1,63 @@
+//! The `tapeadmin` command line (parsed in `src/bin/tapeadmin.rs`; also read by the
+//! man page and completion generator).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tapeadmin",
+    version,
+    about = "Administer pools, tapes, queues and mounts"
+)]
+pub struct Cli {
+    /// The daemon's config (it names the scheduler and its password file).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Pools with their tapes, free space and queued files.
+    Pools,
+    /// Create a pool (nothing happens if it exists).
+    AddPool { name: String },
+    /// Register a labelled, empty cartridge in a pool.
+    AddTape {
+        vid: String,
+        #[arg(long)]
+        pool: String,
+        /// e.g. "18TB".
+        #[arg(long, value_parser = parse_capacity)]
+        capacity: u64,
+    },
+    /// Set a tape's state: enable, disable, full, read_only (or active, disabled).
+    TapeState {
+        vid: String,
+        state: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Queued work per pool (archives) and per tape (recalls), with age and size.
+    Queues,
+    /// Take a queued archive off the queue.
+    CancelArchive { file_id: u64 },
+    /// Fail a queued recall.
+    CancelRecall { recall_id: u64 },
+    /// A file's state and its tape copies.
+    File { file_id: u64 },
+    /// Open mounts of every host.
+    Mounts,
+    /// Close a stale mount (its unreported work is requeued).
+    CloseMount { mount_id: u64 },
+}
+
+pub fn parse_capacity(text: &str) -> Result<u64, String> {
+    parse_size::parse_size(text).map_err(|e| format!("expected a size such as \"18TB\": {e}"))
+}

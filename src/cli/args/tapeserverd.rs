@@ -1,0 +1,77 @@
+//! The `tapeserverd` command line (parsed in `src/bin/tapeserverd.rs`; also read by the
+//! man page and completion generator).
+
+use std::path::PathBuf;
+
+use crate::config::ByteSize;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tapeserverd",
+    version,
+    about = "Tape server daemon: migrates disk files to tape and recalls them"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write a single-host installation (config, emulated SCSI library with an embedded controller, labelled cartridges) under DIR.
+    Init {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        drives: u32,
+        #[arg(long, default_value_t = 10)]
+        tapes: u32,
+        /// Capacity of each cartridge, e.g. "20GiB".
+        #[arg(long, default_value = "20GiB", value_parser = parse_capacity)]
+        capacity: ByteSize,
+        /// A scheduler shared with other hosts: postgres://USER@HOST[:PORT]/DB
+        /// (or sqlite://PATH). No password in the URL: see --password-file.
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// A file holding the PostgreSQL password (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// A library directory shared with other hosts: joined if it exists.
+        #[arg(long)]
+        library: Option<PathBuf>,
+        /// Drive names start with this, to stay unique across hosts.
+        #[arg(long, default_value = "drive")]
+        drive_prefix: String,
+        /// tlcd endpoints serving the library, comma-separated (default: a
+        /// controller embedded in this daemon).
+        #[arg(long, value_delimiter = ',')]
+        controllers: Vec<String>,
+        /// Changer paths of the emulated library (each with its own picker).
+        #[arg(long, default_value_t = 2)]
+        changer_paths: u32,
+        /// How long the emulated robot takes per move, e.g. "2s".
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        move_time: std::time::Duration,
+    },
+    /// Run the daemon in the foreground.
+    Run {
+        #[arg(long, env = "TAPESERVER_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Validate a config file.
+    CheckConfig { file: PathBuf },
+    /// Write a CURVE key pair: DIR/NAME.key (mode 0600, for `[security]
+    /// key_file` or a client's `key_file`) and DIR/NAME.pub (the public key
+    /// to list on the other side). Never overwrites.
+    Keygen {
+        name: String,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+pub fn parse_capacity(text: &str) -> Result<ByteSize, String> {
+    parse_size::parse_size(text)
+        .map(ByteSize)
+        .map_err(|e| format!("expected a size such as \"20GiB\": {e}"))
+}
