@@ -107,7 +107,12 @@ fn stalled_drive_is_killed_cleaned_and_its_work_finished_later() {
         log.contains("cleaner: cartridge unloaded and put back"),
         "a cleaner ran"
     );
-    assert_eq!(install.drive("drive0")["state"], "up");
+    // Its files are done; the session may still be unmounting.
+    install.wait_for(
+        "the drive up again",
+        std::time::Duration::from_secs(60),
+        || install.drive("drive0")["state"] == "up",
+    );
     assert!(!install.drive_loaded("drive0"));
     install.recall_and_compare(&ids.iter().copied().zip(sources).collect::<Vec<_>>(), "out");
 }

@@ -44,7 +44,12 @@ fn a_fifo_in_place_of_a_source_fails_the_file_not_the_drive() {
     assert!(failed.error.contains("not a regular file"), "{failed:?}");
     assert!(failed.error.contains("3 attempts"), "{failed:?}");
     assert_eq!(install.state_of(good_id).state, "on_tape");
-    assert_eq!(install.drive("drive0")["state"], "up");
+    // Its files are done; the session may still be unmounting.
+    install.wait_for(
+        "the drive up again",
+        std::time::Duration::from_secs(60),
+        || install.drive("drive0")["state"] == "up",
+    );
     assert!(!install.daemon_log().contains("watchdog: killing"));
 }
 

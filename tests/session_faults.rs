@@ -230,5 +230,10 @@ fn recall_read_error_and_checksum_mismatch_fail_only_those_files() {
         "the read error is logged"
     );
     // The session went on: the drive is up.
-    assert_eq!(install.drive("drive0")["state"], "up");
+    // Its files are done; the session may still be unmounting.
+    install.wait_for(
+        "the drive up again",
+        std::time::Duration::from_secs(60),
+        || install.drive("drive0")["state"] == "up",
+    );
 }
