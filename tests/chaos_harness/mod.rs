@@ -6,19 +6,21 @@
 //! full count, `CHAOS_ITERATIONS`).
 
 pub mod checks;
+pub mod site;
 pub mod units;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tapeserver::config::{Config, FaultsConfig, Interval};
+use tapeserver::config::Config;
 use tapeserver::scheduler::{FileState, RecallState};
 
 use crate::common::{BLOCK_SIZE, bin, pattern};
 use checks::{Archived, LinkMonitor, Recall};
-use units::{Kind, Unit, ppid, sigkill};
+use site::{Site, setup};
+use units::{Unit, ppid, sigkill};
 
 pub struct Settings {
     pub iterations: u32,
@@ -123,188 +125,6 @@ fn size(rng: &mut Rng) -> usize {
         4 | 5 => rng.below(100_000) as usize + 1,
         6..=8 => rng.below(4 << 20) as usize + bs,
         _ => rng.below(16 << 20) as usize + (8 << 20),
-    }
-}
-
-struct Site {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    tlc_config: PathBuf,
-    daemon: Unit,
-    tlcd: Unit,
-    postgres: Option<Unit>,
-    drives: Vec<String>,
-    barcodes: usize,
-}
-
-impl Site {
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
-        Command::new(bin(program))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("run a client")
-    }
-
-    fn tpstat(&self) -> Option<serde_json::Value> {
-        let out = self.run("tpstat", &["--json"]);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
-    }
-
-    fn daemon_ready(config: &Path) -> impl Fn() -> bool + use<> {
-        let config = config.to_path_buf();
-        move || {
-            Command::new(bin("tpstat"))
-                .arg("--config")
-                .arg(&config)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        }
-    }
-
-    fn tlcd_ready(config: &Path) -> impl Fn() -> bool + use<> {
-        let config = config.to_path_buf();
-        move || {
-            Command::new(bin("tplib"))
-                .arg("--config")
-                .arg(&config)
-                .arg("ping")
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("active"))
-        }
-    }
-
-    fn scheduler(&self) -> Box<dyn tapeserver::scheduler::Scheduler> {
-        let config = Config::load(&self.config).expect("config");
-        config.open_scheduler().expect("open the scheduler")
-    }
-
-    fn library_state(&self) -> serde_json::Value {
-        let text = std::fs::read_to_string(self.path().join("site/library/library.json"))
-            .unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn moves_in_flight(&self) -> usize {
-        self.library_state()["moves"].as_array().map_or(0, Vec::len)
-    }
-
-    /// systemd's Restart=on-failure: a unit whose main process is gone is
-    /// restarted (once every process of it is gone).
-    fn restart_dead_units(&mut self, report: &mut Report, gone: &[i32]) {
-        let mains: Vec<i32> = [self.daemon.child_pid(), self.tlcd.child_pid()]
-            .into_iter()
-            .flatten()
-            .collect();
-        units::reap_orphans(&mains);
-        if let Some(pg) = self.postgres.as_mut()
-            && pg.main_pid().is_none()
-        {
-            pg.restart(|| true, gone);
-            *report.restarts.entry("postgres").or_default() += 1;
-        }
-        if self.tlcd.main_pid().is_none() {
-            self.tlcd.restart(Self::tlcd_ready(&self.tlc_config), gone);
-            *report.restarts.entry("tlcd").or_default() += 1;
-        }
-        if self.daemon.main_pid().is_none() {
-            self.daemon.restart(Self::daemon_ready(&self.config), gone);
-            *report.restarts.entry("tapeserverd").or_default() += 1;
-        }
-    }
-}
-
-fn setup(settings: &Settings) -> Site {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut postgres = None;
-    let mut init_args: Vec<String> = Vec::new();
-    if settings.postgres {
-        let (mut pg, url) = units::postgres_unit(dir.path());
-        pg.start(|| true);
-        postgres = Some(pg);
-        init_args.extend(["--scheduler".into(), url]);
-    }
-    let site = dir.path().join("site");
-    let tapes = 6;
-    let out = Command::new(bin("tapeserverd"))
-        .arg("init")
-        .arg(&site)
-        .args(["--drives", "2", "--tapes", &tapes.to_string()])
-        .args(["--capacity", "4GiB", "--move-time", "150ms"])
-        .args(&init_args)
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let tlc_endpoint = format!("ipc://{}/tlc.sock", site.display());
-    let mut cfg = Config::load(&config).expect("config");
-    cfg.library.controllers = vec![tlc_endpoint.clone()];
-    cfg.library.request_timeout = Interval(Duration::from_secs(3));
-    // Small flushes and bulks, a slow drive and a slow robot: kills land
-    // while data moves and cartridges travel.
-    cfg.session.flush_files = 2;
-    cfg.session.bulk_files = 3;
-    cfg.scheduler.max_file_attempts = 1000;
-    cfg.scheduler.keep_mounted = Interval(Duration::ZERO);
-    cfg.scheduler.empty_mount_backoff = Interval(Duration::from_millis(500));
-    cfg.scheduler.error_backoff = Interval(Duration::from_millis(500));
-    cfg.scheduler.drive_lease = Interval(Duration::from_secs(3));
-    for d in &mut cfg.drives {
-        d.faults = Some(FaultsConfig {
-            block_delay: Some(Interval(Duration::from_millis(3))),
-            ..Default::default()
-        });
-    }
-    let drives = cfg.drives.iter().map(|d| d.name.clone()).collect();
-    std::fs::write(&config, cfg.to_toml().expect("render")).expect("write config");
-    let tlc_config = site.join("tlcd.toml");
-    std::fs::write(
-        &tlc_config,
-        format!(
-            "[library]\nkind = \"emulated\"\npath = \"{}\"\nprobe_interval = \"100ms\"\nrequest_timeout = \"3s\"\n\n[controller]\nlisten = [\"{tlc_endpoint}\"]\n",
-            site.join("library").display()
-        ),
-    )
-    .expect("tlcd config");
-    std::fs::create_dir_all(site.join("recalls")).expect("recall dir");
-    std::fs::create_dir_all(site.join("sources")).expect("source dir");
-    let mut tlcd = Unit::new(
-        "tlcd",
-        Kind::Tlcd {
-            config: tlc_config.clone(),
-        },
-        site.join("tlcd.log"),
-    );
-    tlcd.start(Site::tlcd_ready(&tlc_config));
-    let mut daemon = Unit::new(
-        "tapeserverd",
-        Kind::Daemon {
-            config: config.clone(),
-        },
-        site.join("daemon.log"),
-    );
-    daemon.start(Site::daemon_ready(&config));
-    Site {
-        dir,
-        config,
-        tlc_config,
-        daemon,
-        tlcd,
-        postgres,
-        drives,
-        barcodes: tapes,
     }
 }
 
