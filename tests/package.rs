@@ -31,23 +31,28 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn the_debian_package_installs_what_operators_expect_and_runs() {
+/// The package of this build's binaries, in `out`.
+fn build_deb(out: &std::path::Path) -> PathBuf {
     let bin_dir = common::bin("tapeserverd").parent().unwrap().to_path_buf();
-    let out = tempfile::tempdir().unwrap();
     // Man pages and completions from this build's own definitions.
-    let docs = out.path().join("docs");
+    let docs = out.join("docs");
     tapeserver::cli::docs::write_all(&docs).unwrap();
-    let deb = PathBuf::from(
+    PathBuf::from(
         run(
             Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/package"))
-                .arg(out.path())
+                .arg(out)
                 .env("BIN_DIR", &bin_dir)
                 .env("DOCS_DIR", &docs)
                 .env("DEB_COMPRESS", "none"),
         )
         .trim(),
-    );
+    )
+}
+
+#[test]
+fn the_debian_package_installs_what_operators_expect_and_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let deb = build_deb(out.path());
     let field = |name: &str| run(Command::new("dpkg-deb").args(["-f"]).arg(&deb).arg(name));
     assert_eq!(field("Package").trim(), "tapeserver");
     assert!(field("Depends").contains("libzmq5"), "{}", field("Depends"));
@@ -156,4 +161,125 @@ fn the_debian_package_installs_what_operators_expect_and_runs() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     assert!(std::fs::read(back).unwrap() == std::fs::read(&source).unwrap());
+}
+
+/// Runs `script` (sh) chrooted in `root`, in a private mount namespace
+/// holding its own /proc: nothing is mounted on the host, and the mount
+/// goes with the process.
+fn in_root(root: &std::path::Path, script: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t proc proc {root}/proc && exec chroot {root} sh -c '{script}'",
+            root = root.display()
+        ))
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    c
+}
+
+/// Debian's mirror, as this machine's apt sources name it.
+fn mirror() -> String {
+    std::env::var("TAPESERVER_DEBIAN_MIRROR").unwrap_or_else(|_| {
+        std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("URIs:"))
+                    .and_then(|u| u.split_whitespace().next().map(String::from))
+            })
+            .unwrap_or_else(|| "http://deb.debian.org/debian".into())
+    })
+}
+
+/// The daemon in the root, killed however the test ends (before the root
+/// is removed).
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fresh Debian root (debootstrap, minbase) with nothing but the package
+/// and what it declares it needs (apt installs them): the postinst makes
+/// the user and the state directory, and the installed commands run init,
+/// the daemon and a round trip inside it.
+#[test]
+fn the_package_installs_into_a_fresh_debian_root_and_runs_there() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    let out = Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&root)
+        .arg(mirror())
+        .output()
+        .expect("debootstrap (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "debootstrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deb = build_deb(base.path());
+    std::fs::copy(&deb, root.join("tmp/tapeserver.deb")).unwrap();
+    std::fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf")).unwrap();
+    run(&mut in_root(
+        &root,
+        "apt-get update -qq && apt-get install -y -qq /tmp/tapeserver.deb",
+    ));
+
+    // What the postinst made: the user, in group tape, and its directory.
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    let uid: u32 = passwd
+        .lines()
+        .find_map(|l| l.strip_prefix("tapeserver:x:"))
+        .and_then(|l| l.split(':').next())
+        .and_then(|u| u.parse().ok())
+        .expect("the tapeserver user");
+    let state = std::fs::metadata(root.join("var/lib/tapeserver")).unwrap();
+    assert_eq!(
+        (state.uid(), state.permissions().mode() & 0o777),
+        (uid, 0o750)
+    );
+    let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
+    assert!(
+        group
+            .lines()
+            .any(|l| l.starts_with("tape:") && l.contains("tapeserver")),
+        "tapeserver is in group tape: {group}"
+    );
+    assert!(root.join("usr/share/man/man8/tapeserverd.8.gz").exists());
+
+    // init, the daemon, a round trip: all inside the root.
+    run(&mut in_root(
+        &root,
+        "tapeserverd init /srv/ts --drives 1 --tapes 1",
+    ));
+    let _daemon = Daemon(
+        in_root(
+            &root,
+            "exec tapeserverd run --config /srv/ts/tapeserver.toml",
+        )
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    common::wait_until("the daemon in the root", || {
+        in_root(&root, "tpstat --config /srv/ts/tapeserver.toml")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let data = common::pattern(700_000, 11);
+    std::fs::write(root.join("srv/ts/f"), &data).unwrap();
+    run(&mut in_root(
+        &root,
+        "stager --config /srv/ts/tapeserver.toml archive /srv/ts/f --wait",
+    ));
+    run(&mut in_root(
+        &root,
+        "stager --config /srv/ts/tapeserver.toml recall 1 /srv/ts/back --wait",
+    ));
+    assert!(std::fs::read(root.join("srv/ts/back")).unwrap() == data);
 }

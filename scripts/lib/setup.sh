@@ -30,6 +30,8 @@ setup_machine() {
     command -v groff >/dev/null 2>&1 || missing+=(groff)
     # A real terminal for tpstat --watch (tests/tpstat_watch.rs).
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+    # A fresh Debian root for the package's install test (tests/package.rs).
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     # PostgreSQL: the shared scheduler's suite runs against a throwaway server.
     ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
     if [ ${#missing[@]} -gt 0 ]; then
