@@ -65,6 +65,8 @@ pub struct Metrics {
     queue_oldest: Family<Labels, Gauge<f64, AtomicU64>>,
     tapes: Family<Labels, Gauge>,
     paths: Family<Labels, Gauge>,
+    path_moves: Family<Labels, Gauge>,
+    path_move_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
     seen: Mutex<HashMap<String, Seen>>,
 }
 
@@ -86,6 +88,8 @@ impl Metrics {
             queue_oldest: Family::default(),
             tapes: Family::default(),
             paths: Family::default(),
+            path_moves: Family::default(),
+            path_move_seconds: Family::default(),
             seen: Mutex::new(HashMap::new()),
         };
         registry.register(
@@ -143,6 +147,16 @@ impl Metrics {
             "controller_path_up",
             "1 for a changer path in service, per path and state",
             m.paths.clone(),
+        );
+        registry.register(
+            "controller_path_moves",
+            "Moves each changer path completed since its controller started",
+            m.path_moves.clone(),
+        );
+        registry.register(
+            "controller_path_move_seconds",
+            "Seconds each changer path's completed moves took in all (divide by the moves for the mean)",
+            m.path_move_seconds.clone(),
         );
         Arc::new(Self { registry, ..m })
     }
@@ -258,6 +272,11 @@ impl Metrics {
                 self.paths
                     .get_or_create(&labels(&[("path", &p.device), ("state", &p.state)]))
                     .set(i64::from(p.state == "ok"));
+                let key = labels(&[("path", &p.device)]);
+                self.path_moves.get_or_create(&key).set(p.moves as i64);
+                self.path_move_seconds
+                    .get_or_create(&key)
+                    .set(p.move_seconds);
             }
         }
         let mut text = String::new();

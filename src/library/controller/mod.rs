@@ -203,6 +203,8 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
             identity: None,
             jobs: jobs_tx,
             busy: None,
+            moves: 0,
+            move_seconds: 0.0,
         });
     }
     let settings = Settings {

@@ -68,6 +68,7 @@ impl PathState {
 pub struct Busy {
     pub job: u64,
     pub kind: Job,
+    pub started: Instant,
     pub deadline: Instant,
     /// Given up on (no answer in time): the path stays busy until the
     /// worker comes back, but nobody waits for it.
@@ -80,6 +81,10 @@ pub struct PathSlot {
     pub identity: Option<Identity>,
     pub jobs: Sender<(u64, Job)>,
     pub busy: Option<Busy>,
+    /// Moves this path completed, and the seconds they took in all
+    /// (reported in the status, for the metrics).
+    pub moves: u64,
+    pub move_seconds: f64,
 }
 
 pub struct Settings {
@@ -262,6 +267,7 @@ impl StateThread {
         p.busy = Some(Busy {
             job,
             kind,
+            started: Instant::now(),
             deadline,
             abandoned: false,
         });
@@ -355,6 +361,11 @@ impl StateThread {
                 result,
             ) => {
                 let ok = result.is_ok();
+                if ok {
+                    let p = &mut self.paths[path];
+                    p.moves += 1;
+                    p.move_seconds += busy.started.elapsed().as_secs_f64();
+                }
                 let error = result.err();
                 self.move_done(path, job, busy.abandoned, source, destination, ok, error);
             }

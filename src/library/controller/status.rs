@@ -37,6 +37,8 @@ impl StateThread {
                         vendor: id.map(|i| i.vendor.clone()).unwrap_or_default(),
                         product: id.map(|i| i.product.clone()).unwrap_or_default(),
                         serial: id.and_then(|i| i.serial.clone()).unwrap_or_default(),
+                        moves: p.moves,
+                        move_seconds: p.move_seconds,
                     }
                 })
                 .collect(),
