@@ -251,6 +251,18 @@ fn the_package_installs_into_a_fresh_debian_root_and_runs_there() {
         "tapeserver is in group tape: {group}"
     );
     assert!(root.join("usr/share/man/man8/tapeserverd.8.gz").exists());
+    // The installed units, checked by the installed systemd.
+    let verify = in_root(
+        &root,
+        "systemd-analyze verify --man=no /lib/systemd/system/tapeserverd.service /lib/systemd/system/tlcd.service 2>&1",
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify in the root: {said}"
+    );
 
     // init, the daemon, a round trip: all inside the root.
     run(&mut in_root(
