@@ -121,17 +121,7 @@ fn quirky_and_truncated_responses_are_read_as_far_as_they_go() {
     let cut = decode_element_status(&raw);
     assert_eq!((cut.len(), cut[1].volume_tag.as_ref()), (2, None));
     // A drive whose serial number is cut has none, not a wrong one.
-    let drive = Element {
-        kind: ElementType::DataTransfer,
-        address: 500,
-        full: false,
-        except: false,
-        asc: 0,
-        ascq: 0,
-        source: None,
-        volume_tag: None,
-        device_id: Some("SERIAL0123".into()),
-    };
+    let drive = drive_with_serial("SERIAL0123");
     let mut raw = encode_element_status(std::slice::from_ref(&drive), true, true);
     raw.truncate(raw.len() - 8);
     assert_eq!(decode_element_status(&raw)[0].device_id, None);
@@ -160,17 +150,7 @@ fn a_device_identifier_with_non_ascii_bytes_decodes_without_a_panic() {
     let _ = decode_element_status(&found);
     // The same shape on purpose: vendor and product not ASCII, the serial
     // after them still read.
-    let drive = Element {
-        kind: ElementType::DataTransfer,
-        address: 500,
-        full: false,
-        except: false,
-        asc: 0,
-        ascq: 0,
-        source: None,
-        volume_tag: None,
-        device_id: Some("SERIAL0123".into()),
-    };
+    let drive = drive_with_serial("SERIAL0123");
     let mut raw = encode_element_status(std::slice::from_ref(&drive), false, true);
     let id = raw
         .windows(10)
@@ -194,4 +174,19 @@ fn a_device_identifier_with_non_ascii_bytes_decodes_without_a_panic() {
     let elements = decode_element_status(&raw);
     assert_eq!(elements.len(), 1, "{raw:02x?}");
     assert_eq!(elements[0].device_id.as_deref(), Some("SERIAL0123"));
+}
+
+/// An empty drive element that reports a serial number.
+fn drive_with_serial(serial: &str) -> Element {
+    Element {
+        kind: ElementType::DataTransfer,
+        address: 500,
+        full: false,
+        except: false,
+        asc: 0,
+        ascq: 0,
+        source: None,
+        volume_tag: None,
+        device_id: Some(serial.into()),
+    }
 }
