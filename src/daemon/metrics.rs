@@ -288,7 +288,8 @@ impl Metrics {
 }
 
 /// Serves `/metrics` on `listen` from a thread of its own, with its own
-/// catalogue connection (opened lazily, again after an error).
+/// catalogue connection (opened at the first scrape that can; a PostgreSQL
+/// connection replaces itself when the server ended it).
 pub fn serve(
     metrics: Arc<Metrics>,
     listen: &str,
