@@ -121,6 +121,9 @@ pub struct Unit {
     kind: Kind,
     log: PathBuf,
     child: Option<Child>,
+    /// The main process last seen alive: a restart waits until it has left
+    /// the process table (a zombie postmaster keeps the next from starting).
+    last_main: Option<i32>,
     pub restarts: u32,
 }
 
@@ -133,6 +136,7 @@ impl Unit {
             kind,
             log,
             child: None,
+            last_main: None,
             restarts: 0,
         }
     }
@@ -143,6 +147,14 @@ impl Unit {
 
     /// The unit's main process (the daemon, tlcd, the postmaster).
     pub fn main_pid(&mut self) -> Option<i32> {
+        let pid = self.find_main();
+        if pid.is_some() {
+            self.last_main = pid;
+        }
+        pid
+    }
+
+    fn find_main(&mut self) -> Option<i32> {
         match &self.kind {
             Kind::Postgres { data, .. } => {
                 let pid: i32 = std::fs::read_to_string(data.join("postmaster.pid"))
@@ -238,6 +250,7 @@ impl Unit {
     pub fn restart(&mut self, ready: impl Fn() -> bool, gone: &[i32]) {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut waiting: Vec<i32> = gone.to_vec();
+        waiting.extend(self.last_main.take());
         loop {
             if let Some(child) = self.child.as_mut()
                 && !matches!(child.try_wait(), Ok(None))
