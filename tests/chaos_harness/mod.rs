@@ -58,6 +58,8 @@ pub struct Report {
     pub recalled_exact: usize,
     pub catalogue_checks: usize,
     pub drives_down: u32,
+    /// Each drive left down: its last state line from the log.
+    pub down_reasons: Vec<String>,
     pub link_samples: u64,
     pub violations: Vec<String>,
     pub elapsed: Duration,
@@ -89,6 +91,9 @@ impl Report {
             "  drives down     {} (each with its logged reason)",
             self.drives_down
         );
+        for r in &self.down_reasons {
+            println!("    - {r}");
+        }
         println!("  link samples    {}", self.link_samples);
         println!("  violations      {}", self.violations.len());
         for v in &self.violations {
@@ -320,7 +325,10 @@ fn drives_back_up(site: &Site, report: &mut Report) {
             .rev()
             .find(|l| l.contains("drive state") && l.contains(&format!("drive={name}")));
         match reason {
-            Some(l) if l.contains("to=\"down\"") || l.contains("to=down") => {}
+            Some(l) if l.contains("to=\"down\"") || l.contains("to=down") => {
+                let reason = l.split_once("reason=").map_or(l, |(_, r)| r);
+                report.down_reasons.push(format!("{name}: {reason}"));
+            }
             other => report.violations.push(format!(
                 "{name} is down without a logged reason (last: {other:?})"
             )),
