@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::super::testdb::{Backend, TestDb, on_both_backends};
-use super::tests::{archived, files};
+use super::tests::{archive_all, archived, files};
 use super::*;
 
 fn policy() -> MountPolicy {
@@ -21,22 +21,6 @@ fn catalogue(b: Backend, tapes: u32) -> (TestDb, SqlScheduler) {
         s.add_tape(&format!("V{i:05}"), "default", 1 << 40).unwrap();
     }
     (db, s)
-}
-
-fn archive_all(s: &mut SqlScheduler, n: u64) -> Vec<u64> {
-    let ids = s.queue_archive(&files(n), "default").unwrap();
-    let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
-    let jobs = s.fetch_archive_jobs(m.id, n, u64::MAX).unwrap();
-    s.report_migration(
-        m.id,
-        &m.vid,
-        &archived(&jobs, 1),
-        &[],
-        &FileLimits::default(),
-    )
-    .unwrap();
-    s.end_mount(m.id).unwrap();
-    ids
 }
 
 /// Four servers ask for mounts and work at once: no tape is mounted twice,

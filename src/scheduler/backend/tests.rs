@@ -50,6 +50,23 @@ pub(super) fn files(n: u64) -> Vec<NewArchiveFile> {
         .collect()
 }
 
+/// Queues `n` files and puts them all on one tape through one mount.
+pub(super) fn archive_all(s: &mut SqlScheduler, n: u64) -> Vec<u64> {
+    let ids = s.queue_archive(&files(n), "default").unwrap();
+    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, n, u64::MAX).unwrap();
+    s.report_migration(
+        m.id,
+        &m.vid,
+        &archived(&jobs, 1),
+        &[],
+        &FileLimits::default(),
+    )
+    .unwrap();
+    s.end_mount(m.id).unwrap();
+    ids
+}
+
 pub(super) fn archived(jobs: &[ArchiveJob], first_fseq: u64) -> Vec<ArchivedFile> {
     jobs.iter()
         .enumerate()
@@ -104,18 +121,7 @@ fn archive_then_recall_round_trip(b: Backend) {
 /// RECALL_RETRIES attempts with the last reason.
 fn a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts(b: Backend) {
     let (_tmp, mut s) = scheduler(b);
-    let ids = s.queue_archive(&files(1), "default").unwrap();
-    let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
-    let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
-    s.report_migration(
-        m.id,
-        &m.vid,
-        &archived(&jobs, 1),
-        &[],
-        &FileLimits::default(),
-    )
-    .unwrap();
-    s.end_mount(m.id).unwrap();
+    let ids = archive_all(&mut s, 1);
     let ticket = s.queue_recall(ids[0], "/data/back").unwrap();
     let retry = |after: u64| RecallEnd::Retry {
         error: "No space left on device".into(),
