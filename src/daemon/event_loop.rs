@@ -57,7 +57,8 @@ pub struct EventLoop {
     pub(super) systemd_watchdog: Option<(Duration, Instant)>,
     /// Logs of undecodable session reports, at most one a second.
     pub(super) bad_reports: crate::util::Throttle,
-    pub(super) metrics: std::sync::Arc<super::metrics::Metrics>,
+    /// Kept only when the metrics endpoint is configured.
+    pub(super) metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -75,7 +76,7 @@ impl EventLoop {
         config_path: PathBuf,
         host: String,
         io: LoopIo,
-        metrics: std::sync::Arc<super::metrics::Metrics>,
+        metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
     ) -> Self {
         let mut catalogue = Catalogue::new(&config.drives, Instant::now());
         catalogue.set_pacing(pacing(&config));
@@ -202,9 +203,13 @@ impl EventLoop {
 
     fn tick(&mut self) -> Option<LoopEnd> {
         let now = Instant::now();
-        self.metrics.observe(&self.catalogue, now);
+        if let Some(m) = &self.metrics {
+            m.observe(&self.catalogue, now);
+        }
         for (drive, pid, reason) in self.catalogue.watchdog(&self.timeouts, now) {
-            self.metrics.watchdog_killed();
+            if let Some(m) = &self.metrics {
+                m.watchdog_killed();
+            }
             tracing::error!(drive = %drive, pid, reason = %reason, "watchdog: killing the session");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
@@ -429,15 +434,16 @@ impl EventLoop {
         self.on_session_messages();
         // The last look at its counters, then its end, for the metrics.
         let now = Instant::now();
-        self.metrics.observe(&self.catalogue, now);
-        if let Some(session) = self
-            .catalogue
-            .drive_of_pid(pid)
-            .and_then(|d| self.catalogue.get(&d))
-            .and_then(|d| d.session.as_ref())
-        {
-            self.metrics
-                .session_ended(session.kind, EndKind::from_exit(code, signal));
+        if let Some(m) = &self.metrics {
+            m.observe(&self.catalogue, now);
+            if let Some(session) = self
+                .catalogue
+                .drive_of_pid(pid)
+                .and_then(|d| self.catalogue.get(&d))
+                .and_then(|d| d.session.as_ref())
+            {
+                m.session_ended(session.kind, EndKind::from_exit(code, signal));
+            }
         }
         match self.catalogue.session_ended(pid, code, signal, now) {
             Some(outcome) => {

@@ -68,6 +68,8 @@ pub struct Metrics {
     path_moves: Family<Labels, Gauge>,
     path_move_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
     seen: Mutex<HashMap<String, Seen>>,
+    /// Each drive's state at the last look: its gauges change only with it.
+    states: Mutex<HashMap<String, DriveState>>,
 }
 
 impl Metrics {
@@ -91,6 +93,7 @@ impl Metrics {
             path_moves: Family::default(),
             path_move_seconds: Family::default(),
             seen: Mutex::new(HashMap::new()),
+            states: Mutex::new(HashMap::new()),
         };
         registry.register(
             "drive_state",
@@ -164,16 +167,18 @@ impl Metrics {
     /// The loop's look at its drives, each turn: states, and what sessions
     /// moved and how long they mounted and positioned since the last look.
     pub fn observe(&self, catalogue: &Catalogue, now: Instant) {
-        let Ok(mut seen) = self.seen.lock() else {
+        let (Ok(mut seen), Ok(mut states)) = (self.seen.lock(), self.states.lock()) else {
             return;
         };
         for drive in catalogue.drives() {
             let name = drive.config.name.as_str();
-            for state in DRIVE_STATES {
-                let value = i64::from(drive.state == state);
-                self.drive_state
-                    .get_or_create(&labels(&[("drive", name), ("state", state.as_str())]))
-                    .set(value);
+            if states.insert(name.to_string(), drive.state) != Some(drive.state) {
+                for state in DRIVE_STATES {
+                    let value = i64::from(drive.state == state);
+                    self.drive_state
+                        .get_or_create(&labels(&[("drive", name), ("state", state.as_str())]))
+                        .set(value);
+                }
             }
             let Some(session) = &drive.session else {
                 seen.remove(name);

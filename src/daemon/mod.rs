@@ -215,16 +215,20 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         term: term_rx,
         hup: hup_rx,
     };
-    let metrics = metrics::Metrics::new();
-    if let Some(listen) = &config.metrics.listen {
-        metrics::serve(
-            metrics.clone(),
-            listen,
-            config.clone(),
-            library_client(&config),
-        )
-        .map_err(|e| DaemonError::Metrics(listen.clone(), e))?;
-    }
+    let metrics = match &config.metrics.listen {
+        Some(listen) => {
+            let metrics = metrics::Metrics::new();
+            metrics::serve(
+                metrics.clone(),
+                listen,
+                config.clone(),
+                library_client(&config),
+            )
+            .map_err(|e| DaemonError::Metrics(listen.clone(), e))?;
+            Some(metrics)
+        }
+        None => None,
+    };
     let (end, mut forker) =
         EventLoop::new(config, config_path.to_path_buf(), host, io, metrics).run();
 
