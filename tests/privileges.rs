@@ -5,10 +5,9 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Install, bin, give_to, proc_status};
+use common::{Install, Tlcd, give_to, proc_status};
 
 /// What a process that dropped root to `uid` must show.
 fn assert_unprivileged(pid: i32, uid: u32, what: &str) {
@@ -74,48 +73,20 @@ fn sessions_started_by_root_run_as_the_configured_user_without_capabilities() {
 #[test]
 fn tlcd_started_by_root_runs_as_the_configured_user() {
     let install = Install::new(1, 2);
-    let endpoint = format!("ipc://{}/tlc-nobody.sock", install.path().display());
-    let config = install.path().join("tlcd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[library]\nkind = \"emulated\"\npath = \"{}\"\n\n[controller]\nlisten = [\"{endpoint}\"]\n\n[security]\nuser = \"nobody\"\n",
-            install.path().join("library").display()
-        ),
-    )
-    .unwrap();
     let nobody = give_to(&install, "nobody");
-    let mut tlcd = Command::new(bin("tlcd"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let tplib = |args: &[&str]| {
-        Command::new(bin("tplib"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    install.wait_for("tlcd to serve", Duration::from_secs(60), || {
-        String::from_utf8_lossy(&tplib(&["ping"]).stdout).contains("active")
-    });
-    assert_unprivileged(tlcd.id() as i32, nobody.uid.as_raw(), "tlcd");
+    let tlcd = Tlcd::start_with(&install, "tlc-nobody", "\n[security]\nuser = \"nobody\"\n");
+    let pid = tlcd.pid().expect("tlcd runs") as i32;
+    assert_unprivileged(pid, nobody.uid.as_raw(), "tlcd");
     // It still drives the library as that user: a mount and a dismount.
     for args in [
         ["mount", "V00001", "drive0"],
         ["dismount", "V00001", "drive0"],
     ] {
-        let out = tplib(&args);
+        let out = tlcd.tplib(&args);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let _ = tlcd.kill();
-    let _ = tlcd.wait();
 }

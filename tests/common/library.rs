@@ -19,13 +19,19 @@ impl Tlcd {
     /// Writes `NAME.toml` for a tlcd on `ipc://DIR/NAME.sock` (lease in the
     /// library, probes every 100 ms) and starts it.
     pub fn start(install: &Install, name: &str) -> Self {
+        Self::start_with(install, name, "")
+    }
+
+    /// The same with more config text after the generated sections (a
+    /// `[security]` table, say).
+    pub fn start_with(install: &Install, name: &str, more: &str) -> Self {
         let dir = install.path();
         let endpoint = format!("ipc://{}/{name}.sock", dir.display());
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
             format!(
-                "[library]\nkind = \"emulated\"\npath = \"{}\"\nprobe_interval = \"100ms\"\nrequest_timeout = \"2s\"\n\n[controller]\nlisten = [\"{endpoint}\"]\nlog_level = \"debug\"\n",
+                "[library]\nkind = \"emulated\"\npath = \"{}\"\nprobe_interval = \"100ms\"\nrequest_timeout = \"2s\"\n\n[controller]\nlisten = [\"{endpoint}\"]\nlog_level = \"debug\"\n{more}",
                 dir.join("library").display()
             ),
         )
@@ -57,6 +63,11 @@ impl Tlcd {
             .expect("start tlcd");
         self.child = Some(child);
         wait_until("tlcd to answer", || self.role().is_some());
+    }
+
+    /// The running process's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Starts it again on the same endpoint.
