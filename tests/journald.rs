@@ -12,7 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Install, bin};
+use common::{Install, Killed, bin};
 
 /// One native-protocol entry: `KEY=value` lines, or `KEY`, a 64-bit
 /// little-endian length and the raw value.
@@ -36,16 +36,6 @@ fn parse_entry(mut raw: &[u8]) -> HashMap<String, String> {
         }
     }
     fields
-}
-
-/// The daemon, killed however the test ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -9,6 +9,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use common::Killed;
+
 const BINARIES: [&str; 9] = [
     "tapeserverd",
     "tlcd",
@@ -122,12 +124,14 @@ fn the_debian_package_installs_what_operators_expect_and_runs() {
             .args(["--drives", "1", "--tapes", "1"]))
         .trim(),
     );
-    let mut daemon = Command::new(packaged("tapeserverd"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let _daemon = Killed(
+        Command::new(packaged("tapeserverd"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let client = |b: &str, args: &[&str]| {
         Command::new(packaged(b))
             .arg("--config")
@@ -158,8 +162,6 @@ fn the_debian_package_installs_what_operators_expect_and_runs() {
         "{}",
         String::from_utf8_lossy(&recalled.stderr)
     );
-    let _ = daemon.kill();
-    let _ = daemon.wait();
     assert!(std::fs::read(back).unwrap() == std::fs::read(&source).unwrap());
 }
 
@@ -189,17 +191,6 @@ fn mirror() -> String {
             })
             .unwrap_or_else(|| "http://deb.debian.org/debian".into())
     })
-}
-
-/// The daemon in the root, killed however the test ends (before the root
-/// is removed).
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A fresh Debian root (debootstrap, minbase) with nothing but the package
@@ -269,7 +260,8 @@ fn the_package_installs_into_a_fresh_debian_root_and_runs_there() {
         &root,
         "tapeserverd init /srv/ts --drives 1 --tapes 1",
     ));
-    let _daemon = Daemon(
+    // Killed before the root is removed.
+    let _daemon = Killed(
         in_root(
             &root,
             "exec tapeserverd run --config /srv/ts/tapeserver.toml",

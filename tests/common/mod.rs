@@ -460,3 +460,13 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// A child process killed and reaped however the test ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
