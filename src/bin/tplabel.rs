@@ -8,6 +8,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tapeserver::cli::exit_with((|| {
         let config = tapeserver::cli::client_config(cli.config)?;
-        tapeserver::cli::admin::tplabel(&config, &cli.drive, &cli.vid, cli.force)
+        let new = cli.pool.zip(cli.capacity);
+        tapeserver::cli::admin::tplabel(&config, &cli.drive, &cli.vid, cli.force, new)
     })())
 }

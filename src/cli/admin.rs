@@ -192,8 +192,16 @@ pub fn close_mount(config: &Config, mount_id: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn tplabel(config: &Config, drive: &str, vid: &str, force: bool) -> anyhow::Result<()> {
-    client(config).label(drive, vid, force)?;
+/// Labels a cartridge; `new` (pool, capacity) registers one the catalogue
+/// does not know yet.
+pub fn tplabel(
+    config: &Config,
+    drive: &str,
+    vid: &str,
+    force: bool,
+    new: Option<(String, u64)>,
+) -> anyhow::Result<()> {
+    client(config).label(drive, vid, force, new)?;
     println!("{vid} labelled in {drive}");
     Ok(())
 }

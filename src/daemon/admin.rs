@@ -155,6 +155,8 @@ impl EventLoop {
             "",
         );
         spec.force = l.force;
+        spec.pool = l.pool;
+        spec.capacity = l.capacity;
         self.fork(&l.drive, spec);
         Ok(())
     }

@@ -86,12 +86,21 @@ impl AdminClient {
         expect!(reply, Done, "configure drive")
     }
 
-    pub fn label(&self, drive: &str, vid: &str, force: bool) -> Result<String, ClientError> {
+    pub fn label(
+        &self,
+        drive: &str,
+        vid: &str,
+        force: bool,
+        new: Option<(String, u64)>,
+    ) -> Result<String, ClientError> {
+        let (pool, capacity) = new.unwrap_or_default();
         let reply = self.call(
             admin_request::Kind::LabelTape(LabelTape {
                 drive: drive.to_string(),
                 vid: vid.to_string(),
                 force,
+                pool,
+                capacity,
             }),
             self.operation_timeout,
         )?;

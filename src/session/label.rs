@@ -26,6 +26,11 @@ fn label(
     if let Err(e) = crate::tape::aul::check_vid(vid) {
         return SessionEnd::Failed(format!("{vid:?} is not a valid VID: {e}"));
     }
+    if !spec.pool.is_empty()
+        && let Err(e) = register_new(db, vid, &spec.pool, spec.capacity)
+    {
+        return SessionEnd::Failed(e);
+    }
     let claim = match db.claim_tape(&spec.host, &spec.drive, vid, MountKind::Label) {
         Ok(id) => id,
         Err(e @ (SchedulerError::TapeBusy(_) | SchedulerError::UnknownTape(_))) => {
@@ -38,6 +43,49 @@ fn label(
         tracing::error!(error = %e, "cannot close the label mount");
     }
     end
+}
+
+/// A cartridge new to the catalogue goes into `pool`, disabled until its
+/// label is written (the label's success makes it active; a failure leaves
+/// it disabled with the reason, never a tape that looks writable and is
+/// not). A known one must already be in `pool`.
+fn register_new(
+    db: &mut dyn crate::scheduler::Scheduler,
+    vid: &str,
+    pool: &str,
+    capacity: u64,
+) -> Result<(), String> {
+    match db.tape(vid) {
+        Ok(t) if t.pool == pool => Ok(()),
+        Ok(t) => Err(format!(
+            "tape {vid} is already in pool {}, not {pool}",
+            t.pool
+        )),
+        Err(SchedulerError::UnknownTape(_)) => {
+            if capacity == 0 {
+                return Err(format!(
+                    "a new tape needs its capacity (--capacity) to join pool {pool}"
+                ));
+            }
+            db.add_tape(vid, pool, capacity)
+                .and_then(|()| {
+                    db.set_tape_state(
+                        vid,
+                        crate::scheduler::TapeState::Disabled,
+                        "registered by tplabel: not labelled yet",
+                    )
+                })
+                .map_err(|e| format!("cannot register {vid} in pool {pool}: {e}"))?;
+            tracing::info!(
+                vid,
+                pool,
+                capacity,
+                "new cartridge registered; labelling it"
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot look up tape {vid}: {e}")),
+    }
 }
 
 fn label_claimed(

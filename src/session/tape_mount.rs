@@ -73,6 +73,19 @@ fn mount(
                     )),
                 })
             }
+            // The drive cannot read back what it would write: the drive's
+            // fault, not the tape's. Put the cartridge back, put the drive down.
+            Err(e @ DriveError::ReadBack { .. }) => {
+                tracing::error!(vid, drive = drive_name, error = %e, "the drive fails its read-back check: it must not write");
+                let home = drive
+                    .unload()
+                    .map_err(|u| u.to_string())
+                    .and_then(|()| changer.dismount(vid, drive_name).map_err(|d| d.to_string()));
+                Err(SessionEnd::DriveDown(match home {
+                    Ok(()) => e.to_string(),
+                    Err(d) => format!("{e}; and {vid} cannot be put back: {d}"),
+                }))
+            }
             Err(e) => Err(SessionEnd::NeedsCleaner(format!(
                 "cartridge {vid} did not load: {e}"
             ))),

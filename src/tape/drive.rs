@@ -61,6 +61,23 @@ pub enum DriveError {
         op: &'static str,
         source: Box<crate::scsi::ScsiError>,
     },
+    #[error(
+        "drive {drive}: block {block_id} is {len} bytes but the drive moved {transferred}, even when asked for exactly that length"
+    )]
+    ShortTransfer {
+        drive: String,
+        block_id: u64,
+        len: usize,
+        transferred: usize,
+    },
+    #[error(
+        "drive {drive}: its reads cannot be trusted: the first block is {len} bytes, but {why}"
+    )]
+    ReadBack {
+        drive: String,
+        len: usize,
+        why: String,
+    },
     #[error("drive {drive}: the position is unknown ({why})")]
     PositionUnknown { drive: String, why: &'static str },
 }

@@ -33,6 +33,9 @@ const POSITION_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 /// How long a loaded cartridge may take to become ready.
 const READY_WAIT: Duration = Duration::from_secs(10 * 60);
 const MAX_SPACE: u64 = 0x7f_ffff;
+/// The buffer the first block is read into when a cartridge is loaded
+/// (labels are 80 bytes; anything up to this is read whole).
+const PROBE_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Positions {
@@ -63,6 +66,8 @@ pub struct ScsiDrive {
     position: Option<u64>,
     loaded: bool,
     scratch: Vec<u8>,
+    /// A short block came with fewer bytes than its length (logged once).
+    short_reads_seen: bool,
 }
 
 /// Opens an SG device or an iSCSI URL.
@@ -100,6 +105,7 @@ impl ScsiDrive {
             position: None,
             loaded: false,
             scratch: Vec::new(),
+            short_reads_seen: false,
         }
     }
 
@@ -273,6 +279,68 @@ impl ScsiDrive {
         };
     }
 
+    /// Reads the first block twice, with a large buffer and with one
+    /// between its length and twice that, and refuses the drive if the two
+    /// differ: a drive whose short blocks do not come back whole must never
+    /// be written to (what it writes could not be recalled). A blank tape
+    /// has nothing to read; the tape is rewound after.
+    fn probe_reads(&mut self) -> Result<(), DriveError> {
+        let mut large = vec![0u8; PROBE_BUFFER];
+        let refused = |drive: &Self, len: usize, why: String| DriveError::ReadBack {
+            drive: drive.name.clone(),
+            len,
+            why,
+        };
+        let first = match self.read_raw(&mut large) {
+            Ok(ReadOutcome::Data(n)) if n >= 2 => n,
+            Ok(_) => return self.rewind(),
+            Err(DriveError::BlockTooLarge { .. }) => return self.rewind(),
+            Err(DriveError::ShortTransfer {
+                len, transferred, ..
+            }) => {
+                return Err(refused(
+                    self,
+                    len,
+                    format!("even read with its exact length only {transferred} bytes came"),
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        self.rewind()?;
+        let mut snug = vec![0u8; first + first / 2];
+        let second = match self.read_raw(&mut snug) {
+            Err(DriveError::ShortTransfer { transferred, .. }) => {
+                return Err(refused(
+                    self,
+                    first,
+                    format!("read again with its exact length only {transferred} bytes came"),
+                ));
+            }
+            other => other?,
+        };
+        self.rewind()?;
+        match second {
+            ReadOutcome::Data(n) if n == first && snug[..n] == large[..n] => Ok(()),
+            other => Err(refused(
+                self,
+                first,
+                match other {
+                    ReadOutcome::Data(n) if n != first => {
+                        format!(
+                            "read again with a {}-byte buffer it came back as {n} bytes",
+                            snug.len()
+                        )
+                    }
+                    ReadOutcome::Data(_) => format!(
+                        "read again with a {}-byte buffer its bytes differ",
+                        snug.len()
+                    ),
+                    other => format!("read again it came back as {other:?}"),
+                },
+            )),
+        }
+    }
+
     fn advance(&mut self, n: u64) {
         if let Some(p) = &mut self.position {
             *p += n;
@@ -312,6 +380,7 @@ impl TapeDrive for ScsiDrive {
         self.rewind()?;
         self.positions = self.probe_positions();
         self.apply_lbp();
+        self.probe_reads()?;
         self.loaded = true;
         Ok(())
     }
@@ -505,3 +574,6 @@ impl TapeDrive for ScsiDrive {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -44,6 +44,11 @@ fn free_port() -> u16 {
 impl Tgt {
     /// Starts tgtd with `barcodes` in the first slots and an empty drive.
     pub fn start(barcodes: &[&str]) -> Self {
+        Self::start_sized(barcodes, 64)
+    }
+
+    /// As `start`, with cartridges of `size_mb` megabytes.
+    pub fn start_sized(barcodes: &[&str], size_mb: u32) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         // A channel per instance (tgtd takes a short), so tests running at
@@ -64,7 +69,7 @@ impl Tgt {
             child: Some(child),
         };
         tgt.wait_for_control();
-        tgt.configure(barcodes);
+        tgt.configure(barcodes, size_mb);
         tgt
     }
 
@@ -137,9 +142,9 @@ impl Tgt {
         );
     }
 
-    fn configure(&self, barcodes: &[&str]) {
+    fn configure(&self, barcodes: &[&str], size_mb: u32) {
         for b in barcodes {
-            self.tgtimg(b, "data", 64);
+            self.tgtimg(b, "data", size_mb);
         }
         // An empty drive still needs a backing file; so does the changer.
         self.tgtimg("EMPTY", "clean", 1);

@@ -15,4 +15,11 @@ pub struct Cli {
     /// Relabel a cartridge that holds catalogued files; they are marked lost.
     #[arg(long)]
     pub force: bool,
+    /// A new cartridge (not in the catalogue yet): register it in this pool
+    /// once it is labelled, ready for writing.
+    #[arg(long, requires = "capacity")]
+    pub pool: Option<String>,
+    /// The new cartridge's capacity, e.g. "18TB" (with --pool).
+    #[arg(long, value_parser = super::tapeadmin::parse_capacity, requires = "pool")]
+    pub capacity: Option<u64>,
 }

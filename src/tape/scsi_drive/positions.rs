@@ -98,8 +98,73 @@ impl ScsiDrive {
                     buf: len,
                 });
             }
-            return Ok(ReadOutcome::Data(len - (residue as usize).min(len)));
+            let block = len - (residue as usize).min(len);
+            if done.transferred < block {
+                // The drive says the block is `block` bytes but fewer came:
+                // the device's residual is wrong (tgt before 1.0.94 moves
+                // `asked - block` bytes, so a block over half the buffer
+                // loses its tail). Read it again with its exact length,
+                // which needs no residual at all.
+                return self.reread_exact(buf, block, done.transferred);
+            }
+            return Ok(ReadOutcome::Data(block));
         }
         Err(self.scsi("READ")(self.check(s)))
+    }
+
+    /// Steps back over the block just read and reads it again asking for
+    /// exactly its length. An error names both counts when even that does
+    /// not bring the whole block.
+    fn reread_exact(
+        &mut self,
+        buf: &mut [u8],
+        block: usize,
+        first: usize,
+    ) -> Result<ReadOutcome, DriveError> {
+        if !self.short_reads_seen {
+            self.short_reads_seen = true;
+            tracing::warn!(drive = %self.name, block, transferred = first, "the drive moved fewer bytes than the block it reported: short blocks are read again with their exact length");
+        }
+        self.step_back()?;
+        let (done, sense) = self
+            .execute(
+                &ssc::read_6(block, true),
+                Data::In(&mut buf[..block]),
+                IO_TIMEOUT,
+            )
+            .map_err(self.scsi("READ"))?;
+        self.advance(1);
+        match sense {
+            None if done.transferred == block => Ok(ReadOutcome::Data(block)),
+            None => Err(DriveError::ShortTransfer {
+                drive: self.name.clone(),
+                block_id: self.position.map_or(0, |p| p.saturating_sub(1)),
+                len: block,
+                transferred: done.transferred,
+            }),
+            Some(s) => Err(self.scsi("READ")(self.check(s))),
+        }
+    }
+
+    /// SPACE one block back. From the first block some drives (tgt) answer
+    /// "beginning of medium" and leave the tape on that block, which is
+    /// where it must be.
+    fn step_back(&mut self) -> Result<(), DriveError> {
+        let (_, sense) = self
+            .execute(
+                &ssc::space_6(SpaceCode::Blocks, -1),
+                Data::None,
+                POSITION_TIMEOUT,
+            )
+            .map_err(self.scsi("SPACE blocks"))?;
+        match sense {
+            None => {}
+            Some(s) if s.asc == 0x00 && s.ascq == 0x04 && self.position == Some(1) => {}
+            Some(s) => return Err(self.scsi("SPACE blocks")(self.check(s))),
+        }
+        if let Some(p) = &mut self.position {
+            *p = p.saturating_sub(1);
+        }
+        Ok(())
     }
 }
