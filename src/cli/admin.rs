@@ -160,16 +160,13 @@ pub fn mounts(config: &Config, json: bool) -> anyhow::Result<()> {
             .map(|m| {
                 serde_json::json!({
                     "id": m.id, "kind": m.kind, "vid": m.vid, "host": m.host,
-                    "drive": m.drive, "started": m.started,
+                    "drive": m.drive, "started": m.started, "age": m.age,
                 })
             })
             .collect();
         println!("{}", serde_json::json!({ "mounts": mounts }));
         return Ok(());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
     let rows: Vec<Vec<String>> = mounts
         .iter()
         .map(|m| {
@@ -179,7 +176,7 @@ pub fn mounts(config: &Config, json: bool) -> anyhow::Result<()> {
                 m.vid.clone(),
                 m.host.clone(),
                 m.drive.clone(),
-                format!("{:.0}s", (now - m.started).max(0.0)),
+                super::human_duration(m.age),
             ]
         })
         .collect();

@@ -173,7 +173,7 @@ pub fn mounts(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|m| {
                 json!({"id": m.id, "kind": m.kind.as_str(), "vid": m.vid, "host": m.host,
-                       "drive": m.drive, "started": m.started})
+                       "drive": m.drive, "started": m.started, "age": m.age})
             })
             .collect();
         print_json(json!({ "mounts": mounts }));
@@ -188,10 +188,12 @@ pub fn mounts(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
                 m.vid.clone(),
                 m.host.clone(),
                 m.drive.clone(),
+                super::human_duration(m.age),
             ]
         })
         .collect();
-    super::print_table(&["ID", "KIND", "VID", "HOST", "DRIVE"], &rows);
+    // The same columns as `tpstat --mounts`.
+    super::print_table(&["MOUNT", "KIND", "VID", "HOST", "DRIVE", "AGE"], &rows);
     Ok(())
 }
 

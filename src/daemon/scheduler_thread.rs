@@ -187,6 +187,7 @@ impl SchedulerThread {
                         host: m.host,
                         drive: m.drive,
                         started: m.started,
+                        age: m.age,
                     })
                     .collect(),
             }),

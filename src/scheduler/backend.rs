@@ -4,8 +4,9 @@
 //! operator requests and drive leases in `admin`.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use super::clock::Clock;
 use super::sql::postgres::PgConn;
 use super::sql::sqlite::SqliteConn;
 use super::sql::{Conn, Dialect};
@@ -16,11 +17,10 @@ mod mounts;
 mod queries;
 mod queue;
 
-pub(super) fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs_f64()
+/// The database's time now (its `ts_now()`), for what is decided in Rust
+/// inside a transaction (which queue is due, which is backing off).
+pub(super) fn db_now(c: &mut dyn Conn) -> Result<f64, SchedulerError> {
+    c.query_one("SELECT ts_now()", &[])?.get(0)
 }
 
 pub struct SqlScheduler {
@@ -33,16 +33,30 @@ pub type SqliteScheduler = SqlScheduler;
 impl SqlScheduler {
     /// The SQLite catalogue in `path` (created, or upgraded, as needed).
     pub fn open(path: &Path) -> Result<Self, SchedulerError> {
+        Self::open_with_clock(path, Clock::Database)
+    }
+
+    /// As [`open`](Self::open), on `clock` (a simulator's).
+    pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Self, SchedulerError> {
         Ok(Self {
-            conn: Box::new(SqliteConn::open(path)?),
+            conn: Box::new(SqliteConn::open(path, clock)?),
         })
     }
 
     /// A PostgreSQL catalogue shared with other servers.
     pub fn postgres(url: &str, password: Option<&str>) -> Result<Self, SchedulerError> {
+        Self::postgres_with_clock(url, password, Clock::Database)
+    }
+
+    /// As [`postgres`](Self::postgres), on `clock`.
+    pub fn postgres_with_clock(
+        url: &str,
+        password: Option<&str>,
+        clock: Clock,
+    ) -> Result<Self, SchedulerError> {
         let config = super::sql::postgres::config(url, password)?;
         Ok(Self {
-            conn: Box::new(PgConn::open(config)?),
+            conn: Box::new(PgConn::open(config, clock)?),
         })
     }
 
@@ -296,7 +310,7 @@ impl Scheduler for SqlScheduler {
     }
 
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError> {
-        self.read(|c| queries::expired_mounts(c, host, now()))
+        self.read(|c| queries::expired_mounts(c, host))
     }
 
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError> {
@@ -305,7 +319,6 @@ impl Scheduler for SqlScheduler {
 
     fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError> {
         self.read(|c| queries::latest_request(c, mount_id))
-            .map(|latest| (latest, now()))
     }
 }
 

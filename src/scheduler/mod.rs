@@ -8,6 +8,7 @@
 //! never chosen for work its fetch cannot see.
 
 pub mod backend;
+pub mod clock;
 pub mod policy;
 pub mod sql;
 pub mod states;
@@ -247,6 +248,8 @@ pub struct OpenMount {
     pub drive: String,
     /// Seconds since the epoch.
     pub started: f64,
+    /// Seconds since it started, by the database's clock.
+    pub age: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,9 +64,15 @@ impl TestDb {
     }
 
     pub fn connect(&self) -> SqlScheduler {
+        self.connect_with_clock(super::clock::Clock::Database)
+    }
+
+    /// A connection whose `ts_now()` is `clock`.
+    pub fn connect_with_clock(&self, clock: super::clock::Clock) -> SqlScheduler {
         match &self.postgres {
-            Some(_) => SqlScheduler::postgres(&self.url(), None).unwrap(),
-            None => SqlScheduler::open(&self.dir.path().join("db/scheduler.db")).unwrap(),
+            Some(_) => SqlScheduler::postgres_with_clock(&self.url(), None, clock).unwrap(),
+            None => SqlScheduler::open_with_clock(&self.dir.path().join("db/scheduler.db"), clock)
+                .unwrap(),
         }
     }
 }

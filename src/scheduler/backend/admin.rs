@@ -2,7 +2,6 @@
 //! their age and size, cancelling requests; and the drive leases that
 //! tell live servers from dead ones.
 
-use super::now;
 use super::queue::{adjust_pending, signed};
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
@@ -34,7 +33,7 @@ pub(super) fn pools(c: &mut dyn Conn) -> Result<Vec<PoolInfo>, SchedulerError> {
 /// Queued work per pool (archives) and per tape (recalls), running work
 /// included, with the age of the oldest request.
 pub(super) fn queues(c: &mut dyn Conn) -> Result<Vec<QueueInfo>, SchedulerError> {
-    let t = now();
+    let t = super::db_now(c)?;
     let mut out = Vec::new();
     for r in c.query(
         "SELECT pool, COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT), MIN(queued),
@@ -147,12 +146,11 @@ pub(super) fn renew_leases(
     drives: &[String],
     ttl: f64,
 ) -> Result<(), SchedulerError> {
-    let expires = now() + ttl;
     for drive in drives {
         c.execute(
-            "INSERT INTO drive_leases (host, drive, expires) VALUES ($1, $2, $3)
+            "INSERT INTO drive_leases (host, drive, expires) VALUES ($1, $2, ts_now() + $3)
              ON CONFLICT (host, drive) DO UPDATE SET expires = excluded.expires",
-            params![host, drive.as_str(), expires],
+            params![host, drive.as_str(), ttl],
         )?;
     }
     Ok(())

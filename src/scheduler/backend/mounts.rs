@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use super::now;
 use super::queue::{adjust_pending, signed};
 use crate::scheduler::policy::{Candidate, MountPolicy, rank};
 use crate::scheduler::sql::{Conn, params};
@@ -49,9 +48,9 @@ fn candidates(c: &mut dyn Conn) -> Result<Vec<Candidate>, SchedulerError> {
     for r in c.query(
         "SELECT r.vid, tp.pool, COUNT(*), CAST(COALESCE(SUM(r.size), 0) AS BIGINT), MIN(r.queued)
          FROM pending_recalls r JOIN tapes tp ON tp.vid = r.vid
-         WHERE r.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL) AND r.not_before <= $1
+         WHERE r.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL) AND r.not_before <= ts_now()
          GROUP BY r.vid, tp.pool",
-        params![now()],
+        params![],
     )? {
         out.push(Candidate {
             kind: MountKind::Recall,
@@ -164,7 +163,8 @@ pub(super) fn next_mount(
     drive: &str,
     policy: &MountPolicy,
 ) -> Result<Option<Mount>, SchedulerError> {
-    let t = now();
+    // What is due, and what backs off, by the database's clock.
+    let t = super::db_now(c)?;
     let busy = c
         .query_opt(
             "SELECT 1 FROM mounts WHERE host = $1 AND drive = $2 AND ended IS NULL",
@@ -183,9 +183,11 @@ pub(super) fn next_mount(
         };
         let id: u64 = c
             .query_one(
+                // Stamped when the row is written, after the candidates were
+                // read: the mount history is in the order of the commits.
                 "INSERT INTO mounts (kind, vid, pool, host, drive, started)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                params![q.kind, &vid, &pool, host, drive, t],
+                 VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
+                params![q.kind, &vid, &pool, host, drive],
             )?
             .get(0)?;
         return Ok(Some(Mount {
@@ -225,8 +227,8 @@ pub(super) fn end_mount(
     empty: bool,
 ) -> Result<(), SchedulerError> {
     c.execute(
-        "UPDATE mounts SET ended = $2, empty = $3 WHERE id = $1 AND ended IS NULL",
-        params![mount_id, now(), empty],
+        "UPDATE mounts SET ended = ts_now(), empty = $2 WHERE id = $1 AND ended IS NULL",
+        params![mount_id, empty],
     )?;
     requeue_work(c, mount_id)
 }
@@ -308,8 +310,8 @@ pub(super) fn claim_tape(
     let id: u64 = c
         .query_one(
             "INSERT INTO mounts (kind, vid, pool, host, drive, started)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            params![kind, vid, &pool, host, drive, now()],
+             VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
+            params![kind, vid, &pool, host, drive],
         )?
         .get(0)?;
     Ok(id)

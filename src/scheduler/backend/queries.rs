@@ -146,8 +146,7 @@ pub(super) fn last_file(c: &mut dyn Conn, vid: &str) -> Result<Option<LastFile>,
     .transpose()
 }
 
-const OPEN_MOUNTS: &str =
-    "SELECT id, kind, vid, host, drive, started FROM mounts WHERE ended IS NULL";
+const OPEN_MOUNTS: &str = "SELECT id, kind, vid, host, drive, started, ts_now() - started FROM mounts WHERE ended IS NULL";
 
 fn mount_row(r: &Row) -> Result<OpenMount, SchedulerError> {
     Ok(OpenMount {
@@ -157,6 +156,7 @@ fn mount_row(r: &Row) -> Result<OpenMount, SchedulerError> {
         host: r.get(3)?,
         drive: r.get(4)?,
         started: r.get(5)?,
+        age: r.get::<f64>(6)?.max(0.0),
     })
 }
 
@@ -191,41 +191,44 @@ pub(super) fn mount_history(c: &mut dyn Conn) -> Result<Vec<MountRecord>, Schedu
 pub(super) fn expired_mounts(
     c: &mut dyn Conn,
     host: &str,
-    now: f64,
 ) -> Result<Vec<OpenMount>, SchedulerError> {
+    // Both sides of the comparison are the database's clock: a host whose
+    // own clock runs ahead neither reaps a live peer nor is reaped.
     let rows = c.query(
-        "SELECT m.id, m.kind, m.vid, m.host, m.drive, m.started FROM mounts m
+        "SELECT m.id, m.kind, m.vid, m.host, m.drive, m.started, ts_now() - m.started FROM mounts m
          JOIN drive_leases l ON l.host = m.host AND l.drive = m.drive
-         WHERE m.ended IS NULL AND m.host != $1 AND l.expires < $2 ORDER BY m.id",
-        params![host, now],
+         WHERE m.ended IS NULL AND m.host != $1 AND l.expires < ts_now() ORDER BY m.id",
+        params![host],
     )?;
     rows.iter().map(mount_row).collect()
 }
 
 /// The newest request of an open mount's queue: its tape's recalls, or its
-/// pool's archives (recalls only for a recall mount, and so on).
+/// pool's archives (recalls only for a recall mount, and so on), and the
+/// database's time now.
 pub(super) fn latest_request(
     c: &mut dyn Conn,
     mount_id: u64,
-) -> Result<Option<f64>, SchedulerError> {
-    let Some(m) = c.query_opt(
-        "SELECT kind, vid, pool FROM mounts WHERE id = $1 AND ended IS NULL",
-        params![mount_id],
-    )?
-    else {
-        return Ok(None);
-    };
-    let (kind, vid, pool): (MountKind, String, String) = (m.get(0)?, m.get(1)?, m.get(2)?);
-    let row = match kind {
-        MountKind::Recall => c.query_one(
-            "SELECT MAX(queued) FROM recall_queue WHERE vid = $1",
+) -> Result<(Option<f64>, f64), SchedulerError> {
+    let queue = c
+        .query_opt(
+            "SELECT kind, vid, pool FROM mounts WHERE id = $1 AND ended IS NULL",
+            params![mount_id],
+        )?
+        .map(|m| -> Result<(MountKind, String, String), SchedulerError> {
+            Ok((m.get(0)?, m.get(1)?, m.get(2)?))
+        })
+        .transpose()?;
+    let row = match queue {
+        Some((MountKind::Recall, vid, _)) => c.query_one(
+            "SELECT MAX(queued), ts_now() FROM recall_queue WHERE vid = $1",
             params![&vid],
         )?,
-        MountKind::Migration => c.query_one(
-            "SELECT MAX(queued) FROM archive_queue WHERE pool = $1",
+        Some((MountKind::Migration, _, pool)) => c.query_one(
+            "SELECT MAX(queued), ts_now() FROM archive_queue WHERE pool = $1",
             params![&pool],
         )?,
-        _ => return Ok(None),
+        _ => c.query_one("SELECT NULL, ts_now()", params![])?,
     };
-    row.get(0)
+    Ok((row.get(0)?, row.get(1)?))
 }

@@ -3,7 +3,6 @@
 //! what sessions report. Every function runs inside one write transaction
 //! its caller opened.
 
-use super::now;
 use crate::scheduler::sql::{Conn, Value, params};
 
 /// Rows per multi-row INSERT (5 values each: far below both engines'
@@ -74,7 +73,8 @@ pub(super) fn queue_archive(
             largest,
         });
     }
-    let t = now();
+    // One time for the whole request, the database's.
+    let t = super::db_now(c)?;
     let mut ids = Vec::with_capacity(files.len());
     // Many rows per statement: one round trip per chunk, not per file.
     for chunk in files.chunks(INSERT_CHUNK) {
@@ -146,8 +146,8 @@ pub(super) fn queue_recall(
     let recall_id: u64 = c
         .query_one(
             "INSERT INTO recall_queue (file_id, vid, fseq, destination, state, queued)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            params![file_id, &vid, fseq, destination, RecallState::Queued, now()],
+             VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
+            params![file_id, &vid, fseq, destination, RecallState::Queued],
         )?
         .get(0)?;
     Ok(RecallTicket {
@@ -256,9 +256,9 @@ pub(super) fn fetch_recall_jobs(
     let rows = c.query(
         "SELECT recall_id, file_id, fseq, block_id, block_size, size, crc32c, destination,
                 staged_dev, staged_ino, staged_mtime
-         FROM pending_recalls WHERE vid = $1 AND not_before <= $3
+         FROM pending_recalls WHERE vid = $1 AND not_before <= ts_now()
          ORDER BY fseq, recall_id LIMIT $2",
-        params![&vid, max_files, now()],
+        params![&vid, max_files],
     )?;
     let mut jobs = Vec::new();
     let mut bytes = 0u64;
@@ -556,14 +556,14 @@ pub(super) fn report_recalls(
                 // number of times; then it fails with the last error.
                 c.execute(
                     "UPDATE recall_queue SET mount_id = NULL, error = $3,
-                        attempts = attempts + 1, not_before = $4,
+                        attempts = attempts + 1, not_before = ts_now() + $4,
                         state = CASE WHEN attempts + 1 >= $5 THEN $6 ELSE state END
                      WHERE id = $1 AND mount_id = $2 AND state = $7",
                     params![
                         *recall_id,
                         mount_id,
                         error.as_str(),
-                        now() + after.as_secs_f64(),
+                        after.as_secs_f64(),
                         RECALL_RETRIES,
                         RecallState::Failed,
                         RecallState::Queued

@@ -197,7 +197,39 @@ fn operators_cancel_queued_requests_and_list_queues(b: Backend) {
     assert_eq!((pool.name.as_str(), pool.queued_files), ("default", 1));
 }
 
+/// Every time in the catalogue comes from the one clock the statements
+/// read (`ts_now()`): on a virtual clock, mounts start and end, leases
+/// expire and requests age by it, whatever the host's clock says.
+fn every_time_comes_from_the_catalogues_clock(b: Backend) {
+    use crate::scheduler::clock::{Clock, VirtualClock};
+    let (db, mut setup) = catalogue(b, 2);
+    let t0 = 2_000_000_000.0;
+    let clock = VirtualClock::new(t0);
+    let mut s = db.connect_with_clock(Clock::Virtual(clock.clone()));
+    s.queue_archive(&files(2), "default").unwrap();
+    clock.advance(Duration::from_secs(7));
+    let queues = s.queues().unwrap();
+    assert_eq!(queues[0].oldest_age, 7.0, "age by the catalogue's clock");
+    let m = s.next_mount("h1", "d0", &policy()).unwrap().unwrap();
+    s.renew_leases("h1", &["d0".to_string()], Duration::from_secs(10))
+        .unwrap();
+    let open = s.open_mounts().unwrap();
+    assert_eq!((open[0].started, open[0].age), (t0 + 7.0, 0.0));
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(s.latest_request(m.id).unwrap(), (Some(t0), t0 + 16.0));
+    assert!(s.expired_mounts("h2").unwrap().is_empty(), "1 s left");
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(s.expired_mounts("h2").unwrap()[0].id, m.id, "ran out");
+    // The host's own clock (the other connection's) sees no expiry: the
+    // lease is 63 years ahead of it.
+    assert!(setup.expired_mounts("h2").unwrap().is_empty());
+    s.end_mount(m.id).unwrap();
+    let history = s.mount_history().unwrap();
+    assert_eq!(history[0].ended, Some(t0 + 18.0));
+}
+
 on_both_backends!(
+    every_time_comes_from_the_catalogues_clock,
     servers_racing_never_share_a_tape_or_a_job,
     the_mount_policy_orders_and_holds_back_queues,
     mounts_are_counted_per_tape,

@@ -16,6 +16,13 @@ use postgres::{Client, Config, NoTls, Statement};
 
 use super::{Conn, Dialect, Row, Value};
 use crate::scheduler::SchedulerError;
+use crate::scheduler::clock::{self, Clock};
+
+/// `ts_now()` on the server: its own clock, read when the statement runs
+/// (not the transaction's start), or the virtual clock's value sent before
+/// the statement.
+const SERVER_NOW: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)";
+const VIRTUAL_NOW: &str = "CAST(current_setting('tapeserver.now') AS DOUBLE PRECISION)";
 
 const V3: &str = include_str!("postgres_v3.sql");
 /// Later versions, applied in order: (version, batch).
@@ -87,6 +94,9 @@ pub struct PgConn {
     config: Config,
     client: Option<Client>,
     statements: HashMap<String, Statement>,
+    clock: Clock,
+    /// The virtual time this connection's session was last told.
+    sent_now: Option<f64>,
 }
 
 /// The connection settings of `url`, with the password read from
@@ -106,11 +116,13 @@ pub fn config(url: &str, password: Option<&str>) -> Result<Config, SchedulerErro
 }
 
 impl PgConn {
-    pub fn open(config: Config) -> Result<Self, SchedulerError> {
+    pub fn open(config: Config, clock: Clock) -> Result<Self, SchedulerError> {
         let mut conn = Self {
             config,
             client: None,
             statements: HashMap::new(),
+            clock,
+            sent_now: None,
         };
         let client = conn.client()?;
         upgrade(client)?;
@@ -124,6 +136,7 @@ impl PgConn {
         }
         if self.client.is_none() {
             self.statements.clear();
+            self.sent_now = None;
             let mut client = self.config.connect(NoTls).map_err(SchedulerError::from)?;
             // Plan each statement for its values: a generic plan of a long
             // IN list, made before the statistics know the queue's size,
@@ -142,7 +155,11 @@ impl PgConn {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self.client()?.prepare(sql);
+        let now = match self.clock {
+            Clock::Database => SERVER_NOW,
+            Clock::Virtual(_) => VIRTUAL_NOW,
+        };
+        let stmt = self.client()?.prepare(&sql.replace(clock::NOW, now));
         let stmt = self.check(stmt)?;
         self.statements.insert(sql.to_string(), stmt.clone());
         Ok(stmt)
@@ -162,6 +179,24 @@ impl PgConn {
             }
             SchedulerError::from(e)
         })
+    }
+
+    /// With a virtual clock, tells the session the time before a statement.
+    fn send_now(&mut self) -> Result<(), SchedulerError> {
+        let Clock::Virtual(v) = &self.clock else {
+            return Ok(());
+        };
+        let now = v.now();
+        if self.sent_now == Some(now) {
+            return Ok(());
+        }
+        let done = self.client()?.execute(
+            "SELECT set_config('tapeserver.now', $1, false)",
+            &[&now.to_string()],
+        );
+        self.check(done)?;
+        self.sent_now = Some(now);
+        Ok(())
     }
 
     fn params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
@@ -225,6 +260,8 @@ impl Conn for PgConn {
     }
 
     fn rollback(&mut self) {
+        // A setting made in the transaction goes with it.
+        self.sent_now = None;
         if let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) {
             let _ = client.batch_execute("ROLLBACK");
         }
@@ -232,6 +269,7 @@ impl Conn for PgConn {
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SchedulerError> {
         let stmt = self.statement(sql)?;
+        self.send_now()?;
         let rows = self.client()?.query(&stmt, &Self::params(params));
         let rows = self.check(rows)?;
         rows.iter()
@@ -247,6 +285,7 @@ impl Conn for PgConn {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SchedulerError> {
         let stmt = self.statement(sql)?;
+        self.send_now()?;
         let done = self.client()?.execute(&stmt, &Self::params(params));
         self.check(done)
     }

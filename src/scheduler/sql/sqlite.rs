@@ -12,6 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Conn, Dialect, Row, Value};
 use crate::scheduler::SchedulerError;
+use crate::scheduler::clock::Clock;
 
 const V1: &str = include_str!("sqlite_v1.sql");
 const MIGRATIONS: [&str; 4] = [
@@ -48,7 +49,9 @@ fn value(v: ValueRef<'_>) -> Value {
 }
 
 impl SqliteConn {
-    pub fn open(path: &Path) -> Result<Self, SchedulerError> {
+    /// Opens (creating or upgrading) the catalogue in `path`; `ts_now()`
+    /// reads `clock`.
+    pub fn open(path: &Path, clock: Clock) -> Result<Self, SchedulerError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| SchedulerError::CreateDir {
                 path: dir.to_path_buf(),
@@ -56,6 +59,12 @@ impl SqliteConn {
             })?;
         }
         let mut conn = Connection::open(path)?;
+        conn.create_scalar_function(
+            "ts_now",
+            0,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+            move |_| Ok(clock.sqlite_now()),
+        )?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
