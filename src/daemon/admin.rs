@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use prost::Message;
 
-use super::catalogue::ReplyTo;
+use super::catalogue::{DriveState, LibraryWait, ReplyTo, Waiting};
 use super::event_loop::EventLoop;
-use super::messages::ToScheduler;
 use super::session_spec;
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::admin::{
@@ -66,26 +65,7 @@ impl EventLoop {
                     drives: self.catalogue.status(now),
                 }))
             }
-            admin_request::Kind::ConfigureDrive(c) => {
-                let holds = if c.up {
-                    self.loaded_drives()
-                        .into_iter()
-                        .find(|(d, _)| *d == c.drive)
-                        .map(|(_, v)| v)
-                } else {
-                    None
-                };
-                let done = self
-                    .catalogue
-                    .configure(&c.drive, c.up, holds.as_deref(), now)
-                    .map(|(done, clean)| {
-                        if let Some(vid) = clean {
-                            self.start_cleaner(&c.drive, &vid, "tpconfig up on a loaded drive");
-                        }
-                        admin_reply::Kind::Done(done)
-                    });
-                done.into()
-            }
+            admin_request::Kind::ConfigureDrive(c) => self.configure_drive(c, reply_to, now),
             // These answer when their session ends.
             admin_request::Kind::LabelTape(l) => match self.start_label(l, reply_to.clone()) {
                 Ok(()) => Answer::Later,
@@ -97,9 +77,7 @@ impl EventLoop {
             },
             // The scheduler thread answers these.
             admin_request::Kind::ListMounts(_) => {
-                let _ = self.io.to_scheduler.send(ToScheduler::ListMounts {
-                    reply_to: reply_to.clone(),
-                });
+                self.io.scheduler.list_mounts(reply_to.clone());
                 Answer::Later
             }
             admin_request::Kind::CloseMount(c) => match self.running_mount(c.mount_id) {
@@ -109,14 +87,47 @@ impl EventLoop {
                 )))
                 .into(),
                 None => {
-                    let _ = self.io.to_scheduler.send(ToScheduler::CloseMount {
-                        mount_id: c.mount_id,
-                        reply_to: reply_to.clone(),
-                    });
+                    self.io.scheduler.close_mount(c.mount_id, reply_to.clone());
                     Answer::Later
                 }
             },
         }
+    }
+
+    /// tpconfig up|down. Up on a down drive waits for the library to say
+    /// whether the drive holds a cartridge (a cleaner first if it does; a
+    /// refusal if it cannot say), answered when the reading comes.
+    fn configure_drive(
+        &mut self,
+        c: crate::proto::admin::ConfigureDrive,
+        reply_to: &ReplyTo,
+        now: Instant,
+    ) -> Answer {
+        let drive = self.catalogue.get(&c.drive);
+        let down = drive.is_some_and(|d| d.state == DriveState::Down);
+        if c.up && down && !self.catalogue.is_shutting_down() {
+            let wait = drive.and_then(|d| d.library_wait.clone());
+            if let Some(LibraryWait {
+                why: Waiting::Up(_),
+                ..
+            }) = wait
+            {
+                return Err(Refusal::failed_precondition(format!(
+                    "a tpconfig up of drive {} already waits for the library",
+                    c.drive
+                )))
+                .into();
+            }
+            let held = wait.is_some_and(|w| w.held);
+            let reading = self.io.library.refresh();
+            self.catalogue
+                .await_library(&c.drive, Waiting::Up(reply_to.clone()), reading, held);
+            return Answer::Later;
+        }
+        self.catalogue
+            .configure(&c.drive, c.up, None, now)
+            .map(|(done, _)| admin_reply::Kind::Done(done))
+            .into()
     }
 
     fn start_label(&mut self, l: LabelTape, reply_to: ReplyTo) -> Result<(), Refusal> {

@@ -135,6 +135,9 @@ pub struct Drive {
     pub failures_in_a_row: u32,
     /// When to ask the scheduler for its next mount.
     pub asking: Asking,
+    /// A decision waiting for the library to say what the drive holds: the
+    /// drive gets no session meanwhile.
+    pub library_wait: Option<LibraryWait>,
 }
 
 /// After this many bad session ends in a row the drive stays down after its
@@ -201,6 +204,7 @@ impl Catalogue {
                 remove_when_idle: false,
                 failures_in_a_row: 0,
                 asking: Asking::new(now),
+                library_wait: None,
             },
         );
     }
@@ -249,7 +253,7 @@ impl Catalogue {
         }
         self.drives
             .values()
-            .filter(|d| d.state == DriveState::Up)
+            .filter(|d| d.state == DriveState::Up && d.library_wait.is_none())
             .map(|d| d.config.name.clone())
             .collect()
     }
@@ -300,7 +304,7 @@ impl Catalogue {
         let Some(drive) = self.drives.get_mut(name) else {
             return false;
         };
-        if drive.state != DriveState::Up {
+        if drive.state != DriveState::Up || drive.library_wait.is_some() {
             return false;
         }
         drive.session = Some(SessionInfo::new(kind, vid, mount_id, reply_to, now));
@@ -444,11 +448,13 @@ impl Catalogue {
 }
 
 mod ending;
+mod library_wait;
 mod mount_requests;
 mod operator;
 mod status;
 pub mod transitions;
 
+pub use library_wait::{LibraryWait, Waiting};
 pub use mount_requests::{Asking, MountPacing};
 pub use status::{kind_name, substate_name};
 

@@ -10,18 +10,21 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use prost::Message;
 
-use super::catalogue::{Catalogue, DriveState, MountPacing, Next, SessionOutcome};
+use super::catalogue::{
+    Catalogue, DriveState, LibraryWait, MountPacing, Next, SessionOutcome, Waiting,
+};
 use super::forker::{ForkerError, ForkerEvent, ForkerHandle};
-use super::messages::{ToLoop, ToScheduler};
+use super::library_worker::{Holding, LibraryWorker};
+use super::messages::ToLoop;
+use super::scheduler_thread::SchedulerHandle;
 use super::session_spec;
 use super::watchdog::Timeouts;
 use crate::config::Config;
-use crate::library::MediaChanger;
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::admin::admin_reply;
 use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
@@ -37,7 +40,8 @@ pub struct LoopIo {
     pub admin: zmq::Socket,
     pub wake: UnixStream,
     pub from_threads: Receiver<ToLoop>,
-    pub to_scheduler: Sender<ToScheduler>,
+    pub scheduler: SchedulerHandle,
+    pub library: LibraryWorker,
     pub term: UnixStream,
     pub hup: UnixStream,
 }
@@ -59,6 +63,9 @@ pub struct EventLoop {
     pub(super) bad_reports: crate::util::Throttle,
     /// Kept only when the metrics endpoint is configured.
     pub(super) metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
+    /// This host's mounts on drives no longer configured are looked at
+    /// once the library first answers.
+    pub(super) stale_mounts_pending: bool,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -95,51 +102,115 @@ impl EventLoop {
             systemd_watchdog,
             bad_reports: crate::util::Throttle::new(),
             metrics,
+            stale_mounts_pending: false,
         }
     }
 
-    /// Runs the loop; gives the forker back so the caller can stop it.
-    pub fn run(mut self) -> (LoopEnd, ForkerHandle) {
+    /// Runs the loop; gives its sockets and threads back so the caller can
+    /// stop them.
+    pub fn run(mut self) -> (LoopEnd, LoopIo) {
         self.recover();
         let end = self.serve();
-        (end, self.io.forker)
+        (end, self.io)
     }
 
-    /// A drive still holding a cartridge from a previous run gets a cleaner
-    /// (its mounts close after it); the others' stale mounts close now.
+    /// Every drive waits for the library to say what it holds: a cartridge
+    /// from a previous run gets a cleaner (its mounts close after it); an
+    /// empty drive's stale mounts close. Until then no drive gets a session.
     fn recover(&mut self) {
-        let loaded = self.loaded_drives();
-        let _ = self.io.to_scheduler.send(ToScheduler::CloseStaleMounts {
-            configured: self.catalogue.names(),
-            loaded: loaded.iter().map(|(d, _)| d.clone()).collect(),
-        });
+        let reading = self.io.library.refresh();
         for drive in self.catalogue.names() {
-            match loaded.iter().find(|(d, _)| *d == drive) {
-                Some((_, vid)) => {
-                    tracing::warn!(drive = %drive, vid = %vid, "the drive holds a cartridge from a previous run: running a cleaner");
-                    self.start_cleaner(&drive, vid, "recovery at start");
-                }
-                None => {
-                    let _ = self
-                        .io
-                        .to_scheduler
-                        .send(ToScheduler::CloseMounts { drive });
-                }
-            }
+            self.catalogue
+                .await_library(&drive, Waiting::Recovery, reading, false);
+        }
+        self.stale_mounts_pending = true;
+    }
+
+    /// A reading of the library arrived: take the decisions it answers. A
+    /// drive still unknown keeps its tape held and waits for the next one.
+    fn on_library_read(&mut self, covers: u64, ok: bool) {
+        if ok && self.stale_mounts_pending {
+            self.stale_mounts_pending = false;
+            self.io
+                .scheduler
+                .close_stale_mounts(self.catalogue.names(), self.io.library.not_known_empty());
+        }
+        for (drive, wait) in self.catalogue.library_waits_due(covers) {
+            let holding = self.io.library.holding(&drive);
+            self.decide(&drive, wait, holding);
         }
     }
 
-    /// (drive, VID) for every drive the library says holds a cartridge.
-    pub(super) fn loaded_drives(&self) -> Vec<(String, String)> {
-        match super::library_client(&self.config).status() {
-            Ok(status) => status
-                .drives
-                .into_iter()
-                .filter_map(|(d, v)| v.map(|v| (d, v)))
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the library state");
-                Vec::new()
+    fn decide(&mut self, drive: &str, wait: LibraryWait, holding: Holding) {
+        match (wait.why, holding) {
+            (Waiting::Recovery, Holding::Loaded(vid)) => {
+                tracing::warn!(drive, vid = %vid, "the drive holds a cartridge from a previous run: running a cleaner");
+                self.start_cleaner(drive, &vid, "recovery at start");
+            }
+            (Waiting::Recovery | Waiting::Down, Holding::Empty) => {
+                self.io.scheduler.close_mounts(drive);
+            }
+            (Waiting::Down, Holding::Loaded(vid)) => {
+                tracing::error!(drive, vid = %vid, "the drive is down with the cartridge in it: the tape stays held until a cleaner or an operator releases it");
+            }
+            (why @ (Waiting::Recovery | Waiting::Down), Holding::Unknown) => {
+                if !wait.held {
+                    tracing::error!(
+                        drive,
+                        "cannot tell whether the drive holds a cartridge: its tape stays held and the drive gets no session until the library answers"
+                    );
+                    self.io.scheduler.hold_tape(drive);
+                }
+                self.catalogue.keep_waiting(
+                    drive,
+                    LibraryWait {
+                        why,
+                        held: true,
+                        ..wait
+                    },
+                );
+            }
+            (Waiting::Up(reply_to), Holding::Unknown) => {
+                self.reply(
+                    reply_to,
+                    admin_reply::Kind::Error(
+                        Refusal::unavailable(format!(
+                            "cannot tell whether drive {drive} holds a cartridge: the library controller does not answer (see tplib status); the drive stays down"
+                        ))
+                        .into(),
+                    ),
+                );
+                if wait.held {
+                    // Its tape stays held until the library says.
+                    self.catalogue.keep_waiting(
+                        drive,
+                        LibraryWait {
+                            why: Waiting::Down,
+                            ..wait
+                        },
+                    );
+                }
+            }
+            (Waiting::Up(reply_to), holding) => {
+                let holds = match &holding {
+                    Holding::Loaded(vid) => Some(vid.as_str()),
+                    _ => None,
+                };
+                if holding == Holding::Empty {
+                    // Mounts held while the drive's contents were unknown go.
+                    self.io.scheduler.close_mounts(drive);
+                }
+                let answer = self
+                    .catalogue
+                    .configure(drive, true, holds, Instant::now())
+                    .map(|(done, clean)| {
+                        if let Some(vid) = clean {
+                            self.start_cleaner(drive, &vid, "tpconfig up on a loaded drive");
+                        }
+                        admin_reply::Kind::Done(done)
+                    })
+                    .unwrap_or_else(|e| admin_reply::Kind::Error(e.into()));
+                self.reply(reply_to, answer);
             }
         }
     }
@@ -317,10 +388,7 @@ impl EventLoop {
     fn ask_for_mounts(&mut self) {
         let policy = self.config.mount_policy();
         for drive in self.catalogue.mount_requests(Instant::now()) {
-            let _ = self.io.to_scheduler.send(ToScheduler::FindMount {
-                drive,
-                policy: policy.clone(),
-            });
+            self.io.scheduler.find_mount(drive, policy.clone());
         }
     }
 
@@ -328,6 +396,7 @@ impl EventLoop {
         let now = Instant::now();
         match msg {
             ToLoop::WorkQueued => self.catalogue.work_queued(now),
+            ToLoop::LibraryRead { covers, ok } => self.on_library_read(covers, ok),
             ToLoop::AdminAnswer { reply_to, answer } => self.reply(reply_to, answer),
             ToLoop::NoMount { drive } => {
                 self.catalogue.mount_answered(&drive, false, now);
@@ -346,10 +415,7 @@ impl EventLoop {
                         .start_session(&drive, kind, &mount.vid, mount.id, None, now)
                 {
                     tracing::info!(drive = %drive, mount = mount.id, "drive no longer free: mount released");
-                    let _ = self
-                        .io
-                        .to_scheduler
-                        .send(ToScheduler::ReleaseMount(mount.id));
+                    self.io.scheduler.release_mount(mount.id);
                     return;
                 }
                 let spec = session_spec(
@@ -367,6 +433,9 @@ impl EventLoop {
     }
 
     pub(super) fn fork(&mut self, drive: &str, spec: SessionSpec) {
+        // The session moves cartridges: what the drive held is unknown
+        // until the library is read again.
+        self.io.library.forget(drive);
         if let Err(e) = self.io.forker.fork_session(spec)
             && let Some(outcome) = self
                 .catalogue
@@ -465,50 +534,32 @@ impl EventLoop {
         }
         if let Some(blame) = outcome.blame {
             tracing::warn!(drive = %outcome.drive, file_id = blame.file_id, "the session was killed waiting for a file's disk side: an attempt counts against the file, not the drive");
-            let _ = self.io.to_scheduler.send(ToScheduler::CountAttempt {
-                blame,
-                limits: self.config.file_limits(),
-            });
+            self.io
+                .scheduler
+                .count_attempt(blame, self.config.file_limits());
         }
         match outcome.next {
             // A drive left down with a cartridge in it keeps its tape: no
             // other drive may be sent to mount it until a cleaner or an
             // operator resolves it.
+            // Until the library says the drive is empty, its mounts stay
+            // open (their work requeued), so no other drive is sent to mount
+            // its tape.
             Next::CloseMounts if outcome.new_state == DriveState::Down => {
-                match self
-                    .loaded_drives()
-                    .into_iter()
-                    .find(|(d, _)| *d == outcome.drive)
-                {
-                    Some((drive, vid)) => {
-                        tracing::error!(drive = %drive, vid = %vid, "the drive is down with the cartridge in it: the tape stays held until a cleaner or an operator releases it");
-                        let _ = self.io.to_scheduler.send(ToScheduler::HoldTape { drive });
-                    }
-                    None => {
-                        let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
-                            drive: outcome.drive,
-                        });
-                    }
-                }
+                self.io.scheduler.hold_tape(&outcome.drive);
+                let reading = self.io.library.refresh();
+                self.catalogue
+                    .await_library(&outcome.drive, Waiting::Down, reading, true);
             }
-            Next::CloseMounts => {
-                let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
-                    drive: outcome.drive,
-                });
-            }
+            Next::CloseMounts => self.io.scheduler.close_mounts(&outcome.drive),
             Next::Cleaner { vid } => {
                 self.start_cleaner(&outcome.drive, &vid, "the session did not end cleanly")
             }
             Next::DisableTape { vid, reason } => {
                 if !vid.is_empty() {
-                    let _ = self
-                        .io
-                        .to_scheduler
-                        .send(ToScheduler::DisableTape { vid, reason });
+                    self.io.scheduler.disable_tape(&vid, &reason);
                 }
-                let _ = self.io.to_scheduler.send(ToScheduler::CloseMounts {
-                    drive: outcome.drive,
-                });
+                self.io.scheduler.close_mounts(&outcome.drive);
             }
         }
     }

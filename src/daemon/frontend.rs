@@ -39,6 +39,37 @@ pub struct Frontend {
     pub bad_input: crate::util::Throttle,
 }
 
+/// The loop's handle on the frontend thread: stopped by a flag it checks
+/// between polls, joined at shutdown.
+pub struct FrontendHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FrontendHandle {
+    /// Starts the thread "frontend".
+    pub fn spawn(frontend: Frontend) -> std::io::Result<Self> {
+        let stop = frontend.stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("frontend".into())
+            .spawn(move || frontend.run())?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops serving stagers and waits for the thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the frontend thread panicked");
+        }
+    }
+}
+
 impl Frontend {
     pub fn run(mut self) {
         // Roots are compared canonically so symlinks and `..` cannot escape them.

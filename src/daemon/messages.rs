@@ -18,6 +18,9 @@ pub enum ToLoop {
     NoMount { drive: String },
     /// Work was queued: free drives ask now rather than at the next poll.
     WorkQueued,
+    /// The library worker read the library (`ok`: the controller answered);
+    /// the reading answers every refresh numbered up to `covers`.
+    LibraryRead { covers: u64, ok: bool },
     /// The answer to an operator request the scheduler thread served.
     AdminAnswer {
         reply_to: super::catalogue::ReplyTo,

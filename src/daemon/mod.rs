@@ -8,6 +8,7 @@ pub mod event_loop;
 pub mod forker;
 pub mod frontend;
 pub mod init;
+pub mod library_worker;
 pub mod liveness;
 pub mod messages;
 pub mod metrics;
@@ -17,7 +18,7 @@ pub mod watchdog;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use crossbeam_channel::unbounded;
 
@@ -26,7 +27,7 @@ use crate::messaging::curve;
 use crate::proto::session::{DriveFaults, SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler;
 use event_loop::{EventLoop, LoopEnd, LoopIo};
-use messages::{LoopWaker, ToScheduler};
+use messages::LoopWaker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -66,7 +67,13 @@ pub enum DaemonError {
     SessionUser(String),
     #[error("metrics.listen = {0}: {1}")]
     Metrics(String, std::io::Error),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
 }
+
+/// While the library cannot say what a drive holds, it is asked again this
+/// often.
+const LIBRARY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
 pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
@@ -142,22 +149,22 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     signal_hook::low_level::pipe::register(libc::SIGHUP, hup_tx).map_err(DaemonError::Signals)?;
 
     let (to_loop_tx, to_loop_rx) = unbounded();
-    let (to_sched_tx, to_sched_rx) = unbounded();
     let waker = LoopWaker::new(to_loop_tx, wake_tx);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sched_thread = scheduler_thread::SchedulerThread {
-        db: config.open_scheduler()?,
-        host: host.clone(),
-        rx: to_sched_rx,
-        waker: waker.clone(),
-        liveness: liveness::Liveness::new(
+    let scheduler = scheduler_thread::SchedulerHandle::spawn(
+        config.open_scheduler()?,
+        host.clone(),
+        waker.clone(),
+        liveness::Liveness::new(
             host.clone(),
             config.drives.iter().map(|d| d.name.clone()).collect(),
             config.scheduler.drive_lease.0,
             library_client(&config),
         ),
-        unclosed: Default::default(),
-    };
+    )
+    .map_err(DaemonError::Thread)?;
+    let library =
+        library_worker::LibraryWorker::start(library_client(&config), waker.clone(), LIBRARY_RETRY)
+            .map_err(DaemonError::Thread)?;
     let frontend = frontend::Frontend {
         socket: stager,
         db: config.open_scheduler()?,
@@ -184,17 +191,10 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             })
             .collect(),
         wake_loop: waker,
-        stop: stop.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
         bad_input: crate::util::Throttle::new(),
     };
-    let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(f)
-            .map_err(DaemonError::Signals)
-    };
-    let sched_handle = spawn("scheduler", Box::new(move || sched_thread.run()))?;
-    let frontend_handle = spawn("frontend", Box::new(move || frontend.run()))?;
+    let frontend = frontend::FrontendHandle::spawn(frontend).map_err(DaemonError::Thread)?;
 
     tracing::info!(stager = %config.stager_endpoint(), admin = %config.admin_endpoint(), "tapeserverd ready");
     // Without NOTIFY_SOCKET (not under systemd) this does nothing.
@@ -211,7 +211,8 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         admin,
         wake: wake_rx,
         from_threads: to_loop_rx,
-        to_scheduler: to_sched_tx.clone(),
+        scheduler,
+        library,
         term: term_rx,
         hup: hup_rx,
     };
@@ -229,13 +230,12 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         }
         None => None,
     };
-    let (end, mut forker) =
-        EventLoop::new(config, config_path.to_path_buf(), host, io, metrics).run();
+    let (end, io) = EventLoop::new(config, config_path.to_path_buf(), host, io, metrics).run();
 
-    stop.store(true, Ordering::Relaxed);
-    let _ = to_sched_tx.send(ToScheduler::Stop);
-    let _ = frontend_handle.join();
-    let _ = sched_handle.join();
+    frontend.stop();
+    io.scheduler.stop();
+    io.library.stop();
+    let mut forker = io.forker;
     // Closing the link stops the forker; reap it.
     let forker_pid = forker.pid;
     let _ = forker.stop();

@@ -4,19 +4,121 @@
 //! the mounts of ended sessions so nothing a dead session held stays
 //! assigned, disabling tapes. It keeps no drive state of its own.
 
-use crossbeam_channel::Receiver;
+use std::thread::JoinHandle;
 
+use crossbeam_channel::{Receiver, Sender, unbounded};
+
+use super::catalogue::{FileBlame, ReplyTo};
+use super::liveness::Liveness;
+use super::messages::{LoopWaker, ToLoop, ToScheduler};
 use crate::messaging::refusal::Refusal;
 use crate::proto::admin::{MountInfo, MountList, admin_reply};
-use crate::scheduler::SchedulerError;
+use crate::scheduler::{MountPolicy, Scheduler, SchedulerError};
 
 fn refused(r: Refusal) -> admin_reply::Kind {
     admin_reply::Kind::Error(r.into())
 }
 
-use super::liveness::Liveness;
-use super::messages::{LoopWaker, ToLoop, ToScheduler};
-use crate::scheduler::{MountPolicy, Scheduler};
+/// The event loop's handle on the scheduler thread: one typed method per
+/// request, the thread named and joined at shutdown. A request to a thread
+/// that is gone is logged (it only ends at `stop`).
+pub struct SchedulerHandle {
+    tx: Sender<ToScheduler>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SchedulerHandle {
+    /// Starts the thread "scheduler" on its own connection.
+    pub fn spawn(
+        db: Box<dyn Scheduler>,
+        host: String,
+        waker: LoopWaker,
+        liveness: Liveness,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = unbounded();
+        let thread = SchedulerThread {
+            db,
+            host,
+            rx,
+            waker,
+            liveness,
+            unclosed: Default::default(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("scheduler".into())
+            .spawn(move || thread.run())?;
+        Ok(Self {
+            tx,
+            thread: Some(handle),
+        })
+    }
+
+    fn send(&self, msg: ToScheduler) {
+        if let Err(e) = self.tx.send(msg) {
+            tracing::error!(request = ?e.0, "the scheduler thread is gone: request dropped");
+        }
+    }
+
+    /// A mount for this free drive; answered with `MountFound` or `NoMount`.
+    pub fn find_mount(&self, drive: String, policy: MountPolicy) {
+        self.send(ToScheduler::FindMount { drive, policy });
+    }
+
+    /// The drive is done with its cartridge: close its mounts, requeue
+    /// what they left.
+    pub fn close_mounts(&self, drive: &str) {
+        self.send(ToScheduler::CloseMounts {
+            drive: drive.into(),
+        });
+    }
+
+    /// The loop could not use a mount it was given.
+    pub fn release_mount(&self, mount_id: u64) {
+        self.send(ToScheduler::ReleaseMount(mount_id));
+    }
+
+    /// The drive may hold its cartridge: requeue its mounts' work, keep the
+    /// mounts (and so the tape) held.
+    pub fn hold_tape(&self, drive: &str) {
+        self.send(ToScheduler::HoldTape {
+            drive: drive.into(),
+        });
+    }
+
+    /// At start: this host's mounts on drives no longer configured.
+    pub fn close_stale_mounts(&self, configured: Vec<String>, loaded: Vec<String>) {
+        self.send(ToScheduler::CloseStaleMounts { configured, loaded });
+    }
+
+    pub fn list_mounts(&self, reply_to: ReplyTo) {
+        self.send(ToScheduler::ListMounts { reply_to });
+    }
+
+    pub fn close_mount(&self, mount_id: u64, reply_to: ReplyTo) {
+        self.send(ToScheduler::CloseMount { mount_id, reply_to });
+    }
+
+    pub fn count_attempt(&self, blame: FileBlame, limits: crate::scheduler::FileLimits) {
+        self.send(ToScheduler::CountAttempt { blame, limits });
+    }
+
+    pub fn disable_tape(&self, vid: &str, reason: &str) {
+        self.send(ToScheduler::DisableTape {
+            vid: vid.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Stops the thread after what it was sent, and waits for it.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(ToScheduler::Stop);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the scheduler thread panicked");
+        }
+    }
+}
 
 pub struct SchedulerThread {
     pub db: Box<dyn Scheduler>,

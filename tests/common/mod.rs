@@ -413,6 +413,23 @@ pub fn archived_ids(stdout: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// Waits for a state: `check` answers Ok once it holds, or Err with the
+/// state it saw; after a generous limit the test fails with the last state
+/// seen.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last seen: {seen}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits for a state (polled), failing the test after a generous limit.
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -59,7 +59,10 @@ impl Catalogue {
         self.drives
             .values_mut()
             .filter(|d| {
-                d.state == DriveState::Up && !d.asking.outstanding && d.asking.not_before <= now
+                d.state == DriveState::Up
+                    && d.library_wait.is_none()
+                    && !d.asking.outstanding
+                    && d.asking.not_before <= now
             })
             .map(|d| {
                 d.asking.outstanding = true;

@@ -83,6 +83,10 @@ impl Catalogue {
         }
     }
 
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
     /// SIGTERM: no new sessions; idle drives stop, running sessions finish.
     pub fn shutting_down(&mut self, now: Instant) {
         self.shutting_down = true;

@@ -349,3 +349,22 @@ fn a_kill_while_waiting_for_a_files_disk_side_blames_the_file_not_the_drive() {
     );
     assert_eq!(c.get("d0").unwrap().failures_in_a_row, 0);
 }
+
+/// A drive whose decision waits for the library gets no mount request and
+/// no session until the reading that answers it is taken out; a reading
+/// older than the wait does not answer it.
+#[test]
+fn a_drive_waiting_for_the_library_gets_no_session() {
+    let (mut c, now) = catalogue();
+    c.await_library("d0", Waiting::Recovery, 5, false);
+    assert!(c.mount_requests(now).is_empty());
+    assert!(c.free_drives().is_empty());
+    assert!(!c.start_session("d0", SessionKind::Label, "V00001", 0, None, now));
+    assert!(c.library_waits_due(4).is_empty(), "an older reading");
+    let due = c.library_waits_due(5);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].1.why, Waiting::Recovery);
+    assert_eq!(c.mount_requests(now), vec!["d0"]);
+    c.keep_waiting("d0", due[0].1.clone());
+    assert!(c.waits_for_library("d0"));
+}

@@ -1,0 +1,124 @@
+//! The parent fails closed when the library cannot be asked: a drive that
+//! goes down while the controller is dead is taken to hold its cartridge
+//! (which it does), so its tape stays held, it is not brought up without a
+//! cleaner, and no other drive is sent to mount its tape; once the
+//! controller is back the state resolves and the work goes on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Install, Tlcd, pattern};
+use tapeserver::config::{FaultsConfig, Interval};
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn open_mounts(install: &Install) -> Vec<serde_json::Value> {
+    // Answered by the scheduler thread after everything the loop sent it
+    // before (one channel, in order).
+    let json: serde_json::Value =
+        serde_json::from_str(&install.ok("tpstat", &["--mounts", "--json"])).unwrap();
+    json["mounts"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_drive_down_while_the_controller_is_dead_keeps_its_tape_until_the_library_answers() {
+    let install = Install::new(2, 2);
+    let release = install.path().join("release");
+    let tlcd_endpoint = format!("ipc://{}/tlc0.sock", install.path().display());
+    install.configure(|c| {
+        c.library.controllers = vec![tlcd_endpoint.clone()];
+        c.library.move_timeout = Interval(Duration::from_secs(1));
+        c.library.request_timeout = Interval(Duration::from_millis(300));
+        // Whichever drive takes the file hangs in it until the controller
+        // is gone.
+        for d in &mut c.drives {
+            d.faults = Some(FaultsConfig {
+                stall_at_block: Some(2),
+                stall_until: Some(release.clone()),
+                ..Default::default()
+            });
+        }
+    });
+    let mut tlcd = Tlcd::start(&install, "tlc0");
+    let _daemon = install.start();
+    let src = install.make_file("f", 1 << 20, 3);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    let writing = |d: &str| {
+        let d = install.drive(d);
+        d["state"] == "running" && d["substate"] == "transferring"
+    };
+    install.wait_for("a drive writing", LONG, || {
+        writing("drive0") || writing("drive1")
+    });
+    let (drive, other) = if writing("drive0") {
+        ("drive0", "drive1")
+    } else {
+        ("drive1", "drive0")
+    };
+    let vid = install.drive(drive)["vid"].as_str().unwrap().to_string();
+
+    // The controller dies; the session writes its file and cannot put the
+    // cartridge back: the drive goes down with the cartridge in it.
+    tlcd.kill();
+    std::fs::write(&release, b"").unwrap();
+    install.wait_for("the drive down", LONG, || {
+        install.drive(drive)["state"] == "down"
+    });
+    assert_eq!(install.state_of(id).state, "on_tape");
+    assert!(install.drive_loaded(drive), "the cartridge is in {drive}");
+
+    // Its tape stays held: the mount is open, nothing can be given it.
+    let held = open_mounts(&install);
+    assert!(
+        held.iter()
+            .any(|m| m["vid"] == vid.as_str() && m["drive"] == drive),
+        "{vid} is held by {drive}'s open mount: {held:?}{}",
+        install.daemon_log_tail()
+    );
+    // No drive comes up without a cleaner while nobody can say what it holds.
+    let refused = install.run("tpconfig", &[drive, "up"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "tpconfig up was refused");
+    assert!(
+        stderr.contains(&format!(
+            "cannot tell whether drive {drive} holds a cartridge"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(install.drive(drive)["state"], "down");
+    // A recall of the file, and another drive free to serve it: it waits.
+    assert_eq!(install.drive(other)["state"], "up");
+    let back = install.path().join("back");
+    let line = install.ok(
+        "stager",
+        &["recall", &id.to_string(), back.to_str().unwrap()],
+    );
+    let recall_id = line.split_whitespace().next().unwrap().to_string();
+    let held = open_mounts(&install);
+    assert!(
+        held.iter()
+            .all(|m| m["vid"] != vid.as_str() || m["drive"] == drive),
+        "{vid} was given to another drive: {held:?}"
+    );
+
+    // The controller comes back: the library says the drive holds the
+    // cartridge; tpconfig up runs a cleaner, which puts it home, and the
+    // recall is served.
+    tlcd.restart();
+    install.wait_for("the library read again", LONG, || {
+        install
+            .daemon_log()
+            .contains("the drive is down with the cartridge in it")
+    });
+    let out = install.ok("tpconfig", &[drive, "up"]);
+    assert!(out.contains("a cleaner unloads it"), "{out}");
+    install.wait_for("the recall done", LONG, || {
+        let json: serde_json::Value =
+            serde_json::from_str(&install.ok("stager", &["recalls", "--json", &recall_id]))
+                .unwrap();
+        assert_ne!(json["recalls"][0]["state"], "failed", "{json}");
+        json["recalls"][0]["state"] == "done"
+    });
+    assert_eq!(std::fs::read(&back).unwrap(), pattern(1 << 20, 3));
+}
