@@ -302,7 +302,10 @@ fn a_failed_dismount_stays_on_its_drive() {
         Some("V00002"),
         "the stuck tape is not mounted elsewhere"
     );
-    assert_eq!(install.drive("drive1")["state"], "up");
+    // Its file is reported at the flush; the session may still unmount.
+    install.wait_for("drive1 up again", LONG, || {
+        install.drive("drive1")["state"] == "up"
+    });
     assert!(!install.daemon_log().contains("cannot mount V00001"));
     // The operator mends the robot and brings the drive up: a cleaner puts
     // the cartridge back and the tape is free again.

@@ -56,6 +56,9 @@ fn assert_on_tape_once(install: &Install, ids: &[u64]) {
 fn disk_side_errors_fail_only_their_file() {
     let install = install(2, 4, FaultsConfig::default(), 200);
     let _daemon = install.start();
+    // The drive is down while the files change, so no mount starts before
+    // (however slow this machine is); later mounts retry the failed ones.
+    install.ok("tpconfig", &["drive0", "down"]);
     let a = install.make_file("a", 300 * KIB, 1);
     let vanished = install.make_file("vanished", 300 * KIB, 2);
     let grown = install.make_file("grown", 300 * KIB, 3);
@@ -66,6 +69,7 @@ fn disk_side_errors_fail_only_their_file() {
     let d = install.make_file("d", 10, 4);
     let mut all = ids.clone();
     all.extend(install.archive(std::slice::from_ref(&d)));
+    install.ok("tpconfig", &["drive0", "up"]);
     install.wait_for("all files settled", LONG, || settled(&install, &all));
 
     let failed_vanished = install.state_of(all[1]);
