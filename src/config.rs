@@ -5,9 +5,8 @@
 //! "30s", "100ms"). Every error names the file, the key and what was expected.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// Where client commands look for the config when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tapeserver/tapeserver.toml";
@@ -31,67 +30,7 @@ pub enum ConfigError {
     },
 }
 
-/// A byte count read from "256KiB", "80GB" or a plain integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(into = "u64")]
-pub struct ByteSize(pub u64);
-
-impl From<ByteSize> for u64 {
-    fn from(size: ByteSize) -> u64 {
-        size.0
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u64),
-            Text(String),
-        }
-        match Raw::deserialize(de).map_err(|_| {
-            serde::de::Error::custom(
-                "expected a size such as \"256KiB\", \"80GB\" or a number of bytes",
-            )
-        })? {
-            Raw::Number(n) => Ok(ByteSize(n)),
-            Raw::Text(text) => parse_size::parse_size(text.trim())
-                .map(ByteSize)
-                .map_err(|e| {
-                    serde::de::Error::custom(format!(
-                        "expected a size such as \"256KiB\" or \"80GB\", got {text:?} ({e})"
-                    ))
-                }),
-        }
-    }
-}
-
-/// A duration read from "5m", "30s", "100ms".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(into = "String")]
-pub struct Interval(pub Duration);
-
-impl From<Interval> for String {
-    fn from(interval: Interval) -> String {
-        humantime::format_duration(interval.0).to_string()
-    }
-}
-
-impl<'de> Deserialize<'de> for Interval {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(de).map_err(|_| {
-            serde::de::Error::custom("expected a duration such as \"30s\" or \"5m\"")
-        })?;
-        humantime::parse_duration(text.trim())
-            .map(Interval)
-            .map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "expected a duration such as \"30s\" or \"5m\", got {text:?} ({e})"
-                ))
-            })
-    }
-}
+pub use crate::units::{ByteSize, Interval, MAX_BLOCK_SIZE};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +51,14 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Test scaffolding: the daemon's sessions' scheduler connections made
+    /// slow or failing (see `crate::faults`). Never set in production.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub test_faults: crate::faults::SchedulerFaults,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// The Prometheus endpoint.
@@ -227,28 +174,9 @@ pub struct DriveConfig {
     pub faults: Option<FaultsConfig>,
 }
 
-/// Test-only fault injection (see `tape::faulty`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultsConfig {
-    pub write_error_at_block: Option<u64>,
-    pub read_error_at_block: Option<u64>,
-    pub corrupt_read_at_block: Option<u64>,
-    pub stall_at_block: Option<u64>,
-    pub stall: Option<Interval>,
-    /// The stall lasts until this file exists (instead of `stall`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stall_until: Option<PathBuf>,
-    pub early_warning_after: Option<ByteSize>,
-    pub end_of_medium_after: Option<ByteSize>,
-    /// The library fails every dismount from this drive.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dismount_error: bool,
-    /// Every data block written or read takes this long (a slow drive, so
-    /// that a test's kill lands while data moves).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_delay: Option<Interval>,
-}
+/// The faults a test injects into a drive (test scaffolding, in
+/// `crate::faults`).
+pub use crate::faults::Faults as FaultsConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -330,32 +258,10 @@ pub mod tlcd;
 
 pub use client::{ClientConfig, StagerSettings};
 use defaults::*;
+pub use defaults::{DEFAULT_MOVE_TIMEOUT, DEFAULT_PROBE_INTERVAL};
 pub use scheduler::{PoolPolicyConfig, QueuePolicyConfig, SchedulerConfig};
 
-/// Largest tape block the file-backed drive and the labels accept.
-pub const MAX_BLOCK_SIZE: u64 = 16 * 1024 * 1024;
-
 impl Config {
-    /// How often a file may fail before it fails for good.
-    pub fn file_limits(&self) -> crate::scheduler::FileLimits {
-        crate::scheduler::FileLimits {
-            max_attempts: self.scheduler.max_file_attempts,
-            max_end_of_medium: self.scheduler.max_end_of_medium,
-        }
-    }
-
-    /// A connection to the configured scheduler.
-    pub fn open_scheduler(
-        &self,
-    ) -> Result<Box<dyn crate::scheduler::Scheduler>, crate::scheduler::SchedulerError> {
-        crate::scheduler::open_with(&self.scheduler.url, self.scheduler.password_file.as_deref())
-    }
-
-    /// When a queue is worth a mount, and which goes first.
-    pub fn mount_policy(&self) -> crate::scheduler::MountPolicy {
-        self.scheduler.mount_policy()
-    }
-
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -481,14 +387,6 @@ impl Config {
         }
     }
 
-    /// The site name written in the labels.
-    pub fn site(&self) -> String {
-        match &self.daemon.site {
-            Some(site) => site.clone(),
-            None => crate::tape::aul::default_site(&self.host()),
-        }
-    }
-
     pub fn stager_endpoint(&self) -> String {
         self.endpoint(&self.endpoints.stager, "stager.sock")
     }
@@ -514,18 +412,6 @@ impl Config {
         } else {
             self.library.controllers.clone()
         }
-    }
-
-    /// The drives as the library controller knows them.
-    pub fn drive_refs(&self) -> Vec<crate::library::DriveRef> {
-        self.drives
-            .iter()
-            .map(|d| crate::library::DriveRef {
-                name: d.name.clone(),
-                element: d.element,
-                serial: None,
-            })
-            .collect()
     }
 
     fn endpoint(&self, configured: &str, socket: &str) -> String {

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod faults;
 pub mod library;
 pub mod logging;
 pub mod messaging;
@@ -12,7 +13,9 @@ pub mod privileges;
 pub mod scheduler;
 pub mod scsi;
 pub mod session;
+pub mod settings;
 pub mod tape;
+pub mod units;
 pub mod util;
 
 /// Generated protobuf messages (see `proto/`).

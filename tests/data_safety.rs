@@ -21,7 +21,7 @@ const KIB: usize = 1024;
 fn a_database_error_is_not_taken_for_no_work() {
     let install = Install::new(1, 2);
     install.configure(|c| {
-        c.scheduler.test_failing_fetches = 1;
+        c.test_faults.failing_fetches = 1;
         c.scheduler.error_backoff = Interval(Duration::from_secs(1));
     });
     let daemon = install.start();
@@ -41,7 +41,7 @@ fn a_database_error_is_not_taken_for_no_work() {
     assert_eq!(install.drive("drive0")["state"], "up", "the drive stays up");
     assert_eq!(install.state_of(id).state, "queued");
     // The database is back: the file goes to tape.
-    install.configure(|c| c.scheduler.test_failing_fetches = 0);
+    install.configure(|c| c.test_faults.failing_fetches = 0);
     daemon.signal(libc::SIGHUP);
     install.wait_for("the file on tape", LONG, || {
         install.state_of(id).state == "on_tape"

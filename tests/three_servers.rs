@@ -120,7 +120,7 @@ fn three_servers_one_killed_lose_nothing_and_duplicate_nothing() {
             // of all three servers, so the kill lands while data moves.
             cfg.session.flush_files = 5;
             cfg.session.bulk_files = 10;
-            cfg.scheduler.test_call_delay = Some(Interval(Duration::from_millis(20)));
+            cfg.test_faults.call_delay = Some(Interval(Duration::from_millis(20)));
             // Several servers make empty mounts (another took the work):
             // a pool must not wait long after one.
             cfg.scheduler.empty_mount_backoff = Interval(Duration::from_secs(1));

@@ -10,9 +10,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tapeserver::cli::exit_with((|| {
         let config = tapeserver::cli::client_config(cli.config)?;
-        let mut db = config
-            .open_scheduler()
-            .context("cannot open the scheduler")?;
+        let mut db =
+            tapeserver::settings::open_scheduler(&config).context("cannot open the scheduler")?;
         let db = &mut *db;
         match cli.command {
             Command::Pools => tapeadmin::pools(db, cli.json),

@@ -33,7 +33,15 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            match tapeserver::library::controller::standalone::run(&config) {
+            let controller = match tapeserver::settings::controller_config(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "tlcd cannot run");
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match tapeserver::library::controller::standalone::run(controller) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "tlcd cannot run");

@@ -39,7 +39,7 @@ impl Target {
                 }
                 Some(Target {
                     endpoints: c.controller_endpoints(),
-                    drives: c.drive_refs(),
+                    drives: crate::settings::drive_refs(&c),
                     request_timeout: c.library.request_timeout.0,
                     move_timeout: c.library.move_timeout.0,
                 })
@@ -47,7 +47,7 @@ impl Target {
             Err(e) => match TlcdConfig::load(&path) {
                 Ok(t) => Some(Target {
                     endpoints: vec![t.endpoint()],
-                    drives: t.drive_refs(),
+                    drives: crate::settings::tlcd_drive_refs(&t),
                     request_timeout: t.library.request_timeout.0,
                     move_timeout: t.library.move_timeout.0,
                 }),
@@ -63,7 +63,7 @@ impl Target {
             endpoints: Vec::new(),
             drives: Vec::new(),
             request_timeout: Duration::from_secs(10),
-            move_timeout: crate::library::controller::DEFAULT_MOVE_TIMEOUT,
+            move_timeout: crate::config::DEFAULT_MOVE_TIMEOUT,
         });
         if !endpoints.is_empty() {
             target.endpoints = endpoints;

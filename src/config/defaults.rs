@@ -4,10 +4,6 @@ use std::time::Duration;
 
 use super::{ByteSize, EndpointsConfig, Interval, SessionConfig, WatchdogConfig};
 
-pub(super) fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 pub(super) fn default_log_level() -> String {
     "info".into()
 }
@@ -123,11 +119,16 @@ impl Default for WatchdogConfig {
         }
     }
 }
+/// A robot retries for minutes before it gives up on a move.
+pub const DEFAULT_MOVE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How often an offline changer path is probed.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+
 pub(super) fn default_move_timeout() -> Interval {
-    Interval(crate::library::controller::DEFAULT_MOVE_TIMEOUT)
+    Interval(DEFAULT_MOVE_TIMEOUT)
 }
 pub(super) fn default_probe_interval() -> Interval {
-    Interval(crate::library::controller::DEFAULT_PROBE_INTERVAL)
+    Interval(DEFAULT_PROBE_INTERVAL)
 }
 pub(super) fn default_request_timeout() -> Interval {
     Interval(Duration::from_secs(10))

@@ -49,35 +49,6 @@ impl LibraryConfig {
         }
     }
 
-    /// The changer paths an embedded controller drives: the configured
-    /// ones, or every path of the emulated library.
-    pub fn changer_paths(&self) -> Result<Vec<String>, crate::library::ChangerError> {
-        if !self.changers.is_empty() {
-            return Ok(self.changers.clone());
-        }
-        let Some(root) = &self.path else {
-            return Ok(Vec::new());
-        };
-        let library = crate::library::emulated::EmulatedLibrary::open(root);
-        let names = library.with_state(|s| Ok(s.paths.clone()))?;
-        Ok(names
-            .iter()
-            .map(|n| {
-                crate::library::emulated::EmulatedLibrary::path_file(root, n)
-                    .display()
-                    .to_string()
-            })
-            .collect())
-    }
-
-    /// How the controller reaches the changer paths.
-    pub fn path_kind(&self) -> crate::library::scsi_changer::PathKind {
-        match self.kind {
-            LibraryKind::Emulated => crate::library::scsi_changer::PathKind::Emulated,
-            LibraryKind::Scsi => crate::library::scsi_changer::PathKind::Scsi,
-        }
-    }
-
     /// Where the emulated library lives, if this is one.
     pub fn emulated_root(&self) -> Option<&PathBuf> {
         match self.kind {

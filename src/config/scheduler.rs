@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::defaults::*;
 use super::{ByteSize, Interval};
-use crate::scheduler::{MountPolicy, PoolPolicy, QueuePolicy};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -66,14 +65,6 @@ pub struct SchedulerConfig {
     /// ...or after meeting end of medium on this many tapes.
     #[serde(default = "default_max_end_of_medium")]
     pub max_end_of_medium: u32,
-    /// Test only: sessions wait this long before every scheduler call, to
-    /// show that the tape thread does not feel a slow database.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_call_delay: Option<Interval>,
-    /// Test only: in every session, the first this many requests for work
-    /// fail as if the database were unreachable.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub test_failing_fetches: u64,
 }
 
 /// Thresholds of one kind of queue; a key left out is inherited.
@@ -102,62 +93,14 @@ pub struct PoolPolicyConfig {
     pub recall: Option<QueuePolicyConfig>,
 }
 
-impl QueuePolicyConfig {
-    fn over(&self, base: &QueuePolicy) -> QueuePolicy {
-        QueuePolicy {
-            min_files: self.min_files.unwrap_or(base.min_files),
-            min_bytes: self.min_bytes.map_or(base.min_bytes, |b| b.0),
-            min_age: self.min_age.map_or(base.min_age, |i| i.0),
-            max_age: self.max_age.map_or(base.max_age, |i| i.0),
-            priority: self.priority.unwrap_or(base.priority),
-        }
-    }
-}
-
-fn over(config: Option<&QueuePolicyConfig>, base: &QueuePolicy) -> QueuePolicy {
-    config.map_or_else(|| base.clone(), |c| c.over(base))
-}
-
 impl SchedulerConfig {
-    /// The policy: the `mount_*` keys, overridden per activity, then per pool.
-    pub fn mount_policy(&self) -> MountPolicy {
-        let base = QueuePolicy {
-            min_files: self.mount_min_files,
-            min_bytes: self.mount_min_bytes.0,
-            min_age: self.mount_min_age.0,
-            max_age: self.mount_max_age.0,
-            priority: 0,
-        };
-        let archive = over(self.archive.as_ref(), &base);
-        let recall = over(self.recall.as_ref(), &base);
-        let pools = self
-            .pools
-            .iter()
-            .map(|(name, p)| {
-                (
-                    name.clone(),
-                    PoolPolicy {
-                        archive: Some(over(p.archive.as_ref(), &archive)),
-                        recall: Some(over(p.recall.as_ref(), &recall)),
-                    },
-                )
-            })
-            .collect();
-        MountPolicy {
-            archive,
-            recall,
-            pools,
-            empty_backoff: self.empty_mount_backoff.0,
-        }
-    }
-
     /// The first key that makes no sense, and why.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let sqlite = self
             .url
             .strip_prefix("sqlite://")
             .is_some_and(|p| !p.is_empty());
-        let postgres = crate::scheduler::is_postgres(&self.url);
+        let postgres = self.url.starts_with("postgres://") || self.url.starts_with("postgresql://");
         if !sqlite && !postgres {
             return Err((
                 "scheduler.url".into(),
@@ -168,8 +111,13 @@ impl SchedulerConfig {
             ));
         }
         if postgres {
-            let config = crate::scheduler::sql::postgres::config(&self.url, None)
-                .map_err(|e| ("scheduler.url".to_string(), e.to_string()))?;
+            let config =
+                <postgres::Config as std::str::FromStr>::from_str(&self.url).map_err(|e| {
+                    (
+                        "scheduler.url".to_string(),
+                        format!("scheduler URL is not a PostgreSQL URL: {e}"),
+                    )
+                })?;
             if config.get_password().is_some() {
                 return Err((
                     "scheduler.url".into(),

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 
 const MINIMAL: &str = r#"
@@ -125,8 +127,8 @@ fn the_example_config_parses_and_documents_every_key() {
     let mut with_everything = config.clone();
     with_everything.daemon.site = Some("SITE".into());
     with_everything.daemon.host = Some("host".into());
-    with_everything.scheduler.test_call_delay = Some(Interval(Duration::from_millis(1)));
-    with_everything.scheduler.test_failing_fetches = 1;
+    with_everything.test_faults.call_delay = Some(Interval(Duration::from_millis(1)));
+    with_everything.test_faults.failing_fetches = 1;
     with_everything.scheduler.password_file = Some("/x".into());
     let every_threshold = crate::config::QueuePolicyConfig {
         min_files: Some(1),

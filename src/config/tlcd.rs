@@ -22,8 +22,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, LibraryConfig, default_log_level};
-use crate::library::DriveRef;
-use crate::library::controller::ControllerConfig;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -116,38 +114,12 @@ impl TlcdConfig {
         }
     }
 
-    fn lease(&self) -> Option<PathBuf> {
+    /// The lease file: configured, or in the emulated library.
+    pub fn lease(&self) -> Option<PathBuf> {
         self.controller.lease.clone().or_else(|| {
             self.library
                 .emulated_root()
                 .map(|root| root.join("controller.lease"))
-        })
-    }
-
-    pub fn drive_refs(&self) -> Vec<DriveRef> {
-        self.drives
-            .iter()
-            .map(|d| DriveRef {
-                name: d.name.clone(),
-                element: d.element,
-                serial: d.serial.clone(),
-            })
-            .collect()
-    }
-
-    /// What the controller runs with.
-    pub fn controller_config(&self) -> Result<ControllerConfig, crate::library::ChangerError> {
-        Ok(ControllerConfig {
-            paths: self.library.changer_paths()?,
-            kind: self.library.path_kind(),
-            listen: self.controller.listen.clone(),
-            endpoint: self.endpoint(),
-            interface: self.controller.interface.clone(),
-            lease: self.lease().unwrap_or_default(),
-            move_timeout: self.library.move_timeout.0,
-            probe_interval: self.library.probe_interval.0,
-            drives: self.drive_refs(),
-            security: self.security.clone(),
         })
     }
 }

@@ -386,7 +386,7 @@ impl EventLoop {
 
     /// Asks the scheduler thread for a mount for each drive that is due.
     fn ask_for_mounts(&mut self) {
-        let policy = self.config.mount_policy();
+        let policy = crate::settings::mount_policy(&self.config.scheduler);
         for drive in self.catalogue.mount_requests(Instant::now()) {
             self.io.scheduler.find_mount(drive, policy.clone());
         }
@@ -536,7 +536,7 @@ impl EventLoop {
             tracing::warn!(drive = %outcome.drive, file_id = blame.file_id, "the session was killed waiting for a file's disk side: an attempt counts against the file, not the drive");
             self.io
                 .scheduler
-                .count_attempt(blame, self.config.file_limits());
+                .count_attempt(blame, crate::settings::file_limits(&self.config));
         }
         match outcome.next {
             // A drive left down with a cartridge in it keeps its tape: no

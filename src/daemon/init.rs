@@ -170,8 +170,6 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             empty_mount_backoff: Interval(Duration::from_secs(60)),
             max_file_attempts: 3,
             max_end_of_medium: 2,
-            test_call_delay: None,
-            test_failing_fetches: 0,
         },
         library: LibraryConfig {
             kind: LibraryKind::Emulated,
@@ -179,8 +177,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             changers: Vec::new(),
             controllers: options.controllers.clone(),
             lease: None,
-            move_timeout: Interval(crate::library::controller::DEFAULT_MOVE_TIMEOUT),
-            probe_interval: Interval(crate::library::controller::DEFAULT_PROBE_INTERVAL),
+            move_timeout: Interval(crate::config::DEFAULT_MOVE_TIMEOUT),
+            probe_interval: Interval(crate::config::DEFAULT_PROBE_INTERVAL),
             request_timeout: Interval(Duration::from_secs(10)),
             controller_key: None,
         },
@@ -193,6 +191,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         },
         security: Default::default(),
         metrics: Default::default(),
+        test_faults: Default::default(),
     };
 
     config
@@ -240,7 +239,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             name: drives[0].name.clone(),
             ..DriveRef::default()
         }],
-        crate::library::controller::DEFAULT_MOVE_TIMEOUT,
+        crate::config::DEFAULT_MOVE_TIMEOUT,
     );
     let mut db = scheduler::open_with(
         &config.scheduler.url,

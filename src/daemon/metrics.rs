@@ -319,7 +319,7 @@ pub fn serve(
                     continue;
                 }
                 if db.is_none() {
-                    db = config.open_scheduler().ok();
+                    db = crate::settings::open_scheduler(&config).ok();
                 }
                 let text = metrics.scrape(db.as_mut(), &library);
                 let mut response = tiny_http::Response::from_string(text);

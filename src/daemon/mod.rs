@@ -24,7 +24,7 @@ use crossbeam_channel::unbounded;
 
 use crate::config::{Config, DriveKind};
 use crate::messaging::curve;
-use crate::proto::session::{DriveFaults, SessionKind, SessionSpec, SessionTuning};
+use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler;
 use event_loop::{EventLoop, LoopEnd, LoopIo};
 use messages::LoopWaker;
@@ -88,6 +88,15 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     // Fork first: the process has no thread and no ZMQ context yet.
     let forker = forker::spawn()?;
     tracing::info!(host = %host, forker = forker.pid.as_raw(), drives = config.drives.len(), "tapeserverd starting");
+    let faulty: Vec<&str> = config
+        .drives
+        .iter()
+        .filter(|d| d.faults.is_some())
+        .map(|d| d.name.as_str())
+        .collect();
+    if !faulty.is_empty() || config.test_faults.any() {
+        tracing::warn!(drives = ?faulty, scheduler = config.test_faults.any(), "test faults are configured: this daemon is a test's, not a site's");
+    }
 
     // The embedded controller, unless tlcd instances serve the library.
     let controller = if config.library.controllers.is_empty() {
@@ -151,7 +160,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let (to_loop_tx, to_loop_rx) = unbounded();
     let waker = LoopWaker::new(to_loop_tx, wake_tx);
     let scheduler = scheduler_thread::SchedulerHandle::spawn(
-        config.open_scheduler()?,
+        crate::settings::open_scheduler(&config)?,
         host.clone(),
         waker.clone(),
         liveness::Liveness::new(
@@ -167,7 +176,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             .map_err(DaemonError::Thread)?;
     let frontend = frontend::Frontend {
         socket: stager,
-        db: config.open_scheduler()?,
+        db: crate::settings::open_scheduler(&config)?,
         archive_roots: config.paths.archive_roots.clone(),
         recall_roots: config.paths.recall_roots.clone(),
         clients: config
@@ -277,7 +286,7 @@ pub fn session_spec(
     SessionSpec {
         kind: kind as i32,
         host: host.to_string(),
-        site: config.site(),
+        site: crate::settings::site(config),
         // Every root any client has: the frontend held each request to its
         // client's own roots when it was queued; the session only makes
         // sure no path leads out of all of them when it is opened.
@@ -322,11 +331,6 @@ pub fn session_spec(
             heartbeat_interval_ms: s.heartbeat_interval.0.as_millis() as u64,
             recall_retry_ms: s.recall_retry.0.as_millis() as u64,
             report_batch_files: s.report_batch_files,
-            scheduler_delay_ms: config
-                .scheduler
-                .test_call_delay
-                .map_or(0, |d| d.0.as_millis() as u64),
-            scheduler_failing_fetches: config.scheduler.test_failing_fetches,
             max_file_attempts: config.scheduler.max_file_attempts,
             max_end_of_medium: config.scheduler.max_end_of_medium,
         }),
@@ -335,24 +339,13 @@ pub fn session_spec(
             Some(DriveKind::Scsi) => "scsi".into(),
             _ => "file".into(),
         },
-        faults: drive_config
-            .and_then(|d| d.faults.as_ref())
-            .map(|f| DriveFaults {
-                write_error_at_block: f.write_error_at_block,
-                read_error_at_block: f.read_error_at_block,
-                corrupt_read_at_block: f.corrupt_read_at_block,
-                stall_at_block: f.stall_at_block,
-                stall_ms: f.stall.map_or(0, |s| s.0.as_millis() as u64),
-                stall_until: f
-                    .stall_until
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                early_warning_after: f.early_warning_after.map(|b| b.0),
-                end_of_medium_after: f.end_of_medium_after.map(|b| b.0),
-                dismount_error: f.dismount_error,
-                block_delay_us: f.block_delay.map_or(0, |d| d.0.as_micros() as u64),
-            }),
+        faults: crate::faults::SessionFaults {
+            drive: drive_config
+                .and_then(|d| d.faults.clone())
+                .unwrap_or_default(),
+            scheduler: config.test_faults.clone(),
+        }
+        .encode(),
         ..Default::default()
     }
 }
@@ -363,7 +356,7 @@ fn start_controller(
 ) -> Result<crate::library::controller::ControllerHandle, DaemonError> {
     use crate::library::controller::{ControllerConfig, start};
     let endpoint = config.library_endpoint();
-    let paths = config.library.changer_paths()?;
+    let paths = crate::settings::changer_paths(&config.library)?;
     let lease = config
         .library
         .lease
@@ -372,15 +365,16 @@ fn start_controller(
     tracing::info!(endpoint = %endpoint, paths = ?paths, lease = %lease.display(), "starting the embedded library controller");
     let handle = start(ControllerConfig {
         paths,
-        kind: config.library.path_kind(),
+        kind: crate::settings::path_kind(&config.library),
         listen: vec![endpoint.clone()],
         endpoint,
         interface: None,
         lease,
         move_timeout: config.library.move_timeout.0,
         probe_interval: config.library.probe_interval.0,
-        drives: config.drive_refs(),
-        security: config.security.clone(),
+        drives: crate::settings::drive_refs(config),
+        keys: config.security.key_pair()?,
+        clients: config.security.client_keys(),
     })?;
     restrict_ipc(&config.library_endpoint(), 0o660);
     Ok(handle)
@@ -393,7 +387,7 @@ pub fn library_client(config: &Config) -> crate::library::client::ControllerClie
         config.controller_endpoints(),
         config.library.request_timeout.0,
         config.library.request_timeout.0 * config.controller_endpoints().len().max(1) as u32,
-        config.drive_refs(),
+        crate::settings::drive_refs(config),
     )
 }
 

@@ -357,14 +357,13 @@ mod tests {
         let (wake, _wake_rx) = std::os::unix::net::UnixStream::pair().unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         let thread = SchedulerThread {
-            db: Box::new(
-                TestScheduler::new(
-                    Box::new(SqliteScheduler::open(&path).unwrap()),
-                    Duration::ZERO,
-                    0,
-                )
-                .with_failing_closes(1),
-            ),
+            db: Box::new(TestScheduler::new(
+                Box::new(SqliteScheduler::open(&path).unwrap()),
+                &crate::faults::SchedulerFaults {
+                    failing_closes: 1,
+                    ..Default::default()
+                },
+            )),
             host: "h".into(),
             rx,
             waker: LoopWaker::new(to_loop, wake),

@@ -85,8 +85,7 @@ impl From<SchedulerError> for Refusal {
             | SchedulerError::SchemaTooNew { .. }
             | SchedulerError::PasswordFile { .. }
             | SchedulerError::CreateDir { .. }
-            | SchedulerError::UnsupportedUrl(_)
-            | SchedulerError::Injected(_) => ErrorCode::Unavailable,
+            | SchedulerError::UnsupportedUrl(_) => ErrorCode::Unavailable,
         };
         Refusal::new(code, e.to_string())
     }
@@ -120,7 +119,7 @@ mod tests {
             ErrorCode::FailedPrecondition
         );
         assert_eq!(
-            Refusal::from(SchedulerError::Injected("down".into())).code,
+            Refusal::from(SchedulerError::Unavailable("down".into())).code,
             ErrorCode::Unavailable
         );
     }

@@ -75,8 +75,6 @@ pub enum SchedulerError {
     Invalid(String),
     #[error("tape {0} is in use by another mount")]
     TapeBusy(String),
-    #[error("scheduler: injected fault: {0}")]
-    Injected(String),
 }
 
 /// PostgreSQL's own words when the server sent some, with its SQLSTATE.
@@ -92,7 +90,7 @@ impl SchedulerError {
     /// or the transaction lost a race it may win when tried again.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unavailable(_) | Self::Injected(_) => true,
+            Self::Unavailable(_) => true,
             Self::Postgres(e) => match e.code() {
                 None => e.as_db_error().is_none(),
                 Some(code) => {

@@ -1,10 +1,12 @@
-//! A scheduler with the test-only knobs of a session's connections: it
-//! waits before every call (a slow database must not slow the tape) and can
-//! fail the first fetches of work (a database outage during a session).
+//! A scheduler connection with the test faults of `crate::faults` (test
+//! scaffolding): it waits before every call (a slow database must not slow
+//! the tape) and can fail the first fetches of work or closings of mounts
+//! as an unreachable database would.
 
 use std::time::Duration;
 
 use super::*;
+use crate::faults::SchedulerFaults;
 
 pub struct TestScheduler {
     inner: Box<dyn Scheduler>,
@@ -15,20 +17,19 @@ pub struct TestScheduler {
     failing_closes: u64,
 }
 
+/// What an injected failure looks like: the database out of reach.
+fn unreachable() -> SchedulerError {
+    SchedulerError::Unavailable("injected fault: the database is unreachable".into())
+}
+
 impl TestScheduler {
-    pub fn new(inner: Box<dyn Scheduler>, delay: Duration, failing_fetches: u64) -> Self {
+    pub fn new(inner: Box<dyn Scheduler>, faults: &SchedulerFaults) -> Self {
         Self {
             inner,
-            delay,
-            failing_fetches,
-            failing_closes: 0,
+            delay: faults.call_delay.map_or(Duration::ZERO, |d| d.0),
+            failing_fetches: faults.failing_fetches,
+            failing_closes: faults.failing_closes,
         }
-    }
-
-    /// The first `n` closings of a drive's mounts fail too.
-    pub fn with_failing_closes(mut self, n: u64) -> Self {
-        self.failing_closes = n;
-        self
     }
 
     fn close_fault(&mut self) -> Result<(), SchedulerError> {
@@ -36,9 +37,7 @@ impl TestScheduler {
             return Ok(());
         }
         self.failing_closes -= 1;
-        Err(SchedulerError::Injected(
-            "the database is unreachable".into(),
-        ))
+        Err(unreachable())
     }
 
     fn fetch_fault(&mut self) -> Result<(), SchedulerError> {
@@ -46,9 +45,7 @@ impl TestScheduler {
             return Ok(());
         }
         self.failing_fetches -= 1;
-        Err(SchedulerError::Injected(
-            "the database is unreachable".into(),
-        ))
+        Err(unreachable())
     }
 }
 

@@ -23,13 +23,14 @@ pub mod tape_mount;
 pub mod tape_read;
 pub mod tape_write;
 
+use crate::faults::SessionFaults;
 use crate::library::client::ControllerClient;
 use crate::library::faulty_changer::FailingDismount;
 use crate::library::{DriveRef, MediaChanger};
 use crate::proto::session::{SessionKind, SessionSpec, SessionTuning};
 use crate::scheduler::test_knobs::TestScheduler;
 use crate::scheduler::{Scheduler, SchedulerError};
-use crate::tape::faulty::{Faults, FaultyDrive, NullDrive};
+use crate::tape::faulty::{FaultyDrive, NullDrive};
 use crate::tape::{FileDrive, TapeDrive};
 use injector::{MoreWork, TaskInjector};
 use status_reporter::{StatusHandle, StatusReporter};
@@ -253,24 +254,12 @@ pub(crate) fn open_drive(spec: &SessionSpec) -> Box<dyn TapeDrive> {
         )),
         _ => file,
     };
-    let faults = spec.faults.as_ref().map(|f| Faults {
-        write_error_at_block: f.write_error_at_block,
-        read_error_at_block: f.read_error_at_block,
-        corrupt_read_at_block: f.corrupt_read_at_block,
-        stall_at_block: f.stall_at_block,
-        stall: std::time::Duration::from_millis(f.stall_ms),
-        stall_until: (!f.stall_until.is_empty()).then(|| f.stall_until.clone().into()),
-        early_warning_after: f.early_warning_after,
-        end_of_medium_after: f.end_of_medium_after,
-        block_delay: std::time::Duration::from_micros(f.block_delay_us),
-    });
-    match faults {
-        Some(faults) if faults.any() => {
-            tracing::warn!(faults = ?faults, "test fault injection is active on this drive");
-            Box::new(FaultyDrive::new(drive, faults))
-        }
-        _ => drive,
+    let faults = SessionFaults::decode(&spec.faults).drive;
+    if faults.on_drive() {
+        tracing::warn!(faults = ?faults, "test fault injection is active on this drive");
+        return Box::new(FaultyDrive::new(drive, faults));
     }
+    drive
 }
 
 /// Opens a scheduler connection, slowed down when the test knob asks.
@@ -279,18 +268,12 @@ pub(crate) fn open_scheduler(spec: &SessionSpec) -> Result<Box<dyn Scheduler>, S
         .filter(|p| !p.is_empty())
         .map(std::path::Path::new);
     let db = crate::scheduler::open_with(&spec.scheduler_url, password_file)?;
-    let t = tuning(spec);
-    Ok(
-        if t.scheduler_delay_ms > 0 || t.scheduler_failing_fetches > 0 {
-            Box::new(TestScheduler::new(
-                db,
-                std::time::Duration::from_millis(t.scheduler_delay_ms),
-                t.scheduler_failing_fetches,
-            ))
-        } else {
-            db
-        },
-    )
+    let faults = SessionFaults::decode(&spec.faults).scheduler;
+    Ok(if faults.any() {
+        Box::new(TestScheduler::new(db, &faults))
+    } else {
+        db
+    })
 }
 
 /// The library controller's client for this session's drive (`drive`
@@ -310,7 +293,7 @@ pub(crate) fn open_changer(spec: &SessionSpec, drive: &dyn TapeDrive) -> Box<dyn
         ms(spec.library_deadline_ms, 20 * 60_000),
         vec![me],
     ));
-    if spec.faults.as_ref().is_some_and(|f| f.dismount_error) {
+    if SessionFaults::decode(&spec.faults).drive.dismount_error {
         tracing::warn!("test fault injection: every dismount fails");
         return Box::new(FailingDismount::new(changer));
     }

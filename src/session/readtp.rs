@@ -126,7 +126,7 @@ fn read_one(
     let out = staged.file();
     status.state(SessionState::Transferring);
     // UHL1 comes from the tape: never allocate past the largest block.
-    let block_size = header.block_size.min(crate::config::MAX_BLOCK_SIZE);
+    let block_size = header.block_size.min(crate::units::MAX_BLOCK_SIZE);
     let mut buf = vec![0u8; block_size as usize + LBP_CRC_LEN];
     let mut blocks = 0u64;
     loop {

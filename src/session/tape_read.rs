@@ -131,7 +131,7 @@ struct BlockReader {
 impl BlockReader {
     fn new(file_block_size: u64, memory_block: usize) -> Self {
         // UHL1 is data from the tape: never allocate past the largest block.
-        let tape_block = (file_block_size as usize).min(crate::config::MAX_BLOCK_SIZE as usize);
+        let tape_block = (file_block_size as usize).min(crate::units::MAX_BLOCK_SIZE as usize);
         let scratch = (tape_block > memory_block).then(|| vec![0u8; tape_block + LBP_CRC_LEN]);
         Self { scratch }
     }

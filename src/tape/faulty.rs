@@ -6,33 +6,7 @@
 use std::time::Duration;
 
 use super::drive::{DriveError, DriveInfo, LBP_CRC_LEN, ReadOutcome, TapeDrive, WriteOutcome};
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// The Nth data block written (1-based) fails with a write error.
-    pub write_error_at_block: Option<u64>,
-    /// The Nth data block read fails with a medium error.
-    pub read_error_at_block: Option<u64>,
-    /// The Nth data block read comes back with one bit flipped.
-    pub corrupt_read_at_block: Option<u64>,
-    /// Before the Nth data block is written or read, the drive hangs for
-    /// `stall`, or until the file `stall_until` exists (a test releases it).
-    pub stall_at_block: Option<u64>,
-    pub stall: Duration,
-    pub stall_until: Option<std::path::PathBuf>,
-    /// Writes report early warning once this many payload bytes were written...
-    pub early_warning_after: Option<u64>,
-    /// ...and end of medium (nothing written) past this many.
-    pub end_of_medium_after: Option<u64>,
-    /// Every data block written or read takes this long (a slow drive).
-    pub block_delay: Duration,
-}
-
-impl Faults {
-    pub fn any(&self) -> bool {
-        *self != Faults::default()
-    }
-}
+pub use crate::faults::Faults;
 
 /// Methods a wrapper passes straight to the drive it wraps.
 macro_rules! forward_to_inner {
@@ -103,6 +77,14 @@ impl FaultyDrive {
         }
     }
 
+    fn stall(&self) -> Duration {
+        self.faults.stall.map_or(Duration::ZERO, |s| s.0)
+    }
+
+    fn block_delay(&self) -> Duration {
+        self.faults.block_delay.map_or(Duration::ZERO, |d| d.0)
+    }
+
     fn maybe_stall(&self, n: u64) {
         if self.faults.stall_at_block != Some(n) {
             return;
@@ -118,10 +100,10 @@ impl FaultyDrive {
             None => {
                 tracing::warn!(
                     block = n,
-                    seconds = self.faults.stall.as_secs_f64(),
+                    seconds = self.stall().as_secs_f64(),
                     "injected fault: drive stalls"
                 );
-                std::thread::sleep(self.faults.stall);
+                std::thread::sleep(self.stall());
             }
         }
     }
@@ -145,7 +127,7 @@ impl TapeDrive for FaultyDrive {
         }
         self.read_blocks += 1;
         let nth = self.read_blocks;
-        std::thread::sleep(self.faults.block_delay);
+        std::thread::sleep(self.block_delay());
         self.maybe_stall(nth);
         if self.faults.read_error_at_block == Some(nth) {
             return Err(self.injected(format!("medium error reading data block {nth}")));
@@ -169,12 +151,12 @@ impl TapeDrive for FaultyDrive {
         }
         let payload = payload.len() as u64;
         let nth = self.written_blocks + 1;
-        std::thread::sleep(self.faults.block_delay);
+        std::thread::sleep(self.block_delay());
         self.maybe_stall(nth);
         if self.faults.write_error_at_block == Some(nth) {
             return Err(self.injected(format!("write error on data block {nth}")));
         }
-        if let Some(limit) = self.faults.end_of_medium_after
+        if let Some(limit) = self.faults.end_of_medium_after.map(u64::from)
             && self.written_bytes + payload > limit
         {
             return Err(DriveError::EndOfMedium {
@@ -185,7 +167,7 @@ impl TapeDrive for FaultyDrive {
         let outcome = self.inner.write_block(block)?;
         self.written_blocks = nth;
         self.written_bytes += payload;
-        match self.faults.early_warning_after {
+        match self.faults.early_warning_after.map(u64::from) {
             Some(limit) if self.written_bytes > limit => Ok(WriteOutcome::EarlyWarning),
             _ => Ok(outcome),
         }

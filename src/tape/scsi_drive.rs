@@ -430,7 +430,7 @@ impl TapeDrive for ScsiDrive {
         if self.positions == Positions::Host && count > 0 {
             // Read through, so the block count stays known.
             if self.scratch.is_empty() {
-                self.scratch = vec![0u8; crate::config::MAX_BLOCK_SIZE as usize + 4];
+                self.scratch = vec![0u8; crate::units::MAX_BLOCK_SIZE as usize + 4];
             }
             let mut marks = 0;
             let mut scratch = std::mem::take(&mut self.scratch);

@@ -263,7 +263,7 @@ fn settle(
         site.restart_dead_units(report, &[]);
         let mut db = match Config::load(&site.config)
             .ok()
-            .and_then(|c| c.open_scheduler().ok())
+            .and_then(|c| tapeserver::settings::open_scheduler(&c).ok())
         {
             Some(db) => db,
             None => {

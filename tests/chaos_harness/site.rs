@@ -70,7 +70,7 @@ impl Site {
 
     pub fn scheduler(&self) -> Box<dyn tapeserver::scheduler::Scheduler> {
         let config = Config::load(&self.config).expect("config");
-        config.open_scheduler().expect("open the scheduler")
+        tapeserver::settings::open_scheduler(&config).expect("open the scheduler")
     }
 
     pub fn library_state(&self) -> serde_json::Value {

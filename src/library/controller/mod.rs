@@ -33,10 +33,6 @@ use crate::messaging::curve;
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use state::{Event, PathSlot, PathState, Settings, StateThread};
 
-/// The default move timeout: robots take minutes when they retry.
-pub const DEFAULT_MOVE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
-
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// Changer paths in order of preference (devices, iSCSI URLs, or
@@ -58,9 +54,10 @@ pub struct ControllerConfig {
     pub probe_interval: Duration,
     /// Drives known by name (their element or serial), to name elements.
     pub drives: Vec<DriveRef>,
-    /// CURVE keys for listen endpoints other hosts reach, and the clients
-    /// accepted there.
-    pub security: crate::config::SecurityConfig,
+    /// This controller's CURVE key pair, for listen endpoints other hosts
+    /// reach, and the clients accepted there.
+    pub keys: Option<curve::KeyPair>,
+    pub clients: Vec<curve::ClientKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +134,7 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
     // Requests are a few hundred bytes: anything bigger is refused by
     // libzmq before it is read in whole, never decoded.
     router.set_maxmsgsize(MAX_REQUEST)?;
-    let keys = config.security.key_pair()?;
+    let keys = config.keys.clone();
     let listen: Vec<String> = config
         .listen
         .iter()
@@ -146,7 +143,7 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
     if listen.iter().any(|e| !curve::is_local(e)) {
         // One socket serves every listen endpoint: once one is remote,
         // every client needs a listed key.
-        curve::start_authenticator(&ctx, &config.security.client_keys())?;
+        curve::start_authenticator(&ctx, &config.clients)?;
         let remote = listen.iter().find(|e| !curve::is_local(e));
         curve::secure_server(&router, remote.map_or("", String::as_str), keys.as_ref())?;
     }

@@ -4,20 +4,17 @@
 
 use std::time::Duration;
 
-use crate::config::tlcd::TlcdConfig;
-
 #[derive(Debug, thiserror::Error)]
 pub enum StandaloneError {
-    #[error(transparent)]
-    Library(#[from] crate::library::ChangerError),
     #[error(transparent)]
     Controller(#[from] super::ControllerError),
     #[error("cannot set up signal handling: {0}")]
     Signals(std::io::Error),
 }
 
-pub fn run(config: &TlcdConfig) -> Result<(), StandaloneError> {
-    let controller = config.controller_config()?;
+/// Runs the controller with the settings `tlcd`'s config gave
+/// (`settings::controller_config`).
+pub fn run(controller: super::ControllerConfig) -> Result<(), StandaloneError> {
     tracing::info!(
         endpoint = %controller.endpoint,
         listen = ?controller.listen,

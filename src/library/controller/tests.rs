@@ -62,7 +62,8 @@ impl Rig {
             move_timeout: Duration::from_secs(60),
             probe_interval: Duration::from_millis(50),
             drives: Vec::new(),
-            security: Default::default(),
+            keys: None,
+            clients: Vec::new(),
         }
     }
 

@@ -143,7 +143,7 @@ fn files_are_written_in_order_and_flushed_every_n() {
 #[test]
 fn a_file_that_meets_early_warning_is_flushed_and_committed() {
     let faults = Faults {
-        early_warning_after: Some(3 * BLOCK),
+        early_warning_after: Some(crate::units::ByteSize(3 * BLOCK)),
         ..Faults::default()
     };
     let (_tmp, mut drive) = drive(faults);

@@ -22,7 +22,7 @@ pub const KIND_DATA: u8 = 1;
 pub const KIND_FILEMARK: u8 = 3;
 const ENTRY_MAGIC: u8 = 0xA5;
 /// The largest block the drive accepts (payload plus LBP CRC).
-pub const MAX_BLOCK_LEN: u32 = (crate::config::MAX_BLOCK_SIZE + 4) as u32;
+pub const MAX_BLOCK_LEN: u32 = (crate::units::MAX_BLOCK_SIZE + 4) as u32;
 
 const SLOT_LEN: u64 = 32;
 const MARK_MAGIC: u32 = 0x464c_5348; // "FLSH"
