@@ -14,6 +14,7 @@ use super::*;
 
 mod admin;
 mod mounts;
+mod pools;
 mod queries;
 mod queue;
 
@@ -115,11 +116,11 @@ impl SqlScheduler {
 
 impl Scheduler for SqlScheduler {
     fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::add_pool(c, name))
+        self.write(|c| pools::add_pool(c, name))
     }
 
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::add_tape(c, vid, pool, capacity))
+        self.write(|c| pools::add_tape(c, vid, pool, capacity))
     }
 
     fn queue_archive(

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use prost::Message;
 
-use super::requests::Request;
-use super::state::{Op, PathState, Peer, StateThread};
+use super::events::{Op, Peer};
+use super::request::Request;
+use super::state::{PathState, StateThread};
 use crate::library::ChangerError;
 use crate::proto::tlc::{Role, TlcReply, tlc_reply};
 

@@ -11,7 +11,9 @@
 //! the first to get the lease after the active one dies reads the library
 //! before it serves.
 
+mod events;
 mod intake;
+mod request;
 mod requests;
 mod server;
 pub mod standalone;
@@ -31,7 +33,8 @@ use super::scsi_changer::PathKind;
 use super::{ChangerError, DriveRef};
 use crate::messaging::curve;
 use crate::messaging::refusal::{ErrorCode, Refusal};
-use state::{Event, PathSlot, PathState, Settings, StateThread};
+use events::Event;
+use state::{PathSlot, PathState, Settings, StateThread};
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {

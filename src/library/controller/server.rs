@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::Sender;
 use prost::Message;
 
-use super::state::{Event, Op, Peer};
+use super::events::{Event, Op, Peer};
 use crate::library::DriveRef;
 use crate::messaging::refusal::Refusal;
 use crate::proto::tlc::{Done, Role, TlcReply, TlcRequest, tlc_reply, tlc_request};

@@ -11,43 +11,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::requests::{Phase, Request};
-use super::worker::{Done, Job, Outcome, path_failed};
+use super::events::{Done, Event, Job, Outcome};
+use super::request::{Phase, Request};
+use super::worker::path_failed;
 use crate::library::DriveRef;
 use crate::library::inventory::Inventory;
 use crate::library::scsi_changer::Identity;
 use crate::proto::tlc::TlcReply;
-
-/// ZMQ routing frames of a client (identity, delimiter).
-pub type Peer = Vec<Vec<u8>>;
-
-pub enum Event {
-    Request {
-        peer: Peer,
-        id: String,
-        op: Op,
-    },
-    Worker {
-        path: usize,
-        job: u64,
-        outcome: Outcome,
-    },
-    /// The lease is ours: the file stays open (and locked) while we serve.
-    Lease(std::fs::File),
-    /// Liveness check (the systemd watchdog): answered at once.
-    Alive(Sender<()>),
-    Stop,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    Mount { vid: String, drive: DriveRef },
-    Dismount { vid: String, drive: DriveRef },
-    Move { source: u16, destination: u16 },
-    Status,
-    Refresh,
-    Path { device: String, enable: bool },
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathState {

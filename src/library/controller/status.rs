@@ -1,7 +1,8 @@
 //! The library as the active controller sees it, for `tplib status` and
 //! for clients that need to know which cartridge is in which drive.
 
-use super::state::{Op, PathState, StateThread};
+use super::events::Op;
+use super::state::{PathState, StateThread};
 use crate::library::inventory::Inventory;
 use crate::proto::tlc::{DriveStatus, LibraryStatus, PathStatus, SlotStatus};
 use crate::scsi::smc::ElementType;

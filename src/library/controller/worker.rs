@@ -3,40 +3,11 @@
 //! paths run in parallel. A worker opens its path on first use, identifies
 //! what answers, and reopens it after a transport failure.
 
-use std::time::Duration;
-
 use crossbeam_channel::{Receiver, Sender};
 
-use super::state::Event;
-use crate::library::inventory::Inventory;
-use crate::library::scsi_changer::{Identity, PathKind, ScsiChanger};
+use super::events::{Done, Event, Job, Outcome};
+use crate::library::scsi_changer::{PathKind, ScsiChanger};
 use crate::scsi::{ScsiError, TransportError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Job {
-    /// INQUIRY and TEST UNIT READY: is the path usable?
-    Probe,
-    Inventory,
-    Move {
-        source: u16,
-        destination: u16,
-        timeout: Duration,
-    },
-}
-
-#[derive(Debug)]
-pub enum Done {
-    Probed,
-    Inventory(Inventory),
-    Moved,
-}
-
-#[derive(Debug)]
-pub struct Outcome {
-    /// Who answered, when the path was (re)opened for this job.
-    pub identity: Option<Identity>,
-    pub result: Result<Done, ScsiError>,
-}
 
 /// Runs jobs for path `index` until the state thread goes away.
 pub fn run(

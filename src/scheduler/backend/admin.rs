@@ -2,7 +2,7 @@
 //! their age and size, cancelling requests; and the drive leases that
 //! tell live servers from dead ones.
 
-use super::queue::{adjust_pending, signed};
+use super::pools::{adjust_pending, signed};
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
 

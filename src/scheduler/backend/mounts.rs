@@ -5,40 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::queue::{adjust_pending, signed};
+use super::pools::{adjust_pending, signed};
 use crate::scheduler::policy::{Candidate, MountPolicy, rank};
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
-
-pub(super) fn add_pool(c: &mut dyn Conn, name: &str) -> Result<(), SchedulerError> {
-    c.execute(
-        "INSERT INTO tape_pools (name) VALUES ($1) ON CONFLICT DO NOTHING",
-        params![name],
-    )?;
-    Ok(())
-}
-
-pub(super) fn add_tape(
-    c: &mut dyn Conn,
-    vid: &str,
-    pool: &str,
-    capacity: u64,
-) -> Result<(), SchedulerError> {
-    check_pool(c, pool)?;
-    c.execute(
-        "INSERT INTO tapes (vid, pool, capacity) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        params![vid, pool, capacity],
-    )?;
-    Ok(())
-}
-
-/// Errors unless the pool exists.
-pub(super) fn check_pool(c: &mut dyn Conn, pool: &str) -> Result<(), SchedulerError> {
-    match c.query_opt("SELECT 1 FROM tape_pools WHERE name = $1", params![pool])? {
-        Some(_) => Ok(()),
-        None => Err(SchedulerError::UnknownPool(pool.into())),
-    }
-}
 
 /// Every queue with pending work: recalls per tape (not already mounted),
 /// archives per pool from the pending counters (never a count over the

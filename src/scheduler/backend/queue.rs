@@ -3,7 +3,9 @@
 //! what sessions report. Every function runs inside one write transaction
 //! its caller opened.
 
+use super::pools::{adjust_pending, check_pool, signed};
 use crate::scheduler::sql::{Conn, Value, params};
+use crate::scheduler::*;
 
 /// Rows per multi-row INSERT (5 values each: far below both engines'
 /// limits on parameters).
@@ -21,42 +23,13 @@ fn placeholders(rows: usize, columns: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-use crate::scheduler::*;
-
-/// Keeps the per-pool count of pending (unassigned) archives in step with
-/// the queue; every change of `archive_queue.mount_id` goes through here.
-pub(super) fn adjust_pending(
-    c: &mut dyn Conn,
-    pool: &str,
-    files: i64,
-    bytes: i64,
-) -> Result<(), SchedulerError> {
-    if files == 0 && bytes == 0 {
-        return Ok(());
-    }
-    c.execute(
-        "INSERT INTO archive_pending (pool, files, bytes) VALUES ($1, 0, 0)
-         ON CONFLICT (pool) DO NOTHING",
-        params![pool],
-    )?;
-    c.execute(
-        "UPDATE archive_pending SET files = files + $2, bytes = bytes + $3 WHERE pool = $1",
-        params![pool, files, bytes],
-    )?;
-    Ok(())
-}
-
-/// Signed byte count of a size.
-pub(super) fn signed(bytes: u64) -> i64 {
-    i64::try_from(bytes).unwrap_or(i64::MAX)
-}
 
 pub(super) fn queue_archive(
     c: &mut dyn Conn,
     files: &[NewArchiveFile],
     pool: &str,
 ) -> Result<Vec<u64>, SchedulerError> {
-    super::mounts::check_pool(c, pool)?;
+    check_pool(c, pool)?;
     // A file no tape of the pool can hold would only burn the pool's tapes.
     let largest: Option<u64> = c
         .query_one(
