@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::{Install, archived};
 use tapeserver::config::{ByteSize, Interval};
+use tapeserver::scheduler::prelude::*;
 
 const LONG: Duration = Duration::from_secs(60);
 const KIB: usize = 1024;
@@ -336,7 +337,7 @@ fn open_mounts(install: &Install) -> Vec<serde_json::Value> {
 /// mounts never closed, so their tapes could never be mounted again.
 #[test]
 fn mounts_of_removed_drives_and_renamed_hosts_do_not_hold_tapes_forever() {
-    use tapeserver::scheduler::{MountKind, Scheduler};
+    use tapeserver::scheduler::MountKind;
     let install = Install::new(1, 2);
     install.configure(|c| c.daemon.host = Some("tps01".into()));
     let db_path = install.path().join("state/scheduler.db");

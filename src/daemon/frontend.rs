@@ -13,7 +13,7 @@ use prost::Message;
 use super::messages::{LoopWaker, ToLoop};
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
-use crate::scheduler::{NewArchiveFile, Scheduler};
+use crate::scheduler::{NewArchiveFile, StagerRequests};
 
 pub const DEFAULT_POOL: &str = "default";
 
@@ -26,7 +26,7 @@ pub struct Roots {
 
 pub struct Frontend {
     pub socket: zmq::Socket,
-    pub db: Box<dyn Scheduler>,
+    pub db: Box<dyn StagerRequests>,
     pub archive_roots: Vec<PathBuf>,
     pub recall_roots: Vec<PathBuf>,
     /// Per CURVE client (by the name its key was accepted under): its own

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::library::MediaChanger;
 use crate::library::client::ControllerClient;
-use crate::scheduler::Scheduler;
+use crate::scheduler::MountSelection;
 
 pub struct Liveness {
     pub host: String,
@@ -48,7 +48,7 @@ impl Liveness {
     }
 
     /// Renews this host's leases and reaps dead servers' mounts, if due.
-    pub fn tick(&mut self, db: &mut dyn Scheduler) {
+    pub fn tick(&mut self, db: &mut dyn MountSelection) {
         if Instant::now() < self.next {
             return;
         }

@@ -325,6 +325,7 @@ mod tests {
 
     use super::*;
     use crate::library::client::ControllerClient;
+    use crate::scheduler::prelude::*;
     use crate::scheduler::test_knobs::TestScheduler;
     use crate::scheduler::{NewArchiveFile, SqliteScheduler};
 

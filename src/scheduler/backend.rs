@@ -114,44 +114,7 @@ impl SqlScheduler {
     }
 }
 
-impl Scheduler for SqlScheduler {
-    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError> {
-        self.write(|c| pools::add_pool(c, name))
-    }
-
-    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError> {
-        self.write(|c| pools::add_tape(c, vid, pool, capacity))
-    }
-
-    fn queue_archive(
-        &mut self,
-        files: &[NewArchiveFile],
-        pool: &str,
-    ) -> Result<Vec<u64>, SchedulerError> {
-        self.write(|c| queue::queue_archive(c, files, pool))
-    }
-
-    fn queue_recall(
-        &mut self,
-        file_id: u64,
-        destination: &str,
-    ) -> Result<RecallTicket, SchedulerError> {
-        self.write(|c| queue::queue_recall(c, file_id, destination))
-    }
-
-    fn next_mount(
-        &mut self,
-        host: &str,
-        drive: &str,
-        policy: &MountPolicy,
-    ) -> Result<Option<Mount>, SchedulerError> {
-        match self.write(|c| mounts::next_mount(c, host, drive, policy)) {
-            // Another server recorded a mount of the same tape first.
-            Err(e) if e.is_conflict() => Ok(None),
-            other => other,
-        }
-    }
-
+impl SessionWork for SqlScheduler {
     fn fetch_archive_jobs(
         &mut self,
         mount_id: u64,
@@ -192,16 +155,6 @@ impl Scheduler for SqlScheduler {
         self.write(|c| queue::report_migration(c, mount_id, vid, archived, failed, limits))
     }
 
-    fn count_attempt(
-        &mut self,
-        mount_id: u64,
-        file_id: u64,
-        reason: &str,
-        limits: &FileLimits,
-    ) -> Result<(), SchedulerError> {
-        self.write(|c| queue::count_attempt(c, mount_id, file_id, reason, limits))
-    }
-
     fn stage_recall(
         &mut self,
         mount_id: u64,
@@ -219,33 +172,8 @@ impl Scheduler for SqlScheduler {
         self.write(|c| queue::report_recalls(c, mount_id, results))
     }
 
-    fn set_tape_state(
-        &mut self,
-        vid: &str,
-        state: TapeState,
-        reason: &str,
-    ) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::set_tape_state(c, vid, state, reason))
-    }
-
-    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::end_mount(c, mount_id, false))
-    }
-
     fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError> {
         self.write(|c| mounts::end_mount(c, mount_id, true))
-    }
-
-    fn release_work_of_drive(
-        &mut self,
-        host: &str,
-        drive: &str,
-    ) -> Result<Vec<u64>, SchedulerError> {
-        self.write(|c| mounts::release_work_of_drive(c, host, drive))
-    }
-
-    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError> {
-        self.write(|c| mounts::end_mounts_of_drive(c, host, drive))
     }
 
     fn claim_tape(
@@ -261,12 +189,30 @@ impl Scheduler for SqlScheduler {
         }
     }
 
-    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError> {
-        self.read(queries::open_mounts)
-    }
-
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError> {
         self.write(|c| mounts::reset_tape(c, vid))
+    }
+
+    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError> {
+        self.read(|c| queries::latest_request(c, mount_id))
+    }
+}
+
+impl StagerRequests for SqlScheduler {
+    fn queue_archive(
+        &mut self,
+        files: &[NewArchiveFile],
+        pool: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| queue::queue_archive(c, files, pool))
+    }
+
+    fn queue_recall(
+        &mut self,
+        file_id: u64,
+        destination: &str,
+    ) -> Result<RecallTicket, SchedulerError> {
+        self.write(|c| queue::queue_recall(c, file_id, destination))
     }
 
     fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError> {
@@ -284,21 +230,50 @@ impl Scheduler for SqlScheduler {
     fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError> {
         self.read(|c| queries::tape_files(c, vid))
     }
+}
 
-    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError> {
-        self.read(admin::pools)
+impl MountSelection for SqlScheduler {
+    fn next_mount(
+        &mut self,
+        host: &str,
+        drive: &str,
+        policy: &MountPolicy,
+    ) -> Result<Option<Mount>, SchedulerError> {
+        match self.write(|c| mounts::next_mount(c, host, drive, policy)) {
+            // Another server recorded a mount of the same tape first.
+            Err(e) if e.is_conflict() => Ok(None),
+            other => other,
+        }
     }
 
-    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError> {
-        self.read(admin::queues)
+    fn count_attempt(
+        &mut self,
+        mount_id: u64,
+        file_id: u64,
+        reason: &str,
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| queue::count_attempt(c, mount_id, file_id, reason, limits))
     }
 
-    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError> {
-        self.write(|c| admin::cancel_archive(c, file_id))
+    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::end_mount(c, mount_id, false))
     }
 
-    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError> {
-        self.write(|c| admin::cancel_recall(c, recall_id))
+    fn release_work_of_drive(
+        &mut self,
+        host: &str,
+        drive: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| mounts::release_work_of_drive(c, host, drive))
+    }
+
+    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| mounts::end_mounts_of_drive(c, host, drive))
+    }
+
+    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError> {
+        self.read(queries::open_mounts)
     }
 
     fn renew_leases(
@@ -313,13 +288,46 @@ impl Scheduler for SqlScheduler {
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError> {
         self.read(|c| queries::expired_mounts(c, host))
     }
+}
+
+impl Administration for SqlScheduler {
+    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError> {
+        self.write(|c| pools::add_pool(c, name))
+    }
+
+    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError> {
+        self.write(|c| pools::add_tape(c, vid, pool, capacity))
+    }
+
+    fn set_tape_state(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::set_tape_state(c, vid, state, reason))
+    }
+
+    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError> {
+        self.read(admin::pools)
+    }
+
+    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| admin::cancel_archive(c, file_id))
+    }
+
+    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| admin::cancel_recall(c, recall_id))
+    }
 
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError> {
         self.read(queries::mount_history)
     }
+}
 
-    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError> {
-        self.read(|c| queries::latest_request(c, mount_id))
+impl MetricsSource for SqlScheduler {
+    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError> {
+        self.read(admin::queues)
     }
 }
 

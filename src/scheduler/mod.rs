@@ -10,18 +10,28 @@
 pub mod backend;
 pub mod clock;
 pub mod policy;
+pub mod roles;
 pub mod sql;
 pub mod states;
 pub mod test_knobs;
 #[cfg(test)]
 pub mod testdb;
 
-use std::time::Duration;
-
 use crate::tape::format::LastFile;
 
 pub use backend::{SqlScheduler, SqliteScheduler};
 pub use policy::{MountPolicy, PoolPolicy, QueuePolicy};
+pub use roles::{
+    Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StagerRequests,
+};
+
+/// Every role's trait, for code that calls the scheduler's methods on a
+/// concrete backend (tools, tests).
+pub mod prelude {
+    pub use super::roles::{
+        Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StagerRequests,
+    };
+}
 pub use states::{FileState, MountKind, RecallState, TapeState};
 
 #[derive(Debug, thiserror::Error)]
@@ -345,152 +355,6 @@ pub struct TapeFile {
     pub size: u64,
     pub crc32c: u32,
     pub path: String,
-}
-
-pub trait Scheduler: Send {
-    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
-    /// Registers a labelled, empty cartridge; a VID already known is left as is.
-    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
-
-    /// Queues files for migration in one transaction; returns their ids in order.
-    fn queue_archive(
-        &mut self,
-        files: &[NewArchiveFile],
-        pool: &str,
-    ) -> Result<Vec<u64>, SchedulerError>;
-    fn queue_recall(
-        &mut self,
-        file_id: u64,
-        destination: &str,
-    ) -> Result<RecallTicket, SchedulerError>;
-
-    /// Picks work for a free drive and records the mount; a tape with an
-    /// open mount is never picked.
-    fn next_mount(
-        &mut self,
-        host: &str,
-        drive: &str,
-        policy: &MountPolicy,
-    ) -> Result<Option<Mount>, SchedulerError>;
-    /// Assigns up to `max_files` / `max_bytes` (at least one file) of queued work to the mount.
-    fn fetch_archive_jobs(
-        &mut self,
-        mount_id: u64,
-        max_files: u64,
-        max_bytes: u64,
-    ) -> Result<Vec<ArchiveJob>, SchedulerError>;
-    /// As `fetch_archive_jobs`, in fSeq order.
-    fn fetch_recall_jobs(
-        &mut self,
-        mount_id: u64,
-        max_files: u64,
-        max_bytes: u64,
-    ) -> Result<Vec<RecallJob>, SchedulerError>;
-    /// The last file the catalogue has on a tape.
-    fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
-    fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
-
-    /// Records flushed files and failed ones of a migration mount in one
-    /// transaction. A failed file is requeued (not to this mount again)
-    /// until it reaches its limit, then fails with its last reason.
-    fn report_migration(
-        &mut self,
-        mount_id: u64,
-        vid: &str,
-        archived: &[ArchivedFile],
-        failed: &[FailedFile],
-        limits: &FileLimits,
-    ) -> Result<(), SchedulerError>;
-    /// A session was killed while on this file (its disk side hung): one
-    /// attempt; at the limit the file fails with `reason`.
-    fn count_attempt(
-        &mut self,
-        mount_id: u64,
-        file_id: u64,
-        reason: &str,
-        limits: &FileLimits,
-    ) -> Result<(), SchedulerError>;
-    /// Records, before a recall links its file into place, which file that
-    /// is, so a retry can prove a destination is its own.
-    fn stage_recall(
-        &mut self,
-        mount_id: u64,
-        recall_id: u64,
-        file: &FileIdentity,
-    ) -> Result<(), SchedulerError>;
-    /// Records recall outcomes (None = success) in one transaction.
-    fn report_recalls(
-        &mut self,
-        mount_id: u64,
-        results: &[(u64, RecallEnd)],
-    ) -> Result<(), SchedulerError>;
-    fn set_tape_state(
-        &mut self,
-        vid: &str,
-        state: TapeState,
-        reason: &str,
-    ) -> Result<(), SchedulerError>;
-    /// Closes a mount and requeues whatever it had not reported.
-    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
-    /// Closes a mount that found no work; its queue is not mounted again
-    /// for the policy's `empty_backoff`.
-    fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
-    /// Requeues the unreported work of a drive's mounts but keeps them
-    /// open: the cartridge is stuck in the drive, so neither the drive nor
-    /// the tape may be given out until a cleaner or an operator closes them.
-    fn release_work_of_drive(
-        &mut self,
-        host: &str,
-        drive: &str,
-    ) -> Result<Vec<u64>, SchedulerError>;
-    /// Closes every open mount of a drive (after a crash); returns their ids.
-    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
-
-    /// Opens a mount of one tape for an operator session (label, readtp);
-    /// fails if the tape or the drive already has an open mount.
-    fn claim_tape(
-        &mut self,
-        host: &str,
-        drive: &str,
-        vid: &str,
-        kind: MountKind,
-    ) -> Result<u64, SchedulerError>;
-    /// Every open mount, of every host.
-    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
-    /// A relabelled tape starts empty: its files are marked lost and the
-    /// recalls queued from it fail. Returns the lost files' ids.
-    fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
-
-    /// Files by id; no ids: every file.
-    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
-    /// Recalls by id; no ids: every recall.
-    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
-    fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
-    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
-
-    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
-    /// Queued work per pool (archives) and per tape (recalls).
-    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
-    /// Takes a queued archive off the queue (it fails, "cancelled").
-    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
-    /// Fails a queued recall ("cancelled").
-    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
-    /// This host holds its drives for `ttl` more: while a lease runs, no
-    /// other server touches the drive's mounts.
-    fn renew_leases(
-        &mut self,
-        host: &str,
-        drives: &[String],
-        ttl: Duration,
-    ) -> Result<(), SchedulerError>;
-    /// Open mounts of other hosts' drives whose lease ran out.
-    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
-    /// Every mount recorded, oldest first.
-    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
-    /// When the newest request for an open mount's queue (its tape's
-    /// recalls, or its pool's archives) was queued, in seconds since the
-    /// epoch, and the time now by the same clock.
-    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
 }
 
 /// Opens a connection to the scheduler named by `url`: `sqlite://PATH`,

@@ -52,11 +52,12 @@ impl TestScheduler {
 /// Each method sleeps, then calls the wrapped scheduler; fetches may fail first.
 macro_rules! knobs {
     (
+        $role:ident
         plain { $(fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }
         fetch { $(fn $fname:ident(&mut self $(, $farg:ident: $fty:ty)*) -> $fret:ty;)* }
         close { $(fn $cname:ident(&mut self $(, $carg:ident: $cty:ty)*) -> $cret:ty;)* }
     ) => {
-        impl Scheduler for TestScheduler {
+        impl $role for TestScheduler {
             $(fn $name(&mut self $(, $arg: $ty)*) -> $ret {
                 std::thread::sleep(self.delay);
                 self.inner.$name($($arg),*)
@@ -76,36 +77,16 @@ macro_rules! knobs {
 }
 
 knobs! {
+    SessionWork
     plain {
-    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
-    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
-    fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;
-    fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
-    fn next_mount(&mut self, host: &str, drive: &str, policy: &MountPolicy) -> Result<Option<Mount>, SchedulerError>;
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
     fn report_migration(&mut self, mount_id: u64, vid: &str, archived: &[ArchivedFile], failed: &[FailedFile], limits: &FileLimits) -> Result<(), SchedulerError>;
-    fn count_attempt(&mut self, mount_id: u64, file_id: u64, reason: &str, limits: &FileLimits) -> Result<(), SchedulerError>;
     fn stage_recall(&mut self, mount_id: u64, recall_id: u64, file: &FileIdentity) -> Result<(), SchedulerError>;
     fn report_recalls(&mut self, mount_id: u64, results: &[(u64, RecallEnd)]) -> Result<(), SchedulerError>;
-    fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError>;
-    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
-    fn release_work_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
     fn claim_tape(&mut self, host: &str, drive: &str, vid: &str, kind: MountKind) -> Result<u64, SchedulerError>;
-    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
-    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
-    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
-    fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
-    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
-    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
-    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
-    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
-    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
-    fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
-    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
-    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
     fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
     }
     fetch {
@@ -113,6 +94,67 @@ knobs! {
     fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError>;
     }
     close {
+    }
+}
+
+knobs! {
+    StagerRequests
+    plain {
+    fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;
+    fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
+    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
+    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
+    fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
+    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+    }
+    fetch {
+    }
+    close {
+    }
+}
+
+knobs! {
+    MountSelection
+    plain {
+    fn next_mount(&mut self, host: &str, drive: &str, policy: &MountPolicy) -> Result<Option<Mount>, SchedulerError>;
+    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
+    fn release_work_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
+    fn count_attempt(&mut self, mount_id: u64, file_id: u64, reason: &str, limits: &FileLimits) -> Result<(), SchedulerError>;
+    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
+    fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
+    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
+    }
+    fetch {
+    }
+    close {
     fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
+    }
+}
+
+knobs! {
+    Administration
+    plain {
+    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
+    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
+    fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError>;
+    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
+    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
+    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    }
+    fetch {
+    }
+    close {
+    }
+}
+
+knobs! {
+    MetricsSource
+    plain {
+    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
+    }
+    fetch {
+    }
+    close {
     }
 }

@@ -251,6 +251,7 @@ fn commit_recalls(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::prelude::*;
     use crate::scheduler::{MountPolicy, NewArchiveFile, SqliteScheduler};
 
     fn now_policy() -> MountPolicy {

@@ -1,0 +1,183 @@
+//! The scheduler as each of its callers sees it: one trait per caller
+//! (sessions, the frontend, the parent's mount selection, operators, the
+//! metrics endpoint), each method in exactly one. A caller that needs more
+//! than one takes [`Scheduler`], the union every backend implements.
+
+use std::time::Duration;
+
+use super::*;
+use crate::tape::format::LastFile;
+
+/// What a session does with its mount: fetches its work, reports what it
+/// wrote or read, claims a tape for an operator session, relabels.
+pub trait SessionWork: Send {
+    /// Assigns up to `max_files` / `max_bytes` (at least one file) of queued work to the mount.
+    fn fetch_archive_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<ArchiveJob>, SchedulerError>;
+    /// As `fetch_archive_jobs`, in fSeq order.
+    fn fetch_recall_jobs(
+        &mut self,
+        mount_id: u64,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<RecallJob>, SchedulerError>;
+    /// The last file the catalogue has on a tape.
+    fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
+    fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
+    /// Records flushed files and failed ones of a migration mount in one
+    /// transaction. A failed file is requeued (not to this mount again)
+    /// until it reaches its limit, then fails with its last reason.
+    fn report_migration(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        archived: &[ArchivedFile],
+        failed: &[FailedFile],
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError>;
+    /// Records, before a recall links its file into place, which file that
+    /// is, so a retry can prove a destination is its own.
+    fn stage_recall(
+        &mut self,
+        mount_id: u64,
+        recall_id: u64,
+        file: &FileIdentity,
+    ) -> Result<(), SchedulerError>;
+    /// Records recall outcomes (None = success) in one transaction.
+    fn report_recalls(
+        &mut self,
+        mount_id: u64,
+        results: &[(u64, RecallEnd)],
+    ) -> Result<(), SchedulerError>;
+    /// Closes a mount that found no work; its queue is not mounted again
+    /// for the policy's `empty_backoff`.
+    fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
+    /// Opens a mount of one tape for an operator session (label, readtp);
+    /// fails if the tape or the drive already has an open mount.
+    fn claim_tape(
+        &mut self,
+        host: &str,
+        drive: &str,
+        vid: &str,
+        kind: MountKind,
+    ) -> Result<u64, SchedulerError>;
+    /// A relabelled tape starts empty: its files are marked lost and the
+    /// recalls queued from it fail. Returns the lost files' ids.
+    fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
+    /// When the newest request for an open mount's queue (its tape's
+    /// recalls, or its pool's archives) was queued, in seconds since the
+    /// epoch, and the time now by the same clock.
+    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
+}
+
+/// What stagers ask through the frontend: queue work, see files, recalls
+/// and tapes.
+pub trait StagerRequests: Send {
+    /// Queues files for migration in one transaction; returns their ids in order.
+    fn queue_archive(
+        &mut self,
+        files: &[NewArchiveFile],
+        pool: &str,
+    ) -> Result<Vec<u64>, SchedulerError>;
+    fn queue_recall(
+        &mut self,
+        file_id: u64,
+        destination: &str,
+    ) -> Result<RecallTicket, SchedulerError>;
+    /// Files by id; no ids: every file.
+    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
+    /// Recalls by id; no ids: every recall.
+    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
+    fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
+    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+}
+
+/// What the parent's scheduler thread does: pick mounts for free drives,
+/// close them, hold a tape, count a killed session's attempt, and keep
+/// the drive leases between hosts.
+pub trait MountSelection: Send {
+    /// Picks work for a free drive and records the mount; a tape with an
+    /// open mount is never picked.
+    fn next_mount(
+        &mut self,
+        host: &str,
+        drive: &str,
+        policy: &MountPolicy,
+    ) -> Result<Option<Mount>, SchedulerError>;
+    /// A session was killed while on this file (its disk side hung): one
+    /// attempt; at the limit the file fails with `reason`.
+    fn count_attempt(
+        &mut self,
+        mount_id: u64,
+        file_id: u64,
+        reason: &str,
+        limits: &FileLimits,
+    ) -> Result<(), SchedulerError>;
+    /// Closes a mount and requeues whatever it had not reported.
+    fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
+    /// Requeues the unreported work of a drive's mounts but keeps them
+    /// open: the cartridge is stuck in the drive, so neither the drive nor
+    /// the tape may be given out until a cleaner or an operator closes them.
+    fn release_work_of_drive(
+        &mut self,
+        host: &str,
+        drive: &str,
+    ) -> Result<Vec<u64>, SchedulerError>;
+    /// Closes every open mount of a drive (after a crash); returns their ids.
+    fn end_mounts_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
+    /// Every open mount, of every host.
+    fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
+    /// This host holds its drives for `ttl` more: while a lease runs, no
+    /// other server touches the drive's mounts.
+    fn renew_leases(
+        &mut self,
+        host: &str,
+        drives: &[String],
+        ttl: Duration,
+    ) -> Result<(), SchedulerError>;
+    /// Open mounts of other hosts' drives whose lease ran out.
+    fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
+}
+
+/// What operators do with `tapeadmin` (and `init`): pools, tapes and
+/// their states, cancelling queued work, the mount history.
+pub trait Administration: Send {
+    fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
+    /// Registers a labelled, empty cartridge; a VID already known is left as is.
+    fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
+    fn set_tape_state(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+    ) -> Result<(), SchedulerError>;
+    fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
+    /// Takes a queued archive off the queue (it fails, "cancelled").
+    fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    /// Fails a queued recall ("cancelled").
+    fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
+    /// Every mount recorded, oldest first.
+    fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+}
+
+/// What the metrics endpoint reads.
+pub trait MetricsSource: Send {
+    /// Queued work per pool (archives) and per tape (recalls).
+    fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
+}
+
+/// Everything: what a backend implements, and what a caller that plays
+/// several roles takes.
+pub trait Scheduler:
+    SessionWork + StagerRequests + MountSelection + Administration + MetricsSource
+{
+}
+
+impl<T: SessionWork + StagerRequests + MountSelection + Administration + MetricsSource> Scheduler
+    for T
+{
+}
