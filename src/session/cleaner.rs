@@ -4,19 +4,20 @@
 //! if anything fails the parent puts the drive down and disables the tape,
 //! so a bad cartridge cannot cause a mount loop.
 
-use crate::proto::session::{SessionSpec, SessionState};
+use crate::proto::session::SessionState;
 use crate::tape::DriveError;
 use crate::tape::format;
 
-use super::{SessionEnd, open_changer, open_drive};
+use super::{SessionContext, SessionEnd};
 
-pub fn run(spec: &SessionSpec) -> SessionEnd {
-    super::with_reporter(spec, |status| clean(spec, status))
+pub fn run(ctx: &SessionContext) -> SessionEnd {
+    ctx.with_reporter(|status| clean(ctx, status))
 }
 
-fn clean(spec: &SessionSpec, status: &super::status_reporter::StatusHandle) -> SessionEnd {
-    let mut drive = open_drive(spec);
-    let changer = open_changer(spec, drive.as_ref());
+fn clean(ctx: &SessionContext, status: &super::status_reporter::StatusHandle) -> SessionEnd {
+    let spec = &ctx.spec;
+    let mut drive = ctx.open_drive();
+    let changer = ctx.open_changer(drive.as_ref());
     status.state(SessionState::Mounting);
     let in_library = match changer.status() {
         Ok(s) => s

@@ -3,25 +3,26 @@
 //! forced, its files are marked lost in the catalogue before the label
 //! destroys them.
 
-use crate::proto::session::{SessionSpec, SessionState};
+use crate::proto::session::SessionState;
 use crate::scheduler::{MountKind, SchedulerError};
 use crate::tape::format;
 
 use super::tape_mount::{self, TapeStats};
-use super::{SessionEnd, open_changer, open_drive, open_scheduler};
+use super::{SessionContext, SessionEnd};
 
-pub fn run(spec: &SessionSpec) -> SessionEnd {
-    super::with_reporter(spec, |status| match open_scheduler(spec) {
-        Ok(mut db) => label(spec, &mut *db, status),
+pub fn run(ctx: &SessionContext) -> SessionEnd {
+    ctx.with_reporter(|status| match ctx.open_scheduler() {
+        Ok(mut db) => label(ctx, &mut *db, status),
         Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
     })
 }
 
 fn label(
-    spec: &SessionSpec,
+    ctx: &SessionContext,
     db: &mut dyn crate::scheduler::Scheduler,
     status: &super::status_reporter::StatusHandle,
 ) -> SessionEnd {
+    let spec = &ctx.spec;
     let vid = spec.vid.as_str();
     if let Err(e) = crate::tape::aul::check_vid(vid) {
         return SessionEnd::Failed(format!("{vid:?} is not a valid VID: {e}"));
@@ -38,7 +39,7 @@ fn label(
         }
         Err(e) => return SessionEnd::Failed(format!("cannot reserve {vid}: {e}")),
     };
-    let end = label_claimed(spec, db, status, vid);
+    let end = label_claimed(ctx, db, status, vid);
     if let Err(e) = db.end_mount(claim) {
         tracing::error!(error = %e, "cannot close the label mount");
     }
@@ -89,11 +90,12 @@ fn register_new(
 }
 
 fn label_claimed(
-    spec: &SessionSpec,
+    ctx: &SessionContext,
     db: &mut dyn crate::scheduler::Scheduler,
     status: &super::status_reporter::StatusHandle,
     vid: &str,
 ) -> SessionEnd {
+    let spec = &ctx.spec;
     let files = match db.tape(vid) {
         Ok(t) => t.files,
         Err(e) => return SessionEnd::Failed(e.to_string()),
@@ -114,8 +116,8 @@ fn label_claimed(
             }
         }
     }
-    let mut drive = open_drive(spec);
-    let changer = open_changer(spec, drive.as_ref());
+    let mut drive = ctx.open_drive();
+    let changer = ctx.open_changer(drive.as_ref());
     let mut stats = TapeStats::default();
     tape_mount::on_mounted_tape(
         &*changer,

@@ -12,19 +12,19 @@ use super::memory::{BlockPool, Turns};
 use super::report_packer::{Medium, MigrationTarget, run_migration_packer};
 use super::status_reporter::StatusHandle;
 use super::tape_write::{TapeWriteTask, TapeWriteThread};
-use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
-use crate::proto::session::SessionSpec;
+use super::{SessionContext, SessionEnd, TapeStats};
 use crate::tape::aul::Writer as LabelWriter;
 
-pub fn run(spec: &SessionSpec) -> SessionEnd {
-    super::with_reporter(spec, |status| migrate(spec, status))
+pub fn run(ctx: &SessionContext) -> SessionEnd {
+    ctx.with_reporter(|status| migrate(ctx, status))
 }
 
-fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
+fn migrate(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     let started = Instant::now();
-    let t = tuning(spec);
+    let spec = &ctx.spec;
+    let t = ctx.tuning;
     let status = status.clone();
-    let [mut main_db, mut injector_db, mut packer_db] = match super::open_connections(spec) {
+    let [mut main_db, mut injector_db, mut packer_db] = match ctx.open_connections() {
         Ok(connections) => connections,
         Err(end) => return end,
     };
@@ -49,19 +49,19 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_files,
         t.bulk_bytes,
     );
-    let injector = match super::linger(spec) {
+    let injector = match ctx.linger() {
         Some(linger) => injector.with_linger(linger),
         None => injector,
     };
     let mut injector = injector;
-    if let Err(end) = super::first_request(&mut injector, spec, &mut *main_db) {
+    if let Err(end) = ctx.first_request(&mut injector, &mut *main_db) {
         return end;
     }
     let last_file = match main_db.last_file(&spec.vid) {
         Ok(last) => last,
         Err(e) => {
             drop((injector, feed));
-            return super::scheduler_unavailable(spec, &mut *main_db, &e);
+            return ctx.scheduler_unavailable(&mut *main_db, &e);
         }
     };
     let (abort_tx, abort_rx) = bounded::<()>(0);
@@ -81,7 +81,7 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
                     mount_id,
                     vid: &vid,
                     medium,
-                    limits: super::file_limits(spec),
+                    limits: ctx.limits,
                 };
                 run_migration_packer(&mut *packer_db, &target, report_rx)
             });
@@ -104,9 +104,9 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
                     .collect(),
             ),
         );
-        let drive = open_drive(spec);
+        let drive = ctx.open_drive();
         let labels = LabelWriter::new(&spec.site, &spec.host, drive.info());
-        let changer = open_changer(spec, drive.as_ref());
+        let changer = ctx.open_changer(drive.as_ref());
         let tape = TapeWriteThread {
             drive,
             changer,
@@ -139,10 +139,9 @@ fn migrate(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         let summary = packer.ok().and_then(|p| p.join().ok()).unwrap_or_default();
         (end, stats, summary)
     });
-    super::close_mount(spec, &mut *main_db, &end);
-    log_summary(
+    ctx.close_mount(&mut *main_db, &end);
+    ctx.log_summary(
         "migration",
-        spec,
         &stats,
         summary.archived,
         summary.failed,

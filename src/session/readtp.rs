@@ -17,20 +17,21 @@ use super::beneath::Dir;
 use super::staged_file::Staged;
 use super::status_reporter::StatusHandle;
 use super::tape_mount::{self, TapeStats};
-use super::{SessionEnd, open_changer, open_drive, open_scheduler};
+use super::{SessionContext, SessionEnd};
 
 /// Name of the file readtp writes for one fSeq.
 pub fn output_name(vid: &str, fseq: u64) -> String {
     format!("{vid}.{fseq}")
 }
 
-pub fn run(spec: &SessionSpec) -> SessionEnd {
-    super::with_reporter(spec, |status| match open_scheduler(spec) {
+pub fn run(ctx: &SessionContext) -> SessionEnd {
+    let spec = &ctx.spec;
+    ctx.with_reporter(|status| match ctx.open_scheduler() {
         Err(e) => SessionEnd::Failed(format!("cannot open the scheduler: {e}")),
         Ok(mut db) => match db.claim_tape(&spec.host, &spec.drive, &spec.vid, MountKind::Readtp) {
             Err(e) => SessionEnd::Failed(e.to_string()),
             Ok(claim) => {
-                let end = read(spec, status);
+                let end = read(ctx, status);
                 if let Err(e) = db.end_mount(claim) {
                     tracing::error!(error = %e, "cannot close the readtp mount");
                 }
@@ -40,7 +41,8 @@ pub fn run(spec: &SessionSpec) -> SessionEnd {
     })
 }
 
-fn read(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
+fn read(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
+    let spec = &ctx.spec;
     let vid = spec.vid.as_str();
     if spec.first_fseq == 0 || spec.last_fseq < spec.first_fseq {
         return SessionEnd::Failed(format!(
@@ -48,8 +50,8 @@ fn read(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
             spec.first_fseq, spec.last_fseq
         ));
     }
-    let mut drive = open_drive(spec);
-    let changer = open_changer(spec, drive.as_ref());
+    let mut drive = ctx.open_drive();
+    let changer = ctx.open_changer(drive.as_ref());
     let mut stats = TapeStats::default();
     tape_mount::on_mounted_tape(
         &*changer,

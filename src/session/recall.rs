@@ -12,18 +12,18 @@ use super::memory::BlockPool;
 use super::report_packer::run_recall_packer;
 use super::status_reporter::StatusHandle;
 use super::tape_read::{TapeReadTask, TapeReadThread};
-use super::{SessionEnd, TapeStats, log_summary, open_changer, open_drive, tuning};
-use crate::proto::session::SessionSpec;
+use super::{SessionContext, SessionEnd, TapeStats};
 
-pub fn run(spec: &SessionSpec) -> SessionEnd {
-    super::with_reporter(spec, |status| recall(spec, status))
+pub fn run(ctx: &SessionContext) -> SessionEnd {
+    ctx.with_reporter(|status| recall(ctx, status))
 }
 
-fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
+fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     let started = Instant::now();
-    let t = tuning(spec);
+    let spec = &ctx.spec;
+    let t = ctx.tuning;
     let status = status.clone();
-    let [mut main_db, mut injector_db, mut packer_db] = match super::open_connections(spec) {
+    let [mut main_db, mut injector_db, mut packer_db] = match ctx.open_connections() {
         Ok(connections) => connections,
         Err(end) => return end,
     };
@@ -43,11 +43,11 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         t.bulk_files,
         t.bulk_bytes,
     );
-    let mut injector = match super::linger(spec) {
+    let mut injector = match ctx.linger() {
         Some(linger) => injector.with_linger(linger),
         None => injector,
     };
-    if let Err(end) = super::first_request(&mut injector, spec, &mut *main_db) {
+    if let Err(end) = ctx.first_request(&mut injector, &mut *main_db) {
         return end;
     }
     let (result_tx, result_rx) = unbounded();
@@ -86,8 +86,8 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
                 }),
             },
         );
-        let drive = open_drive(spec);
-        let changer = open_changer(spec, drive.as_ref());
+        let drive = ctx.open_drive();
+        let changer = ctx.open_changer(drive.as_ref());
         let tape = TapeReadThread {
             drive,
             changer,
@@ -113,10 +113,9 @@ fn recall(spec: &SessionSpec, status: &StatusHandle) -> SessionEnd {
         let summary = packer.ok().and_then(|p| p.join().ok()).unwrap_or_default();
         (end, stats, summary)
     });
-    super::close_mount(spec, &mut *main_db, &end);
-    log_summary(
+    ctx.close_mount(&mut *main_db, &end);
+    ctx.log_summary(
         "recall",
-        spec,
         &stats,
         summary.recalled,
         summary.failed,
