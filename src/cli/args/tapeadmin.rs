@@ -28,7 +28,9 @@ pub enum Command {
     Pools,
     /// Create a pool (nothing happens if it exists).
     AddPool { name: String },
-    /// Register a labelled, empty cartridge in a pool.
+    /// Register a cartridge that already carries this project's label, empty,
+    /// in a pool (a new cartridge: `tplabel DRIVE VID --pool P --capacity SIZE`
+    /// labels and registers it).
     AddTape {
         vid: String,
         #[arg(long)]
