@@ -99,6 +99,18 @@ pub fn drive_refs(config: &Config) -> Vec<DriveRef> {
         .collect()
 }
 
+/// The library controller's client for the daemon and the tools (drive
+/// checks, tapeadmin): one round of the controllers, so a dead one costs
+/// one request timeout per endpoint, not a move's deadline.
+pub fn library_client(config: &Config) -> crate::library::client::ControllerClient {
+    crate::library::client::ControllerClient::new(
+        config.controller_endpoints(),
+        config.library.request_timeout.0,
+        config.library.request_timeout.0 * config.controller_endpoints().len().max(1) as u32,
+        drive_refs(config),
+    )
+}
+
 /// `tlcd`'s drives by name.
 pub fn tlcd_drive_refs(config: &TlcdConfig) -> Vec<DriveRef> {
     config

@@ -54,8 +54,12 @@ pub fn add_pool(db: &mut dyn Scheduler, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Registers a labelled cartridge; `library` is the controller to check
+/// that the library holds it (a mistyped VID would send every drive that
+/// mounts for the pool after a cartridge that is not there).
 pub fn add_tape(
     db: &mut dyn Scheduler,
+    library: &dyn crate::library::MediaChanger,
     vid: &str,
     pool: &str,
     capacity: u64,
@@ -68,6 +72,16 @@ pub fn add_tape(
     }
     if db.tapes()?.iter().any(|t| t.vid == vid) {
         bail!("tape {vid} is already in the catalogue");
+    }
+    let held = library.status().map(|s| s.holds(vid)).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot check that the library holds {vid} (its controller: {e}); nothing registered"
+        )
+    })?;
+    if !held {
+        bail!(
+            "the library holds no cartridge {vid}: check the VID (tplib status lists the cartridges); nothing registered"
+        );
     }
     db.add_tape(vid, pool, capacity)?;
     println!("tape {vid} added to pool {pool}");

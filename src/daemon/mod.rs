@@ -380,16 +380,7 @@ fn start_controller(
     Ok(handle)
 }
 
-/// The client the daemon itself uses (startup recovery, drive checks): one
-/// round of the controllers, so a dead controller does not hold the loop.
-pub fn library_client(config: &Config) -> crate::library::client::ControllerClient {
-    crate::library::client::ControllerClient::new(
-        config.controller_endpoints(),
-        config.library.request_timeout.0,
-        config.library.request_timeout.0 * config.controller_endpoints().len().max(1) as u32,
-        crate::settings::drive_refs(config),
-    )
-}
+use crate::settings::library_client;
 
 /// How long a mount or dismount may take through the controller: the move
 /// itself, then time for a standby to take over and a client to find it.

@@ -150,7 +150,13 @@ impl ControllerClient {
                         note(endpoint, "standby".into());
                     }
                     Some(tlc_reply::Result::Error(e)) => {
-                        return Err(ChangerError::Controller(e.message));
+                        return Err(
+                            if e.subject == crate::messaging::refusal::SUBJECT_CARTRIDGE {
+                                ChangerError::NotInLibrary(e.message)
+                            } else {
+                                ChangerError::Controller(e.message)
+                            },
+                        );
                     }
                     Some(result) => {
                         return Ok(Answer {

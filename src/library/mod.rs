@@ -61,6 +61,9 @@ pub enum ChangerError {
     /// What the controller answered instead (one sentence), or why it could not be reached.
     #[error("{0}")]
     Controller(String),
+    /// The controller says the library holds no such cartridge (its words).
+    #[error("{0}")]
+    NotInLibrary(String),
     #[error(transparent)]
     Emulation(#[from] emulated::EmulationError),
 }
@@ -84,6 +87,15 @@ pub struct LibraryStatus {
 }
 
 impl LibraryStatus {
+    /// Whether a slot or a drive holds the cartridge.
+    pub fn holds(&self, vid: &str) -> bool {
+        self.slots
+            .iter()
+            .map(|(_, v)| v)
+            .chain(self.drives.iter().map(|(_, v)| v))
+            .any(|v| v.as_deref() == Some(vid))
+    }
+
     /// Storage slots and drives of an inventory, drives named after the
     /// configured drive they are, else their serial number.
     pub fn from_inventory(inventory: &inventory::Inventory, drives: &[DriveRef]) -> Self {

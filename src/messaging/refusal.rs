@@ -12,14 +12,26 @@ use crate::scheduler::SchedulerError;
 pub struct Refusal {
     pub code: ErrorCode,
     pub message: String,
+    /// What it is about ("cartridge", "drive"...), when a program acts on it.
+    pub subject: String,
 }
+
+/// The subject of a refusal about a cartridge the library does not hold.
+pub const SUBJECT_CARTRIDGE: &str = "cartridge";
 
 impl Refusal {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
+            subject: String::new(),
         }
+    }
+
+    /// The same refusal, saying what it is about.
+    pub fn about(mut self, subject: &str) -> Self {
+        self.subject = subject.to_string();
+        self
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
@@ -53,6 +65,7 @@ impl From<Refusal> for WireError {
         WireError {
             code: r.code as i32,
             message: r.message,
+            subject: r.subject,
         }
     }
 }
@@ -62,6 +75,7 @@ impl From<WireError> for Refusal {
         Refusal {
             code: ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified),
             message: e.message,
+            subject: e.subject,
         }
     }
 }
@@ -103,6 +117,7 @@ mod tests {
         let future = WireError {
             code: 999,
             message: "new".into(),
+            subject: String::new(),
         };
         assert_eq!(Refusal::from(future).code, ErrorCode::Unspecified);
         assert_eq!(r.code_name(), "NOT_FOUND");

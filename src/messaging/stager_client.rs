@@ -209,6 +209,7 @@ mod tests {
             kind: Some(stager_reply::Kind::Error(WireError {
                 code: ErrorCode::NotFound as i32,
                 message: "no file with id 9".into(),
+                subject: String::new(),
             })),
         });
         let client = StagerClient::new(&endpoint, Duration::from_secs(10));

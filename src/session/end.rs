@@ -10,7 +10,7 @@
 //! | 2 | `NeedsCleaner` | runs a cleaner |
 //! | 3 | `Failed` | an operator session failed; drive up |
 //! | 4 | `SchedulerUnavailable` | drive up, no new mount on it for a while |
-//! | 5 | `TapeUnusable` | drive up, the tape is disabled with the reason |
+//! | 5 | `TapeUnusable`, `NotInLibrary` | drive up, the tape is disabled with the reason |
 //! | signal | killed | runs a cleaner |
 
 /// How a session ended, with the reason the parent also hears in its last report.
@@ -27,6 +27,10 @@ pub enum SessionEnd {
     /// The cartridge cannot be used (it failed validation on load): the
     /// drive is fine, the tape must not be mounted again.
     TapeUnusable(String),
+    /// The library holds no such cartridge (a mistyped VID, a cartridge
+    /// taken out): nothing was mounted. For the parent it is the tape's
+    /// problem (exit 5); an operator session turns it into its own failure.
+    NotInLibrary(String),
 }
 
 /// What the parent knows of an ending: the kind of [`SessionEnd`] the exit
@@ -106,7 +110,7 @@ impl SessionEnd {
             SessionEnd::NeedsCleaner(_) => EndKind::NeedsCleaner,
             SessionEnd::Failed(_) => EndKind::Failed,
             SessionEnd::SchedulerUnavailable(_) => EndKind::SchedulerUnavailable,
-            SessionEnd::TapeUnusable(_) => EndKind::TapeUnusable,
+            SessionEnd::TapeUnusable(_) | SessionEnd::NotInLibrary(_) => EndKind::TapeUnusable,
         }
     }
 
@@ -120,9 +124,18 @@ impl SessionEnd {
         match self {
             SessionEnd::Done => 0,
             SessionEnd::Failed(_) | SessionEnd::SchedulerUnavailable(_) => 1,
-            SessionEnd::TapeUnusable(_) => 2,
+            SessionEnd::TapeUnusable(_) | SessionEnd::NotInLibrary(_) => 2,
             SessionEnd::DriveDown(_) => 3,
             SessionEnd::NeedsCleaner(_) => 4,
+        }
+    }
+
+    /// An operator session's end: a cartridge the library does not hold is
+    /// the operator's mistake (exit 3, the drive up), not the tape's.
+    pub fn for_operator(self) -> SessionEnd {
+        match self {
+            SessionEnd::NotInLibrary(r) => SessionEnd::Failed(r),
+            other => other,
         }
     }
 
@@ -142,7 +155,8 @@ impl SessionEnd {
             | SessionEnd::NeedsCleaner(r)
             | SessionEnd::Failed(r)
             | SessionEnd::SchedulerUnavailable(r)
-            | SessionEnd::TapeUnusable(r) => Some(r),
+            | SessionEnd::TapeUnusable(r)
+            | SessionEnd::NotInLibrary(r) => Some(r),
         }
     }
 }
@@ -160,6 +174,7 @@ mod tests {
             SessionEnd::Failed("f".into()),
             SessionEnd::SchedulerUnavailable("s".into()),
             SessionEnd::TapeUnusable("t".into()),
+            SessionEnd::NotInLibrary("n".into()),
         ];
         for end in ends {
             let code = end.exit_code();

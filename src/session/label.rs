@@ -28,7 +28,13 @@ fn label(
         return SessionEnd::Failed(format!("{vid:?} is not a valid VID: {e}"));
     }
     if !spec.pool.is_empty()
-        && let Err(e) = register_new(db, vid, &spec.pool, spec.capacity)
+        && let Err(e) = register_new(db, vid, &spec.pool, spec.capacity, || {
+            let drive = ctx.open_drive();
+            let status = ctx.open_changer(drive.as_ref()).status();
+            status
+                .map(|s| s.holds(vid))
+                .map_err(|e| format!("cannot ask the library whether it holds {vid}: {e}"))
+        })
     {
         return SessionEnd::Failed(e);
     }
@@ -49,12 +55,14 @@ fn label(
 /// A cartridge new to the catalogue goes into `pool`, disabled until its
 /// label is written (the label's success makes it active; a failure leaves
 /// it disabled with the reason, never a tape that looks writable and is
-/// not). A known one must already be in `pool`.
+/// not). A known one must already be in `pool`. A VID the library does not
+/// hold (a typo) is refused before anything is registered.
 fn register_new(
     db: &mut dyn crate::scheduler::Scheduler,
     vid: &str,
     pool: &str,
     capacity: u64,
+    in_library: impl FnOnce() -> Result<bool, String>,
 ) -> Result<(), String> {
     match db.tape(vid) {
         Ok(t) if t.pool == pool => Ok(()),
@@ -66,6 +74,11 @@ fn register_new(
             if capacity == 0 {
                 return Err(format!(
                     "a new tape needs its capacity (--capacity) to join pool {pool}"
+                ));
+            }
+            if !in_library()? {
+                return Err(format!(
+                    "the library holds no cartridge {vid}: check the VID (tplib status lists the cartridges)"
                 ));
             }
             db.add_tape(vid, pool, capacity)
@@ -145,4 +158,5 @@ fn label_claimed(
             }
         },
     )
+    .for_operator()
 }

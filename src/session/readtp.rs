@@ -68,6 +68,7 @@ fn read(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
             Err(reason) => SessionEnd::Failed(reason),
         },
     )
+    .for_operator()
 }
 
 fn read_files(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::library::MediaChanger;
+use crate::library::{ChangerError, MediaChanger};
 use crate::proto::session::SessionState;
 use crate::tape::{DriveError, TapeDrive};
 
@@ -59,7 +59,14 @@ fn mount(
     let started = Instant::now();
     let result = changer
         .mount(vid, drive_name)
-        .map_err(|e| SessionEnd::DriveDown(format!("cannot mount {vid}: {e}")))
+        .map_err(|e| match e {
+            // A cartridge the library does not hold is the tape's problem
+            // (or an operator's typo), never the drive's.
+            ChangerError::NotInLibrary(_) | ChangerError::UnknownVid(_) => {
+                SessionEnd::NotInLibrary(format!("cannot mount {vid}: {e}"))
+            }
+            e => SessionEnd::DriveDown(format!("cannot mount {vid}: {e}")),
+        })
         .and_then(|()| match drive.load() {
             Ok(()) => Ok(()),
             // The drive refused the cartridge without opening it: put it back

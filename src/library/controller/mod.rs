@@ -341,7 +341,11 @@ pub fn refusal(e: &ChangerError) -> Refusal {
         ChangerError::Busy(_) | ChangerError::NoPath(_) => ErrorCode::Unavailable,
         _ => ErrorCode::Aborted,
     };
-    Refusal::new(code, e.to_string())
+    let refusal = Refusal::new(code, e.to_string());
+    match e {
+        ChangerError::UnknownVid(_) => refusal.about(crate::messaging::refusal::SUBJECT_CARTRIDGE),
+        _ => refusal,
+    }
 }
 
 #[cfg(test)]
