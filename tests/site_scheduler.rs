@@ -111,14 +111,19 @@ fn administration(install: &Install) {
     let err = tapeadmin(install, &["cancel-archive", &ids[0].to_string()], false);
     assert!(err.contains("nothing to cancel"), "{err}");
     tapeadmin(install, &["add-pool", "raw"], true);
-    tapeadmin(
+    // A cartridge the library does not hold is not registered.
+    let err = tapeadmin(
         install,
         &["add-tape", "X00001", "--pool", "raw", "--capacity", "1GB"],
-        true,
+        false,
+    );
+    assert!(
+        err.contains("the library holds no cartridge X00001"),
+        "{err}"
     );
     tapeadmin(
         install,
-        &["tape-state", "X00001", "read_only", "--reason", "migrating"],
+        &["tape-state", "V00002", "read_only", "--reason", "migrating"],
         true,
     );
     let tapes: serde_json::Value =
@@ -127,7 +132,7 @@ fn administration(install: &Install) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["vid"] == "X00001")
+        .find(|t| t["vid"] == "V00002")
         .unwrap();
     assert_eq!(x["state"], "read_only", "{tapes}");
     let file: serde_json::Value = serde_json::from_str(&tapeadmin(
@@ -139,14 +144,14 @@ fn administration(install: &Install) {
     assert_eq!(file["state"], "queued");
     // Nonsense gets one sentence.
     for (args, says) in [
-        (vec!["tape-state", "X00001", "sideways"], "expected enable"),
+        (vec!["tape-state", "V00002", "sideways"], "expected enable"),
         (
             vec!["add-tape", "TOOLONG1", "--pool", "raw", "--capacity", "1GB"],
             "VID",
         ),
         (
             vec!["add-tape", "X00002", "--pool", "nope", "--capacity", "1GB"],
-            "nope",
+            "tapeadmin add-pool nope creates it",
         ),
         (vec!["close-mount", "999"], "no open mount"),
         (vec!["cancel-recall", "999"], "no recall"),

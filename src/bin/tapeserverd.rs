@@ -24,6 +24,8 @@ fn main() -> ExitCode {
             controllers,
             changer_paths,
             move_time,
+            host,
+            dry_run,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -36,10 +38,24 @@ fn main() -> ExitCode {
                 controllers,
                 changer_paths,
                 move_time,
+                host,
+                dry_run,
             };
-            let path = init::init(&dir, &options)
+            let planned = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;
-            println!("{}", path.display());
+            if dry_run {
+                let how = if planned.joining { "join" } else { "create" };
+                eprintln!(
+                    "dry run, nothing written: host {} would {how} the library at {} with drives {}, label and register {} new cartridges in the catalogue at {}, and write {}",
+                    planned.host,
+                    planned.library.display(),
+                    planned.drives.join(", "),
+                    planned.new_cartridges,
+                    planned.scheduler,
+                    planned.config.display()
+                );
+            }
+            println!("{}", planned.config.display());
             Ok(())
         })()),
         Command::Keygen { name, dir } => tapeserver::cli::exit_with((|| {

@@ -73,6 +73,13 @@ pub fn add_tape(
     if db.tapes()?.iter().any(|t| t.vid == vid) {
         bail!("tape {vid} is already in the catalogue");
     }
+    let pools: Vec<String> = db.pools()?.into_iter().map(|p| p.name).collect();
+    if !pools.iter().any(|p| p == pool) {
+        bail!(
+            "no tape pool named {pool:?} (the pools: {}); tapeadmin add-pool {pool} creates it",
+            pools.join(", ")
+        );
+    }
     let held = library.status().map(|s| s.holds(vid)).map_err(|e| {
         anyhow::anyhow!(
             "cannot check that the library holds {vid} (its controller: {e}); nothing registered"

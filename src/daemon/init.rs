@@ -68,6 +68,10 @@ pub struct InitOptions {
     pub changer_paths: u32,
     /// How long the emulated robot takes per move.
     pub move_time: Duration,
+    /// This host's name in the shared catalogue (default: the host name).
+    pub host: Option<String>,
+    /// Check everything, write nothing (no library, no catalogue, no config).
+    pub dry_run: bool,
 }
 
 impl Default for InitOptions {
@@ -83,12 +87,43 @@ impl Default for InitOptions {
             controllers: Vec::new(),
             changer_paths: 2,
             move_time: Duration::ZERO,
+            host: None,
+            dry_run: false,
         }
     }
 }
 
-/// Creates the installation; returns the config file's path.
-pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
+/// What `init` did or, in a dry run, would do.
+pub struct Planned {
+    pub config: PathBuf,
+    pub host: String,
+    pub library: PathBuf,
+    /// The library exists: this host's drives join it.
+    pub joining: bool,
+    pub drives: Vec<String>,
+    /// Cartridges new in the library (labelled and registered).
+    pub new_cartridges: usize,
+    pub scheduler: String,
+}
+
+/// Creates the installation (or checks it can, in a dry run). A failure
+/// leaves nothing behind that it created.
+pub fn init(dir: &Path, options: &InitOptions) -> Result<Planned, InitError> {
+    let existed = dir.exists();
+    let library_existed = options.library.as_deref().is_some_and(Path::exists);
+    let done = init_unchecked(dir, options);
+    if done.is_err() && !options.dry_run {
+        if let Some(library) = options.library.as_deref().filter(|_| !library_existed) {
+            let _ = std::fs::remove_dir_all(library);
+        }
+        if !existed {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    done
+}
+
+fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitError> {
     if options.drives == 0 || options.tapes == 0 {
         return Err(InitError::Count);
     }
@@ -103,11 +138,29 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         let path = path.to_path_buf();
         move |source| InitError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
+    if !options.dry_run {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let dir = match std::fs::canonicalize(dir) {
+        Ok(d) => d,
+        Err(_) if options.dry_run => dir.to_path_buf(),
+        Err(e) => return Err(io(dir)(e)),
+    };
     let config_path = dir.join("tapeserver.toml");
     if config_path.exists() {
         return Err(InitError::Exists(dir));
+    }
+    let host = match &options.host {
+        Some(h) => h.clone(),
+        None => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InitError::Invalid(format!(
+            "--host {host:?}: expected a host name"
+        )));
     }
     let library = match &options.library {
         Some(path) if !path.is_absolute() => {
@@ -144,7 +197,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         .collect();
     let config = Config {
         daemon: DaemonConfig {
-            host: None,
+            host: Some(host.clone()),
             site: None,
             run_dir: dir.join("run"),
             state_dir: dir.join("state"),
@@ -194,10 +247,22 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         test_faults: Default::default(),
     };
 
-    config
-        .scheduler
-        .validate()
-        .map_err(|(key, message)| InitError::Invalid(format!("--scheduler: {key} {message}")))?;
+    config.scheduler.validate().map_err(|(key, message)| {
+        let flag = if key == "scheduler.password_file" {
+            "--password-file"
+        } else {
+            "--scheduler"
+        };
+        InitError::Invalid(format!("{flag}: {message}"))
+    })?;
+    if let Some(file) = &options.password_file
+        && !file.is_file()
+    {
+        return Err(InitError::Invalid(format!(
+            "--password-file {}: no such file",
+            file.display()
+        )));
+    }
     if let Some(e) = options
         .controllers
         .iter()
@@ -217,6 +282,53 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
             .map(|i| barcode_for(&format!("V{i:05}")))
             .collect()
     };
+    let names: Vec<String> = drives.iter().map(|d| d.name.clone()).collect();
+    if joining {
+        // Two hosts must never drive the same drive.
+        let taken = EmulatedLibrary::open(&library)
+            .with_state(|s| {
+                Ok(s.drives
+                    .iter()
+                    .map(|d| d.serial.clone())
+                    .collect::<Vec<_>>())
+            })
+            .map_err(crate::library::ChangerError::from)?;
+        if let Some(name) = names.iter().find(|n| taken.contains(n)) {
+            return Err(InitError::Invalid(format!(
+                "drive {name} is already in the library at {} (another host's drive): choose another --drive-prefix",
+                library.display()
+            )));
+        }
+    }
+    let planned = Planned {
+        config: config_path.clone(),
+        host: host.clone(),
+        library: library.clone(),
+        joining,
+        drives: names.clone(),
+        new_cartridges: new_barcodes.len(),
+        scheduler: config.scheduler.url.clone(),
+    };
+    if options.dry_run {
+        return Ok(planned);
+    }
+    let mut db = scheduler::open_with(
+        &config.scheduler.url,
+        config.scheduler.password_file.as_deref(),
+    )?;
+    // In a shared catalogue, drive names are the site's: refused when
+    // another host holds or held a lease on one.
+    if let Some(lease) = db
+        .drive_leases(&names)?
+        .into_iter()
+        .find(|l| l.host != host)
+    {
+        return Err(InitError::Invalid(format!(
+            "drive {} belongs to host {} in the shared catalogue: choose another --drive-prefix",
+            lease.drive, lease.host
+        )));
+    }
+
     let drive_devices: Vec<(String, PathBuf)> = drives
         .iter()
         .map(|d| (d.name.clone(), d.device.clone()))
@@ -241,10 +353,6 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         }],
         crate::config::DEFAULT_MOVE_TIMEOUT,
     );
-    let mut db = scheduler::open_with(
-        &config.scheduler.url,
-        config.scheduler.password_file.as_deref(),
-    )?;
     db.add_pool(DEFAULT_POOL)?;
     let first = &drives[0];
     for barcode in &new_barcodes {
@@ -287,5 +395,5 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<PathBuf, InitError> {
         config.to_toml()?
     );
     crate::util::write_atomically(&config_path, text.as_bytes()).map_err(io(&config_path))?;
-    Ok(config_path)
+    Ok(planned)
 }

@@ -69,6 +69,14 @@ pub enum DaemonError {
     Metrics(String, std::io::Error),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    #[error(
+        "drive {drive} is driven by host {host} (its lease runs {seconds} s more): two hosts must never drive one drive; give this host its own drives, or stop {host}'s daemon first"
+    )]
+    DriveOfAnotherHost {
+        drive: String,
+        host: String,
+        seconds: u64,
+    },
 }
 
 /// While the library cannot say what a drive holds, it is asked again this
@@ -87,6 +95,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     refuse_second_daemon(&config.admin_endpoint())?;
     // Fork first: the process has no thread and no ZMQ context yet.
     let forker = forker::spawn()?;
+    refuse_drives_of_another_host(&config, &host)?;
     tracing::info!(host = %host, forker = forker.pid.as_raw(), drives = config.drives.len(), "tapeserverd starting");
     let faulty: Vec<&str> = config
         .drives
@@ -386,6 +395,25 @@ use crate::settings::library_client;
 /// itself, then time for a standby to take over and a client to find it.
 pub fn library_deadline(config: &Config) -> std::time::Duration {
     config.library.move_timeout.0 + 3 * config.library.request_timeout.0
+}
+
+/// Two hosts must never drive one drive: refuses to start when another
+/// host holds a live lease on one of this daemon's drives.
+fn refuse_drives_of_another_host(config: &Config, host: &str) -> Result<(), DaemonError> {
+    let names: Vec<String> = config.drives.iter().map(|d| d.name.clone()).collect();
+    let mut db = crate::settings::open_scheduler(config)?;
+    match db
+        .drive_leases(&names)?
+        .into_iter()
+        .find(|l| l.live && l.host != host)
+    {
+        Some(lease) => Err(DaemonError::DriveOfAnotherHost {
+            drive: lease.drive,
+            host: lease.host,
+            seconds: lease.remaining.max(0.0).ceil() as u64,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Refuses to start when another daemon answers on the admin socket.

@@ -285,6 +285,10 @@ impl MountSelection for SqlScheduler {
         self.write(|c| admin::renew_leases(c, host, drives, ttl.as_secs_f64()))
     }
 
+    fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError> {
+        self.read(|c| admin::drive_leases(c, drives))
+    }
+
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError> {
         self.read(|c| queries::expired_mounts(c, host))
     }

@@ -335,6 +335,17 @@ pub struct QueueInfo {
     pub oldest_age: f64,
 }
 
+/// A host's lease on a drive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriveLease {
+    pub host: String,
+    pub drive: String,
+    /// Still running, by the database's clock.
+    pub live: bool,
+    /// Seconds until it runs out (negative: since it ran out).
+    pub remaining: f64,
+}
+
 /// One mount, ended or not, from the catalogue's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MountRecord {

@@ -141,6 +141,9 @@ pub trait MountSelection: Send {
     ) -> Result<(), SchedulerError>;
     /// Open mounts of other hosts' drives whose lease ran out.
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
+    /// The leases any host holds or held on drives of these names: who
+    /// drives them (a daemon refuses a drive another live host holds).
+    fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError>;
 }
 
 /// What operators do with `tapeadmin` (and `init`): pools, tapes and

@@ -123,6 +123,7 @@ knobs! {
     fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
     fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
+    fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError>;
     }
     fetch {
     }

@@ -52,6 +52,14 @@ pub enum Command {
         /// How long the emulated robot takes per move, e.g. "2s".
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
         move_time: std::time::Duration,
+        /// This host's name in a shared catalogue (written as `[daemon] host`;
+        /// default: the host name).
+        #[arg(long)]
+        host: Option<String>,
+        /// Check the options, the library and the drive names; write nothing
+        /// (no library, no catalogue entry, no config).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run the daemon in the foreground.
     Run {

@@ -139,6 +139,29 @@ pub(super) fn cancel_recall(c: &mut dyn Conn, recall_id: u64) -> Result<(), Sche
     Ok(())
 }
 
+/// Every lease on drives of these names, live or not.
+pub(super) fn drive_leases(
+    c: &mut dyn Conn,
+    drives: &[String],
+) -> Result<Vec<DriveLease>, SchedulerError> {
+    let mut out = Vec::new();
+    for drive in drives {
+        for r in c.query(
+            "SELECT host, drive, expires > ts_now(), expires - ts_now() FROM drive_leases
+             WHERE drive = $1 ORDER BY host",
+            params![drive.as_str()],
+        )? {
+            out.push(DriveLease {
+                host: r.get(0)?,
+                drive: r.get(1)?,
+                live: r.get(2)?,
+                remaining: r.get(3)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Renews this host's leases on its drives for `ttl` seconds.
 pub(super) fn renew_leases(
     c: &mut dyn Conn,
