@@ -394,6 +394,43 @@ fn sighup_with_a_broken_config_keeps_serving_and_a_good_one_applies() {
     install.wait_for("the new drive", LONG, || {
         install.ok("tpstat", &["--json"]).contains("drive1")
     });
+
+    // A new archive root applies at once; a library setting says it needs
+    // a restart.
+    let outside = tempfile::tempdir().unwrap();
+    let far = outside.path().join("far");
+    std::fs::write(&far, pattern(5000, 9)).unwrap();
+    let refused = install.run("stager", &["archive", far.to_str().unwrap()]);
+    assert!(
+        !refused.status.success(),
+        "outside the roots before the reload"
+    );
+    let reloads = install
+        .daemon_log()
+        .matches("configuration reloaded")
+        .count();
+    install.configure(|c| {
+        c.paths.archive_roots.push(outside.path().to_path_buf());
+        c.library.move_timeout = Interval(Duration::from_secs(60));
+    });
+    daemon.signal(libc::SIGHUP);
+    install.wait_for("the third reload", LONG, || {
+        install
+            .daemon_log()
+            .matches("configuration reloaded")
+            .count()
+            > reloads
+    });
+    let log = install.daemon_log();
+    assert!(
+        log.contains("restart needed for this change") && log.contains("key=library"),
+        "{}",
+        install.daemon_log_tail()
+    );
+    let id = install.archive(std::slice::from_ref(&far))[0];
+    install.wait_for("the file from the new root on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
     assert_eq!(daemon.stop(), Some(0));
 }
 

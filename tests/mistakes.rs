@@ -124,3 +124,67 @@ fn a_cartridge_gone_from_the_library_disables_its_tape_not_the_drive() {
     );
     install.recall_and_compare(&[(id, src)], "back");
 }
+
+#[test]
+fn an_operator_queues_a_failed_file_and_a_failed_recall_again() {
+    let install = Install::new(1, 2);
+    install.configure(|c| c.scheduler.max_file_attempts = 1);
+    let _daemon = install.start();
+    // The source goes away before the drive takes it: the file fails.
+    install.ok("tpconfig", &["drive0", "down"]);
+    let src = install.make_file("gone", 10_000, 4);
+    let id = install.archive(std::slice::from_ref(&src))[0];
+    std::fs::remove_file(&src).unwrap();
+    install.ok("tpconfig", &["drive0", "up"]);
+    install.wait_for("the file failed", LONG, || {
+        install.state_of(id).state == "failed"
+    });
+    // Mended: the operator queues it again, attempts reset.
+    std::fs::write(&src, common::pattern(10_000, 4)).unwrap();
+    let out = install.ok("tapeadmin", &["retry", &id.to_string()]);
+    assert!(out.contains("queued again"), "{out}");
+    install.wait_for("the file on tape", LONG, || {
+        install.state_of(id).state == "on_tape"
+    });
+    let again = install.run("tapeadmin", &["retry", &id.to_string()]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(err.contains("only a failed file is retried"), "{err}");
+
+    // A recall whose destination appeared meanwhile fails; cleared, it is
+    // queued again and done.
+    eventually("the drive up", || {
+        match install.drive("drive0")["state"].as_str() {
+            Some("up") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    install.ok("tpconfig", &["drive0", "down"]);
+    let dest = install.path().join("back");
+    let line = install.ok(
+        "stager",
+        &["recall", &id.to_string(), dest.to_str().unwrap()],
+    );
+    let recall = line.split_whitespace().next().unwrap().to_string();
+    std::fs::write(&dest, b"someone else's").unwrap();
+    install.ok("tpconfig", &["drive0", "up"]);
+    let state = |install: &Install| -> serde_json::Value {
+        let json: serde_json::Value =
+            serde_json::from_str(&install.ok("stager", &["recalls", "--json", &recall])).unwrap();
+        json["recalls"][0].clone()
+    };
+    install.wait_for("the recall failed", LONG, || {
+        state(&install)["state"] == "failed"
+    });
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        b"someone else's",
+        "untouched"
+    );
+    std::fs::remove_file(&dest).unwrap();
+    install.ok("tapeadmin", &["retry-recall", &recall]);
+    install.wait_for("the recall done", LONG, || {
+        state(&install)["state"] == "done"
+    });
+    assert_eq!(std::fs::read(&dest).unwrap(), common::pattern(10_000, 4));
+}

@@ -45,6 +45,10 @@ fn init_names_the_host_and_refuses_another_hosts_drive_names() {
             "ts1d",
             "--host",
             "ts1",
+            "--archive-root",
+            "/site/archive",
+            "--recall-root",
+            "/site/recall",
         ],
     );
     assert!(
@@ -52,8 +56,10 @@ fn init_names_the_host_and_refuses_another_hosts_drive_names() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = std::fs::read_to_string(ts1.join("tapeserver.toml")).unwrap();
-    assert!(config.contains("host = \"ts1\""), "{config}");
+    let config = tapeserver::config::Config::load(&ts1.join("tapeserver.toml")).unwrap();
+    assert_eq!(config.daemon.host.as_deref(), Some("ts1"));
+    assert_eq!(config.paths.archive_roots, [Path::new("/site/archive")]);
+    assert_eq!(config.paths.recall_roots, [Path::new("/site/recall")]);
 
     // Host 1's drive names again: refused, nothing written.
     let ts3 = site.path().join("ts3");

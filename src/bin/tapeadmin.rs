@@ -38,6 +38,8 @@ fn main() -> std::process::ExitCode {
                 println!("recall {recall_id} cancelled");
                 Ok(())
             }
+            Command::Retry { file_ids } => tapeadmin::retry(db, &file_ids, false),
+            Command::RetryRecall { recall_ids } => tapeadmin::retry(db, &recall_ids, true),
             Command::File { file_id } => tapeadmin::file(db, file_id, cli.json),
             Command::Mounts => tapeadmin::mounts(db, cli.json),
             Command::CloseMount { mount_id } => tapeadmin::close_mount(db, mount_id),

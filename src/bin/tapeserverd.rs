@@ -26,6 +26,8 @@ fn main() -> ExitCode {
             move_time,
             host,
             dry_run,
+            archive_roots,
+            recall_roots,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
                 move_time,
                 host,
                 dry_run,
+                archive_roots,
+                recall_roots,
             };
             let planned = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;

@@ -95,6 +95,31 @@ pub fn add_tape(
     Ok(())
 }
 
+/// Requeues failed archives (or recalls): each id's outcome on a line; an
+/// error if any was refused (the others are requeued all the same).
+pub fn retry(db: &mut dyn Scheduler, ids: &[u64], recalls: bool) -> anyhow::Result<()> {
+    let what = if recalls { "recall" } else { "archive of file" };
+    let mut refused = 0;
+    for id in ids {
+        let done = if recalls {
+            db.retry_recall(*id)
+        } else {
+            db.retry_archive(*id)
+        };
+        match done {
+            Ok(()) => println!("{what} {id} queued again"),
+            Err(e) => {
+                eprintln!("{what} {id}: {e}");
+                refused += 1;
+            }
+        }
+    }
+    if refused > 0 {
+        bail!("{refused} of {} not queued again", ids.len());
+    }
+    Ok(())
+}
+
 pub fn set_tape_state(
     db: &mut dyn Scheduler,
     vid: &str,

@@ -42,6 +42,7 @@ pub struct LoopIo {
     pub from_threads: Receiver<ToLoop>,
     pub scheduler: SchedulerHandle,
     pub library: LibraryWorker,
+    pub frontend: super::frontend::FrontendHandle,
     pub term: UnixStream,
     pub hup: UnixStream,
 }
@@ -323,8 +324,10 @@ impl EventLoop {
         self.catalogue.shutting_down(Instant::now());
     }
 
-    /// SIGHUP: a valid new config replaces the running one (drives added or
-    /// removed); an invalid one is logged and the running one kept.
+    /// SIGHUP: a valid new config replaces the running one; an invalid one
+    /// is logged and the running one kept. What can change while running
+    /// changes (`RELOADABLE`); every other section that changed is named
+    /// with "restart needed" and keeps its running value.
     fn reload(&mut self) {
         let new = match Config::load(&self.config_path) {
             Ok(c) => c,
@@ -333,30 +336,7 @@ impl EventLoop {
                 return;
             }
         };
-        let old = &self.config;
-        let fixed = [
-            ("daemon.run_dir", old.daemon.run_dir != new.daemon.run_dir),
-            (
-                "daemon.state_dir",
-                old.daemon.state_dir != new.daemon.state_dir,
-            ),
-            (
-                "endpoints",
-                old.stager_endpoint() != new.stager_endpoint()
-                    || old.admin_endpoint() != new.admin_endpoint()
-                    || old.sessions_endpoint() != new.sessions_endpoint(),
-            ),
-            ("scheduler.url", old.scheduler.url != new.scheduler.url),
-            (
-                "library",
-                format!("{:?}", old.library) != format!("{:?}", new.library),
-            ),
-        ];
-        for (key, changed) in fixed {
-            if changed {
-                tracing::warn!(key, "SIGHUP: this setting changes only at a restart");
-            }
-        }
+        let changes = super::reload::Changes::between(&self.config, &new);
         let now = Instant::now();
         for drive in &new.drives {
             if self.catalogue.get(&drive.name).is_none() {
@@ -370,16 +350,20 @@ impl EventLoop {
                 self.catalogue.remove_drive(&name);
             }
         }
-        let mut new = new;
-        new.daemon = self.config.daemon.clone();
-        new.endpoints = self.config.endpoints.clone();
-        new.scheduler.url = self.config.scheduler.url.clone();
-        new.library = self.config.library.clone();
+        let new = changes.keep_restart_only(&self.config, new);
+        self.io
+            .frontend
+            .set_roots(super::frontend::AllRoots::of(&new));
         self.timeouts = Timeouts::from(&new.watchdog);
         self.catalogue.set_pacing(pacing(&new));
         self.config = new;
+        for key in &changes.restart_needed {
+            tracing::warn!(key = %key, "SIGHUP: restart needed for this change; the running value is kept");
+        }
         tracing::info!(
             drives = self.catalogue.names().len(),
+            applied = %changes.applied.join(","),
+            restart_needed = %changes.restart_needed.join(","),
             "SIGHUP: configuration reloaded"
         );
     }

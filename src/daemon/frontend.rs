@@ -24,14 +24,64 @@ pub struct Roots {
     pub recall: Vec<PathBuf>,
 }
 
-pub struct Frontend {
-    pub socket: zmq::Socket,
-    pub db: Box<dyn StagerRequests>,
-    pub archive_roots: Vec<PathBuf>,
-    pub recall_roots: Vec<PathBuf>,
+/// Every root the frontend holds requests to: the config's (`[paths]`, for
+/// local stagers) and each CURVE client's.
+#[derive(Debug, Clone, Default)]
+pub struct AllRoots {
+    pub archive: Vec<PathBuf>,
+    pub recall: Vec<PathBuf>,
     /// Per CURVE client (by the name its key was accepted under): its own
     /// roots. A request from a named client not listed here is refused.
     pub clients: std::collections::HashMap<String, Roots>,
+}
+
+impl AllRoots {
+    /// The roots a config gives: `[paths]`, and each client's own (its
+    /// `[paths]` default where it names none).
+    pub fn of(config: &crate::config::Config) -> Self {
+        let paths = &config.paths;
+        Self {
+            archive: paths.archive_roots.clone(),
+            recall: paths.recall_roots.clone(),
+            clients: config
+                .security
+                .clients
+                .iter()
+                .map(|c| {
+                    let roots = Roots {
+                        archive: c
+                            .archive_roots
+                            .clone()
+                            .unwrap_or_else(|| paths.archive_roots.clone()),
+                        recall: c
+                            .recall_roots
+                            .clone()
+                            .unwrap_or_else(|| paths.recall_roots.clone()),
+                    };
+                    (c.name.clone(), roots)
+                })
+                .collect(),
+        }
+    }
+
+    /// Compared canonically, so symlinks and `..` cannot escape them.
+    fn canonical(mut self) -> Self {
+        self.archive = canonical_roots(&self.archive);
+        self.recall = canonical_roots(&self.recall);
+        for roots in self.clients.values_mut() {
+            roots.archive = canonical_roots(&roots.archive);
+            roots.recall = canonical_roots(&roots.recall);
+        }
+        self
+    }
+}
+
+pub struct Frontend {
+    pub socket: zmq::Socket,
+    pub db: Box<dyn StagerRequests>,
+    pub roots: AllRoots,
+    /// New roots after a reload (SIGHUP), taken between requests.
+    pub new_roots: crossbeam_channel::Receiver<AllRoots>,
     /// Tells the loop that work was queued.
     pub wake_loop: LoopWaker,
     pub stop: Arc<AtomicBool>,
@@ -40,23 +90,35 @@ pub struct Frontend {
 }
 
 /// The loop's handle on the frontend thread: stopped by a flag it checks
-/// between polls, joined at shutdown.
+/// between polls, joined at shutdown; given new roots on a reload.
 pub struct FrontendHandle {
     stop: Arc<AtomicBool>,
+    roots: crossbeam_channel::Sender<AllRoots>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FrontendHandle {
-    /// Starts the thread "frontend".
-    pub fn spawn(frontend: Frontend) -> std::io::Result<Self> {
+    /// Starts the thread "frontend"; `roots` feeds its `new_roots`.
+    pub fn spawn(
+        frontend: Frontend,
+        roots: crossbeam_channel::Sender<AllRoots>,
+    ) -> std::io::Result<Self> {
         let stop = frontend.stop.clone();
         let thread = std::thread::Builder::new()
             .name("frontend".into())
             .spawn(move || frontend.run())?;
         Ok(Self {
             stop,
+            roots,
             thread: Some(thread),
         })
+    }
+
+    /// The roots after a reload: requests from now on are held to them.
+    pub fn set_roots(&self, roots: AllRoots) {
+        if self.roots.send(roots).is_err() {
+            tracing::error!("the frontend thread is gone: new roots not applied");
+        }
     }
 
     /// Stops serving stagers and waits for the thread.
@@ -72,15 +134,16 @@ impl FrontendHandle {
 
 impl Frontend {
     pub fn run(mut self) {
-        // Roots are compared canonically so symlinks and `..` cannot escape them.
-        self.archive_roots = canonical_roots(&self.archive_roots);
-        self.recall_roots = canonical_roots(&self.recall_roots);
-        for roots in self.clients.values_mut() {
-            roots.archive = canonical_roots(&roots.archive);
-            roots.recall = canonical_roots(&roots.recall);
-        }
+        self.roots = std::mem::take(&mut self.roots).canonical();
         while !self.stop.load(Ordering::Relaxed) {
-            match self.socket.poll(zmq::POLLIN, 200) {
+            let ready = self.socket.poll(zmq::POLLIN, 200);
+            // Taken before the request: one that arrives after a reload is
+            // held to the new roots.
+            if let Some(roots) = self.new_roots.try_iter().last() {
+                self.roots = roots.canonical();
+                tracing::info!(archive = ?self.roots.archive, recall = ?self.roots.recall, "new roots applied to stager requests");
+            }
+            match ready {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(e) => {
@@ -136,10 +199,10 @@ impl Frontend {
     fn roots(&self, client: Option<&str>) -> Result<Roots, Refusal> {
         match client {
             None => Ok(Roots {
-                archive: self.archive_roots.clone(),
-                recall: self.recall_roots.clone(),
+                archive: self.roots.archive.clone(),
+                recall: self.roots.recall.clone(),
             }),
-            Some(name) => self.clients.get(name).cloned().ok_or_else(|| {
+            Some(name) => self.roots.clients.get(name).cloned().ok_or_else(|| {
                 Refusal::new(
                     ErrorCode::PermissionDenied,
                     format!("client {name} has no roots here"),

@@ -72,6 +72,11 @@ pub struct InitOptions {
     pub host: Option<String>,
     /// Check everything, write nothing (no library, no catalogue, no config).
     pub dry_run: bool,
+    /// Where files may be archived from and recalled to (default: DIR). At
+    /// a site these are the same on every host: any host's drive may take a
+    /// file queued through any other.
+    pub archive_roots: Vec<PathBuf>,
+    pub recall_roots: Vec<PathBuf>,
 }
 
 impl Default for InitOptions {
@@ -89,8 +94,25 @@ impl Default for InitOptions {
             move_time: Duration::ZERO,
             host: None,
             dry_run: false,
+            archive_roots: Vec::new(),
+            recall_roots: Vec::new(),
         }
     }
+}
+
+/// The roots given (absolute paths), or DIR.
+fn roots(given: &[PathBuf], flag: &str, dir: &Path) -> Result<Vec<PathBuf>, InitError> {
+    if let Some(p) = given.iter().find(|p| !p.is_absolute()) {
+        return Err(InitError::Invalid(format!(
+            "{flag} {}: expected an absolute path",
+            p.display()
+        )));
+    }
+    Ok(if given.is_empty() {
+        vec![dir.to_path_buf()]
+    } else {
+        given.to_vec()
+    })
 }
 
 /// What `init` did or, in a dry run, would do.
@@ -239,8 +261,8 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         session: SessionConfig::default(),
         watchdog: WatchdogConfig::default(),
         paths: PathsConfig {
-            archive_roots: vec![dir.clone()],
-            recall_roots: vec![dir.clone()],
+            archive_roots: roots(&options.archive_roots, "--archive-root", &dir)?,
+            recall_roots: roots(&options.recall_roots, "--recall-root", &dir)?,
         },
         security: Default::default(),
         metrics: Default::default(),

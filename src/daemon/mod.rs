@@ -12,6 +12,7 @@ pub mod library_worker;
 pub mod liveness;
 pub mod messages;
 pub mod metrics;
+pub mod reload;
 pub mod scheduler_thread;
 pub mod watchdog;
 
@@ -183,36 +184,18 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let library =
         library_worker::LibraryWorker::start(library_client(&config), waker.clone(), LIBRARY_RETRY)
             .map_err(DaemonError::Thread)?;
+    let (roots_tx, roots_rx) = unbounded();
     let frontend = frontend::Frontend {
         socket: stager,
         db: crate::settings::open_scheduler(&config)?,
-        archive_roots: config.paths.archive_roots.clone(),
-        recall_roots: config.paths.recall_roots.clone(),
-        clients: config
-            .security
-            .clients
-            .iter()
-            .map(|c| {
-                (
-                    c.name.clone(),
-                    frontend::Roots {
-                        archive: c
-                            .archive_roots
-                            .clone()
-                            .unwrap_or_else(|| config.paths.archive_roots.clone()),
-                        recall: c
-                            .recall_roots
-                            .clone()
-                            .unwrap_or_else(|| config.paths.recall_roots.clone()),
-                    },
-                )
-            })
-            .collect(),
+        roots: frontend::AllRoots::of(&config),
+        new_roots: roots_rx,
         wake_loop: waker,
         stop: Arc::new(AtomicBool::new(false)),
         bad_input: crate::util::Throttle::new(),
     };
-    let frontend = frontend::FrontendHandle::spawn(frontend).map_err(DaemonError::Thread)?;
+    let frontend =
+        frontend::FrontendHandle::spawn(frontend, roots_tx).map_err(DaemonError::Thread)?;
 
     tracing::info!(stager = %config.stager_endpoint(), admin = %config.admin_endpoint(), "tapeserverd ready");
     // Without NOTIFY_SOCKET (not under systemd) this does nothing.
@@ -231,6 +214,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         from_threads: to_loop_rx,
         scheduler,
         library,
+        frontend,
         term: term_rx,
         hup: hup_rx,
     };
@@ -250,7 +234,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     };
     let (end, io) = EventLoop::new(config, config_path.to_path_buf(), host, io, metrics).run();
 
-    frontend.stop();
+    io.frontend.stop();
     io.scheduler.stop();
     io.library.stop();
     let mut forker = io.forker;

@@ -324,6 +324,14 @@ impl Administration for SqlScheduler {
         self.write(|c| admin::cancel_recall(c, recall_id))
     }
 
+    fn retry_archive(&mut self, file_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| admin::retry_archive(c, file_id))
+    }
+
+    fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| admin::retry_recall(c, recall_id))
+    }
+
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError> {
         self.read(queries::mount_history)
     }

@@ -163,6 +163,11 @@ pub trait Administration: Send {
     fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
     /// Fails a queued recall ("cancelled").
     fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
+    /// Queues a failed archive again with its attempts reset.
+    fn retry_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    /// Queues a failed recall again with its attempts reset (its file must
+    /// still be on tape).
+    fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
 }

@@ -141,6 +141,8 @@ knobs! {
     fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError>;
     fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
     fn cancel_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
+    fn retry_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
     }
     fetch {

@@ -52,6 +52,17 @@ pub enum Command {
     CancelArchive { file_id: u64 },
     /// Fail a queued recall.
     CancelRecall { recall_id: u64 },
+    /// Queue failed archives again, their attempts reset (once what failed
+    /// them is fixed).
+    Retry {
+        #[arg(required = true)]
+        file_ids: Vec<u64>,
+    },
+    /// Queue failed recalls again, their attempts reset.
+    RetryRecall {
+        #[arg(required = true)]
+        recall_ids: Vec<u64>,
+    },
     /// A file's state and its tape copies.
     File { file_id: u64 },
     /// Open mounts of every host.

@@ -17,6 +17,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the Init variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a single-host installation (config, emulated SCSI library with an embedded controller, labelled cartridges) under DIR.
@@ -60,6 +62,15 @@ pub enum Command {
         /// (no library, no catalogue entry, no config).
         #[arg(long)]
         dry_run: bool,
+        /// Where files may be archived from (repeat for several; default:
+        /// DIR). At a site, give every host the same roots: a file queued
+        /// through one host may be written by another's drive.
+        #[arg(long = "archive-root")]
+        archive_roots: Vec<PathBuf>,
+        /// Where files may be recalled to (repeat; default: DIR), the same
+        /// on every host of a site.
+        #[arg(long = "recall-root")]
+        recall_roots: Vec<PathBuf>,
     },
     /// Run the daemon in the foreground.
     Run {

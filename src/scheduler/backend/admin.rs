@@ -139,6 +139,66 @@ pub(super) fn cancel_recall(c: &mut dyn Conn, recall_id: u64) -> Result<(), Sche
     Ok(())
 }
 
+/// A failed archive goes back to the queue, its attempts and end-of-medium
+/// count reset (the operator fixed what failed it).
+pub(super) fn retry_archive(c: &mut dyn Conn, file_id: u64) -> Result<(), SchedulerError> {
+    let Some(r) = c.query_opt(
+        "SELECT state, pool, size FROM archive_files WHERE id = $1 FOR UPDATE",
+        params![file_id],
+    )?
+    else {
+        return Err(SchedulerError::UnknownFile(file_id));
+    };
+    let (state, pool, size): (FileState, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    if state != FileState::Failed {
+        return Err(SchedulerError::Invalid(format!(
+            "file {file_id} is {state}: only a failed file is retried"
+        )));
+    }
+    c.execute(
+        "UPDATE archive_files SET state = $2, error = NULL WHERE id = $1",
+        params![file_id, FileState::Queued],
+    )?;
+    c.execute(
+        "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES ($1, $2, $3, ts_now())",
+        params![file_id, &pool, size],
+    )?;
+    adjust_pending(c, &pool, 1, signed(size))
+}
+
+/// A failed recall goes back to the queue, its attempts reset; refused when
+/// its file is no longer on tape (the recall could never be served).
+pub(super) fn retry_recall(c: &mut dyn Conn, recall_id: u64) -> Result<(), SchedulerError> {
+    let Some(r) = c.query_opt(
+        "SELECT q.state, q.file_id, f.state FROM recall_queue q
+         JOIN archive_files f ON f.id = q.file_id WHERE q.id = $1 FOR UPDATE OF q",
+        params![recall_id],
+    )?
+    else {
+        return Err(SchedulerError::Invalid(format!(
+            "no recall with id {recall_id}"
+        )));
+    };
+    let (state, file_id, file_state): (RecallState, u64, FileState) =
+        (r.get(0)?, r.get(1)?, r.get(2)?);
+    if state != RecallState::Failed {
+        return Err(SchedulerError::Invalid(format!(
+            "recall {recall_id} is {state}: only a failed recall is retried"
+        )));
+    }
+    if file_state != FileState::OnTape {
+        return Err(SchedulerError::Invalid(format!(
+            "recall {recall_id}: file {file_id} is {file_state}, not on tape: it cannot be recalled"
+        )));
+    }
+    c.execute(
+        "UPDATE recall_queue SET state = $2, error = NULL, attempts = 0, not_before = 0,
+            mount_id = NULL WHERE id = $1",
+        params![recall_id, RecallState::Queued],
+    )?;
+    Ok(())
+}
+
 /// Every lease on drives of these names, live or not.
 pub(super) fn drive_leases(
     c: &mut dyn Conn,
