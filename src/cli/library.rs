@@ -78,6 +78,7 @@ impl Target {
             deadline,
             self.drives.clone(),
         )
+        .failing_fast()
     }
 
     /// Quick requests: one round of every endpoint, a little slack.

@@ -18,6 +18,8 @@ use crate::proto::tlc::{
 /// Pause after a round in which no endpoint had an active controller (a
 /// takeover is under way).
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
+/// What an endpoint nobody listens on is noted with.
+const NOTHING_LISTENS: &str = "nothing listens there";
 
 pub struct ControllerClient {
     endpoints: Vec<String>,
@@ -25,6 +27,9 @@ pub struct ControllerClient {
     deadline: Duration,
     drives: Vec<DriveRef>,
     ctx: zmq::Context,
+    /// Give up after a round in which nothing listened on any endpoint (an
+    /// operator's command), rather than wait for a controller to start.
+    fail_fast: bool,
 }
 
 /// A reply and who gave it.
@@ -70,7 +75,15 @@ impl ControllerClient {
             deadline,
             drives,
             ctx: zmq::Context::new(),
+            fail_fast: false,
         }
+    }
+
+    /// The same, giving up after one round in which no controller listened
+    /// anywhere (for operators' commands: a dead controller is said at once).
+    pub fn failing_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
     }
 
     /// Sends one request to one endpoint and waits for its reply.
@@ -80,10 +93,8 @@ impl ControllerClient {
         request: &TlcRequest,
         timeout: Duration,
     ) -> Result<TlcReply, String> {
-        if let Some(path) = endpoint.strip_prefix("ipc://")
-            && std::os::unix::net::UnixStream::connect(path).is_err()
-        {
-            return Err("nothing listens there".into());
+        if crate::messaging::client::nothing_listens(endpoint, timeout) {
+            return Err(NOTHING_LISTENS.into());
         }
         let socket = self.ctx.socket(zmq::REQ).map_err(|e| e.to_string())?;
         let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
@@ -126,7 +137,7 @@ impl ControllerClient {
         };
         let started = Instant::now();
         let mut notes: Vec<(String, String)> = Vec::new();
-        let mut note = |endpoint: &str, why: String| {
+        let note = |notes: &mut Vec<(String, String)>, endpoint: &str, why: String| {
             notes.retain(|(e, _)| e != endpoint);
             notes.push((endpoint.to_string(), why));
         };
@@ -140,14 +151,14 @@ impl ControllerClient {
                     Ok(reply) => reply,
                     Err(why) => {
                         tracing::debug!(endpoint = %endpoint, request = %request.id, why = %why, "controller did not answer");
-                        note(endpoint, why);
+                        note(&mut notes, endpoint, why);
                         continue;
                     }
                 };
                 let role = Role::try_from(reply.role).unwrap_or(Role::Unspecified);
                 match reply.result {
                     Some(tlc_reply::Result::Error(_)) if role == Role::Standby => {
-                        note(endpoint, "standby".into());
+                        note(&mut notes, endpoint, "standby".into());
                     }
                     Some(tlc_reply::Result::Error(e)) => {
                         return Err(
@@ -165,8 +176,16 @@ impl ControllerClient {
                             result,
                         });
                     }
-                    None => note(endpoint, "an empty reply".into()),
+                    None => note(&mut notes, endpoint, "an empty reply".into()),
                 }
+            }
+            let nobody = notes.len() == self.endpoints.len()
+                && notes.iter().all(|(_, why)| why == NOTHING_LISTENS);
+            if self.fail_fast && nobody {
+                return Err(ChangerError::Controller(format!(
+                    "no library controller runs: nothing listens on {} (is tlcd running, or the daemon with its embedded controller?)",
+                    self.endpoints.join(", ")
+                )));
             }
             let left = self.deadline.saturating_sub(started.elapsed());
             if left.is_zero() {

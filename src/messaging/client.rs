@@ -70,16 +70,39 @@ pub fn next_request_id() -> u64 {
     (u64::from(std::process::id()) << 32) | NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// How long a TCP connection may take to be accepted before the endpoint
+/// counts as unreachable (a refused one fails at once).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Whether nothing accepts connections at `endpoint`: a socket file nobody
+/// listens on, a TCP port that refuses (or does not answer within
+/// `CONNECT_TIMEOUT`). Known before any request is sent, so a client moves
+/// on to its next endpoint at once instead of waiting out its timeout;
+/// the timeout is only for an endpoint that accepted the request.
+pub fn nothing_listens(endpoint: &str, timeout: Duration) -> bool {
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        return std::os::unix::net::UnixStream::connect(path).is_err();
+    }
+    let Some(address) = endpoint.strip_prefix("tcp://") else {
+        return false;
+    };
+    let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(address) else {
+        return true;
+    };
+    let limit = timeout.min(CONNECT_TIMEOUT).max(Duration::from_millis(1));
+    !addresses
+        .into_iter()
+        .any(|a| std::net::TcpStream::connect_timeout(&a, limit).is_ok())
+}
+
 /// Sends one request and waits for its reply.
 pub fn request<Rep: Message + Default>(
     endpoint: &str,
     timeout: Duration,
     req: &impl Message,
 ) -> Result<Rep, ClientError> {
-    // An ipc endpoint without a listener fails at once, rather than after the timeout.
-    if let Some(path) = endpoint.strip_prefix("ipc://")
-        && std::os::unix::net::UnixStream::connect(path).is_err()
-    {
+    // An endpoint nothing listens on fails at once, not after the timeout.
+    if nothing_listens(endpoint, timeout) {
         return Err(ClientError::NotRunning(endpoint.to_string()));
     }
     let zmq_err = |source| ClientError::Zmq {
