@@ -256,7 +256,7 @@ mod library;
 mod scheduler;
 pub mod tlcd;
 
-pub use client::{ClientConfig, StagerSettings};
+pub use client::{ClientConfig, StagerSettings, is_client_config};
 use defaults::*;
 pub use defaults::{DEFAULT_MOVE_TIMEOUT, DEFAULT_PROBE_INTERVAL};
 pub use scheduler::{PoolPolicyConfig, QueuePolicyConfig, SchedulerConfig};

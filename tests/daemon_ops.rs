@@ -434,6 +434,32 @@ fn sighup_with_a_broken_config_keeps_serving_and_a_good_one_applies() {
     assert_eq!(daemon.stop(), Some(0));
 }
 
+/// An operator's `tpconfig down` holds across a restart of the daemon.
+#[test]
+fn a_drive_put_down_stays_down_across_a_restart() {
+    let install = Install::new(2, 1);
+    let daemon = install.start();
+    install.ok("tpconfig", &["drive1", "down"]);
+    assert_eq!(daemon.stop(), Some(0));
+    let daemon = install.start();
+    assert_eq!(install.drive("drive1")["state"], "down");
+    install.ok("tpconfig", &["drive1", "up"]);
+    assert_eq!(daemon.stop(), Some(0));
+    let _daemon = install.start();
+    common::eventually("drive1 up after the restart", || {
+        match install.drive("drive1")["state"].as_str() {
+            Some("up") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let err = install.run("tpconfig", &["drive9", "down"]);
+    let err = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        err.contains("no drive named drive9 (the drives: drive0, drive1)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn forker_death_stops_the_daemon_with_an_error() {
     let install = install(1, 1, FaultsConfig::default());

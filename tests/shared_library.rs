@@ -115,7 +115,7 @@ fn a_bad_scheduler_url_is_refused_clearly() {
         "{err}"
     );
     let err = init_fails("postgres://tape:secret@db/tape");
-    assert!(err.contains("password_file"), "{err}");
+    assert!(err.contains("--password-file"), "{err}");
     // Nothing listens on port 1.
     let err = init_fails("postgres://tape@127.0.0.1:1/tape");
     assert!(err.contains("scheduler database"), "{err}");

@@ -26,6 +26,12 @@ impl Target {
     /// From `--endpoint` flags, else the config (a tapeserver.toml or a tlcd.toml).
     pub fn find(config: Option<PathBuf>, endpoints: Vec<String>) -> anyhow::Result<Self> {
         let path = client_config_path(config);
+        if endpoints.is_empty() && crate::config::is_client_config(&path) {
+            anyhow::bail!(
+                "{} is a stager's client config ([client]); tplib needs the daemon's or tlcd's config, or --endpoint",
+                path.display()
+            );
+        }
         let from_file = match Config::load(&path) {
             Ok(c) => {
                 // Controllers on other hosts: this host's keys.

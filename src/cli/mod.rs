@@ -18,6 +18,12 @@ use crate::config::{Config, client_config_path};
 /// Loads the config a client uses (flag, then $TAPESERVER_CONFIG, then /etc).
 pub fn client_config(flag: Option<PathBuf>) -> anyhow::Result<Config> {
     let path = client_config_path(flag);
+    if crate::config::is_client_config(&path) {
+        anyhow::bail!(
+            "{} is a stager's client config ([client]); this command needs the daemon's config (--config /etc/tapeserver/tapeserver.toml, or TAPESERVER_CONFIG)",
+            path.display()
+        );
+    }
     Config::load(&path).context(
         "cannot load the tapeserver configuration (use --config FILE or set TAPESERVER_CONFIG)",
     )

@@ -56,6 +56,20 @@ impl StagerSettings {
     /// gives the timeout), else from the config file: a client config or
     /// a daemon's.
     pub fn load(flag: Option<PathBuf>, endpoints: Vec<String>) -> Result<Self, ConfigError> {
+        let settings = Self::load_unchecked(flag, endpoints)?;
+        if let Some(e) = settings.endpoints.iter().find(|e| !is_endpoint(e)) {
+            return Err(ConfigError::Key {
+                path: PathBuf::from("--endpoint"),
+                key: "endpoints".into(),
+                message: format!(
+                    "{e:?} is missing ipc:// or tcp:// (ipc://PATH for the daemon's socket file on this host, tcp://HOST:PORT for a daemon on another)"
+                ),
+            });
+        }
+        Ok(settings)
+    }
+
+    fn load_unchecked(flag: Option<PathBuf>, endpoints: Vec<String>) -> Result<Self, ConfigError> {
         let explicit = flag.is_some() || std::env::var_os(super::CONFIG_ENV).is_some();
         let path = client_config_path(flag);
         let from_file = if !endpoints.is_empty() && !explicit && !path.exists() {
@@ -131,6 +145,23 @@ impl StagerSettings {
     }
 }
 
+/// `ipc://PATH` or `tcp://HOST:PORT`.
+fn is_endpoint(e: &str) -> bool {
+    e.strip_prefix("ipc://").is_some_and(|p| !p.is_empty())
+        || e.strip_prefix("tcp://").is_some_and(|a| {
+            a.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        })
+}
+
+/// Whether a config file is a stager's client config (`[client]`).
+pub fn is_client_config(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("client"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +186,13 @@ mod tests {
         std::fs::write(&path, "[client]\nendpoints = []\n").unwrap();
         let err = StagerSettings::load(Some(path.clone()), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("client.endpoints"), "{err}");
+        for bad in ["/run/tapeserver/stager.sock", "localhost:5700", "tcp://a"] {
+            let err = StagerSettings::load(Some(path.clone()), vec![bad.into()]).unwrap_err();
+            assert!(
+                err.to_string().contains("missing ipc:// or tcp://"),
+                "{err}"
+            );
+        }
         std::fs::write(&path, "[client]\nendpoint = \"tcp://a:1\"\n").unwrap();
         let err = StagerSettings::load(Some(path), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("endpoint"), "{err}");

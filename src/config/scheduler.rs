@@ -130,6 +130,22 @@ impl SchedulerConfig {
                 "only a postgres:// scheduler takes a password".into(),
             ));
         }
+        if let Some(file) = &self.password_file {
+            use std::os::unix::fs::PermissionsExt;
+            let key = || "scheduler.password_file".to_string();
+            let meta =
+                std::fs::metadata(file).map_err(|e| (key(), format!("{}: {e}", file.display())))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err((
+                    key(),
+                    format!(
+                        "{} can be read by others (mode {mode:04o}): chmod 600 it",
+                        file.display()
+                    ),
+                ));
+            }
+        }
         if self.drive_lease.0 < Duration::from_secs(1) {
             return Err((
                 "scheduler.drive_lease".into(),

@@ -275,3 +275,42 @@ fn the_example_tlcd_config_parses_and_documents_every_key() {
         .to_string();
     assert!(e.contains("controller.lease"), "{e}");
 }
+
+#[test]
+fn a_password_file_that_is_missing_or_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    let config = |file: &std::path::Path| {
+        MINIMAL
+            .replace(
+                "url = \"sqlite:///var/lib/ts/scheduler.db\"",
+                "url = \"postgres://tape@db/tape\"",
+            )
+            .replace(
+                "[scheduler]\n",
+                &format!(
+                    "[scheduler]\npassword_file = {:?}\n",
+                    file.display().to_string()
+                ),
+            )
+    };
+    let err = Config::parse(Path::new("t.toml"), &config(&file))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scheduler.password_file") && err.contains("No such file"),
+        "{err}"
+    );
+    std::fs::write(&file, "secret\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Config::parse(Path::new("t.toml"), &config(&file))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mode 0644") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    Config::parse(Path::new("t.toml"), &config(&file)).unwrap();
+}

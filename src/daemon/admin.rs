@@ -124,10 +124,11 @@ impl EventLoop {
                 .await_library(&c.drive, Waiting::Up(reply_to.clone()), reading, held);
             return Answer::Later;
         }
-        self.catalogue
-            .configure(&c.drive, c.up, None, now)
-            .map(|(done, _)| admin_reply::Kind::Done(done))
-            .into()
+        let done = self.catalogue.configure(&c.drive, c.up, None, now);
+        if done.is_ok() {
+            super::drives_down::set(&self.config.daemon.state_dir, &c.drive, !c.up);
+        }
+        done.map(|(done, _)| admin_reply::Kind::Done(done)).into()
     }
 
     fn start_label(&mut self, l: LabelTape, reply_to: ReplyTo) -> Result<(), Refusal> {
@@ -137,10 +138,13 @@ impl EventLoop {
                 l.vid
             ))
         })?;
-        let drive = self
-            .catalogue
-            .get(&l.drive)
-            .ok_or_else(|| Refusal::not_found(format!("no drive named {}", l.drive)))?;
+        let drive = self.catalogue.get(&l.drive).ok_or_else(|| {
+            Refusal::not_found(format!(
+                "no drive named {} (the drives: {})",
+                l.drive,
+                self.catalogue.names().join(", ")
+            ))
+        })?;
         let state = drive.state;
         if !self.catalogue.start_session(
             &l.drive,
@@ -247,6 +251,7 @@ impl EventLoop {
         let reply = AdminReply {
             request_id: to.request_id,
             kind: Some(kind),
+            service: crate::messaging::client::SERVICE_ADMIN.into(),
         };
         let mut out = to.envelope;
         out.push(reply.encode_to_vec());

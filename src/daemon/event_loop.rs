@@ -86,8 +86,17 @@ impl EventLoop {
         io: LoopIo,
         metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
     ) -> Self {
-        let mut catalogue = Catalogue::new(&config.drives, Instant::now());
+        let now = Instant::now();
+        let mut catalogue = Catalogue::new(&config.drives, now);
         catalogue.set_pacing(pacing(&config));
+        for drive in super::drives_down::load(&config.daemon.state_dir) {
+            if catalogue.get(&drive).is_some() {
+                tracing::info!(drive = %drive, "the drive stays down, as an operator left it (tpconfig up brings it up)");
+                if let Err(e) = catalogue.configure(&drive, false, None, now) {
+                    tracing::error!(drive = %drive, error = %e, "cannot keep the drive down");
+                }
+            }
+        }
         let timeouts = Timeouts::from(&config.watchdog);
         let systemd_watchdog =
             sd_notify::watchdog_enabled().map(|every| (every / 2, Instant::now()));
@@ -172,11 +181,16 @@ impl EventLoop {
                 );
             }
             (Waiting::Up(reply_to), Holding::Unknown) => {
+                let why = if self.io.library.answered() {
+                    "the library does not list it (tplib status lists its drives; check the drive's [[drives]] name and element)"
+                } else {
+                    "the library controller does not answer (see tplib status)"
+                };
                 self.reply(
                     reply_to,
                     admin_reply::Kind::Error(
                         Refusal::unavailable(format!(
-                            "cannot tell whether drive {drive} holds a cartridge: the library controller does not answer (see tplib status); the drive stays down"
+                            "cannot tell whether drive {drive} holds a cartridge: {why}; the drive stays down"
                         ))
                         .into(),
                     ),
@@ -201,6 +215,7 @@ impl EventLoop {
                     // Mounts held while the drive's contents were unknown go.
                     self.io.scheduler.close_mounts(drive);
                 }
+                super::drives_down::set(&self.config.daemon.state_dir, drive, false);
                 let answer = self
                     .catalogue
                     .configure(drive, true, holds, Instant::now())

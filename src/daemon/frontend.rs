@@ -247,6 +247,7 @@ impl Frontend {
         StagerReply {
             request_id,
             kind: Some(result.unwrap_or_else(|e| stager_reply::Kind::Error(e.into()))),
+            service: crate::messaging::client::SERVICE_STAGER.into(),
         }
     }
 
@@ -412,6 +413,23 @@ fn under_roots(path: &Path, roots: &[PathBuf]) -> bool {
     roots.iter().any(|root| path.starts_with(root))
 }
 
+/// "not under an allowed archive directory (the allowed: /a, /b; set by
+/// the daemon's [paths] archive_roots, or this client's own)".
+fn outside_roots(shown: &dyn std::fmt::Display, what: &str, roots: &[PathBuf]) -> Refusal {
+    let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    Refusal::new(
+        ErrorCode::PermissionDenied,
+        format!(
+            "{shown}: not under an allowed {what} directory (the allowed: {}; set by the daemon's [paths] {what}_roots, or this client's own in [[security.clients]])",
+            if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            }
+        ),
+    )
+}
+
 /// An archive source must be a readable regular file under an allowed root.
 pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchiveFile, Refusal> {
     let shown = path.display();
@@ -422,10 +440,7 @@ pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchive
     }
     let real = std::fs::canonicalize(path).map_err(|e| io_refusal(&shown, "", &e))?;
     if !under_roots(&real, roots) {
-        return Err(Refusal::new(
-            ErrorCode::PermissionDenied,
-            format!("{shown}: not under an allowed archive directory"),
-        ));
+        return Err(outside_roots(&shown, "archive", roots));
     }
     // Opened without blocking: a FIFO is refused below, not waited on.
     let file = std::fs::OpenOptions::new()
@@ -470,10 +485,7 @@ pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String
         )));
     }
     if !under_roots(&real_dir, roots) {
-        return Err(Refusal::new(
-            ErrorCode::PermissionDenied,
-            format!("{shown}: not under an allowed recall directory"),
-        ));
+        return Err(outside_roots(&shown, "recall", roots));
     }
     let real = real_dir.join(name);
     if real.symlink_metadata().is_ok() {

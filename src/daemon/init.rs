@@ -275,6 +275,8 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         } else {
             "--scheduler"
         };
+        // Said in init's own words: its flags, not the config's keys.
+        let message = message.replace("scheduler.password_file", "--password-file");
         InitError::Invalid(format!("{flag}: {message}"))
     })?;
     if let Some(file) = &options.password_file

@@ -42,6 +42,8 @@ struct Shared {
     forgotten: BTreeMap<String, u64>,
     /// Readings asked for so far.
     requested: u64,
+    /// The last reading got an answer from the controller.
+    answered: bool,
 }
 
 enum Ask {
@@ -87,6 +89,12 @@ impl LibraryWorker {
         // The worker never panics while holding the lock; a poisoned lock
         // still holds consistent data (each update is one insert).
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the controller answered the last reading (a drive still
+    /// `Unknown` then is one the library does not list).
+    pub fn answered(&self) -> bool {
+        self.shared().answered
     }
 
     /// What the last reading says `drive` holds.
@@ -205,6 +213,7 @@ impl Worker {
                         }
                     }
                 }
+                shared.answered = ok;
                 unknown = !ok || shared.holdings.values().any(|h| *h == Holding::Unknown);
             }
             self.waker.send(ToLoop::LibraryRead { covers, ok });

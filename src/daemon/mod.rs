@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod catalogue;
+pub mod drives_down;
 pub mod event_loop;
 pub mod forker;
 pub mod frontend;

@@ -20,6 +20,8 @@ use crate::proto::tlc::{
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
 /// What an endpoint nobody listens on is noted with.
 const NOTHING_LISTENS: &str = "nothing listens there";
+/// How an answer from another service starts (no use asking it again).
+const WRONG_SERVICE: &str = "wrong service: ";
 
 pub struct ControllerClient {
     endpoints: Vec<String>,
@@ -118,6 +120,17 @@ impl ControllerClient {
             Err(zmq::Error::EAGAIN) => return Err(no_answer()),
             Err(e) => return Err(e.to_string()),
         };
+        let service = crate::messaging::client::service_of(&bytes);
+        if !service.is_empty() && service != crate::messaging::client::SERVICE_CONTROLLER {
+            return Err(format!(
+                "{WRONG_SERVICE}{}",
+                crate::messaging::client::wrong_service(
+                    endpoint,
+                    crate::messaging::client::SERVICE_CONTROLLER,
+                    &service
+                )
+            ));
+        }
         let reply =
             TlcReply::decode(bytes.as_slice()).map_err(|e| format!("undecodable reply ({e})"))?;
         if reply.id != request.id {
@@ -149,6 +162,11 @@ impl ControllerClient {
                 }
                 let reply = match self.ask(endpoint, &request, self.request_timeout.min(left)) {
                     Ok(reply) => reply,
+                    Err(why) if why.starts_with(WRONG_SERVICE) => {
+                        return Err(ChangerError::Controller(
+                            why.trim_start_matches(WRONG_SERVICE).to_string(),
+                        ));
+                    }
                     Err(why) => {
                         tracing::debug!(endpoint = %endpoint, request = %request.id, why = %why, "controller did not answer");
                         note(&mut notes, endpoint, why);

@@ -58,6 +58,7 @@ impl AdminClient {
         };
         let reply: AdminReply = request_answered(
             &self.endpoint,
+            super::client::SERVICE_ADMIN,
             timeout,
             &req,
             request_id,

@@ -22,6 +22,9 @@ pub enum ClientError {
     },
     #[error("tapeserverd sent an undecodable reply: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// The endpoint is another service's.
+    #[error("{0}")]
+    WrongService(String),
     /// The daemon refused the request.
     #[error("{0}")]
     Refused(super::refusal::Refusal),
@@ -38,16 +41,33 @@ pub enum ClientError {
     Security(#[from] super::curve::CurveError),
 }
 
-/// Sends a request that carries `request_id` and returns the reply once it
-/// is checked to answer that id (`reply_id` reads it from the reply).
+/// Sends a request that carries `request_id` to the service named
+/// `service` and returns the reply once it is checked to come from that
+/// service and to answer that id (`reply_id` reads it from the reply).
 pub fn request_answered<Rep: Message + Default>(
     endpoint: &str,
+    service: &str,
     timeout: Duration,
     req: &impl Message,
     request_id: u64,
     reply_id: impl FnOnce(&Rep) -> u64,
 ) -> Result<Rep, ClientError> {
-    let reply: Rep = request(endpoint, timeout, req)?;
+    let bytes = request_bytes(endpoint, timeout, req)?;
+    let answered = service_of(&bytes);
+    if !answered.is_empty() && answered != service {
+        return Err(ClientError::WrongService(wrong_service(
+            endpoint, service, &answered,
+        )));
+    }
+    let reply = Rep::decode(bytes.as_slice()).map_err(|e| {
+        if answered.is_empty() {
+            ClientError::WrongService(format!(
+                "{endpoint} answered with something that is not a {service} reply ({e}): check the endpoint"
+            ))
+        } else {
+            ClientError::Decode(e)
+        }
+    })?;
     match reply_id(&reply) {
         got if got == request_id => Ok(reply),
         got => Err(ClientError::WrongRequest {
@@ -68,6 +88,45 @@ impl ClientError {
 pub fn next_request_id() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     (u64::from(std::process::id()) << 32) | NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The `service` every reply names (field 99 of each reply message).
+pub const SERVICE_STAGER: &str = "stager";
+pub const SERVICE_ADMIN: &str = "admin";
+pub const SERVICE_CONTROLLER: &str = "library controller";
+
+/// Any reply read only for its `service` (its other fields skipped).
+#[derive(Clone, PartialEq, prost::Message)]
+struct ServiceTag {
+    #[prost(string, tag = "99")]
+    service: String,
+}
+
+/// Which service a reply says it comes from (empty: it does not say).
+pub fn service_of(reply: &[u8]) -> String {
+    ServiceTag::decode(reply)
+        .map(|t| t.service)
+        .unwrap_or_default()
+}
+
+/// What each service is, for the sentence that tells an operator they
+/// reached the wrong one.
+fn what_serves(service: &str) -> &'static str {
+    match service {
+        SERVICE_STAGER => "the daemon's stager socket (stager)",
+        SERVICE_ADMIN => "the daemon's admin socket (tpstat, tpconfig, tplabel, readtp)",
+        SERVICE_CONTROLLER => "a library controller (tplib)",
+        _ => "something else",
+    }
+}
+
+/// The sentence for a reply from another service than the one asked.
+pub fn wrong_service(endpoint: &str, expected: &str, got: &str) -> String {
+    format!(
+        "{endpoint} is {}, not {}: check the endpoint",
+        what_serves(got),
+        what_serves(expected)
+    )
 }
 
 /// How long a TCP connection may take to be accepted before the endpoint
@@ -95,12 +154,12 @@ pub fn nothing_listens(endpoint: &str, timeout: Duration) -> bool {
         .any(|a| std::net::TcpStream::connect_timeout(&a, limit).is_ok())
 }
 
-/// Sends one request and waits for its reply.
-pub fn request<Rep: Message + Default>(
+/// Sends one request and waits for its reply's bytes.
+fn request_bytes(
     endpoint: &str,
     timeout: Duration,
     req: &impl Message,
-) -> Result<Rep, ClientError> {
+) -> Result<Vec<u8>, ClientError> {
     // An endpoint nothing listens on fails at once, not after the timeout.
     if nothing_listens(endpoint, timeout) {
         return Err(ClientError::NotRunning(endpoint.to_string()));
@@ -135,7 +194,7 @@ pub fn request<Rep: Message + Default>(
         Err(e) => return Err(zmq_err(e)),
     }
     match socket.recv_bytes(0) {
-        Ok(bytes) => Ok(Rep::decode(bytes.as_slice())?),
+        Ok(bytes) => Ok(bytes),
         Err(zmq::Error::EAGAIN) => Err(timed_out()),
         Err(e) => Err(zmq_err(e)),
     }

@@ -69,6 +69,7 @@ impl StagerClient {
         for endpoint in &self.endpoints {
             match request_answered(
                 &endpoint.clone(),
+                super::client::SERVICE_STAGER,
                 self.timeout,
                 &req,
                 request_id,
@@ -177,7 +178,27 @@ mod tests {
         StagerReply {
             request_id,
             kind: Some(stager_reply::Kind::Tapes(Default::default())),
+            service: crate::messaging::client::SERVICE_STAGER.into(),
         }
+    }
+
+    /// Pointed at the admin socket, a stager says so (the reply names its
+    /// service) instead of failing to decode it.
+    #[test]
+    fn a_reply_from_another_service_is_named() {
+        let (_tmp, endpoint) = serve(|r| {
+            let mut reply = tapes(r.request_id);
+            reply.service = crate::messaging::client::SERVICE_ADMIN.into();
+            reply
+        });
+        let err = StagerClient::new(&endpoint, Duration::from_secs(10))
+            .tapes()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("is the daemon's admin socket (tpstat, tpconfig, tplabel, readtp), not the daemon's stager socket (stager): check the endpoint"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -211,6 +232,7 @@ mod tests {
                 message: "no file with id 9".into(),
                 subject: String::new(),
             })),
+            service: String::new(),
         });
         let client = StagerClient::new(&endpoint, Duration::from_secs(10));
         match client.recall(9, "/x".into()) {

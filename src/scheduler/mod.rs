@@ -77,7 +77,9 @@ pub enum SchedulerError {
     UnknownMount(u64),
     #[error("no tape {0} in the catalogue")]
     UnknownTape(String),
-    #[error("no tape pool named {0:?}")]
+    #[error(
+        "no tape pool named {0:?} (tapeadmin pools lists them; tapeadmin add-pool {0} creates it)"
+    )]
     UnknownPool(String),
     #[error("mount {mount_id} no longer owns file {file_id}: its work was requeued")]
     StaleMount { mount_id: u64, file_id: u64 },

@@ -18,10 +18,13 @@ impl Catalogue {
         if self.shutting_down && up {
             return Err(Refusal::unavailable("the daemon is shutting down"));
         }
-        let drive = self
-            .drives
-            .get_mut(name)
-            .ok_or_else(|| Refusal::not_found(format!("no drive named {name}")))?;
+        let names = self.names();
+        let drive = self.drives.get_mut(name).ok_or_else(|| {
+            Refusal::not_found(format!(
+                "no drive named {name} (the drives: {})",
+                names.join(", ")
+            ))
+        })?;
         drive.asking.not_before = now;
         match (up, drive.state) {
             (true, DriveState::Down) => {

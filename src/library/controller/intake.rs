@@ -94,6 +94,7 @@ impl StateThread {
                 Ok(r) => r,
                 Err(e) => tlc_reply::Result::Error(super::refusal(&e).into()),
             }),
+            service: crate::messaging::client::SERVICE_CONTROLLER.into(),
         }
     }
 

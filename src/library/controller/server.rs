@@ -115,6 +115,7 @@ impl Server {
             role: self.role() as i32,
             endpoint: self.endpoint.clone(),
             result: Some(result),
+            service: crate::messaging::client::SERVICE_CONTROLLER.into(),
         };
         let mut frames = peer.clone();
         frames.push(reply.encode_to_vec());
