@@ -186,6 +186,7 @@ mod tests {
         std::fs::write(&path, "[client]\nendpoints = []\n").unwrap();
         let err = StagerSettings::load(Some(path.clone()), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("client.endpoints"), "{err}");
+        std::fs::write(&path, "[client]\nendpoints = [\"tcp://a:1\"]\n").unwrap();
         for bad in ["/run/tapeserver/stager.sock", "localhost:5700", "tcp://a"] {
             let err = StagerSettings::load(Some(path.clone()), vec![bad.into()]).unwrap_err();
             assert!(
