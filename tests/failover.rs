@@ -124,3 +124,61 @@ fn tplib_says_at_once_that_no_controller_runs() {
         "{err}"
     );
 }
+
+/// `--wait` rides through a restart of the daemon: the file it waits for
+/// reaches tape after the restart, and the wait ends with success.
+#[test]
+fn a_wait_rides_through_a_daemon_restart() {
+    let install = Install::new(1, 1);
+    let daemon = install.start();
+    install.ok("tpconfig", &["drive0", "down"]);
+    let src = install.make_file("f", 50_000, 2);
+    let mut wait = Command::new(bin("stager"))
+        .args(["archive", src.to_str().unwrap(), "--wait"])
+        .env("TAPESERVER_CONFIG", &install.config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::eventually("the file queued", || {
+        match install.status().first().map(|f| f.state.clone()) {
+            Some(s) if s == "queued" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(daemon.stop(), Some(0));
+    assert!(wait.try_wait().unwrap().is_none(), "the wait goes on");
+    let _daemon = install.start();
+    install.ok("tpconfig", &["drive0", "up"]);
+    let bound = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = wait.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < bound, "the wait never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(wait.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("still waiting"), "{err}");
+}
+
+/// A client whose output pipe closes ends quietly.
+#[test]
+fn a_closed_pipe_ends_a_client_quietly() {
+    let install = Install::new(1, 3);
+    let _daemon = install.start();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --config {} status | head -1 >/dev/null",
+            bin("tplib").display(),
+            install.config.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && err.trim().is_empty(), "{err}");
+}

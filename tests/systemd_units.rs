@@ -50,3 +50,32 @@ fn the_example_tlcd_config_passes_check_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// systemd's own exposure score of each unit (offline, from the unit file)
+/// is 2.5 or better ("OK"), and the daemon's unit can be reloaded.
+#[test]
+fn the_units_are_hardened_and_the_daemon_reloads() {
+    for unit in ["tapeserverd.service", "tlcd.service"] {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(format!("systemd/{unit}"))
+            .output()
+            .expect("systemd-analyze");
+        let said = String::from_utf8_lossy(&out.stdout);
+        let score: f64 = said
+            .lines()
+            .find_map(|l| l.split("Overall exposure level for ").nth(1))
+            .and_then(|l| l.split(": ").nth(1))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{unit}: no score in {said}"));
+        eprintln!("{unit}: exposure {score}");
+        assert!(score <= 2.5, "{unit}: exposure {score}\n{said}");
+    }
+    let unit = std::fs::read_to_string("systemd/tapeserverd.service").unwrap();
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "{unit}"
+    );
+    assert!(unit.contains("StartLimitBurst="), "{unit}");
+}

@@ -6,6 +6,7 @@ use tapeserver::cli::stager;
 use tapeserver::cli::args::stager::*;
 
 fn main() -> std::process::ExitCode {
+    tapeserver::cli::quiet_on_closed_pipe();
     let cli = Cli::parse();
     tapeserver::cli::exit_with((|| {
         let config = tapeserver::config::StagerSettings::load(cli.config, cli.endpoint)

@@ -7,6 +7,7 @@ use tapeserver::cli::tapeadmin;
 use tapeserver::cli::args::tapeadmin::*;
 
 fn main() -> std::process::ExitCode {
+    tapeserver::cli::quiet_on_closed_pipe();
     let cli = Cli::parse();
     tapeserver::cli::exit_with((|| {
         let config = tapeserver::cli::client_config(cli.config)?;

@@ -6,6 +6,7 @@ use tapeserver::cli::library::{self, Target};
 use tapeserver::cli::args::tplib::*;
 
 fn main() -> std::process::ExitCode {
+    tapeserver::cli::quiet_on_closed_pipe();
     let cli = Cli::parse();
     tapeserver::cli::exit_with((|| {
         let target = Target::find(cli.config, cli.endpoints)?;

@@ -29,6 +29,16 @@ pub fn client_config(flag: Option<PathBuf>) -> anyhow::Result<Config> {
     )
 }
 
+/// A client whose output goes to a pipe that closed (`tplib status | head
+/// -1`) ends quietly, as Unix tools do, instead of panicking on the write.
+pub fn quiet_on_closed_pipe() {
+    // SAFETY: restoring the default action of SIGPIPE (which Rust's runtime
+    // set to ignore) before any thread exists; no handler is installed.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs a client's main: errors become one line on stderr and exit code 1.
 pub fn exit_with(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {

@@ -53,8 +53,11 @@ pub fn archive(
     let ids: Vec<u64> = reply.files.iter().map(|f| f.file_id).collect();
     let total_bytes: u64 = reply.files.iter().map(|f| f.size).sum();
     let mut progress = Progress::new("archived", ids.len() as u64, total_bytes);
+    let mut away = Away::default();
     loop {
-        let files = status_of(config, &ids)?;
+        let Some(files) = away.ride(client(config).status(&ids))? else {
+            continue;
+        };
         let done: Vec<&FileStatus> = files
             .iter()
             .filter(|f| file_state(f) != Some(FileState::Queued))
@@ -100,9 +103,12 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
         return Ok(());
     }
     let mut progress: Option<Progress> = None;
+    let mut away = Away::default();
     loop {
-        let status = stager
-            .recalls(&[reply.recall_id])?
+        let Some(statuses) = away.ride(stager.recalls(&[reply.recall_id]))? else {
+            continue;
+        };
+        let status = statuses
             .into_iter()
             .next()
             .context("tapeserverd sent no status for the recall")?;
@@ -121,6 +127,51 @@ pub fn recall(config: &Config, file_id: u64, dest: &str, wait: bool) -> anyhow::
                 );
             }
             _ => std::thread::sleep(WAIT_POLL),
+        }
+    }
+}
+
+/// While `--wait` polls, the daemon may restart under it (systemd, an
+/// upgrade): a status request (a read, safe to ask again) that was never
+/// delivered or never answered is waited out, said once, for up to
+/// `PATIENCE`; anything else ends the wait.
+#[derive(Default)]
+struct Away {
+    since: Option<std::time::Instant>,
+}
+
+const PATIENCE: Duration = Duration::from_secs(10 * 60);
+
+impl Away {
+    /// Some(reply), None to poll again, or the error that ends the wait.
+    fn ride<T>(
+        &mut self,
+        reply: Result<T, crate::messaging::client::ClientError>,
+    ) -> anyhow::Result<Option<T>> {
+        match reply {
+            Ok(v) => {
+                if self.since.take().is_some() {
+                    eprintln!("tapeserverd answers again");
+                }
+                Ok(Some(v))
+            }
+            Err(e)
+                if e.undelivered()
+                    || matches!(e, crate::messaging::client::ClientError::Timeout { .. }) =>
+            {
+                let since = *self.since.get_or_insert_with(|| {
+                    eprintln!(
+                        "tapeserverd does not answer ({e}); still waiting for it to come back"
+                    );
+                    std::time::Instant::now()
+                });
+                if since.elapsed() > PATIENCE {
+                    return Err(e.into());
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }

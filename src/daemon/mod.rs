@@ -72,6 +72,10 @@ pub enum DaemonError {
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
     #[error(
+        "{0}: an abstract socket has no permissions (anyone on the host could connect): use ipc://PATH"
+    )]
+    AbstractSocket(String),
+    #[error(
         "drive {drive} is driven by host {host} (its lease runs {seconds} s more): two hosts must never drive one drive; give this host its own drives, or stop {host}'s daemon first"
     )]
     DriveOfAnotherHost {
@@ -149,9 +153,19 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let sessions = bind(zmq::ROUTER, config.sessions_endpoint(), MAX_SESSION_MESSAGE)?;
     let admin = bind(zmq::ROUTER, config.admin_endpoint(), MAX_ADMIN_MESSAGE)?;
     let stager = bind(zmq::ROUTER, config.stager_endpoint(), MAX_STAGER_MESSAGE)?;
-    restrict_ipc(&config.admin_endpoint(), 0o660);
+    // Whatever the umask: the owner and its group (tape, under systemd)
+    // use the sockets, nobody else. The admin group may also use the admin
+    // and stager sockets.
+    for endpoint in [
+        config.sessions_endpoint(),
+        config.admin_endpoint(),
+        config.stager_endpoint(),
+    ] {
+        restrict_ipc(&endpoint, 0o660)?;
+    }
     if let Some(group) = &config.security.admin_group {
         admin_group(&config.admin_endpoint(), group)?;
+        admin_group(&config.stager_endpoint(), group)?;
     }
     if let Some(user) = &config.security.user {
         give_to_session_user(&config, user)?;
@@ -370,7 +384,7 @@ fn start_controller(
         keys: config.security.key_pair()?,
         clients: config.security.client_keys(),
     })?;
-    restrict_ipc(&config.library_endpoint(), 0o660);
+    restrict_ipc(&config.library_endpoint(), 0o660)?;
     Ok(handle)
 }
 
@@ -451,6 +465,13 @@ fn admin_group(endpoint: &str, group: &str) -> Result<(), DaemonError> {
         .map_err(|e| DaemonError::AdminGroup(format!("{group}: {e}")))?
         .ok_or_else(|| DaemonError::AdminGroup(format!("no group {group:?}")))?
         .gid;
+    // Already the group's (the service's own group, say): no chown, which
+    // a hardened unit's system call filter does not allow.
+    let current =
+        std::fs::metadata(path).map_err(|e| DaemonError::AdminGroup(format!("{path}: {e}")))?;
+    if std::os::unix::fs::MetadataExt::gid(&current) == gid.as_raw() {
+        return Ok(());
+    }
     nix::unistd::chown(Path::new(path), None, Some(gid))
         .map_err(|e| DaemonError::AdminGroup(format!("cannot give {path} to {group}: {e}")))
 }
@@ -488,9 +509,17 @@ fn give_to_session_user(config: &Config, user: &str) -> Result<(), DaemonError> 
     Ok(())
 }
 
-fn restrict_ipc(endpoint: &str, mode: u32) {
+fn restrict_ipc(endpoint: &str, mode: u32) -> Result<(), DaemonError> {
     use std::os::unix::fs::PermissionsExt;
-    if let Some(path) = endpoint.strip_prefix("ipc://") {
-        let _ = std::fs::set_permissions(Path::new(path), std::fs::Permissions::from_mode(mode));
+    match endpoint.strip_prefix("ipc://") {
+        Some(path) if path.starts_with('@') => Err(DaemonError::AbstractSocket(endpoint.into())),
+        Some(path) => {
+            std::fs::set_permissions(Path::new(path), std::fs::Permissions::from_mode(mode))
+                .map_err(|source| DaemonError::Dir {
+                    path: path.into(),
+                    source,
+                })
+        }
+        None => Ok(()),
     }
 }
