@@ -16,9 +16,17 @@ pub fn init(level: &str) {
         .then(|| tracing_journald::layer().ok())
         .flatten()
         .map(|layer| {
+            use tracing_journald::{Priority, PriorityMappings};
             // Field names as they are (DRIVE, not F_DRIVE): the fields are
-            // what operators filter on.
-            layer.with_field_prefix(None)
+            // what operators filter on. Routine events at info (6), not
+            // notice; errors at err (3).
+            layer
+                .with_field_prefix(None)
+                .with_priority_mappings(PriorityMappings {
+                    info: Priority::Informational,
+                    debug: Priority::Debug,
+                    ..PriorityMappings::new()
+                })
         });
     if let Some(journal) = journal {
         let _ = tracing_subscriber::registry()

@@ -85,17 +85,24 @@ fn under_systemd_events_reach_the_journal_with_their_fields() {
     // have been seen, each with its fields.
     let mut summary = None;
     let mut queued = None;
-    while summary.is_none() || queued.is_none() {
+    let mut mounted = None;
+    while summary.is_none() || queued.is_none() || mounted.is_none() {
         let entry = received
             .recv_timeout(Duration::from_secs(60))
             .expect("journal entries");
+        let recall = entry.get("SESSION").map(String::as_str) == Some("recall");
         match entry.get("MESSAGE").map(String::as_str) {
-            Some("session summary")
-                if entry.get("SESSION").map(String::as_str) == Some("recall") =>
+            // Context in the message itself: what journalctl shows.
+            Some(m)
+                if m.starts_with("session summary: recall of V00001 on drive0: 1 files")
+                    && recall =>
             {
                 summary = Some(entry)
             }
             Some("recall queued") => queued = Some(entry),
+            // From the session's tape thread, not its main thread: the
+            // session's fields all the same.
+            Some("tape mounted") if recall => mounted = Some(entry),
             _ => {}
         }
     }
@@ -117,9 +124,13 @@ fn under_systemd_events_reach_the_journal_with_their_fields() {
     );
     assert_eq!(
         summary.get("PRIORITY").map(String::as_str),
-        Some("5"),
-        "{summary:?}"
+        Some("6"),
+        "routine events at info: {summary:?}"
     );
+    let mounted = mounted.unwrap();
+    for key in ["DRIVE", "VID", "PID", "MOUNT"] {
+        assert!(mounted.contains_key(key), "{key}: {mounted:?}");
+    }
     let queued = queued.unwrap();
     assert_eq!(
         queued.get("FILE_ID"),

@@ -62,6 +62,20 @@ fn main() -> ExitCode {
             println!("{}", planned.config.display());
             Ok(())
         })()),
+        Command::InitLibrary {
+            config,
+            tapes,
+            capacity,
+        } => tapeserver::cli::exit_with((|| {
+            let loaded = tapeserver::config::Config::load(&config)?;
+            init::init_library(&loaded, tapes, capacity.0)
+                .with_context(|| format!("cannot make the library {}", config.display()))?;
+            println!(
+                "{tapes} labelled cartridges in the library of {}",
+                config.display()
+            );
+            Ok(())
+        })()),
         Command::Keygen { name, dir } => tapeserver::cli::exit_with((|| {
             let pair = tapeserver::messaging::curve::KeyPair::generate()?;
             let (secret, public) = pair.write(&dir, &name)?;
@@ -83,7 +97,13 @@ fn main() -> ExitCode {
         } => {
             let config = match Config::load(&config_path) {
                 Ok(c) => c,
-                Err(e) => return tapeserver::cli::exit_with(Err(e.into())),
+                Err(e) => {
+                    // What `systemctl status` shows (nothing without systemd).
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&format!(
+                        "cannot start: {e}"
+                    ))]);
+                    return tapeserver::cli::exit_with(Err(e.into()));
+                }
             };
             tapeserver::logging::init(&config.daemon.log_level);
             tracing::info!(
@@ -102,7 +122,10 @@ fn main() -> ExitCode {
                 Ok(0) => ExitCode::SUCCESS,
                 Ok(code) => ExitCode::from(code as u8),
                 Err(e) => {
-                    tracing::error!(error = %e, "tapeserverd cannot run");
+                    let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&format!(
+                        "cannot start: {e}"
+                    ))]);
+                    tracing::error!(error = %e, "tapeserverd cannot run: {e}");
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
                 }

@@ -191,7 +191,7 @@ impl Catalogue {
     }
 
     pub fn add_drive(&mut self, config: DriveConfig, now: Instant) {
-        tracing::info!(drive = %config.name, to = "up", reason = "configured", "drive state");
+        tracing::info!(drive = %config.name, to = "up", reason = "configured", "drive state: {} up (configured)", config.name);
         self.drives.insert(
             config.name.clone(),
             Drive {
@@ -266,13 +266,24 @@ impl Catalogue {
     }
 
     fn transition(drive: &mut Drive, to: DriveState, reason: &str, now: Instant) {
-        tracing::info!(
-            drive = %drive.config.name,
-            from = drive.state.as_str(),
-            to = to.as_str(),
-            reason,
-            "drive state"
-        );
+        let (name, from) = (&drive.config.name, drive.state.as_str());
+        let message = format!("drive state: {name} {from} -> {} ({reason})", to.as_str());
+        match to {
+            DriveState::Down => tracing::warn!(
+                drive = %name,
+                from,
+                to = to.as_str(),
+                reason,
+                "{message}"
+            ),
+            _ => tracing::info!(
+                drive = %name,
+                from,
+                to = to.as_str(),
+                reason,
+                "{message}"
+            ),
+        }
         drive.state = to;
         drive.since = now;
     }

@@ -67,6 +67,10 @@ pub struct EventLoop {
     /// This host's mounts on drives no longer configured are looked at
     /// once the library first answers.
     pub(super) stale_mounts_pending: bool,
+    /// The drives' summary last told systemd (`systemctl status`).
+    pub(super) told_status: String,
+    /// NOTIFY_SOCKET names systemd's socket.
+    pub(super) under_systemd: bool,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -113,6 +117,8 @@ impl EventLoop {
             bad_reports: crate::util::Throttle::new(),
             metrics,
             stale_mounts_pending: false,
+            told_status: String::new(),
+            under_systemd: std::env::var_os("NOTIFY_SOCKET").is_some(),
         }
     }
 
@@ -300,6 +306,9 @@ impl EventLoop {
             tracing::error!(drive = %drive, pid, reason = %reason, "watchdog: killing the session");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
+        if self.under_systemd {
+            self.tell_status();
+        }
         if let Some((every, last)) = self.systemd_watchdog
             && now.duration_since(last) >= every
         {
@@ -317,6 +326,25 @@ impl EventLoop {
             }
         }
         None
+    }
+
+    /// `systemctl status` shows the drives at a glance (STATUS=), sent when
+    /// it changes.
+    fn tell_status(&mut self) {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for d in self.catalogue.drives() {
+            *counts.entry(d.state.as_str()).or_default() += 1;
+        }
+        let states: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let status = format!(
+            "{} drives: {}",
+            self.catalogue.names().len(),
+            states.join(", ")
+        );
+        if status != self.told_status {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(&status)]);
+            self.told_status = status;
+        }
     }
 
     fn begin_shutdown(&mut self) {
@@ -515,7 +543,21 @@ impl EventLoop {
         }
         match self.catalogue.session_ended(pid, code, signal, now) {
             Some(outcome) => {
-                tracing::info!(drive = %outcome.drive, pid, code = ?code, signal = ?signal, state = outcome.new_state.as_str(), "session ended");
+                let how = match (code, signal) {
+                    (_, Some(s)) => format!("killed by signal {s}"),
+                    (Some(c), None) => format!("exit {c}"),
+                    (None, None) => "exit unknown".into(),
+                };
+                tracing::info!(
+                    drive = %outcome.drive,
+                    pid,
+                    code = code.unwrap_or(-1),
+                    signal = signal.unwrap_or(0),
+                    state = outcome.new_state.as_str(),
+                    "session ended: pid {pid} on {}, {how}; the drive is {}",
+                    outcome.drive,
+                    outcome.new_state.as_str()
+                );
                 self.after_session(outcome);
             }
             None => tracing::warn!(pid, "a process the catalogue does not know ended"),

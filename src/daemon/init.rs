@@ -353,18 +353,60 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         )));
     }
 
+    build_library(
+        &library,
+        &drives,
+        &new_barcodes,
+        &LibraryShape {
+            changer_paths: options.changer_paths,
+            move_time: options.move_time,
+            capacity: options.capacity,
+        },
+        &mut *db,
+    )?;
+    for sub in ["run", "state"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+    }
+    let text = format!(
+        "# tapeserver configuration written by `tapeserverd init`.\n# Every key is documented in config/tapeserver.toml of the source tree.\n\n{}",
+        config.to_toml()?
+    );
+    crate::util::write_atomically(&config_path, text.as_bytes()).map_err(io(&config_path))?;
+    Ok(planned)
+}
+
+/// How a new emulated library is shaped.
+pub struct LibraryShape {
+    pub changer_paths: u32,
+    pub move_time: Duration,
+    pub capacity: u64,
+}
+
+/// Creates the emulated library at `library` (or adds `drives` to it),
+/// labels the new cartridges `new_barcodes` in the first drive, and
+/// registers every cartridge it holds in the default pool of `db`.
+fn build_library(
+    library: &Path,
+    drives: &[DriveConfig],
+    new_barcodes: &[String],
+    shape: &LibraryShape,
+    db: &mut dyn scheduler::Scheduler,
+) -> Result<(), InitError> {
+    let Some(first) = drives.first() else {
+        return Err(InitError::Count);
+    };
     let drive_devices: Vec<(String, PathBuf)> = drives
         .iter()
         .map(|d| (d.name.clone(), d.device.clone()))
         .collect();
     let emulated = EmulatedLibrary::create(
-        &library,
+        library,
         &Layout {
-            paths: options.changer_paths as usize,
-            move_time_ms: options.move_time.as_millis() as u64,
+            paths: shape.changer_paths as usize,
+            move_time_ms: shape.move_time.as_millis() as u64,
             drives: &drive_devices,
-            barcodes: &new_barcodes,
-            capacity: options.capacity,
+            barcodes: new_barcodes,
+            capacity: shape.capacity,
         },
     )
     .map_err(crate::library::ChangerError::from)?;
@@ -372,14 +414,13 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
     let changer = DirectChanger::new(
         ScsiChanger::new(Box::new(EmulatedChanger::new(emulated, "changer0"))),
         vec![DriveRef {
-            name: drives[0].name.clone(),
+            name: first.name.clone(),
             ..DriveRef::default()
         }],
         crate::config::DEFAULT_MOVE_TIMEOUT,
     );
     db.add_pool(DEFAULT_POOL)?;
-    let first = &drives[0];
-    for barcode in &new_barcodes {
+    for barcode in new_barcodes {
         let vid = vid_of(barcode);
         changer.mount(&vid, &first.name)?;
         let mut drive = FileDrive::new(&first.name, &first.device);
@@ -405,19 +446,62 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         .chain(status.drives.iter().filter_map(|(_, v)| v.clone()));
     for vid in vids {
         let capacity = crate::tape::file_drive::read_cartridge_meta(
-            &EmulatedLibrary::cartridge_dir(&library, &vid),
+            &EmulatedLibrary::cartridge_dir(library, &vid),
         )
         .map(|m| m.capacity)
-        .unwrap_or(options.capacity);
+        .unwrap_or(shape.capacity);
         db.add_tape(&vid, DEFAULT_POOL, capacity)?;
     }
-    for sub in ["run", "state"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+    Ok(())
+}
+
+/// `tapeserverd init-library --config FILE`: the emulated library a config
+/// names, made where it is missing (its drives, `tapes` labelled cartridges
+/// registered in the config's catalogue): what the package's postinst runs
+/// so that its config starts out of the box.
+pub fn init_library(config: &Config, tapes: u32, capacity: u64) -> Result<(), InitError> {
+    let Some(library) = config.library.emulated_root() else {
+        return Err(InitError::Invalid(
+            "the config names no emulated library ([library] kind = \"emulated\" and path)".into(),
+        ));
+    };
+    if EmulatedLibrary::exists(library) {
+        return Err(InitError::Invalid(format!(
+            "an emulated library already exists at {}",
+            library.display()
+        )));
     }
-    let text = format!(
-        "# tapeserver configuration written by `tapeserverd init`.\n# Every key is documented in config/tapeserver.toml of the source tree.\n\n{}",
-        config.to_toml()?
+    if tapes == 0 {
+        return Err(InitError::Count);
+    }
+    for drive in &config.drives {
+        if drive.kind != DriveKind::File {
+            return Err(InitError::Invalid(format!(
+                "drive {}: an emulated library's drives are file drives (kind = \"file\")",
+                drive.name
+            )));
+        }
+    }
+    let barcodes: Vec<String> = (1..=tapes)
+        .map(|i| barcode_for(&format!("V{i:05}")))
+        .collect();
+    let mut db = scheduler::open_with(
+        &config.scheduler.url,
+        config.scheduler.password_file.as_deref(),
+    )?;
+    let done = build_library(
+        library,
+        &config.drives,
+        &barcodes,
+        &LibraryShape {
+            changer_paths: 2,
+            move_time: Duration::ZERO,
+            capacity,
+        },
+        &mut *db,
     );
-    crate::util::write_atomically(&config_path, text.as_bytes()).map_err(io(&config_path))?;
-    Ok(planned)
+    if done.is_err() {
+        let _ = std::fs::remove_dir_all(library);
+    }
+    done
 }

@@ -234,7 +234,7 @@ impl SchedulerThread {
         }
         let answer = match self.db.next_mount(&self.host, &drive, policy) {
             Ok(Some(mount)) => {
-                tracing::info!(drive = %drive, vid = %mount.vid, mount = mount.id, kind = mount.kind.as_str(), "mount assigned");
+                tracing::info!(drive = %drive, vid = %mount.vid, mount = mount.id, kind = mount.kind.as_str(), "mount assigned: {} {} of {} to {drive}", mount.kind.as_str(), mount.id, mount.vid);
                 ToLoop::MountFound { drive, mount }
             }
             Ok(None) => ToLoop::NoMount { drive },

@@ -27,7 +27,7 @@ fn clean(ctx: &SessionContext, status: &super::status_reporter::StatusHandle) ->
             .and_then(|(_, vid)| vid),
         Err(e) => return SessionEnd::DriveDown(format!("cannot read the library: {e}")),
     };
-    tracing::info!(drive = %spec.drive, library_says = ?in_library, expected = %spec.vid, "cleaner started");
+    tracing::info!(drive = %spec.drive, library_says = in_library.as_deref().unwrap_or("empty"), expected = %spec.vid, "cleaner started");
     match drive.load() {
         Err(DriveError::NoCartridge { .. }) => {
             let Some(vid) = in_library else {
@@ -76,7 +76,7 @@ fn clean(ctx: &SessionContext, status: &super::status_reporter::StatusHandle) ->
     }
     match check {
         Ok(()) => {
-            tracing::info!(drive = %spec.drive, vid = ?vid, "cleaner: cartridge unloaded and put back");
+            tracing::info!(drive = %spec.drive, vid = vid.as_deref().unwrap_or(""), "cleaner: cartridge unloaded and put back");
             SessionEnd::Done
         }
         Err(reason) => SessionEnd::DriveDown(reason),

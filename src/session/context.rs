@@ -285,7 +285,13 @@ impl SessionContext {
             total_s = format!("{:.3}", elapsed.as_secs_f64()),
             peak_rss_kib = crate::util::peak_rss_kib(),
             exit = end.exit_code(),
-            "session summary"
+            "session summary: {kind} of {} on {}: {files_ok} files, {} bytes, {:.1} MB/s, {} errors, exit {}",
+            self.spec.vid,
+            self.spec.drive,
+            stats.bytes,
+            crate::util::mb_per_s(stats.bytes, secs),
+            stats.errors,
+            end.exit_code()
         );
     }
 }

@@ -57,7 +57,7 @@ impl DiskReadPool {
                 );
                 std::thread::Builder::new()
                     .name(format!("disk-read-{i}"))
-                    .spawn(move || {
+                    .spawn(super::in_span(move || {
                         loop {
                             let task = select! {
                                 recv(tasks) -> t => match t { Ok(t) => t, Err(_) => break },
@@ -69,7 +69,7 @@ impl DiskReadPool {
                                 break;
                             }
                         }
-                    })
+                    }))
                     .ok()
             })
             .collect();

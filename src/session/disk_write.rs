@@ -88,16 +88,16 @@ impl DiskWritePool {
                 let (tasks, w) = (tasks.clone(), writers.clone());
                 std::thread::Builder::new()
                     .name(format!("disk-write-{i}"))
-                    .spawn(move || {
+                    .spawn(super::in_span(move || {
                         for task in tasks {
-                            let recall_id = task.job.recall_id;
+                            let (recall_id, file_id) = (task.job.recall_id, task.job.file_id);
                             let end = match write_file(task, &w) {
                                 Ok(()) => {
                                     w.status.add_file();
                                     RecallEnd::Done
                                 }
                                 Err(Failure::Final(e)) => {
-                                    tracing::warn!(recall_id, error = %e, "recall failed");
+                                    tracing::error!(recall_id, file_id, error = %e, "recall {recall_id} of file {file_id} failed: {e}");
                                     RecallEnd::Failed(e)
                                 }
                                 Err(Failure::Passing(e)) => {
@@ -112,7 +112,7 @@ impl DiskWritePool {
                                 .reports
                                 .send(RecallReport::Done(RecallResult { recall_id, end }));
                         }
-                    })
+                    }))
                     .ok()
             })
             .collect();

@@ -76,19 +76,22 @@ fn migrate(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     let (end, stats, summary) = std::thread::scope(|scope| {
         let packer = std::thread::Builder::new()
             .name("report-packer".into())
-            .spawn_scoped(scope, || {
-                let target = MigrationTarget {
-                    mount_id,
-                    vid: &vid,
-                    medium,
-                    limits: ctx.limits,
-                };
-                run_migration_packer(&mut *packer_db, &target, report_rx)
-            });
+            .spawn_scoped(
+                scope,
+                super::in_span(|| {
+                    let target = MigrationTarget {
+                        mount_id,
+                        vid: &vid,
+                        medium,
+                        limits: ctx.limits,
+                    };
+                    run_migration_packer(&mut *packer_db, &target, report_rx)
+                }),
+            );
         let injector_thread = requests.and_then(|requests| {
             std::thread::Builder::new()
                 .name("task-injector".into())
-                .spawn_scoped(scope, move || injector.run(requests))
+                .spawn_scoped(scope, super::in_span(move || injector.run(requests)))
                 .ok()
         });
         let disk = DiskReadPool::start(
@@ -124,7 +127,7 @@ fn migrate(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
         };
         let tape_thread = std::thread::Builder::new()
             .name("tape-write".into())
-            .spawn_scoped(scope, move || tape.run(feed));
+            .spawn_scoped(scope, super::in_span(move || tape.run(feed)));
         let (end, stats) = match tape_thread.map(|t| t.join()) {
             Ok(Ok(result)) => result,
             _ => (

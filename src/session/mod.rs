@@ -35,6 +35,14 @@ pub use tape_mount::{SessionEnd, TapeStats};
 /// killed by it.
 pub const FINISH_SIGNAL: i32 = libc::SIGURG;
 
+/// `f`, to run on another thread inside the span current here (the
+/// session's): every event of the session's threads then carries its
+/// DRIVE, VID, SESSION, MOUNT and PID.
+pub(crate) fn in_span<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let span = tracing::Span::current();
+    move || span.in_scope(f)
+}
+
 /// Set once the daemon asked this session to finish.
 fn finish_flag() -> &'static std::sync::Arc<std::sync::atomic::AtomicBool> {
     static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =

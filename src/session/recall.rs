@@ -57,13 +57,16 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
         let packer_db = &mut packer_db;
         let packer = std::thread::Builder::new()
             .name("report-packer".into())
-            .spawn_scoped(scope, move || {
-                run_recall_packer(&mut **packer_db, mount_id, batch, result_rx)
-            });
+            .spawn_scoped(
+                scope,
+                super::in_span(move || {
+                    run_recall_packer(&mut **packer_db, mount_id, batch, result_rx)
+                }),
+            );
         let injector_thread = requests.and_then(|requests| {
             std::thread::Builder::new()
                 .name("task-injector".into())
-                .spawn_scoped(scope, move || injector.run(requests))
+                .spawn_scoped(scope, super::in_span(move || injector.run(requests)))
                 .ok()
         });
         let disk = DiskWritePool::start(
@@ -98,7 +101,7 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
         };
         let tape_thread = std::thread::Builder::new()
             .name("tape-read".into())
-            .spawn_scoped(scope, move || tape.run(feed));
+            .spawn_scoped(scope, super::in_span(move || tape.run(feed)));
         let (end, stats) = match tape_thread.map(|t| t.join()) {
             Ok(Ok(result)) => result,
             _ => (

@@ -112,7 +112,7 @@ impl StatusReporter {
         );
         let thread = std::thread::Builder::new()
             .name("status-reporter".into())
-            .spawn(move || {
+            .spawn(super::in_span(move || {
                 // Keep the context alive as long as the socket.
                 let _ctx = ctx;
                 let send = |report: &mut SessionReport| {
@@ -136,7 +136,7 @@ impl StatusReporter {
                 }
                 report.state = SessionState::Finished as i32;
                 send(&mut report);
-            })
+            }))
             .map_err(|_| zmq::Error::EMFILE)?;
         Ok(Self {
             handle: Some(handle),

@@ -72,6 +72,18 @@ pub enum Command {
         #[arg(long = "recall-root")]
         recall_roots: Vec<PathBuf>,
     },
+    /// Make the emulated library a config names, where it is missing: its
+    /// drives, labelled cartridges registered in its catalogue (what the
+    /// package runs so that its config starts out of the box).
+    InitLibrary {
+        #[arg(long, env = "TAPESERVER_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        tapes: u32,
+        /// Capacity of each cartridge, e.g. "20GiB".
+        #[arg(long, default_value = "20GiB", value_parser = parse_capacity)]
+        capacity: ByteSize,
+    },
     /// Run the daemon in the foreground.
     Run {
         #[arg(long, env = "TAPESERVER_CONFIG", default_value = crate::config::DEFAULT_CONFIG_PATH)]

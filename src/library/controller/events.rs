@@ -42,6 +42,29 @@ pub enum Op {
     Path { device: String, enable: bool },
 }
 
+/// How an operation reads in a log line.
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Mount { vid, drive } => write!(f, "mount {vid} into {}", drive.name),
+            Op::Dismount { vid, drive } => write!(f, "dismount {vid} from {}", drive.name),
+            Op::Move {
+                source,
+                destination,
+            } => write!(f, "move {source} to {destination}"),
+            Op::Status => f.write_str("status"),
+            Op::Refresh => f.write_str("refresh"),
+            Op::Path { device, enable } => {
+                write!(
+                    f,
+                    "{} path {device}",
+                    if *enable { "enable" } else { "disable" }
+                )
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     /// INQUIRY and TEST UNIT READY: is the path usable?

@@ -101,9 +101,11 @@ impl StateThread {
     pub(super) fn finish(&mut self, index: usize, result: Result<tlc_reply::Result, ChangerError>) {
         let request = self.requests.remove(index);
         match &result {
-            Ok(_) => tracing::info!(request = %request.id, op = ?request.op, "request done"),
+            Ok(_) => {
+                tracing::info!(request = %request.id, op = %request.op, "request done: {}", request.op)
+            }
             Err(e) => {
-                tracing::warn!(request = %request.id, op = ?request.op, error = %e, "request failed")
+                tracing::warn!(request = %request.id, op = %request.op, error = %e, "request failed: {}: {e}", request.op)
             }
         }
         let reply = self.reply(&request.id, result);

@@ -345,7 +345,7 @@ impl StateThread {
 
     fn identified(&mut self, path: usize, identity: Identity) {
         let p = &mut self.paths[path];
-        tracing::info!(path = %p.device, vendor = %identity.vendor, product = %identity.product, serial = ?identity.serial, "changer path identified");
+        tracing::info!(path = %p.device, vendor = %identity.vendor, product = %identity.product, serial = identity.serial.as_deref().unwrap_or(""), "changer path identified");
         match (&self.library_serial, &identity.serial) {
             (None, Some(serial)) => self.library_serial = Some(serial.clone()),
             (Some(ours), Some(theirs)) if ours != theirs => {
