@@ -102,6 +102,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     // Fork first: the process has no thread and no ZMQ context yet.
     let forker = forker::spawn()?;
     refuse_drives_of_another_host(&config, &host)?;
+    warn_unwritable_recall_roots(&config);
     tracing::info!(host = %host, forker = forker.pid.as_raw(), drives = config.drives.len(), "tapeserverd starting");
     let faulty: Vec<&str> = config
         .drives
@@ -412,6 +413,17 @@ fn refuse_drives_of_another_host(config: &Config, host: &str) -> Result<(), Daem
             seconds: lease.remaining.max(0.0).ceil() as u64,
         }),
         None => Ok(()),
+    }
+}
+
+/// A recall root this process cannot write (a read-only mount, or under a
+/// systemd sandbox that does not list it) would fail every recall into it:
+/// said at start, with the fix.
+fn warn_unwritable_recall_roots(config: &Config) {
+    for root in &config.paths.recall_roots {
+        if let Err(e) = nix::unistd::access(root, nix::unistd::AccessFlags::W_OK) {
+            tracing::warn!(root = %root.display(), error = %e, "recall root {} is not writable by this daemon ({e}): recalls into it will fail; under systemd add it with `systemctl edit tapeserverd` ([Service] ReadWritePaths={})", root.display(), root.display());
+        }
     }
 }
 
