@@ -32,6 +32,8 @@ setup_machine() {
     command -v tmux >/dev/null 2>&1 || missing+=(tmux)
     # A fresh Debian root for the package's install test (tests/package.rs).
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    # That root booted under its own systemd (tests/package_boot).
+    command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container)
     # libfaketime: a host whose clock is wrong (tests/site_clock.rs).
     command -v faketime >/dev/null 2>&1 || missing+=(faketime)
     # PostgreSQL: the shared scheduler's suite runs against a throwaway server.

@@ -219,7 +219,19 @@ impl<T> WorkFeed<T> {
 
     /// The next task, or None when the session has no more work.
     pub fn next_task(&mut self) -> Option<T> {
-        loop {
+        self.next_task_or_idle(|| Ok::<(), std::convert::Infallible>(()))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// `next_task`, calling `idle` whenever it is about to wait with
+    /// nothing queued: the wait may be a scheduler round trip or a whole
+    /// lazy-dismount linger, so the caller settles what it holds first.
+    /// An `idle` error is returned at once.
+    pub fn next_task_or_idle<E>(
+        &mut self,
+        mut idle: impl FnMut() -> Result<(), E>,
+    ) -> Result<Option<T>, E> {
+        Ok(loop {
             // An empty queue always has a request in flight: the last call
             // if nothing else is outstanding, so blocking below is safe.
             match self.rx.len() {
@@ -227,16 +239,19 @@ impl<T> WorkFeed<T> {
                 n if n <= self.low_water => self.request(false),
                 _ => {}
             }
+            if self.rx.is_empty() {
+                idle()?;
+            }
             match self.rx.recv() {
-                Ok(Feed::Work(task)) => return Some(task),
+                Ok(Feed::Work(task)) => break Some(task),
                 Ok(Feed::Served) => continue,
                 Ok(Feed::Failed(reason)) => {
                     self.failure = Some(reason);
-                    return None;
+                    break None;
                 }
-                Ok(Feed::NoMoreWork) | Err(_) => return None,
+                Ok(Feed::NoMoreWork) | Err(_) => break None,
             }
-        }
+        })
     }
 }
 

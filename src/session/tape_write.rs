@@ -1,8 +1,9 @@
 //! The migration tape thread: the one component that must never wait. It
 //! mounts the tape, checks where to append, then writes each file's labels
 //! and blocks in order, writes file marks without flushing, and flushes
-//! every `flush_files` files or `flush_bytes` bytes and at the end; only a
-//! flush lets the report packer commit files to the catalogue.
+//! every `flush_files` files or `flush_bytes` bytes, whenever it runs out of
+//! queued work and at the end; only a flush lets the report packer commit
+//! files to the catalogue.
 
 use std::time::Instant;
 
@@ -177,8 +178,15 @@ impl Writer {
         let mut window = FlushWindow::default();
         let stop = loop {
             let wait = Instant::now();
-            let Some(task) = feed.next_task() else {
-                break None;
+            // Nothing queued: the next task waits on the scheduler, perhaps
+            // for a whole lazy-dismount linger. Files already written are
+            // flushed and reported first, so they are safe and their
+            // stagers hear of them now, not when the cartridge leaves.
+            let next = feed.next_task_or_idle(|| self.flush(drive, &mut window, stats));
+            let task = match next {
+                Ok(Some(task)) => task,
+                Ok(None) => break None,
+                Err(e) => break Some(Stop::Failed(format!("flush failed: {e}"))),
             };
             stats.waiting_disk += wait.elapsed();
             // A written file is counted here and only here, whatever comes next.

@@ -56,6 +56,16 @@ fn writer(flush_files: u64, pool: &BlockPool) -> (Writer, Receiver<MigrationRepo
 /// A feed of files of the given sizes, their blocks filled as the disk
 /// read pool fills them (payload then its CRC32C).
 fn feed(sizes: &[u64], pool: &BlockPool) -> WorkFeed<TapeWriteTask> {
+    feed_held(sizes, pool, None)
+}
+
+/// `feed`, whose asks after the first wait until `held` yields or closes
+/// (a scheduler slow to answer, or a session lingering for more work).
+fn feed_held(
+    sizes: &[u64],
+    pool: &BlockPool,
+    held: Option<Receiver<()>>,
+) -> WorkFeed<TapeWriteTask> {
     let jobs: Vec<ArchiveJob> = sizes
         .iter()
         .enumerate()
@@ -66,9 +76,20 @@ fn feed(sizes: &[u64], pool: &BlockPool) -> WorkFeed<TapeWriteTask> {
         })
         .collect();
     let mut pending = Some(jobs);
+    let mut asked = 0;
     let pool = pool.clone();
     let (mut injector, mut feed) = TaskInjector::new(
-        move |_, _| Ok(pending.take().unwrap_or_default()),
+        move |_, _| {
+            // The first ask brings the jobs, the second nothing at once
+            // (the feed then holds a bare "served" marker), later ones wait.
+            asked += 1;
+            if asked > 2
+                && let Some(held) = &held
+            {
+                let _ = held.recv();
+            }
+            Ok(pending.take().unwrap_or_default())
+        },
         move |job: ArchiveJob| {
             let n = job.size.div_ceil(BLOCK).max(1);
             let (tx, rx) = bounded(n as usize);
@@ -99,15 +120,17 @@ fn feed(sizes: &[u64], pool: &BlockPool) -> WorkFeed<TapeWriteTask> {
 
 /// What the packer heard, as short strings.
 fn heard(rx: &Receiver<MigrationReport>) -> Vec<String> {
-    rx.try_iter()
-        .map(|r| match r {
-            MigrationReport::Written(f) => format!("written {} fseq {}", f.file_id, f.fseq),
-            MigrationReport::Failed(f) => format!("failed {}", f.file_id),
-            MigrationReport::Flushed => "flushed".into(),
-            MigrationReport::TapeFull => "full".into(),
-            MigrationReport::DisableTape(_) => "disable".into(),
-        })
-        .collect()
+    rx.try_iter().map(said).collect()
+}
+
+fn said(report: MigrationReport) -> String {
+    match report {
+        MigrationReport::Written(f) => format!("written {} fseq {}", f.file_id, f.fseq),
+        MigrationReport::Failed(f) => format!("failed {}", f.file_id),
+        MigrationReport::Flushed => "flushed".into(),
+        MigrationReport::TapeFull => "full".into(),
+        MigrationReport::DisableTape(_) => "disable".into(),
+    }
 }
 
 #[test]
@@ -136,6 +159,38 @@ fn files_are_written_in_order_and_flushed_every_n() {
     );
     assert_eq!((stats.files, stats.bytes, stats.flushes), (5, 5059, 3));
     assert_eq!(pool.free(), 32, "every block went back to the pool");
+}
+
+/// Files written are flushed and reported before the thread waits for
+/// more work: a lingering session (lazy dismount) once held its last files
+/// unflushed, and their stagers waiting, until the cartridge left.
+#[test]
+fn written_files_are_flushed_before_waiting_for_more_work() {
+    let (_tmp, mut drive) = drive(Faults::default());
+    let pool = BlockPool::new(32, BLOCK as usize);
+    let (mut w, rx) = writer(100, &pool);
+    let (release, held) = bounded::<()>(0);
+    let mut feed = feed_held(&[3000, 10], &pool, Some(held));
+    let mut stats = TapeStats::default();
+    std::thread::scope(|s| {
+        let writing = s.spawn(|| w.write_files(&mut *drive, &mut feed, &mut stats));
+        let mut heard_now = Vec::new();
+        while !heard_now.iter().any(|h: &String| h == "flushed") {
+            // The feed is held: only a flush before waiting can report.
+            let report = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the written files flushed while the feed waits");
+            heard_now.push(said(report));
+        }
+        assert_eq!(
+            heard_now,
+            ["written 100 fseq 1", "written 101 fseq 2", "flushed"]
+        );
+        drop(release);
+        assert_eq!(writing.join().unwrap(), SessionEnd::Done);
+    });
+    assert!(heard(&rx).is_empty(), "nothing left to flush at the end");
+    assert_eq!(stats.flushes, 1);
 }
 
 /// Hole 13: a file finished in the early-warning zone right after a flush
