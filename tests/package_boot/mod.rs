@@ -133,11 +133,18 @@ pub fn check_the_service(root: &Path) {
     for (packaged, small) in [
         ("mount_max_age = \"5m\"", "mount_max_age = \"0s\""),
         ("keep_mounted = \"1m\"", "keep_mounted = \"2s\""),
+        // The drive holds before each session's second block until the
+        // file `go` exists: how the stop is caught with a recall running.
+        (
+            "# [drives.faults]\n",
+            "[drives.faults]\nstall_at_block = 2\nstall_until = \"/srv/tapeserver/go\"\n",
+        ),
     ] {
         assert!(text.contains(packaged), "{packaged} in {text}");
         text = text.replace(packaged, small);
     }
     std::fs::write(&config, text).unwrap();
+    std::fs::write(root.join("srv/tapeserver/go"), "").unwrap();
     let booted = Booted::boot(root);
     step("booted");
     let unit = "tapeserverd.service";
@@ -184,6 +191,42 @@ pub fn check_the_service(root: &Path) {
         entry["MESSAGE"].as_str().unwrap().contains("1 files"),
         "{entry}"
     );
+
+    step("stop drains a running recall");
+    // systemctl stop lets a running recall finish before the daemon exits.
+    booted.ok("rm /srv/tapeserver/go");
+    booted.ok("runuser -u op -- stager recall 1 /srv/tapeserver/drained");
+    wait("the recall running, held at its second block", || {
+        let json = booted.ok("tpstat --json");
+        let tpstat: serde_json::Value = serde_json::from_str(&json).unwrap();
+        tpstat["drives"]
+            .as_array()?
+            .iter()
+            .any(|d| {
+                d["name"] == "drive0" && d["session"] == "recall" && d["substate"] == "transferring"
+            })
+            .then_some(())
+    });
+    booted.ok("systemctl stop --no-block tapeserverd");
+    wait("the daemon draining", || {
+        booted
+            .ok("journalctl -u tapeserverd -o cat --no-pager")
+            .contains("shutdown requested")
+            .then_some(())
+    });
+    assert_eq!(booted.property(unit, "ActiveState"), "deactivating");
+    assert!(
+        !root.join("srv/tapeserver/drained").exists(),
+        "the recall was held"
+    );
+    booted.ok("touch /srv/tapeserver/go");
+    wait("the service stopped", || {
+        (booted.property(unit, "ActiveState") == "inactive").then_some(())
+    });
+    assert_eq!(booted.property(unit, "Result"), "success");
+    booted.ok("cmp /srv/tapeserver/f /srv/tapeserver/drained");
+    booted.ok("systemctl start tapeserverd");
+    assert_eq!(booted.property(unit, "ActiveState"), "active");
 
     step("exposure score");
     // systemd's exposure score of the running unit.
