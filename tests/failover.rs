@@ -147,7 +147,28 @@ fn a_wait_rides_through_a_daemon_restart() {
             other => Err(format!("{other:?}")),
         }
     });
+    // What the wait says, line by line, as it says it.
+    let (said_tx, said) = std::sync::mpsc::channel::<String>();
+    let stderr = wait.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if said_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     assert_eq!(daemon.stop(), Some(0));
+    // The daemon stays away until the wait has noticed (it polls: a
+    // restart between two polls would go unseen).
+    let mut err = String::new();
+    while !err.contains("still waiting") {
+        let line = said
+            .recv_timeout(Duration::from_secs(300))
+            .expect("the wait says the daemon is away");
+        err.push_str(&line);
+        err.push('\n');
+    }
     assert!(wait.try_wait().unwrap().is_none(), "the wait goes on");
     let _daemon = install.start();
     install.ok("tpconfig", &["drive0", "up"]);
@@ -159,10 +180,10 @@ fn a_wait_rides_through_a_daemon_restart() {
         assert!(Instant::now() < bound, "the wait never ended");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut err = String::new();
-    std::io::Read::read_to_string(wait.stderr.as_mut().unwrap(), &mut err).unwrap();
+    reader.join().unwrap();
+    err.extend(said.try_iter().map(|l| l + "\n"));
     assert!(status.success(), "{err}");
-    assert!(err.contains("still waiting"), "{err}");
+    assert!(err.contains("answers again"), "{err}");
 }
 
 /// A client whose output pipe closes ends quietly.
