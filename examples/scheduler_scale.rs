@@ -38,6 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| NewArchiveFile {
                 path: format!("/data/{pool}/{r}/{i}"),
                 size: 1_000_000 + i,
+                owner: tapeserver::scheduler::LOCAL_OWNER.into(),
+                permissions: None,
             })
             .collect();
         db.queue_archive(&batch, &pool)?;

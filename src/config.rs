@@ -352,6 +352,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_endpoints(&bad)?;
         self.library.validate(&bad)?;
         self.security.check().map_err(|(k, m)| bad(&k, m))?;
         for (i, drive) in self.drives.iter().enumerate() {
@@ -370,6 +371,63 @@ impl Config {
                 return Err(bad(
                     key,
                     format!("expected an absolute path, got {}", dir.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Who can connect to each endpoint is what its kind allows: an ipc
+    /// socket file has permissions (an abstract one has none), a TCP port
+    /// is open to every user of the host, so it needs CURVE.
+    fn validate_endpoints(
+        &self,
+        bad: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let e = &self.endpoints;
+        for (key, endpoint) in [
+            ("endpoints.stager", &e.stager),
+            ("endpoints.admin", &e.admin),
+            ("endpoints.sessions", &e.sessions),
+            ("endpoints.library", &e.library),
+        ] {
+            if endpoint.is_empty() {
+                continue;
+            }
+            if endpoint.starts_with("ipc://@") {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{endpoint}: an abstract socket has no permissions (anyone on the host could connect): use ipc://PATH"
+                    ),
+                ));
+            }
+            if !endpoint.starts_with("ipc://") && !endpoint.starts_with("tcp://") {
+                return Err(bad(
+                    key,
+                    format!("{endpoint}: expected ipc://PATH or tcp://HOST:PORT"),
+                ));
+            }
+        }
+        if e.sessions.starts_with("tcp://") {
+            return Err(bad(
+                "endpoints.sessions",
+                format!(
+                    "{}: session processes run on this host; use an ipc:// endpoint (a TCP port, even on loopback, is open to every user of the host)",
+                    e.sessions
+                ),
+            ));
+        }
+        for (key, endpoint) in [
+            ("endpoints.stager", &e.stager),
+            ("endpoints.admin", &e.admin),
+        ] {
+            if endpoint.starts_with("tcp://") && self.security.key_file.is_none() {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{endpoint}: a TCP endpoint needs a CURVE key pair, even on loopback (a port is open to every user of the host): set [security] key_file (make one with `tapeserverd keygen`) and list the clients in [[security.clients]], or use ipc://PATH"
+                    ),
                 ));
             }
         }

@@ -8,63 +8,24 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::curve::{client_config, keygen, stager, stderr};
 use common::{Install, bin, free_port, pattern, refused_to_start};
 use tapeserver::config::security::ClientEntry;
-
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let out = Command::new(bin("tapeserverd"))
-        .args(["keygen", name, "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let public = std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
-    (dir.join(format!("{name}.key")), public.trim().to_string())
-}
-
-fn client_config(dir: &Path, name: &str, port: u16, keys: Option<(&str, &Path)>) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let mut text =
-        format!("[client]\nendpoints = [\"tcp://127.0.0.1:{port}\"]\ntimeout = \"3s\"\n");
-    if let Some((server, key_file)) = keys {
-        text.push_str(&format!(
-            "server_key = \"{server}\"\nkey_file = \"{}\"\n",
-            key_file.display()
-        ));
-    }
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn stager(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin("stager"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
-}
 
 #[test]
 fn a_remote_stager_endpoint_needs_curve_and_accepts_only_listed_keys_in_their_roots() {
     let install = Install::new(1, 2);
     let port = free_port();
+    let valid = std::fs::read_to_string(&install.config).unwrap();
     install.configure(|c| c.endpoints.stager = format!("tcp://0.0.0.0:{port}"));
     // No key pair: the daemon refuses to start, and says why.
     let why = refused_to_start("tapeserverd", &install.config);
     assert!(why.contains("needs a CURVE key pair"), "{why}");
+    std::fs::write(&install.config, valid).unwrap();
 
     let keys = install.path().join("keys");
     std::fs::create_dir(&keys).unwrap();
@@ -78,6 +39,7 @@ fn a_remote_stager_endpoint_needs_curve_and_accepts_only_listed_keys_in_their_ro
         std::fs::create_dir_all(d).unwrap();
     }
     install.configure(|c| {
+        c.endpoints.stager = format!("tcp://0.0.0.0:{port}");
         // The daemon's own roots hold `other` only: the client's roots are
         // elsewhere, and the daemon's do not widen them.
         c.paths.archive_roots = vec![other.clone()];
@@ -88,6 +50,7 @@ fn a_remote_stager_endpoint_needs_curve_and_accepts_only_listed_keys_in_their_ro
             key: my_public.clone(),
             archive_roots: Some(vec![root.clone()]),
             recall_roots: Some(vec![back.clone()]),
+            owner: None,
         }];
     });
     let _daemon = install.start();
@@ -102,16 +65,18 @@ fn a_remote_stager_endpoint_needs_curve_and_accepts_only_listed_keys_in_their_ro
     std::fs::write(&elsewhere, b"not yours").unwrap();
     std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
 
-    // An unknown key and no key at all: nothing is delivered.
-    for config in [&unknown, &plain] {
-        let out = stager(config, &["archive", source.to_str().unwrap()]);
-        assert!(!out.status.success(), "accepted without a listed key");
-        assert!(
-            stderr(&out).contains("cannot reach") || stderr(&out).contains("did not answer"),
-            "{}",
-            stderr(&out)
-        );
-    }
+    // An unknown key: nothing is delivered. No key at all: the client
+    // says at once that the daemon serves TCP with CURVE only.
+    let out = stager(&unknown, &["archive", source.to_str().unwrap()]);
+    assert!(!out.status.success(), "accepted without a listed key");
+    assert!(
+        stderr(&out).contains("cannot reach") || stderr(&out).contains("did not answer"),
+        "{}",
+        stderr(&out)
+    );
+    let out = stager(&plain, &["archive", source.to_str().unwrap()]);
+    assert!(!out.status.success(), "accepted without a key");
+    assert!(stderr(&out).contains("CURVE only"), "{}", stderr(&out));
     assert!(
         install.daemon_log().contains("unknown CURVE key"),
         "the refusal is logged{}",

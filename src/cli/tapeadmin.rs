@@ -195,11 +195,15 @@ pub fn file(db: &mut dyn Scheduler, id: u64, as_json: bool) -> anyhow::Result<()
     if as_json {
         print_json(
             json!({"id": f.id, "path": f.path, "size": f.size, "state": f.state.as_str(),
-                          "crc32c": f.crc32c, "copies": copies, "error": f.error}),
+                          "crc32c": f.crc32c, "copies": copies, "error": f.error,
+                          "owner": f.owner}),
         );
         return Ok(());
     }
-    println!("file {} {} ({} bytes) is {}", f.id, f.path, f.size, f.state);
+    println!(
+        "file {} {} ({} bytes, owner {}) is {}",
+        f.id, f.path, f.size, f.owner, f.state
+    );
     for c in &copies {
         println!(
             "  copy on {} fseq {} block {}",

@@ -11,6 +11,7 @@
 //! key = "Z85 public key of stager1"
 //! archive_roots = ["/data/stager1"]         # default: [paths] archive_roots
 //! recall_roots = ["/data/stager1/back"]     # default: [paths] recall_roots
+//! owner = "atlas"                           # default: its name
 //! ```
 
 use std::path::PathBuf;
@@ -51,6 +52,18 @@ pub struct ClientEntry {
     /// Where this client may recall into (default: `[paths]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall_roots: Option<Vec<PathBuf>>,
+    /// Who owns the files it archives (default: its name): clients with
+    /// one owner see and recall each other's files, no other client does.
+    /// "local" shares them with the local stagers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl ClientEntry {
+    /// The owner of the files this client archives, and of those it may see.
+    pub fn owner(&self) -> &str {
+        self.owner.as_deref().unwrap_or(&self.name)
+    }
 }
 
 impl SecurityConfig {
@@ -76,6 +89,19 @@ impl SecurityConfig {
                 return Err((
                     format!("security.clients[{i}].name"),
                     format!("{:?}: client names must be unique and not empty", c.name),
+                ));
+            }
+            // "local": the scheduler's owner of the local stagers' files.
+            if c.name == "local" && c.owner.is_none() {
+                return Err((
+                    format!("security.clients[{i}].name"),
+                    "\"local\" owns the local stagers' files: name the client otherwise, or set owner = \"local\" to share them".into(),
+                ));
+            }
+            if c.owner.as_deref().is_some_and(str::is_empty) {
+                return Err((
+                    format!("security.clients[{i}].owner"),
+                    "an owner cannot be empty (leave it out: the client's name)".into(),
                 ));
             }
             if curve::decode(&c.key, "key").is_err() {

@@ -160,6 +160,7 @@ fn the_example_config_parses_and_documents_every_key() {
             key: "k".into(),
             archive_roots: Some(vec!["/data".into()]),
             recall_roots: Some(vec!["/data".into()]),
+            owner: Some("atlas".into()),
         }],
     };
     with_everything.drives[0].element = Some(500);

@@ -3,7 +3,7 @@
 //! paths with one bad path queues nothing); garbage gets an error reply
 //! and the thread keeps serving.
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,15 +13,19 @@ use prost::Message;
 use super::messages::{LoopWaker, ToLoop};
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
-use crate::scheduler::{NewArchiveFile, StagerRequests};
+use crate::scheduler::{LOCAL_OWNER, NewArchiveFile, Page, Permissions, StagerRequests};
 
 pub const DEFAULT_POOL: &str = "default";
 
-/// Where one client may archive from and recall into.
+/// Where one client may archive from and recall into, and whose files it
+/// sees.
 #[derive(Debug, Clone, Default)]
 pub struct Roots {
     pub archive: Vec<PathBuf>,
     pub recall: Vec<PathBuf>,
+    /// The owner of what it archives; it sees and recalls only that
+    /// owner's files.
+    pub owner: String,
 }
 
 /// Every root the frontend holds requests to: the config's (`[paths]`, for
@@ -57,6 +61,7 @@ impl AllRoots {
                             .recall_roots
                             .clone()
                             .unwrap_or_else(|| paths.recall_roots.clone()),
+                        owner: c.owner().to_string(),
                     };
                     (c.name.clone(), roots)
                 })
@@ -201,6 +206,7 @@ impl Frontend {
             None => Ok(Roots {
                 archive: self.roots.archive.clone(),
                 recall: self.roots.recall.clone(),
+                owner: LOCAL_OWNER.to_string(),
             }),
             Some(name) => self.roots.clients.get(name).cloned().ok_or_else(|| {
                 Refusal::new(
@@ -257,25 +263,29 @@ impl Frontend {
         roots: &Roots,
     ) -> Result<stager_reply::Kind, Refusal> {
         match kind {
-            stager_request::Kind::Archive(req) => self
-                .archive(req, &roots.archive)
-                .map(stager_reply::Kind::Archive),
-            stager_request::Kind::Recall(req) => self
-                .recall(req, &roots.recall)
-                .map(stager_reply::Kind::Recall),
-            stager_request::Kind::Status(req) => self.status(req).map(stager_reply::Kind::Status),
+            stager_request::Kind::Archive(req) => {
+                self.archive(req, roots).map(stager_reply::Kind::Archive)
+            }
+            stager_request::Kind::Recall(req) => {
+                self.recall(req, roots).map(stager_reply::Kind::Recall)
+            }
+            stager_request::Kind::Status(req) => self
+                .status(req, &roots.owner)
+                .map(stager_reply::Kind::Status),
             stager_request::Kind::RecallStatus(req) => self
-                .recall_status(req)
+                .recall_status(req, &roots.owner)
                 .map(stager_reply::Kind::RecallStatus),
             stager_request::Kind::Tapes(_) => self.tapes().map(stager_reply::Kind::Tapes),
-            stager_request::Kind::LsTape(req) => self.ls_tape(req).map(stager_reply::Kind::LsTape),
+            stager_request::Kind::LsTape(req) => self
+                .ls_tape(req, &roots.owner)
+                .map(stager_reply::Kind::LsTape),
         }
     }
 
     fn archive(
         &mut self,
         req: stager::ArchiveRequest,
-        roots: &[PathBuf],
+        roots: &Roots,
     ) -> Result<stager::ArchiveReply, Refusal> {
         if req.paths.is_empty() {
             return Err(Refusal::invalid_request("no path to archive"));
@@ -288,7 +298,7 @@ impl Frontend {
         let files = req
             .paths
             .iter()
-            .map(|p| check_archive_source(Path::new(p), roots))
+            .map(|p| check_archive_source(Path::new(p), &roots.archive, &roots.owner))
             .collect::<Result<Vec<_>, _>>()?;
         let ids = self.db.queue_archive(&files, pool)?;
         tracing::info!(files = ids.len(), pool, "archive requests queued");
@@ -309,10 +319,10 @@ impl Frontend {
     fn recall(
         &mut self,
         req: stager::RecallRequest,
-        roots: &[PathBuf],
+        roots: &Roots,
     ) -> Result<stager::RecallReply, Refusal> {
-        let dest = check_recall_destination(Path::new(&req.destination), roots)?;
-        let ticket = self.db.queue_recall(req.file_id, &dest)?;
+        let dest = check_recall_destination(Path::new(&req.destination), &roots.recall)?;
+        let ticket = self.db.queue_recall(&roots.owner, req.file_id, &dest)?;
         tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
         self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::RecallReply {
@@ -322,8 +332,12 @@ impl Frontend {
         })
     }
 
-    fn status(&mut self, req: stager::StatusRequest) -> Result<stager::StatusReply, Refusal> {
-        let files = self.db.file_status(&req.file_ids)?;
+    fn status(
+        &mut self,
+        req: stager::StatusRequest,
+        owner: &str,
+    ) -> Result<stager::StatusReply, Refusal> {
+        let files = self.db.files_of(owner, &req.file_ids, Page::ALL)?;
         Ok(stager::StatusReply {
             files: files
                 .into_iter()
@@ -345,8 +359,9 @@ impl Frontend {
     fn recall_status(
         &mut self,
         req: stager::RecallStatusRequest,
+        owner: &str,
     ) -> Result<stager::RecallStatusReply, Refusal> {
-        let recalls = self.db.recall_status(&req.recall_ids)?;
+        let recalls = self.db.recalls_of(owner, &req.recall_ids, Page::ALL)?;
         Ok(stager::RecallStatusReply {
             recalls: recalls
                 .into_iter()
@@ -383,8 +398,12 @@ impl Frontend {
         })
     }
 
-    fn ls_tape(&mut self, req: stager::LsTapeRequest) -> Result<stager::LsTapeReply, Refusal> {
-        let files = self.db.tape_files(&req.vid)?;
+    fn ls_tape(
+        &mut self,
+        req: stager::LsTapeRequest,
+        owner: &str,
+    ) -> Result<stager::LsTapeReply, Refusal> {
+        let files = self.db.tape_files_of(owner, &req.vid, Page::ALL)?;
         Ok(stager::LsTapeReply {
             vid: req.vid,
             files: files
@@ -431,7 +450,11 @@ fn outside_roots(shown: &dyn std::fmt::Display, what: &str, roots: &[PathBuf]) -
 }
 
 /// An archive source must be a readable regular file under an allowed root.
-pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchiveFile, Refusal> {
+pub fn check_archive_source(
+    path: &Path,
+    roots: &[PathBuf],
+    owner: &str,
+) -> Result<NewArchiveFile, Refusal> {
     let shown = path.display();
     if !path.is_absolute() {
         return Err(Refusal::invalid_argument(format!(
@@ -461,6 +484,12 @@ pub fn check_archive_source(path: &Path, roots: &[PathBuf]) -> Result<NewArchive
     Ok(NewArchiveFile {
         path,
         size: meta.len(),
+        owner: owner.to_string(),
+        permissions: Some(Permissions {
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }),
     })
 }
 
@@ -527,15 +556,16 @@ mod tests {
         std::fs::write(root.join("outside"), b"x").unwrap();
         let roots = vec![allowed.clone()];
         assert_eq!(
-            check_archive_source(&allowed.join("f"), &roots)
+            check_archive_source(&allowed.join("f"), &roots, "local")
                 .unwrap()
                 .size,
             5
         );
-        let missing = check_archive_source(&allowed.join("nope"), &roots).unwrap_err();
+        let missing = check_archive_source(&allowed.join("nope"), &roots, "local").unwrap_err();
         assert!(missing.message.contains("no such file"), "{missing}");
         assert_eq!(missing.code, ErrorCode::NotFound);
-        let outside = check_archive_source(&allowed.join("../outside"), &roots).unwrap_err();
+        let outside =
+            check_archive_source(&allowed.join("../outside"), &roots, "local").unwrap_err();
         assert!(
             outside.message.contains("not under an allowed"),
             "{outside}"
@@ -543,17 +573,17 @@ mod tests {
         assert_eq!(outside.code, ErrorCode::PermissionDenied);
         std::os::unix::fs::symlink(root.join("outside"), allowed.join("link")).unwrap();
         assert!(
-            check_archive_source(&allowed.join("link"), &roots).is_err(),
+            check_archive_source(&allowed.join("link"), &roots, "local").is_err(),
             "symlinks cannot escape"
         );
         assert!(
-            check_archive_source(&allowed, &roots)
+            check_archive_source(&allowed, &roots, "local")
                 .unwrap_err()
                 .message
                 .contains("not a regular file")
         );
         assert!(
-            check_archive_source(Path::new("relative"), &roots)
+            check_archive_source(Path::new("relative"), &roots, "local")
                 .unwrap_err()
                 .message
                 .contains("absolute")

@@ -60,7 +60,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Curve(#[from] crate::messaging::curve::CurveError),
     #[error(
-        "endpoints.sessions = {0}: session processes run on this host; use an ipc or loopback endpoint"
+        "endpoints.sessions = {0}: session processes run on this host; use an ipc:// endpoint (a TCP port, even on loopback, is open to every user of the host)"
     )]
     RemoteSessions(String),
     #[error("security.admin_group: {0}")]
@@ -128,13 +128,13 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             pair: pair.clone(),
         });
     }
-    if !curve::is_local(&config.sessions_endpoint()) {
+    if !curve::is_ipc(&config.sessions_endpoint()) {
         return Err(DaemonError::RemoteSessions(config.sessions_endpoint()));
     }
-    let remote = [config.admin_endpoint(), config.stager_endpoint()]
+    let on_tcp = [config.admin_endpoint(), config.stager_endpoint()]
         .iter()
-        .any(|e| !curve::is_local(e));
-    if remote {
+        .any(|e| !curve::is_ipc(e));
+    if on_tcp {
         curve::start_authenticator(&ctx, &config.security.client_keys())?;
     }
     let bind = |kind, endpoint: String, max_size: i64| -> Result<zmq::Socket, DaemonError> {
@@ -144,7 +144,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         // A message over the limit is refused by libzmq before it is read
         // in whole (the peer is disconnected), never decoded.
         socket.set_maxmsgsize(max_size)?;
-        curve::secure_server(&socket, &endpoint, keys.as_ref())?;
+        curve::secure_daemon_server(&socket, &endpoint, keys.as_ref())?;
         socket.bind(&endpoint).map_err(|source| DaemonError::Bind {
             endpoint: endpoint.clone(),
             source,

@@ -346,6 +346,8 @@ mod tests {
                 .map(|i| NewArchiveFile {
                     path: format!("/data/f{i}"),
                     size: 10,
+                    owner: crate::scheduler::LOCAL_OWNER.into(),
+                    permissions: None,
                 })
                 .collect()
         };

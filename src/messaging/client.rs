@@ -177,6 +177,11 @@ fn request_bytes(
     // Queue the request only on a made connection: a send that times out
     // then was never delivered, and another endpoint may be tried safely.
     socket.set_immediate(true).map_err(zmq_err)?;
+    // The daemon serves TCP with CURVE only: without keys the handshake
+    // would never finish, so say so instead of timing out.
+    if !super::curve::is_ipc(endpoint) && !super::curve::has_client_keys() {
+        return Err(super::curve::CurveError::NoClientKey(endpoint.to_string()).into());
+    }
     super::curve::secure_client(&socket, endpoint)?;
     socket.connect(endpoint).map_err(zmq_err)?;
     let timed_out = || ClientError::Timeout {

@@ -28,6 +28,14 @@ pub enum CurveError {
         "{0} is reachable from other hosts: it needs a CURVE key pair ([security] key_file; make one with `tapeserverd keygen`)"
     )]
     NoKey(String),
+    #[error(
+        "{0}: a TCP endpoint needs a CURVE key pair, even on loopback (a port is open to every user of the host): set [security] key_file (make one with `tapeserverd keygen`) and list the clients in [[security.clients]], or use ipc://PATH"
+    )]
+    PlainTcp(String),
+    #[error(
+        "{0}: the daemon serves TCP with CURVE only: give this client its keys ([client] server_key and key_file), or use the daemon's ipc:// socket"
+    )]
+    NoClientKey(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -166,10 +174,40 @@ pub fn secure_server(
         return Ok(());
     }
     let keys = keys.ok_or_else(|| CurveError::NoKey(endpoint.to_string()))?;
+    curve_server(socket, keys)
+}
+
+/// ipc (and inproc) endpoints: the socket file's permissions say who
+/// connects. Everything else is a network port.
+pub fn is_ipc(endpoint: &str) -> bool {
+    endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://")
+}
+
+/// The daemon's stager and admin endpoints: CURVE on every TCP endpoint,
+/// loopback included, since a loopback port is open to every user of the
+/// host, while the ipc sockets are 0660. Call before bind.
+pub fn secure_daemon_server(
+    socket: &zmq::Socket,
+    endpoint: &str,
+    keys: Option<&KeyPair>,
+) -> Result<(), CurveError> {
+    if is_ipc(endpoint) {
+        return Ok(());
+    }
+    let keys = keys.ok_or_else(|| CurveError::PlainTcp(endpoint.to_string()))?;
+    curve_server(socket, keys)
+}
+
+fn curve_server(socket: &zmq::Socket, keys: &KeyPair) -> Result<(), CurveError> {
     socket.set_zap_domain(DOMAIN)?;
     socket.set_curve_server(true)?;
     socket.set_curve_secretkey(&decode(&keys.secret, "the server's secret key")?)?;
     Ok(())
+}
+
+/// Whether this process has client keys (`set_client_keys`).
+pub fn has_client_keys() -> bool {
+    CLIENT_KEYS.get().is_some()
 }
 
 /// Serves ZAP requests in `ctx` on a thread of its own: CURVE clients whose

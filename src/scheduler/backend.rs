@@ -209,26 +209,42 @@ impl StagerRequests for SqlScheduler {
 
     fn queue_recall(
         &mut self,
+        owner: &str,
         file_id: u64,
         destination: &str,
     ) -> Result<RecallTicket, SchedulerError> {
-        self.write(|c| queue::queue_recall(c, file_id, destination))
+        self.write(|c| queue::queue_recall(c, owner, file_id, destination))
     }
 
-    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError> {
-        self.read(|c| queries::file_status(c, ids))
+    fn files_of(
+        &mut self,
+        owner: &str,
+        ids: &[u64],
+        page: Page,
+    ) -> Result<Vec<FileStatus>, SchedulerError> {
+        self.read(|c| queries::file_status(c, Some(owner), ids, page))
     }
 
-    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError> {
-        self.read(|c| queries::recall_status(c, ids))
+    fn recalls_of(
+        &mut self,
+        owner: &str,
+        ids: &[u64],
+        page: Page,
+    ) -> Result<Vec<RecallStatus>, SchedulerError> {
+        self.read(|c| queries::recall_status(c, Some(owner), ids, page))
     }
 
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError> {
         self.read(queries::tapes)
     }
 
-    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError> {
-        self.read(|c| queries::tape_files(c, vid))
+    fn tape_files_of(
+        &mut self,
+        owner: &str,
+        vid: &str,
+        page: Page,
+    ) -> Result<Vec<TapeFile>, SchedulerError> {
+        self.read(|c| queries::tape_files(c, Some(owner), vid, page))
     }
 }
 
@@ -295,6 +311,18 @@ impl MountSelection for SqlScheduler {
 }
 
 impl Administration for SqlScheduler {
+    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError> {
+        self.read(|c| queries::file_status(c, None, ids, Page::ALL))
+    }
+
+    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError> {
+        self.read(|c| queries::recall_status(c, None, ids, Page::ALL))
+    }
+
+    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError> {
+        self.read(|c| queries::tape_files(c, None, vid, Page::ALL))
+    }
+
     fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError> {
         self.write(|c| pools::add_pool(c, name))
     }
@@ -343,6 +371,8 @@ impl MetricsSource for SqlScheduler {
     }
 }
 
+#[cfg(test)]
+mod owner_tests;
 #[cfg(test)]
 mod site_tests;
 #[cfg(test)]

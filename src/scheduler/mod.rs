@@ -165,6 +165,40 @@ impl Default for FileLimits {
 pub struct NewArchiveFile {
     pub path: String,
     pub size: u64,
+    /// Who may see and recall it: the client (or client group) that
+    /// archived it, [`LOCAL_OWNER`] for the local stagers.
+    pub owner: String,
+    /// The source's permission bits and owner, restored on recall.
+    pub permissions: Option<Permissions>,
+}
+
+/// What a recall restores of an archived source: its permission bits
+/// (`st_mode & 0o7777`) and its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The owner of what the local stagers (the daemon's ipc socket, held to
+/// `[paths]`) archive, and of every file archived before owners existed.
+pub const LOCAL_OWNER: &str = "local";
+
+/// One page of a listing: the rows after `after` (an id, or an fSeq for a
+/// tape's files), at most `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub after: u64,
+    pub limit: u64,
+}
+
+impl Page {
+    /// Everything (the operator's tools, which read the catalogue directly).
+    pub const ALL: Page = Page {
+        after: 0,
+        limit: u64::MAX,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +241,9 @@ pub struct RecallJob {
     /// The file an earlier attempt of this recall put in place, if it got
     /// that far.
     pub staged: Option<FileIdentity>,
+    /// The archived source's permission bits and owner (None: archived
+    /// before they were kept; the recall uses the default, 0640).
+    pub permissions: Option<Permissions>,
 }
 
 /// What tells one file from any other on a host: device and inode, and the
@@ -280,6 +317,8 @@ pub struct FileStatus {
     pub fseq: Option<u64>,
     pub block_id: Option<u64>,
     pub error: Option<String>,
+    /// The client (or client group) it belongs to.
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

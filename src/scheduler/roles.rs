@@ -77,23 +77,43 @@ pub trait SessionWork: Send {
 /// What stagers ask through the frontend: queue work, see files, recalls
 /// and tapes.
 pub trait StagerRequests: Send {
-    /// Queues files for migration in one transaction; returns their ids in order.
+    /// Queues files for migration in one transaction; returns their ids in
+    /// order. Each file belongs to its `owner`.
     fn queue_archive(
         &mut self,
         files: &[NewArchiveFile],
         pool: &str,
     ) -> Result<Vec<u64>, SchedulerError>;
+    /// Queues a recall of one of `owner`'s files (another owner's is
+    /// `UnknownFile`, as a file that does not exist).
     fn queue_recall(
         &mut self,
+        owner: &str,
         file_id: u64,
         destination: &str,
     ) -> Result<RecallTicket, SchedulerError>;
-    /// Files by id; no ids: every file.
-    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
-    /// Recalls by id; no ids: every recall.
-    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
+    /// `owner`'s files by id; no ids: a page of them.
+    fn files_of(
+        &mut self,
+        owner: &str,
+        ids: &[u64],
+        page: Page,
+    ) -> Result<Vec<FileStatus>, SchedulerError>;
+    /// Recalls of `owner`'s files by id; no ids: a page of them.
+    fn recalls_of(
+        &mut self,
+        owner: &str,
+        ids: &[u64],
+        page: Page,
+    ) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
-    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+    /// `owner`'s files on a tape, a page at a time.
+    fn tape_files_of(
+        &mut self,
+        owner: &str,
+        vid: &str,
+        page: Page,
+    ) -> Result<Vec<TapeFile>, SchedulerError>;
 }
 
 /// What the parent's scheduler thread does: pick mounts for free drives,
@@ -149,6 +169,12 @@ pub trait MountSelection: Send {
 /// What operators do with `tapeadmin` (and `init`): pools, tapes and
 /// their states, cancelling queued work, the mount history.
 pub trait Administration: Send {
+    /// Files by id, whoever owns them; no ids: every file.
+    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
+    /// Recalls by id, whoever asked; no ids: every recall.
+    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
+    /// Every file on a tape.
+    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
     fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
     /// Registers a labelled, empty cartridge; a VID already known is left as is.
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;

@@ -101,11 +101,11 @@ knobs! {
     StagerRequests
     plain {
     fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;
-    fn queue_recall(&mut self, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
-    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
-    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
+    fn queue_recall(&mut self, owner: &str, file_id: u64, destination: &str) -> Result<RecallTicket, SchedulerError>;
+    fn files_of(&mut self, owner: &str, ids: &[u64], page: Page) -> Result<Vec<FileStatus>, SchedulerError>;
+    fn recalls_of(&mut self, owner: &str, ids: &[u64], page: Page) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
-    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
+    fn tape_files_of(&mut self, owner: &str, vid: &str, page: Page) -> Result<Vec<TapeFile>, SchedulerError>;
     }
     fetch {
     }
@@ -135,6 +135,9 @@ knobs! {
 knobs! {
     Administration
     plain {
+    fn file_status(&mut self, ids: &[u64]) -> Result<Vec<FileStatus>, SchedulerError>;
+    fn recall_status(&mut self, ids: &[u64]) -> Result<Vec<RecallStatus>, SchedulerError>;
+    fn tape_files(&mut self, vid: &str) -> Result<Vec<TapeFile>, SchedulerError>;
     fn add_pool(&mut self, name: &str) -> Result<(), SchedulerError>;
     fn add_tape(&mut self, vid: &str, pool: &str, capacity: u64) -> Result<(), SchedulerError>;
     fn set_tape_state(&mut self, vid: &str, state: TapeState, reason: &str) -> Result<(), SchedulerError>;

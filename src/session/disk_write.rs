@@ -22,7 +22,7 @@ use super::memory::{Block, BlockPool};
 use super::report_packer::{RecallReport, RecallResult};
 use super::staged_file::{Staged, identity_of};
 use super::status_reporter::StatusHandle;
-use crate::scheduler::{FileIdentity, RecallEnd, RecallJob};
+use crate::scheduler::{FileIdentity, Permissions, RecallEnd, RecallJob};
 
 pub struct DiskWriteTask {
     pub job: RecallJob,
@@ -173,11 +173,35 @@ fn write_file(task: DiskWriteTask, w: &Writers) -> Result<(), Failure> {
     };
     let (bytes, crc) = fill(&mut staged, blocks, &w.pool, &dest)?;
     verify(&job, bytes, crc)?;
+    let (mode, owner) = recalled_permissions(job.permissions, nix::unistd::geteuid().is_root());
+    staged.set_permissions(mode, owner)?;
     staged.sync()?;
     // Recorded before it is visible: a retry can then prove it is ours.
     let identity = staged.identity().map_err(|e| e.to_string())?;
     stage(&w.reports, job.recall_id, identity)?;
     Ok(staged.place(&name)?)
+}
+
+/// The recalled copy's permission bits and owner. Root gives it back its
+/// archived mode and owner. A session of the service user cannot chown: the
+/// copy is the service user's, in the destination's group, so the group
+/// gets the archived owner's rights (the stagers reach it through that
+/// group) and others keep exactly the archived rights: a file no stranger
+/// could read stays so. Set-id and sticky bits are never restored. A file
+/// archived before modes were kept gets 0640.
+pub fn recalled_permissions(
+    archived: Option<Permissions>,
+    root: bool,
+) -> (u32, Option<(u32, u32)>) {
+    match archived {
+        None => (0o640, None),
+        Some(p) if root => (p.mode & 0o777, Some((p.uid, p.gid))),
+        Some(p) => {
+            let mode = p.mode & 0o777;
+            let owner_rights = (mode >> 6) & 0o7;
+            (mode | 0o600 | (owner_rights << 3), None)
+        }
+    }
 }
 
 /// Writes every block into the staged file; drains them all even after an

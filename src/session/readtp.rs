@@ -156,5 +156,10 @@ fn read_one(
             trailer.fseq, trailer.file_id, trailer.block_count
         ));
     }
+    // An operator's copy: the default a recall of a file without kept
+    // permissions gets.
+    staged
+        .set_permissions(0o640, None)
+        .map_err(|e| e.to_string())?;
     staged.place(name).map_err(|e| e.to_string())
 }

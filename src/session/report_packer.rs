@@ -273,6 +273,8 @@ mod tests {
             .map(|i| NewArchiveFile {
                 path: format!("/data/{i}"),
                 size: 10,
+                owner: crate::scheduler::LOCAL_OWNER.into(),
+                permissions: None,
             })
             .collect();
         let ids = db.queue_archive(&files, "default").unwrap();
@@ -394,7 +396,7 @@ mod tests {
         let tickets: Vec<u64> = ids
             .iter()
             .map(|id| {
-                db.queue_recall(*id, &format!("/out/{id}"))
+                db.queue_recall(crate::scheduler::LOCAL_OWNER, *id, &format!("/out/{id}"))
                     .unwrap()
                     .recall_id
             })

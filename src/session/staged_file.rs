@@ -64,7 +64,9 @@ impl<'a> Staged<'a> {
 
     /// As `create`; `unnamed` false always uses a temporary name.
     pub fn create_as(dir: &'a Dir, hint: &str, unnamed: bool) -> Result<Self, StagedError> {
-        let mode = Mode::from_bits_truncate(0o644);
+        // Nobody else may read it while it is written; `set_permissions`
+        // gives the final rights before it is placed.
+        let mode = Mode::from_bits_truncate(0o600);
         let unnamed_fd = if unnamed {
             match openat(
                 dir.fd(),
@@ -137,6 +139,25 @@ impl<'a> Staged<'a> {
             source,
         })?;
         Ok(identity_of(&st))
+    }
+
+    /// Gives the file its final permission bits, and its owner when
+    /// `owner` is Some (root only): before it is placed, so it never shows
+    /// more rights than these. Not subject to the umask.
+    pub fn set_permissions(&self, mode: u32, owner: Option<(u32, u32)>) -> Result<(), StagedError> {
+        let io = |op| {
+            let path = self.dir.path().display().to_string();
+            move |source| StagedError::Io { path, op, source }
+        };
+        if let Some((uid, gid)) = owner {
+            nix::unistd::fchown(
+                &self.file,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(gid)),
+            )
+            .map_err(io("fchown"))?;
+        }
+        nix::sys::stat::fchmod(&self.file, Mode::from_bits_truncate(mode)).map_err(io("fchmod"))
     }
 
     /// Makes the contents durable (before recording or placing the file).

@@ -1,11 +1,11 @@
 //! Read-only catalogue queries (status, tapes, listings), kept apart from
 //! the queue operations.
 
-use crate::scheduler::sql::{Conn, Row, params};
+use crate::scheduler::sql::{Conn, Row, Value, params};
 use crate::scheduler::*;
 
 const FILE_STATUS: &str =
-    "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error
+    "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error, f.owner
      FROM archive_files f LEFT JOIN tape_files t ON t.file_id = f.id";
 
 fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
@@ -19,21 +19,48 @@ fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
         fseq: r.get(6)?,
         block_id: r.get(7)?,
         error: r.get(8)?,
+        owner: r.get(9)?,
     })
 }
 
+/// `AND <column> = $n` when the view is one owner's, nothing for the
+/// operator's; pushes the owner onto `values`.
+fn owned(column: &str, owner: Option<&str>, values: &mut Vec<Value>) -> String {
+    match owner {
+        Some(owner) => {
+            values.push(Value::from(owner));
+            format!(" AND {column} = ${}", values.len())
+        }
+        None => String::new(),
+    }
+}
+
+/// Files by id (an unknown id, or another owner's, is `UnknownFile`: a
+/// client cannot tell them apart); no ids: the files after `page.after`,
+/// at most `page.limit`. `owner` None: the operator's view, every file.
 pub(super) fn file_status(
     c: &mut dyn Conn,
+    owner: Option<&str>,
     ids: &[u64],
+    page: Page,
 ) -> Result<Vec<FileStatus>, SchedulerError> {
     if ids.is_empty() {
-        let rows = c.query(&format!("{FILE_STATUS} ORDER BY f.id"), params![])?;
+        let mut values = vec![Value::from(page.after), Value::from(page.limit)];
+        let sql = format!(
+            "{FILE_STATUS} WHERE f.id > $1{} ORDER BY f.id LIMIT $2",
+            owned("f.owner", owner, &mut values)
+        );
+        let rows = c.query(&sql, &values)?;
         return rows.iter().map(file_row).collect();
     }
-    let sql = format!("{FILE_STATUS} WHERE f.id = $1");
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        match c.query_opt(&sql, params![*id])? {
+        let mut values = vec![Value::from(*id)];
+        let sql = format!(
+            "{FILE_STATUS} WHERE f.id = $1{}",
+            owned("f.owner", owner, &mut values)
+        );
+        match c.query_opt(&sql, &values)? {
             Some(r) => out.push(file_row(&r)?),
             None => return Err(SchedulerError::UnknownFile(*id)),
         }
@@ -60,19 +87,32 @@ fn recall_row(r: &Row) -> Result<RecallStatus, SchedulerError> {
     })
 }
 
+/// Recalls by id (an unknown id, or a recall of another owner's file, is
+/// "no recall"); no ids: a page of them. `owner` None: every recall.
 pub(super) fn recall_status(
     c: &mut dyn Conn,
+    owner: Option<&str>,
     ids: &[u64],
+    page: Page,
 ) -> Result<Vec<RecallStatus>, SchedulerError> {
     if ids.is_empty() {
-        let rows = c.query(&format!("{RECALL_STATUS} ORDER BY q.id"), params![])?;
+        let mut values = vec![Value::from(page.after), Value::from(page.limit)];
+        let sql = format!(
+            "{RECALL_STATUS} WHERE q.id > $1{} ORDER BY q.id LIMIT $2",
+            owned("f.owner", owner, &mut values)
+        );
+        let rows = c.query(&sql, &values)?;
         return rows.iter().map(recall_row).collect();
     }
-    let sql = format!("{RECALL_STATUS} WHERE q.id = $1");
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
+        let mut values = vec![Value::from(*id)];
+        let sql = format!(
+            "{RECALL_STATUS} WHERE q.id = $1{}",
+            owned("f.owner", owner, &mut values)
+        );
         let r = c
-            .query_opt(&sql, params![*id])?
+            .query_opt(&sql, &values)?
             .ok_or_else(|| SchedulerError::Invalid(format!("no recall with id {id}")))?;
         out.push(recall_row(&r)?);
     }
@@ -106,17 +146,31 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
         .collect()
 }
 
-pub(super) fn tape_files(c: &mut dyn Conn, vid: &str) -> Result<Vec<TapeFile>, SchedulerError> {
+/// A tape's files after fSeq `page.after`, at most `page.limit`; `owner`
+/// Some: only that owner's (the others' are not mentioned).
+pub(super) fn tape_files(
+    c: &mut dyn Conn,
+    owner: Option<&str>,
+    vid: &str,
+    page: Page,
+) -> Result<Vec<TapeFile>, SchedulerError> {
     if c.query_opt("SELECT 1 FROM tapes WHERE vid = $1", params![vid])?
         .is_none()
     {
         return Err(SchedulerError::UnknownTape(vid.into()));
     }
-    let rows = c.query(
+    let mut values = vec![
+        Value::from(vid),
+        Value::from(page.after),
+        Value::from(page.limit),
+    ];
+    let sql = format!(
         "SELECT t.fseq, t.block_id, t.file_id, f.size, COALESCE(f.crc32c, 0), f.path
-         FROM tape_files t JOIN archive_files f ON f.id = t.file_id WHERE t.vid = $1 ORDER BY t.fseq",
-        params![vid],
-    )?;
+         FROM tape_files t JOIN archive_files f ON f.id = t.file_id
+         WHERE t.vid = $1 AND t.fseq > $2{} ORDER BY t.fseq LIMIT $3",
+        owned("f.owner", owner, &mut values)
+    );
+    let rows = c.query(&sql, &values)?;
     rows.iter()
         .map(|r| {
             Ok(TapeFile {

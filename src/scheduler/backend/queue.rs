@@ -51,21 +51,26 @@ pub(super) fn queue_archive(
     let mut ids = Vec::with_capacity(files.len());
     // Many rows per statement: one round trip per chunk, not per file.
     for chunk in files.chunks(INSERT_CHUNK) {
-        let rows = placeholders(chunk.len(), 5);
-        let mut values = Vec::with_capacity(chunk.len() * 5);
+        let rows = placeholders(chunk.len(), 9);
+        let mut values = Vec::with_capacity(chunk.len() * 9);
         for f in chunk {
+            let p = f.permissions;
             values.extend([
                 Value::from(&f.path),
                 Value::from(f.size),
                 Value::from(pool),
                 Value::from(FileState::Queued),
                 Value::from(t),
+                Value::from(&f.owner),
+                Value::from(p.map(|p| p.mode)),
+                Value::from(p.map(|p| p.uid)),
+                Value::from(p.map(|p| p.gid)),
             ]);
         }
         let mut chunk_ids: Vec<u64> = c
             .query(
                 &format!(
-                    "INSERT INTO archive_files (path, size, pool, state, created) VALUES {rows} RETURNING id"
+                    "INSERT INTO archive_files (path, size, pool, state, created, owner, mode, uid, gid) VALUES {rows} RETURNING id"
                 ),
                 &values,
             )?
@@ -100,13 +105,16 @@ pub(super) fn queue_archive(
 
 pub(super) fn queue_recall(
     c: &mut dyn Conn,
+    owner: &str,
     file_id: u64,
     destination: &str,
 ) -> Result<RecallTicket, SchedulerError> {
+    // Another owner's file is answered as no file at all: a client learns
+    // nothing of what it does not own.
     let row = c.query_opt(
         "SELECT f.state, t.vid, t.fseq FROM archive_files f
-         LEFT JOIN tape_files t ON t.file_id = f.id WHERE f.id = $1",
-        params![file_id],
+         LEFT JOIN tape_files t ON t.file_id = f.id WHERE f.id = $1 AND f.owner = $2",
+        params![file_id, owner],
     )?;
     let Some(row) = row else {
         return Err(SchedulerError::UnknownFile(file_id));
@@ -228,7 +236,7 @@ pub(super) fn fetch_recall_jobs(
     // One open mount per tape: nobody else takes these rows.
     let rows = c.query(
         "SELECT recall_id, file_id, fseq, block_id, block_size, size, crc32c, destination,
-                staged_dev, staged_ino, staged_mtime
+                staged_dev, staged_ino, staged_mtime, mode, uid, gid
          FROM pending_recalls WHERE vid = $1 AND not_before <= ts_now()
          ORDER BY fseq, recall_id LIMIT $2",
         params![&vid, max_files],
@@ -250,6 +258,10 @@ pub(super) fn fetch_recall_jobs(
             crc32c: r.get::<Option<u32>>(6)?.unwrap_or_default(),
             destination: r.get(7)?,
             staged,
+            permissions: match (r.get(11)?, r.get(12)?, r.get(13)?) {
+                (Some(mode), Some(uid), Some(gid)) => Some(Permissions { mode, uid, gid }),
+                _ => None,
+            },
         };
         if !jobs.is_empty() && bytes.saturating_add(job.size) > max_bytes {
             break;

@@ -85,7 +85,8 @@ fn servers_racing_never_share_a_tape_or_a_job(b: Backend) {
 fn the_mount_policy_orders_and_holds_back_queues(b: Backend) {
     let (_db, mut s) = catalogue(b, 3);
     let ids = archive_all(&mut s, 2);
-    s.queue_recall(ids[0], "/r/a").unwrap();
+    s.queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/r/a")
+        .unwrap();
     let mut p = policy();
     p.recall.min_age = Duration::from_secs(3600);
     assert_eq!(s.next_mount("h", "d1", &p).unwrap(), None, "too young");
@@ -105,7 +106,8 @@ fn mounts_are_counted_per_tape(b: Backend) {
     let (_db, mut s) = catalogue(b, 1);
     let ids = archive_all(&mut s, 3);
     for id in &ids {
-        s.queue_recall(*id, "/r/x").unwrap();
+        s.queue_recall(crate::scheduler::LOCAL_OWNER, *id, "/r/x")
+            .unwrap();
         let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
         s.end_mount(m.id).unwrap();
     }
@@ -165,7 +167,9 @@ fn operators_cancel_queued_requests_and_list_queues(b: Backend) {
     let (_db, mut s) = catalogue(b, 2);
     let on_tape = archive_all(&mut s, 1);
     let ids = s.queue_archive(&files(3), "default").unwrap();
-    let recall = s.queue_recall(on_tape[0], "/r/c").unwrap();
+    let recall = s
+        .queue_recall(crate::scheduler::LOCAL_OWNER, on_tape[0], "/r/c")
+        .unwrap();
     let queues = s.queues().unwrap();
     let archive = queues
         .iter()

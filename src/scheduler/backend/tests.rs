@@ -46,6 +46,8 @@ pub(super) fn files(n: u64) -> Vec<NewArchiveFile> {
         .map(|i| NewArchiveFile {
             path: format!("/data/f{i}"),
             size: 100 * (i + 1),
+            owner: crate::scheduler::LOCAL_OWNER.into(),
+            permissions: None,
         })
         .collect()
 }
@@ -101,7 +103,9 @@ fn archive_then_recall_round_trip(b: Backend) {
     assert_eq!(s.last_file(&mount.vid).unwrap().unwrap().fseq, 3);
     assert_eq!(s.tape(&mount.vid).unwrap().bytes_used, 600);
 
-    let ticket = s.queue_recall(ids[1], "/data/back").unwrap();
+    let ticket = s
+        .queue_recall(crate::scheduler::LOCAL_OWNER, ids[1], "/data/back")
+        .unwrap();
     assert_eq!((ticket.vid.as_str(), ticket.fseq), (mount.vid.as_str(), 2));
     let mount = s.next_mount("h", "d1", &now_policy()).unwrap().unwrap();
     assert_eq!(mount.kind, MountKind::Recall);
@@ -122,7 +126,9 @@ fn archive_then_recall_round_trip(b: Backend) {
 fn a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts(b: Backend) {
     let (_tmp, mut s) = scheduler(b);
     let ids = archive_all(&mut s, 1);
-    let ticket = s.queue_recall(ids[0], "/data/back").unwrap();
+    let ticket = s
+        .queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/data/back")
+        .unwrap();
     let retry = |after: u64| RecallEnd::Retry {
         error: "No space left on device".into(),
         after: Duration::from_secs(after),
@@ -237,12 +243,12 @@ fn ended_mount_requeues_unreported_work(b: Backend) {
 fn recall_of_unknown_or_queued_file_is_refused(b: Backend) {
     let (_tmp, mut s) = scheduler(b);
     assert!(matches!(
-        s.queue_recall(42, "/x"),
+        s.queue_recall(crate::scheduler::LOCAL_OWNER, 42, "/x"),
         Err(SchedulerError::UnknownFile(42))
     ));
     let ids = s.queue_archive(&files(1), "default").unwrap();
     assert!(matches!(
-        s.queue_recall(ids[0], "/x"),
+        s.queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/x"),
         Err(SchedulerError::NotOnTape { .. })
     ));
     assert!(matches!(
@@ -312,6 +318,8 @@ fn a_file_larger_than_the_largest_tape_of_its_pool_is_refused(b: Backend) {
     let big = [NewArchiveFile {
         path: "/data/big".into(),
         size: (1 << 40) + 1,
+        owner: crate::scheduler::LOCAL_OWNER.into(),
+        permissions: None,
     }];
     assert!(matches!(
         s.queue_archive(&big, "default"),
@@ -387,7 +395,9 @@ fn a_relabel_fails_the_tapes_queued_recalls(b: Backend) {
     s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
     s.end_mount(m.id).unwrap();
-    let ticket = s.queue_recall(ids[0], "/out/a").unwrap();
+    let ticket = s
+        .queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/out/a")
+        .unwrap();
     s.reset_tape(&m.vid).unwrap();
     let recall = &s.recall_status(&[ticket.recall_id]).unwrap()[0];
     assert_eq!(recall.state, RecallState::Failed);
@@ -421,6 +431,8 @@ fn a_migration_mount_picks_a_tape_with_room_for_its_first_file(b: Backend) {
             &[NewArchiveFile {
                 path: "/data/a".into(),
                 size: 1000,
+                owner: crate::scheduler::LOCAL_OWNER.into(),
+                permissions: None,
             }],
             "default",
         )
@@ -458,7 +470,8 @@ fn only_the_owning_mount_stages_a_recall(b: Backend) {
     s.report_migration(m.id, &m.vid, &archived(&jobs, 1), &[], &LIMITS)
         .unwrap();
     s.end_mount(m.id).unwrap();
-    s.queue_recall(ids[0], "/out/a").unwrap();
+    s.queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/out/a")
+        .unwrap();
     let r = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let job = s.fetch_recall_jobs(r.id, 1, u64::MAX).unwrap().remove(0);
     assert_eq!((job.staged, job.block_size), (None, Some(262_144)));

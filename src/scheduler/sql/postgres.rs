@@ -26,7 +26,11 @@ const VIRTUAL_NOW: &str = "CAST(current_setting('tapeserver.now') AS DOUBLE PREC
 
 const V3: &str = include_str!("postgres_v3.sql");
 /// Later versions, applied in order: (version, batch).
-const MIGRATIONS: [(i64, &str); 2] = [(4, include_str!("v4.sql")), (5, include_str!("v5.sql"))];
+const MIGRATIONS: [(i64, &str); 3] = [
+    (4, include_str!("v4.sql")),
+    (5, include_str!("v5.sql")),
+    (6, include_str!("v6.sql")),
+];
 /// Any constant shared by every tapeserver: the lock taken while the
 /// schema is created or upgraded.
 const SCHEMA_LOCK: i64 = 0x7461_7065_7365_7276;

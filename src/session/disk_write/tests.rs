@@ -58,6 +58,7 @@ fn job(dest: &Path, data: &[u8], staged: Option<FileIdentity>) -> RecallJob {
         crc32c: crc32c::crc32c(data),
         destination: dest.display().to_string(),
         staged,
+        permissions: None,
     }
 }
 
@@ -167,4 +168,32 @@ fn a_fifo_at_the_destination_is_refused_without_blocking() {
     let err = recall(&h, job(&dest, b"payload", None), b"payload").unwrap_err();
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(entries(&h.root), ["fifo"]);
+}
+
+#[test]
+fn a_recalled_copy_gets_the_archived_rights() {
+    let p = |mode| {
+        Some(Permissions {
+            mode,
+            uid: 1000,
+            gid: 100,
+        })
+    };
+    // Root gives back mode and owner; never set-id or sticky bits.
+    assert_eq!(
+        recalled_permissions(p(0o600), true),
+        (0o600, Some((1000, 100)))
+    );
+    assert_eq!(
+        recalled_permissions(p(0o4755), true),
+        (0o755, Some((1000, 100)))
+    );
+    // The service user keeps the copy: its group gets the owner's rights,
+    // others exactly the archived ones.
+    assert_eq!(recalled_permissions(p(0o600), false), (0o660, None));
+    assert_eq!(recalled_permissions(p(0o644), false), (0o664, None));
+    assert_eq!(recalled_permissions(p(0o400), false), (0o640, None));
+    assert_eq!(recalled_permissions(p(0o750), false), (0o770, None));
+    // Archived before rights were kept.
+    assert_eq!(recalled_permissions(None, true), (0o640, None));
 }
