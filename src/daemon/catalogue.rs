@@ -89,6 +89,21 @@ pub struct SessionInfo {
     /// The file the watchdog's kill is blamed on (it waited for its disk side).
     pub blame: Option<u64>,
     pub reply_to: Option<ReplyTo>,
+    /// The process exited before its final report reached us: the exit
+    /// waits here (see `session_exited`) so the session's last word, its
+    /// error, is not lost to a race between the two channels.
+    pub exited: Option<Exit>,
+}
+
+/// A session's exit that waits for its final report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub pid: i32,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Past this, the exit is applied without the report (a session that
+    /// died without its goodbye).
+    pub deadline: Instant,
 }
 
 impl SessionInfo {
@@ -116,6 +131,7 @@ impl SessionInfo {
             disk_wait: None,
             blame: None,
             reply_to,
+            exited: None,
         }
     }
 }
@@ -417,7 +433,8 @@ impl Catalogue {
             let Some(session) = drive.session.as_mut() else {
                 continue;
             };
-            let (Some(pid), None) = (session.pid, &session.killed) else {
+            // An exited process is never signalled: its pid may be reused.
+            let (Some(pid), None, None) = (session.pid, &session.killed, &session.exited) else {
                 continue;
             };
             let progress = watchdog::Progress {
@@ -453,7 +470,9 @@ impl Catalogue {
     pub fn pids(&self) -> Vec<i32> {
         self.drives
             .values()
-            .filter_map(|d| d.session.as_ref().and_then(|s| s.pid))
+            .filter_map(|d| d.session.as_ref())
+            .filter(|s| s.exited.is_none())
+            .filter_map(|s| s.pid)
             .collect()
     }
 }
@@ -465,6 +484,7 @@ mod operator;
 mod status;
 pub mod transitions;
 
+pub use ending::FINAL_REPORT_GRACE;
 pub use library_wait::{LibraryWait, Waiting};
 pub use mount_requests::{Asking, MountPacing};
 pub use status::{kind_name, substate_name};

@@ -266,6 +266,7 @@ impl EventLoop {
             };
             if sessions {
                 self.on_session_messages();
+                self.apply_due_ends();
             }
             if admin {
                 self.on_admin_requests();
@@ -295,6 +296,7 @@ impl EventLoop {
     }
 
     fn tick(&mut self) -> Option<LoopEnd> {
+        self.apply_due_ends();
         let now = Instant::now();
         if let Some(m) = &self.metrics {
             m.observe(&self.catalogue, now);
@@ -519,15 +521,31 @@ impl EventLoop {
                     self.after_session(outcome);
                 }
             }
-            ForkerEvent::Exited { pid, code } => self.session_ended(pid, Some(code), None),
-            ForkerEvent::Killed { pid, signal } => self.session_ended(pid, None, Some(signal)),
+            ForkerEvent::Exited { pid, code } => self.session_exited(pid, Some(code), None),
+            ForkerEvent::Killed { pid, signal } => self.session_exited(pid, None, Some(signal)),
         }
         true
     }
 
-    fn session_ended(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
+    fn session_exited(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
         // The session's last reports (its error, if any) were sent before it exited.
         self.on_session_messages();
+        if self
+            .catalogue
+            .session_exited(pid, code, signal, Instant::now())
+        {
+            self.session_ended(pid, code, signal);
+        }
+    }
+
+    /// Ends that waited for their session's final report.
+    fn apply_due_ends(&mut self) {
+        for exit in self.catalogue.ends_due(Instant::now()) {
+            self.session_ended(exit.pid, exit.code, exit.signal);
+        }
+    }
+
+    fn session_ended(&mut self, pid: i32, code: Option<i32>, signal: Option<i32>) {
         // The last look at its counters, then its end, for the metrics.
         let now = Instant::now();
         if let Some(m) = &self.metrics {

@@ -1,14 +1,72 @@
 //! A session's end, applied to its drive through the transition table.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::transitions::{DriveBlame, SessionClass, Target, Then, transition};
 use super::{
-    Catalogue, DriveState, FileBlame, MAX_FAILURES_IN_A_ROW, Next, SessionOutcome, kind_name,
+    Catalogue, DriveState, Exit, FileBlame, MAX_FAILURES_IN_A_ROW, Next, SessionOutcome,
+    SessionState, kind_name,
 };
 use crate::session::end::EndKind;
 
+/// How long an exit waits for the session's final report: the session's
+/// socket lingers this long to deliver it.
+pub const FINAL_REPORT_GRACE: Duration = Duration::from_secs(2);
+
 impl Catalogue {
+    /// The forker says a session's process is gone. Its final report
+    /// travels on another socket and may not have arrived yet: an exit
+    /// with a code (the process ran to its end and said goodbye) waits for
+    /// it, up to `FINAL_REPORT_GRACE`; a kill by signal cannot have one.
+    /// Returns true when the end can be applied now (`session_ended`);
+    /// otherwise `ends_due` hands it back once the report is in.
+    pub fn session_exited(
+        &mut self,
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+        now: Instant,
+    ) -> bool {
+        let Some(session) = self
+            .drive_of_pid(pid)
+            .and_then(|name| self.drives.get_mut(&name))
+            .and_then(|d| d.session.as_mut())
+        else {
+            return true;
+        };
+        if signal.is_some() || session.substate == SessionState::Finished {
+            return true;
+        }
+        session.exited = Some(Exit {
+            pid,
+            code,
+            signal,
+            deadline: now + FINAL_REPORT_GRACE,
+        });
+        false
+    }
+
+    /// Exits whose final report has arrived or whose wait is over, each
+    /// handed out once, for `session_ended`.
+    pub fn ends_due(&mut self, now: Instant) -> Vec<Exit> {
+        let mut due = Vec::new();
+        for drive in self.drives.values_mut() {
+            let Some(session) = drive.session.as_mut() else {
+                continue;
+            };
+            if let Some(exit) = session.exited
+                && (session.substate == SessionState::Finished || now >= exit.deadline)
+            {
+                if session.substate != SessionState::Finished {
+                    tracing::warn!(drive = %drive.config.name, pid = exit.pid, "the session exited without its final report");
+                }
+                session.exited = None;
+                due.push(exit);
+            }
+        }
+        due
+    }
+
     /// A session ended with an exit code, or was killed by a signal.
     pub fn session_ended(
         &mut self,

@@ -156,6 +156,75 @@ fn operator_session_failure_keeps_the_drive_up_and_answers_the_operator() {
     assert!(answer.unwrap_err().contains("3 catalogued files"));
 }
 
+/// The forker's word that a session exited can overtake the session's own
+/// last report (two channels): the exit waits for the report, so an
+/// operator learns why the session failed rather than only its exit code.
+#[test]
+fn an_exit_that_overtakes_the_final_report_waits_for_it() {
+    let (mut c, now) = catalogue();
+    let reply_to = ReplyTo {
+        envelope: vec![b"client".to_vec(), Vec::new()],
+        request_id: 78,
+    };
+    c.start_session("d0", SessionKind::Label, "V00099", 0, Some(reply_to), now);
+    c.session_forked("d0", 7, now);
+    assert!(
+        !c.session_exited(7, Some(3), None, now),
+        "no final report yet: the exit waits"
+    );
+    assert!(c.ends_due(now).is_empty());
+    assert!(c.pids().is_empty(), "an exited pid is never signalled");
+    assert!(
+        c.watchdog(
+            &Timeouts {
+                mount: Duration::from_secs(1),
+                positioning: Duration::from_secs(1),
+                no_data_movement: Duration::from_secs(1),
+                heartbeat: Duration::from_secs(1),
+                unmount: Duration::from_secs(1),
+            },
+            now + Duration::from_secs(86_400)
+        )
+        .is_empty(),
+        "nor killed by the watchdog"
+    );
+    let mut r = report(7, SessionState::Finished, 0);
+    r.error = "the library holds no cartridge V00099".into();
+    c.session_report(&r, now);
+    let due = c.ends_due(now);
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].pid, due[0].code), (7, Some(3)));
+    assert!(c.ends_due(now).is_empty(), "handed out once");
+    let out = c.session_ended(7, Some(3), None, now).unwrap();
+    let (_, answer) = out.reply.unwrap();
+    assert!(
+        answer.unwrap_err().contains("no cartridge V00099"),
+        "the session's reason reaches the operator"
+    );
+}
+
+#[test]
+fn an_exit_without_a_final_report_is_applied_after_the_grace() {
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    assert!(!c.session_exited(7, Some(1), None, now));
+    assert!(c.ends_due(now + FINAL_REPORT_GRACE / 2).is_empty());
+    let due = c.ends_due(now + FINAL_REPORT_GRACE);
+    assert_eq!(due.len(), 1);
+    assert_eq!(state(&c), DriveState::Running, "applied by session_ended");
+    // A kill by signal has no report to wait for; nor has a session that
+    // already said goodbye.
+    let out = c.session_ended(7, Some(1), None, now).unwrap();
+    assert_eq!(out.new_state, DriveState::Down);
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    assert!(c.session_exited(7, None, Some(9), now));
+    let (mut c, now) = catalogue();
+    running(&mut c, now);
+    c.session_report(&report(7, SessionState::Finished, 0), now);
+    assert!(c.session_exited(7, Some(0), None, now));
+}
+
 #[test]
 fn running_draining_down_and_back_up() {
     let (mut c, now) = catalogue();
