@@ -14,6 +14,22 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Opens (creating it 0640 if absent) a file that is only ever locked or
+/// rewritten through its descriptor: a lease, a lock. Never truncated on
+/// open and never through a symbolic link, so a process that may write the
+/// directory cannot aim this process's writes at another file.
+pub fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// This process's peak resident memory in KiB (VmHWM), 0 if unknown.
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -84,5 +100,27 @@ mod throttle_tests {
         for _ in 0..1000 {
             assert_eq!(t.allow(), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_file_is_never_opened_through_a_link_nor_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep me").unwrap();
+        let link = dir.path().join("library.lock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_lock_file(&link).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+        // An existing lock keeps its content (who held it last).
+        let lock = dir.path().join("tlc.lease");
+        std::fs::write(&lock, b"holder").unwrap();
+        open_lock_file(&lock).unwrap();
+        assert_eq!(std::fs::read(&lock).unwrap(), b"holder");
     }
 }

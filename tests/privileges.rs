@@ -90,3 +90,153 @@ fn tlcd_started_by_root_runs_as_the_configured_user() {
         );
     }
 }
+
+/// A root-owned file outside the installation, 0600, with known content.
+struct Secret {
+    path: std::path::PathBuf,
+}
+
+impl Secret {
+    fn new(dir: &std::path::Path, name: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("root's {name}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Self { path }
+    }
+
+    fn assert_untouched(&self, what: &str) {
+        let meta = std::fs::metadata(&self.path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o7777),
+            (0, 0o600),
+            "{what}: {} changed hands",
+            self.path.display()
+        );
+        let name = self.path.file_name().unwrap().to_string_lossy();
+        assert_eq!(
+            std::fs::read_to_string(&self.path).unwrap(),
+            format!("root's {name}"),
+            "{what}: {} was written",
+            self.path.display()
+        );
+    }
+}
+
+/// Starts the daemon as root and returns once it serves or has given up:
+/// either way, whatever it did as root is done.
+fn start_or_refuse(install: &Install) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(install.path().join("daemon.log"))
+        .unwrap();
+    let mut child = std::process::Command::new(common::bin("tapeserverd"))
+        .args(["run", "--config"])
+        .arg(&install.config)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        if install.run("tpstat", &[]).status.success() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("tapeserverd neither served nor exited");
+}
+
+/// The service user owns the directories the daemon works in, so it can
+/// put a symbolic link wherever the daemon opens a file. Started by root,
+/// the daemon becomes the service user before it opens any of them: no
+/// link aims a root write (a lease, a lock, the catalogue's journal) at a
+/// file of root's, and no process of the daemon keeps root.
+#[test]
+fn the_service_user_cannot_aim_the_root_started_daemon_at_roots_files() {
+    let install = Install::new(1, 2);
+    install.configure(|c| c.security.user = Some("nobody".into()));
+    let nobody = give_to(&install, "nobody");
+    let config = tapeserver::config::Config::load(&install.config).unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let state = &config.daemon.state_dir;
+    let library = install.path().join("library");
+    let db = std::path::PathBuf::from(config.scheduler.url.strip_prefix("sqlite://").unwrap());
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+    let shm = std::path::PathBuf::from(format!("{}-shm", db.display()));
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::create_dir_all(library.join("pickers")).unwrap();
+    for (round, links) in [
+        (
+            "leases and locks",
+            vec![
+                state.join("tlc.lease"),
+                library.join("library.lock"),
+                library.join("pickers/0.lock"),
+            ],
+        ),
+        ("the catalogue's journal", vec![wal.clone(), shm.clone()]),
+    ] {
+        let planted: Vec<(std::path::PathBuf, Secret)> = links
+            .iter()
+            .enumerate()
+            .map(|(i, link)| {
+                let secret = Secret::new(secrets.path(), &format!("secret{i}"));
+                let _ = std::fs::remove_file(link);
+                std::os::unix::fs::symlink(&secret.path, link).unwrap();
+                (link.clone(), secret)
+            })
+            .collect();
+        start_or_refuse(&install);
+        for (link, secret) in &planted {
+            secret.assert_untouched(&format!("{round}: {}", link.display()));
+            let _ = std::fs::remove_file(link);
+        }
+    }
+
+    // Nothing planted: it serves, and neither it nor its forker is root.
+    let daemon = install.start();
+    let uid = nobody.uid.as_raw();
+    assert_unprivileged(daemon.pid(), uid, "the daemon");
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", daemon.pid())).unwrap();
+    let forker: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    assert_unprivileged(forker, uid, "the forker");
+    for dir in [&config.daemon.state_dir, &config.daemon.run_dir] {
+        let meta = std::fs::metadata(dir).unwrap();
+        assert_eq!(
+            meta.mode() & 0o002,
+            0,
+            "{} is not world-writable",
+            dir.display()
+        );
+    }
+    // And it works as that user: a file archived and recalled.
+    let source = install.make_file("f", 300_000, 3);
+    give_to(&install, "nobody");
+    let ids = install.archive(std::slice::from_ref(&source));
+    install.wait_for("the file on tape", Duration::from_secs(60), || {
+        install.state_of(ids[0]).state == "on_tape"
+    });
+    let dest = install.path().join("back");
+    install.ok(
+        "stager",
+        &[
+            "recall",
+            &ids[0].to_string(),
+            dest.to_str().unwrap(),
+            "--wait",
+        ],
+    );
+    assert!(std::fs::read(&dest).unwrap() == std::fs::read(&source).unwrap());
+}

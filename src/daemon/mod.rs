@@ -14,6 +14,7 @@ pub mod liveness;
 pub mod messages;
 pub mod metrics;
 pub mod reload;
+mod root_setup;
 pub mod scheduler_thread;
 pub mod watchdog;
 
@@ -37,10 +38,15 @@ pub enum DaemonError {
     Forker(#[from] forker::ForkerError),
     #[error(transparent)]
     Scheduler(#[from] scheduler::SchedulerError),
-    #[error("cannot create {path}: {source}")]
+    #[error("{path}: {source}")]
     Dir {
         path: std::path::PathBuf,
         source: std::io::Error,
+    },
+    #[error("{path}: refused: {why}")]
+    UnsafeDir {
+        path: std::path::PathBuf,
+        why: String,
     },
     #[error("cannot bind {endpoint}: {source}")]
     Bind {
@@ -92,12 +98,15 @@ const LIBRARY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
 pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     let host = config.host();
-    for dir in [&config.daemon.run_dir, &config.daemon.state_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| DaemonError::Dir {
-            path: dir.clone(),
-            source,
-        })?;
+    // Root's part ends here: from now on the daemon is the service user.
+    if let Some(user) = root_setup::prepare(&config)? {
+        tracing::info!(user = %user, "started by root: the daemon now runs as {user}");
+    } else if nix::unistd::geteuid().is_root() {
+        tracing::warn!(
+            "tapeserverd runs as root: set [security] user to run it (and its sessions) as a service user"
+        );
     }
+    root_setup::warn_unprotected_hardlinks();
     refuse_second_daemon(&config.admin_endpoint())?;
     // Fork first: the process has no thread and no ZMQ context yet.
     let forker = forker::spawn()?;
@@ -167,9 +176,6 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
     if let Some(group) = &config.security.admin_group {
         admin_group(&config.admin_endpoint(), group)?;
         admin_group(&config.stager_endpoint(), group)?;
-    }
-    if let Some(user) = &config.security.user {
-        give_to_session_user(&config, user)?;
     }
 
     let (term_rx, term_tx) = UnixStream::pair().map_err(DaemonError::Signals)?;
@@ -486,39 +492,6 @@ fn admin_group(endpoint: &str, group: &str) -> Result<(), DaemonError> {
     }
     nix::unistd::chown(Path::new(path), None, Some(gid))
         .map_err(|e| DaemonError::AdminGroup(format!("cannot give {path} to {group}: {e}")))
-}
-
-/// Sessions that drop to `user` must still reach the daemon's session
-/// socket, the embedded controller and a SQLite catalogue (SQLite gives its
-/// WAL and shared-memory files the database file's owner).
-fn give_to_session_user(config: &Config, user: &str) -> Result<(), DaemonError> {
-    let (uid, gid) =
-        crate::privileges::lookup(user).map_err(|e| DaemonError::SessionUser(e.to_string()))?;
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let mut paths: Vec<std::path::PathBuf> = Vec::new();
-    for endpoint in [config.sessions_endpoint(), config.library_endpoint()] {
-        if let Some(p) = endpoint.strip_prefix("ipc://") {
-            paths.push(p.into());
-        }
-    }
-    if let Some(db) = config.scheduler.url.strip_prefix("sqlite://") {
-        let db = Path::new(db);
-        paths.push(db.to_path_buf());
-        paths.extend(db.parent().map(Path::to_path_buf));
-        for suffix in ["-wal", "-shm"] {
-            let mut p = db.as_os_str().to_owned();
-            p.push(suffix);
-            paths.push(p.into());
-        }
-    }
-    for path in paths.iter().filter(|p| p.exists()) {
-        nix::unistd::chown(path, Some(uid), Some(gid)).map_err(|e| {
-            DaemonError::SessionUser(format!("cannot give {} to {user}: {e}", path.display()))
-        })?;
-    }
-    Ok(())
 }
 
 fn restrict_ipc(endpoint: &str, mode: u32) -> Result<(), DaemonError> {

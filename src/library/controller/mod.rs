@@ -174,13 +174,8 @@ pub fn start(config: ControllerConfig) -> Result<ControllerHandle, ControllerErr
     stop.set_linger(0)?;
     stop.connect(&replies_at)?;
 
-    let lease = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&config.lease)
-        .map_err(|source| ControllerError::Lease {
+    let lease =
+        crate::util::open_lock_file(&config.lease).map_err(|source| ControllerError::Lease {
             path: config.lease.clone(),
             source,
         })?;

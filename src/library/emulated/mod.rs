@@ -215,7 +215,8 @@ impl EmulatedLibrary {
         fresh: Option<State>,
         f: impl FnOnce(&mut State) -> Result<T, EmulationError>,
     ) -> Result<T, EmulationError> {
-        let lock = File::create(self.root.join(LOCK_FILE)).map_err(self.io("open lock"))?;
+        let lock = crate::util::open_lock_file(&self.root.join(LOCK_FILE))
+            .map_err(self.io("open lock"))?;
         lock.lock().map_err(self.io("lock"))?;
         let path = self.root.join(STATE_FILE);
         let (mut state, mut changed) = match std::fs::read(&path) {
@@ -283,7 +284,7 @@ impl EmulatedLibrary {
     }
 
     fn picker_lock_file(&self, picker: u16) -> Result<File, EmulationError> {
-        File::create(self.root.join(PICKERS_DIR).join(format!("{picker}.lock")))
+        crate::util::open_lock_file(&self.root.join(PICKERS_DIR).join(format!("{picker}.lock")))
             .map_err(self.io("open picker lock"))
     }
 
