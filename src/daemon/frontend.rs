@@ -3,8 +3,7 @@
 //! paths with one bad path queues nothing); garbage gets an error reply
 //! and the thread keeps serving.
 
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,7 +12,12 @@ use prost::Message;
 use super::messages::{LoopWaker, ToLoop};
 use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
-use crate::scheduler::{LOCAL_OWNER, NewArchiveFile, Page, Permissions, StagerRequests};
+use crate::scheduler::{LOCAL_OWNER, StagerRequests};
+
+mod checks;
+mod listings;
+
+pub use checks::{check_archive_source, check_recall_destination};
 
 pub const DEFAULT_POOL: &str = "default";
 
@@ -298,7 +302,7 @@ impl Frontend {
         let files = req
             .paths
             .iter()
-            .map(|p| check_archive_source(Path::new(p), &roots.archive, &roots.owner))
+            .map(|p| check_archive_source(p, &roots.archive, &roots.owner))
             .collect::<Result<Vec<_>, _>>()?;
         let ids = self.db.queue_archive(&files, pool)?;
         tracing::info!(files = ids.len(), pool, "archive requests queued");
@@ -321,7 +325,7 @@ impl Frontend {
         req: stager::RecallRequest,
         roots: &Roots,
     ) -> Result<stager::RecallReply, Refusal> {
-        let dest = check_recall_destination(Path::new(&req.destination), &roots.recall)?;
+        let dest = check_recall_destination(&req.destination, &roots.recall)?;
         let ticket = self.db.queue_recall(&roots.owner, req.file_id, &dest)?;
         tracing::info!(file_id = req.file_id, recall = ticket.recall_id, vid = %ticket.vid, fseq = ticket.fseq, "recall queued");
         self.wake_loop.send(ToLoop::WorkQueued);
@@ -331,94 +335,6 @@ impl Frontend {
             fseq: ticket.fseq,
         })
     }
-
-    fn status(
-        &mut self,
-        req: stager::StatusRequest,
-        owner: &str,
-    ) -> Result<stager::StatusReply, Refusal> {
-        let files = self.db.files_of(owner, &req.file_ids, Page::ALL)?;
-        Ok(stager::StatusReply {
-            files: files
-                .into_iter()
-                .map(|f| stager::FileStatus {
-                    id: f.id,
-                    state: crate::proto::stager::FileState::from(f.state) as i32,
-                    vid: f.vid,
-                    fseq: f.fseq,
-                    error: f.error,
-                    path: f.path,
-                    size: f.size,
-                    crc32c: f.crc32c,
-                    block_id: f.block_id,
-                })
-                .collect(),
-        })
-    }
-
-    fn recall_status(
-        &mut self,
-        req: stager::RecallStatusRequest,
-        owner: &str,
-    ) -> Result<stager::RecallStatusReply, Refusal> {
-        let recalls = self.db.recalls_of(owner, &req.recall_ids, Page::ALL)?;
-        Ok(stager::RecallStatusReply {
-            recalls: recalls
-                .into_iter()
-                .map(|r| stager::RecallStatus {
-                    id: r.id,
-                    file_id: r.file_id,
-                    destination: r.destination,
-                    state: crate::proto::stager::RecallState::from(r.state) as i32,
-                    error: r.error,
-                    size: r.size,
-                })
-                .collect(),
-        })
-    }
-
-    fn tapes(&mut self) -> Result<stager::TapesReply, Refusal> {
-        let tapes = self.db.tapes()?;
-        Ok(stager::TapesReply {
-            tapes: tapes
-                .into_iter()
-                .map(|t| stager::TapeInfo {
-                    vid: t.vid,
-                    pool: t.pool,
-                    state: crate::proto::stager::TapeState::from(t.state) as i32,
-                    capacity: t.capacity,
-                    bytes_used: t.bytes_used,
-                    last_fseq: t.last_fseq,
-                    files: t.files,
-                    reason: t.reason,
-                    read_mounts: t.read_mounts,
-                    write_mounts: t.write_mounts,
-                })
-                .collect(),
-        })
-    }
-
-    fn ls_tape(
-        &mut self,
-        req: stager::LsTapeRequest,
-        owner: &str,
-    ) -> Result<stager::LsTapeReply, Refusal> {
-        let files = self.db.tape_files_of(owner, &req.vid, Page::ALL)?;
-        Ok(stager::LsTapeReply {
-            vid: req.vid,
-            files: files
-                .into_iter()
-                .map(|f| stager::TapeFileInfo {
-                    fseq: f.fseq,
-                    block_id: f.block_id,
-                    file_id: f.file_id,
-                    size: f.size,
-                    crc32c: f.crc32c,
-                    path: f.path,
-                })
-                .collect(),
-        })
-    }
 }
 
 fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
@@ -426,189 +342,4 @@ fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
         .iter()
         .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
         .collect()
-}
-
-fn under_roots(path: &Path, roots: &[PathBuf]) -> bool {
-    roots.iter().any(|root| path.starts_with(root))
-}
-
-/// "not under an allowed archive directory (the allowed: /a, /b; set by
-/// the daemon's [paths] archive_roots, or this client's own)".
-fn outside_roots(shown: &dyn std::fmt::Display, what: &str, roots: &[PathBuf]) -> Refusal {
-    let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    Refusal::new(
-        ErrorCode::PermissionDenied,
-        format!(
-            "{shown}: not under an allowed {what} directory (the allowed: {}; set by the daemon's [paths] {what}_roots, or this client's own in [[security.clients]])",
-            if list.is_empty() {
-                "none".to_string()
-            } else {
-                list.join(", ")
-            }
-        ),
-    )
-}
-
-/// An archive source must be a readable regular file under an allowed root.
-pub fn check_archive_source(
-    path: &Path,
-    roots: &[PathBuf],
-    owner: &str,
-) -> Result<NewArchiveFile, Refusal> {
-    let shown = path.display();
-    if !path.is_absolute() {
-        return Err(Refusal::invalid_argument(format!(
-            "{shown}: archive paths must be absolute"
-        )));
-    }
-    let real = std::fs::canonicalize(path).map_err(|e| io_refusal(&shown, "", &e))?;
-    if !under_roots(&real, roots) {
-        return Err(outside_roots(&shown, "archive", roots));
-    }
-    // Opened without blocking: a FIFO is refused below, not waited on.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(&real)
-        .map_err(|e| io_refusal(&shown, "cannot be read: ", &e))?;
-    let meta = file.metadata().map_err(|e| io_refusal(&shown, "", &e))?;
-    if !meta.is_file() {
-        return Err(Refusal::failed_precondition(format!(
-            "{shown}: not a regular file"
-        )));
-    }
-    let path = real
-        .to_str()
-        .ok_or_else(|| Refusal::invalid_argument(format!("{shown}: path is not valid UTF-8")))?
-        .to_string();
-    Ok(NewArchiveFile {
-        path,
-        size: meta.len(),
-        owner: owner.to_string(),
-        permissions: Some(Permissions {
-            mode: meta.mode() & 0o7777,
-            uid: meta.uid(),
-            gid: meta.gid(),
-        }),
-    })
-}
-
-/// A recall destination must be a new file in an existing directory under an allowed root.
-pub fn check_recall_destination(dest: &Path, roots: &[PathBuf]) -> Result<String, Refusal> {
-    let shown = dest.display();
-    if !dest.is_absolute() {
-        return Err(Refusal::invalid_argument(format!(
-            "{shown}: recall destinations must be absolute"
-        )));
-    }
-    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
-        return Err(Refusal::invalid_argument(format!(
-            "{shown}: not a file path"
-        )));
-    };
-    let real_dir = std::fs::canonicalize(dir).map_err(|e| io_refusal(&dir.display(), "", &e))?;
-    if !real_dir.is_dir() {
-        return Err(Refusal::invalid_argument(format!(
-            "{}: not a directory",
-            dir.display()
-        )));
-    }
-    if !under_roots(&real_dir, roots) {
-        return Err(outside_roots(&shown, "recall", roots));
-    }
-    let real = real_dir.join(name);
-    if real.symlink_metadata().is_ok() {
-        return Err(Refusal::new(
-            ErrorCode::AlreadyExists,
-            format!("{shown}: already exists (a recall never overwrites)"),
-        ));
-    }
-    real.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| Refusal::invalid_argument(format!("{shown}: path is not valid UTF-8")))
-}
-
-/// An I/O error as one sentence with the code it deserves.
-fn io_refusal(shown: &impl std::fmt::Display, what: &str, e: &std::io::Error) -> Refusal {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            Refusal::not_found(format!("{shown}: {what}no such file or directory"))
-        }
-        std::io::ErrorKind::PermissionDenied => Refusal::new(
-            ErrorCode::PermissionDenied,
-            format!("{shown}: {what}permission denied"),
-        ),
-        _ => Refusal::invalid_argument(format!("{shown}: {what}{e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn archive_sources_are_checked() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = std::fs::canonicalize(tmp.path()).unwrap();
-        let allowed = root.join("allowed");
-        std::fs::create_dir(&allowed).unwrap();
-        std::fs::write(allowed.join("f"), b"12345").unwrap();
-        std::fs::write(root.join("outside"), b"x").unwrap();
-        let roots = vec![allowed.clone()];
-        assert_eq!(
-            check_archive_source(&allowed.join("f"), &roots, "local")
-                .unwrap()
-                .size,
-            5
-        );
-        let missing = check_archive_source(&allowed.join("nope"), &roots, "local").unwrap_err();
-        assert!(missing.message.contains("no such file"), "{missing}");
-        assert_eq!(missing.code, ErrorCode::NotFound);
-        let outside =
-            check_archive_source(&allowed.join("../outside"), &roots, "local").unwrap_err();
-        assert!(
-            outside.message.contains("not under an allowed"),
-            "{outside}"
-        );
-        assert_eq!(outside.code, ErrorCode::PermissionDenied);
-        std::os::unix::fs::symlink(root.join("outside"), allowed.join("link")).unwrap();
-        assert!(
-            check_archive_source(&allowed.join("link"), &roots, "local").is_err(),
-            "symlinks cannot escape"
-        );
-        assert!(
-            check_archive_source(&allowed, &roots, "local")
-                .unwrap_err()
-                .message
-                .contains("not a regular file")
-        );
-        assert!(
-            check_archive_source(Path::new("relative"), &roots, "local")
-                .unwrap_err()
-                .message
-                .contains("absolute")
-        );
-    }
-
-    #[test]
-    fn recall_destinations_are_checked() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = std::fs::canonicalize(tmp.path()).unwrap();
-        let roots = vec![root.clone()];
-        assert!(check_recall_destination(&root.join("new"), &roots).is_ok());
-        std::fs::write(root.join("exists"), b"").unwrap();
-        assert!(
-            check_recall_destination(&root.join("exists"), &roots)
-                .unwrap_err()
-                .message
-                .contains("already exists")
-        );
-        assert!(check_recall_destination(&root.join("nodir/new"), &roots).is_err());
-        assert!(
-            check_recall_destination(Path::new("/new"), &roots)
-                .unwrap_err()
-                .message
-                .contains("not under")
-        );
-    }
 }

@@ -115,20 +115,63 @@ impl StagerClient {
         expect!(reply, Recall, "recall")
     }
 
-    /// Files by id; no ids: every file.
+    /// Files by id; no ids: every file. Long lists go as several requests:
+    /// the server answers at most 1000 ids, or one page, per request.
     pub fn status(&self, file_ids: &[u64]) -> Result<Vec<FileStatus>, ClientError> {
-        let reply = self.call(stager_request::Kind::Status(StatusRequest {
-            file_ids: file_ids.to_vec(),
-        }))?;
-        expect!(reply, Status, "status").map(|s| s.files)
+        if !file_ids.is_empty() {
+            let mut files = Vec::with_capacity(file_ids.len());
+            for chunk in file_ids.chunks(IDS_PER_REQUEST) {
+                let reply = self.call(stager_request::Kind::Status(StatusRequest {
+                    file_ids: chunk.to_vec(),
+                    ..Default::default()
+                }))?;
+                files.extend(expect!(reply, Status, "status")?.files);
+            }
+            return Ok(files);
+        }
+        let mut files = Vec::new();
+        let mut after = 0;
+        loop {
+            let reply = self.call(stager_request::Kind::Status(StatusRequest {
+                after_id: after,
+                ..Default::default()
+            }))?;
+            let page = expect!(reply, Status, "status")?;
+            files.extend(page.files);
+            match next_page(after, page.next_after) {
+                Some(next) => after = next,
+                None => return Ok(files),
+            }
+        }
     }
 
-    /// Recalls by id; no ids: every recall.
+    /// Recalls by id; no ids: every recall, page by page.
     pub fn recalls(&self, recall_ids: &[u64]) -> Result<Vec<RecallStatus>, ClientError> {
-        let reply = self.call(stager_request::Kind::RecallStatus(RecallStatusRequest {
-            recall_ids: recall_ids.to_vec(),
-        }))?;
-        expect!(reply, RecallStatus, "recall status").map(|s| s.recalls)
+        if !recall_ids.is_empty() {
+            let mut recalls = Vec::with_capacity(recall_ids.len());
+            for chunk in recall_ids.chunks(IDS_PER_REQUEST) {
+                let reply = self.call(stager_request::Kind::RecallStatus(RecallStatusRequest {
+                    recall_ids: chunk.to_vec(),
+                    ..Default::default()
+                }))?;
+                recalls.extend(expect!(reply, RecallStatus, "recall status")?.recalls);
+            }
+            return Ok(recalls);
+        }
+        let mut recalls = Vec::new();
+        let mut after = 0;
+        loop {
+            let reply = self.call(stager_request::Kind::RecallStatus(RecallStatusRequest {
+                after_id: after,
+                ..Default::default()
+            }))?;
+            let page = expect!(reply, RecallStatus, "recall status")?;
+            recalls.extend(page.recalls);
+            match next_page(after, page.next_after) {
+                Some(next) => after = next,
+                None => return Ok(recalls),
+            }
+        }
     }
 
     pub fn tapes(&self) -> Result<Vec<TapeInfo>, ClientError> {
@@ -136,12 +179,36 @@ impl StagerClient {
         expect!(reply, Tapes, "tapes").map(|t| t.tapes)
     }
 
+    /// Every file of a tape, page by page.
     pub fn ls_tape(&self, vid: &str) -> Result<LsTapeReply, ClientError> {
-        let reply = self.call(stager_request::Kind::LsTape(LsTapeRequest {
+        let mut all = LsTapeReply {
             vid: vid.to_string(),
-        }))?;
-        expect!(reply, LsTape, "ls-tape")
+            ..Default::default()
+        };
+        let mut after = 0;
+        loop {
+            let reply = self.call(stager_request::Kind::LsTape(LsTapeRequest {
+                vid: vid.to_string(),
+                after_fseq: after,
+                ..Default::default()
+            }))?;
+            let page = expect!(reply, LsTape, "ls-tape")?;
+            all.files.extend(page.files);
+            match next_page(after, page.next_after) {
+                Some(next) => after = next,
+                None => return Ok(all),
+            }
+        }
     }
+}
+
+/// Ids per status request (the server's cap).
+const IDS_PER_REQUEST: usize = 1000;
+
+/// Where the next page starts; None when the listing is done (or a server
+/// answers a page that does not move forward, which would loop forever).
+fn next_page(after: u64, next_after: u64) -> Option<u64> {
+    (next_after > after).then_some(next_after)
 }
 
 #[cfg(test)]
