@@ -30,6 +30,16 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// What the daemon's processes create is never world-readable nor
+/// writable by anyone but them (the catalogue, cartridges of file drives,
+/// leases, directories), whatever umask they were started under; sockets
+/// and recalled files get explicit modes of their own.
+pub fn restrict_umask() {
+    let current = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));
+    // Keep a stricter one an operator chose.
+    nix::sys::stat::umask(current | nix::sys::stat::Mode::from_bits_truncate(0o027));
+}
+
 /// This process's peak resident memory in KiB (VmHWM), 0 if unknown.
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -10,6 +10,7 @@ use tapeserver::daemon::{self, init};
 use tapeserver::cli::args::tapeserverd::*;
 
 fn main() -> ExitCode {
+    tapeserver::util::restrict_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Init {

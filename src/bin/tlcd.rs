@@ -8,6 +8,7 @@ use tapeserver::config::tlcd::TlcdConfig;
 use tapeserver::cli::args::tlcd::*;
 
 fn main() -> ExitCode {
+    tapeserver::util::restrict_umask();
     match Cli::parse().command {
         Command::CheckConfig { file } => tapeserver::cli::exit_with(
             TlcdConfig::load(&file)

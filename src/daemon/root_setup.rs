@@ -19,22 +19,15 @@ use nix::unistd::{Gid, Uid, fchown};
 use super::DaemonError;
 use crate::config::Config;
 
-/// Files the daemon creates are never world-readable (the catalogue,
-/// leases, cartridges of file drives); sockets and recalled files get
-/// explicit modes of their own.
-const UMASK: u32 = 0o027;
-
-/// The run directory holds only sockets (each 0660): others may traverse
-/// it to reach a socket their group opens. The state directory holds the
-/// catalogue: owner and group only.
-const RUN_DIR_MODE: u32 = 0o755;
+/// The run directory holds the sockets (0660: the service's group uses
+/// them); the state directory the catalogue. Owner and group only.
+const RUN_DIR_MODE: u32 = 0o750;
 const STATE_DIR_MODE: u32 = 0o750;
 
-/// Sets the umask, makes the run and state directories and, as root with
+/// Makes the run and state directories and, as root with
 /// a service user, hands them to that user and becomes it. Returns the user
 /// the daemon now runs as, when it switched.
 pub fn prepare(config: &Config) -> Result<Option<String>, DaemonError> {
-    nix::sys::stat::umask(Mode::from_bits_truncate(UMASK));
     let handover = match &config.security.user {
         Some(user) if nix::unistd::geteuid().is_root() => Some((
             user.clone(),
