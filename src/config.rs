@@ -69,6 +69,10 @@ pub struct MetricsConfig {
     /// loopback or a management network); unset, no endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// A `listen` address other hosts reach is refused unless this says
+    /// so: the endpoint has no authentication.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -284,6 +288,25 @@ impl Config {
             key: key.to_string(),
             message,
         };
+        if let Some(listen) = &self.metrics.listen {
+            match listen.parse::<std::net::SocketAddr>() {
+                Err(_) => {
+                    return Err(bad(
+                        "metrics.listen",
+                        format!("expected IP:PORT (127.0.0.1:9477), got {listen:?}"),
+                    ));
+                }
+                Ok(addr) if !addr.ip().is_loopback() && !self.metrics.allow_remote => {
+                    return Err(bad(
+                        "metrics.listen",
+                        format!(
+                            "{listen} is reachable from other hosts and the endpoint has no authentication: listen on loopback, or set allow_remote = true for a management network"
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
         let s = &self.session;
         if s.block_size.0 < 80 || s.block_size.0 > MAX_BLOCK_SIZE {
             return Err(bad(

@@ -3,7 +3,8 @@
 //! mount and positioning times, watchdog kills (kept by the event loop as
 //! things happen), and, read at each scrape, queues per pool, tapes per
 //! state and the controller's changer paths. OpenMetrics text from the
-//! `prometheus-client` crate, served over HTTP by `tiny_http`.
+//! `prometheus-client` crate, served over HTTP by `http` (bounded workers,
+//! deadlines, GET only).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -292,42 +293,33 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` on `listen` from a thread of its own, with its own
-/// catalogue connection (opened at the first scrape that can; a PostgreSQL
-/// connection replaces itself when the server ended it).
+/// Serves `/metrics` on `listen` (see `http`), with its own catalogue
+/// connection (opened at the first scrape that can; a PostgreSQL
+/// connection replaces itself when the server ended it). Scrapes are taken
+/// one at a time.
 pub fn serve(
     metrics: Arc<Metrics>,
     listen: &str,
     config: crate::config::Config,
     library: crate::library::client::ControllerClient,
 ) -> std::io::Result<()> {
-    let server = tiny_http::Server::http(listen).map_err(std::io::Error::other)?;
+    let listener = std::net::TcpListener::bind(listen)?;
     tracing::info!(listen, "metrics endpoint ready");
-    std::thread::Builder::new()
-        .name("metrics".into())
-        .spawn(move || {
-            let mut db: Option<Box<dyn Scheduler>> = None;
-            let content_type = tiny_http::Header::from_bytes(
-                &b"Content-Type"[..],
-                &b"application/openmetrics-text; version=1.0.0; charset=utf-8"[..],
-            );
-            for request in server.incoming_requests() {
-                if request.url() != "/metrics" {
-                    let _ = request.respond(
-                        tiny_http::Response::from_string("see /metrics\n").with_status_code(404),
-                    );
-                    continue;
-                }
-                if db.is_none() {
-                    db = crate::settings::open_scheduler(&config).ok();
-                }
-                let text = metrics.scrape(db.as_mut(), &library);
-                let mut response = tiny_http::Response::from_string(text);
-                if let Ok(h) = content_type.clone() {
-                    response = response.with_header(h);
-                }
-                let _ = request.respond(response);
+    let state: Mutex<(
+        Option<Box<dyn Scheduler>>,
+        crate::library::client::ControllerClient,
+    )> = Mutex::new((None, library));
+    http::serve(
+        listener,
+        Arc::new(move || {
+            let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+            let (db, library) = &mut *guard;
+            if db.is_none() {
+                *db = crate::settings::open_scheduler(&config).ok();
             }
-        })?;
-    Ok(())
+            metrics.scrape(db.as_mut(), library)
+        }),
+    )
 }
+
+pub mod http;
