@@ -172,7 +172,7 @@ impl Frontend {
             let Some((body, envelope)) = frames.split_last() else {
                 continue;
             };
-            let reply = self.handle(body, client.as_deref());
+            let reply = self.answer(body, client.as_deref());
             let mut out: Vec<Vec<u8>> = envelope.to_vec();
             out.push(reply.encode_to_vec());
             if let Err(e) = self.socket.send_multipart(out, zmq::DONTWAIT) {
@@ -221,7 +221,9 @@ impl Frontend {
         }
     }
 
-    fn handle(&mut self, body: &[u8], client: Option<&str>) -> StagerReply {
+    /// The reply to one request body from `client` (its CURVE name; None
+    /// on a local endpoint). Never fails: a bad request gets a refusal.
+    pub fn answer(&mut self, body: &[u8], client: Option<&str>) -> StagerReply {
         let (request_id, result) = match StagerRequest::decode(body) {
             Ok(StagerRequest {
                 request_id,
