@@ -24,6 +24,7 @@ fn main() -> std::process::ExitCode {
             } => stager::recall(&config, file_id, &dest, wait),
             Command::Status { json, file_ids } => stager::status(&config, &file_ids, json),
             Command::Recalls { json, recall_ids } => stager::recalls(&config, &recall_ids, json),
+            Command::Delete { file_ids } => stager::delete(&config, &file_ids),
             Command::Tapes { json } => stager::tapes(&config, json),
             Command::LsTape { vid, json } => stager::ls_tape(&config, &vid, json),
         }

@@ -44,6 +44,20 @@ fn main() -> std::process::ExitCode {
             Command::File { file_id } => tapeadmin::file(db, file_id, cli.json),
             Command::Mounts => tapeadmin::mounts(db, cli.json),
             Command::CloseMount { mount_id } => tapeadmin::close_mount(db, mount_id),
+            Command::Undelete { file_ids } => {
+                for id in file_ids {
+                    db.undelete(id, config.scheduler.recycle_retention.0)?;
+                    println!("file {id} undeleted");
+                }
+                Ok(())
+            }
+            Command::Reclaim { vid } => {
+                let forgotten = db.reclaim(&vid)?;
+                println!(
+                    "tape {vid} reclaimed: {forgotten} deleted files' copies forgotten; its next write starts at fSeq 1"
+                );
+                Ok(())
+            }
         }
     })())
 }

@@ -253,6 +253,14 @@ pub fn recalls(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes files; prints "FILE_ID deleted" per file.
+pub fn delete(config: &Config, file_ids: &[u64]) -> anyhow::Result<()> {
+    for id in client(config).delete(file_ids)? {
+        println!("{id} deleted");
+    }
+    Ok(())
+}
+
 pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
     let tapes = client(config).tapes()?;
     if json {
@@ -263,6 +271,9 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                     "vid": t.vid, "pool": t.pool, "state": show(TapeState::from_wire(t.state)), "capacity": t.capacity,
                     "bytes_used": t.bytes_used, "last_fseq": t.last_fseq, "files": t.files,
                     "reason": t.reason, "read_mounts": t.read_mounts, "write_mounts": t.write_mounts,
+                    "live_files": t.live_files, "live_bytes": t.live_bytes,
+                    "deleted_files": t.deleted_files, "deleted_bytes": t.deleted_bytes,
+                    "reclaimed": t.reclaimed,
                 })
             })
             .collect();

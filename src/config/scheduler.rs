@@ -65,6 +65,14 @@ pub struct SchedulerConfig {
     /// ...or after meeting end of medium on this many tapes.
     #[serde(default = "default_max_end_of_medium")]
     pub max_end_of_medium: u32,
+    /// A deleted file can be undeleted (`tapeadmin undelete`) for this long,
+    /// while its tape has not been reclaimed.
+    #[serde(default = "default_recycle_retention")]
+    pub recycle_retention: Interval,
+}
+
+fn default_recycle_retention() -> Interval {
+    Interval(std::time::Duration::from_secs(30 * 86_400))
 }
 
 /// Thresholds of one kind of queue; a key left out is inherited.

@@ -285,6 +285,9 @@ impl Frontend {
             stager_request::Kind::LsTape(req) => self
                 .ls_tape(req, &roots.owner)
                 .map(stager_reply::Kind::LsTape),
+            stager_request::Kind::Delete(req) => self
+                .delete(req, &roots.owner)
+                .map(stager_reply::Kind::Delete),
         }
     }
 

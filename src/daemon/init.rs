@@ -245,6 +245,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             empty_mount_backoff: Interval(Duration::from_secs(60)),
             max_file_attempts: 3,
             max_end_of_medium: 2,
+            recycle_retention: Interval(Duration::from_secs(30 * 86_400)),
         },
         library: LibraryConfig {
             kind: LibraryKind::Emulated,

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::client::{ClientError, next_request_id, request_answered};
 use crate::proto::stager::{
-    ArchiveReply, ArchiveRequest, FileStatus, LsTapeReply, LsTapeRequest, RecallReply,
-    RecallRequest, RecallStatus, RecallStatusRequest, StagerReply, StagerRequest, StatusRequest,
-    TapeInfo, TapesRequest, stager_reply, stager_request,
+    ArchiveReply, ArchiveRequest, DeleteRequest, FileStatus, LsTapeReply, LsTapeRequest,
+    RecallReply, RecallRequest, RecallStatus, RecallStatusRequest, StagerReply, StagerRequest,
+    StatusRequest, TapeInfo, TapesRequest, stager_reply, stager_request,
 };
 
 /// A stager client holds the daemons' endpoints and tries them in turn: a
@@ -29,6 +29,7 @@ fn name(kind: &stager_reply::Kind) -> &'static str {
         stager_reply::Kind::Tapes(_) => "a tapes reply",
         stager_reply::Kind::LsTape(_) => "an ls-tape reply",
         stager_reply::Kind::RecallStatus(_) => "a recall status reply",
+        stager_reply::Kind::Delete(_) => "a delete reply",
     }
 }
 
@@ -172,6 +173,19 @@ impl StagerClient {
                 None => return Ok(recalls),
             }
         }
+    }
+
+    /// Deletes files (their ids, a deleted one included, come back); long
+    /// lists go as several requests.
+    pub fn delete(&self, file_ids: &[u64]) -> Result<Vec<u64>, ClientError> {
+        let mut deleted = Vec::with_capacity(file_ids.len());
+        for chunk in file_ids.chunks(IDS_PER_REQUEST) {
+            let reply = self.call(stager_request::Kind::Delete(DeleteRequest {
+                file_ids: chunk.to_vec(),
+            }))?;
+            deleted.extend(expect!(reply, Delete, "delete")?.file_ids);
+        }
+        Ok(deleted)
     }
 
     pub fn tapes(&self) -> Result<Vec<TapeInfo>, ClientError> {

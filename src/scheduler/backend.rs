@@ -13,6 +13,7 @@ use super::sql::{Conn, Dialect};
 use super::*;
 
 mod admin;
+mod deletion;
 mod mounts;
 mod pools;
 mod queries;
@@ -216,6 +217,15 @@ impl StagerRequests for SqlScheduler {
         self.write(|c| queue::queue_recall(c, owner, file_id, destination))
     }
 
+    fn delete_files(
+        &mut self,
+        owner: &str,
+        ids: &[u64],
+        by: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| deletion::delete_files(c, owner, ids, by))
+    }
+
     fn files_of(
         &mut self,
         owner: &str,
@@ -344,6 +354,14 @@ impl Administration for SqlScheduler {
         self.read(admin::pools)
     }
 
+    fn undelete(&mut self, file_id: u64, retention: Duration) -> Result<(), SchedulerError> {
+        self.write(|c| deletion::undelete(c, file_id, retention.as_secs_f64()))
+    }
+
+    fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError> {
+        self.write(|c| deletion::reclaim(c, vid))
+    }
+
     fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError> {
         self.write(|c| admin::cancel_archive(c, file_id))
     }
@@ -371,6 +389,8 @@ impl MetricsSource for SqlScheduler {
     }
 }
 
+#[cfg(test)]
+mod deletion_tests;
 #[cfg(test)]
 mod owner_tests;
 #[cfg(test)]

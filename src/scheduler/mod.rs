@@ -348,6 +348,14 @@ pub struct TapeInfo {
     /// labels) the tape has had.
     pub read_mounts: u64,
     pub write_mounts: u64,
+    /// Files whose copy is on the tape: live, and deleted (until the tape
+    /// is reclaimed).
+    pub live_files: u64,
+    pub live_bytes: u64,
+    pub deleted_files: u64,
+    pub deleted_bytes: u64,
+    /// How many times the tape was reclaimed.
+    pub reclaimed: u64,
 }
 
 /// A pool, for operators.

@@ -107,6 +107,15 @@ pub trait StagerRequests: Send {
         page: Page,
     ) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
+    /// Deletes `owner`'s files (all or none; a deleted one again is not an
+    /// error): never recalled again, a queued archive cancelled, queued
+    /// recalls failed. `by` is kept with the deletion.
+    fn delete_files(
+        &mut self,
+        owner: &str,
+        ids: &[u64],
+        by: &str,
+    ) -> Result<Vec<u64>, SchedulerError>;
     /// `owner`'s files on a tape, a page at a time.
     fn tape_files_of(
         &mut self,
@@ -196,6 +205,12 @@ pub trait Administration: Send {
     fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    /// Brings a deleted file back, within `retention` of its deletion and
+    /// while its tape was not reclaimed.
+    fn undelete(&mut self, file_id: u64, retention: Duration) -> Result<(), SchedulerError>;
+    /// Empties a tape that holds no live copy; its next write mount starts
+    /// at fSeq 1. Returns the deleted files' copies forgotten.
+    fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
 }
 
 /// What the metrics endpoint reads.

@@ -77,6 +77,9 @@ catalogue_state! {
         Failed = "failed",
         /// Its tape was relabelled.
         Lost = "lost",
+        /// Deleted by its owner: never recalled again (shown, never stored:
+        /// the catalogue keeps the state and a deletion time).
+        Deleted = "deleted",
     }
 }
 
@@ -140,6 +143,7 @@ wire_state!(
         OnTape,
         Failed,
         Lost,
+        Deleted,
     }
 );
 wire_state!(

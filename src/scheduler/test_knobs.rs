@@ -106,6 +106,7 @@ knobs! {
     fn recalls_of(&mut self, owner: &str, ids: &[u64], page: Page) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
     fn tape_files_of(&mut self, owner: &str, vid: &str, page: Page) -> Result<Vec<TapeFile>, SchedulerError>;
+    fn delete_files(&mut self, owner: &str, ids: &[u64], by: &str) -> Result<Vec<u64>, SchedulerError>;
     }
     fetch {
     }
@@ -147,6 +148,8 @@ knobs! {
     fn retry_archive(&mut self, file_id: u64) -> Result<(), SchedulerError>;
     fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    fn undelete(&mut self, file_id: u64, retention: std::time::Duration) -> Result<(), SchedulerError>;
+    fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
     }
     fetch {
     }

@@ -64,6 +64,17 @@ fn migrate(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
             return ctx.scheduler_unavailable(&mut *main_db, &e);
         }
     };
+    // A reclaimed tape the catalogue holds nothing on is written over.
+    let reclaimed = match last_file {
+        Some(_) => false,
+        None => match main_db.tape(&spec.vid) {
+            Ok(t) => t.reclaimed > 0,
+            Err(e) => {
+                drop((injector, feed));
+                return ctx.scheduler_unavailable(&mut *main_db, &e);
+            }
+        },
+    };
     let (abort_tx, abort_rx) = bounded::<()>(0);
     let (report_tx, report_rx) = unbounded();
     let requests = feed.take_requests();
@@ -116,6 +127,7 @@ fn migrate(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
             drive_name: spec.drive.clone(),
             vid: spec.vid.clone(),
             last_file,
+            reclaimed,
             block_size: t.block_size,
             flush_files: t.flush_files,
             flush_bytes: t.flush_bytes,

@@ -32,6 +32,9 @@ pub struct TapeWriteThread {
     pub drive_name: String,
     pub vid: String,
     pub last_file: Option<LastFile>,
+    /// The catalogue reclaimed the tape and holds no file on it: whatever
+    /// follows VOL1 is deleted data, written over from fSeq 1.
+    pub reclaimed: bool,
     pub block_size: u64,
     pub flush_files: u64,
     pub flush_bytes: u64,
@@ -98,6 +101,7 @@ impl TapeWriteThread {
             drive_name,
             vid,
             last_file,
+            reclaimed,
             block_size,
             flush_files,
             flush_bytes,
@@ -118,7 +122,10 @@ impl TapeWriteThread {
             |drive, stats| {
                 status.state(SessionState::Positioning);
                 let started = Instant::now();
-                let positioned = format::position_for_append(drive, &vid, last_file);
+                let positioned = match last_file {
+                    None if reclaimed => format::position_over_reclaimed(drive, &vid),
+                    _ => format::position_for_append(drive, &vid, last_file),
+                };
                 stats.positioning = started.elapsed();
                 let mut writer = Writer {
                     vid: vid.clone(),

@@ -251,6 +251,15 @@ pub fn position_for_append(
     Ok(())
 }
 
+/// Positions for writing fSeq 1 of a tape the catalogue reclaimed: VOL1
+/// must still name it; what follows (the files deleted before the reclaim)
+/// is written over, as a real drive does (writing ends the data there).
+pub fn position_over_reclaimed(drive: &mut dyn TapeDrive, vid: &str) -> Result<(), FormatError> {
+    check_vol1(drive, vid)?;
+    drive.locate(1)?;
+    Ok(())
+}
+
 /// Writes `HDR1 HDR2 UHL1 TM`; returns the block id of HDR1.
 pub fn write_file_header(
     drive: &mut dyn TapeDrive,

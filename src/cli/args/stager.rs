@@ -55,6 +55,12 @@ pub enum Command {
         json: bool,
         recall_ids: Vec<u64>,
     },
+    /// Delete files: never recalled again (an operator may undelete one
+    /// within the recycle retention, until its tape is reclaimed).
+    Delete {
+        #[arg(required = true)]
+        file_ids: Vec<u64>,
+    },
     /// Tapes with state and usage.
     Tapes {
         #[arg(long)]

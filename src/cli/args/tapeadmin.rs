@@ -69,6 +69,15 @@ pub enum Command {
     Mounts,
     /// Close a stale mount (its unreported work is requeued).
     CloseMount { mount_id: u64 },
+    /// Bring deleted files back (within [scheduler] recycle_retention, while
+    /// their tape has not been reclaimed).
+    Undelete {
+        #[arg(required = true)]
+        file_ids: Vec<u64>,
+    },
+    /// Empty a tape that holds no live file: its deleted files' copies are
+    /// forgotten and its next write mount starts again at fSeq 1.
+    Reclaim { vid: String },
 }
 
 pub fn parse_capacity(text: &str) -> Result<u64, String> {

@@ -141,9 +141,29 @@ impl Frontend {
                     reason: t.reason,
                     read_mounts: t.read_mounts,
                     write_mounts: t.write_mounts,
+                    live_files: t.live_files,
+                    live_bytes: t.live_bytes,
+                    deleted_files: t.deleted_files,
+                    deleted_bytes: t.deleted_bytes,
+                    reclaimed: t.reclaimed,
                 })
                 .collect(),
         })
+    }
+
+    /// Deletes the client's files: at most `MAX_IDS`, all or none.
+    pub(super) fn delete(
+        &mut self,
+        req: stager::DeleteRequest,
+        owner: &str,
+    ) -> Result<stager::DeleteReply, Refusal> {
+        let ids = distinct_ids(req.file_ids, "files")?;
+        if ids.is_empty() {
+            return Err(Refusal::invalid_request("no file to delete"));
+        }
+        let file_ids = self.db.delete_files(owner, &ids, owner)?;
+        tracing::info!(owner, files = file_ids.len(), ids = ?file_ids, "files deleted");
+        Ok(stager::DeleteReply { file_ids })
     }
 
     pub(super) fn ls_tape(

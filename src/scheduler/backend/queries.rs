@@ -5,7 +5,8 @@ use crate::scheduler::sql::{Conn, Row, Value, params};
 use crate::scheduler::*;
 
 const FILE_STATUS: &str =
-    "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error, f.owner
+    "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error, f.owner,
+            f.deleted IS NOT NULL
      FROM archive_files f LEFT JOIN tape_files t ON t.file_id = f.id";
 
 fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
@@ -13,7 +14,11 @@ fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
         id: r.get(0)?,
         path: r.get(1)?,
         size: r.get(2)?,
-        state: r.get(3)?,
+        state: if r.get::<bool>(10)? {
+            FileState::Deleted
+        } else {
+            r.get(3)?
+        },
         crc32c: r.get(4)?,
         vid: r.get(5)?,
         fseq: r.get(6)?,
@@ -124,7 +129,16 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
         "SELECT t.vid, t.pool, t.state, t.capacity, t.bytes_used, t.last_fseq,
                 (SELECT COUNT(*) FROM tape_files f WHERE f.vid = t.vid), t.reason,
                 (SELECT COUNT(*) FROM mounts m WHERE m.vid = t.vid AND m.kind IN ('recall', 'readtp')),
-                (SELECT COUNT(*) FROM mounts m WHERE m.vid = t.vid AND m.kind IN ('migration', 'label'))
+                (SELECT COUNT(*) FROM mounts m WHERE m.vid = t.vid AND m.kind IN ('migration', 'label')),
+                (SELECT COUNT(*) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
+                     WHERE c.vid = t.vid AND a.deleted IS NULL),
+                (SELECT CAST(COALESCE(SUM(a.size), 0) AS BIGINT) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
+                     WHERE c.vid = t.vid AND a.deleted IS NULL),
+                (SELECT COUNT(*) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
+                     WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
+                (SELECT CAST(COALESCE(SUM(a.size), 0) AS BIGINT) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
+                     WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
+                t.reclaimed
          FROM tapes t ORDER BY t.vid",
         params![],
     )?;
@@ -141,6 +155,11 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                 reason: r.get(7)?,
                 read_mounts: r.get(8)?,
                 write_mounts: r.get(9)?,
+                live_files: r.get(10)?,
+                live_bytes: r.get(11)?,
+                deleted_files: r.get(12)?,
+                deleted_bytes: r.get(13)?,
+                reclaimed: r.get(14)?,
             })
         })
         .collect()

@@ -112,14 +112,18 @@ pub(super) fn queue_recall(
     // Another owner's file is answered as no file at all: a client learns
     // nothing of what it does not own.
     let row = c.query_opt(
-        "SELECT f.state, t.vid, t.fseq FROM archive_files f
+        "SELECT f.state, t.vid, t.fseq, f.deleted IS NOT NULL FROM archive_files f
          LEFT JOIN tape_files t ON t.file_id = f.id WHERE f.id = $1 AND f.owner = $2",
         params![file_id, owner],
     )?;
     let Some(row) = row else {
         return Err(SchedulerError::UnknownFile(file_id));
     };
-    let state: FileState = row.get(0)?;
+    let state: FileState = if row.get::<bool>(3)? {
+        FileState::Deleted
+    } else {
+        row.get(0)?
+    };
     let (vid, fseq) = match (state, row.get::<Option<String>>(1)?, row.get(2)?) {
         (FileState::OnTape, Some(vid), Some(fseq)) => (vid, fseq),
         (state, ..) => return Err(SchedulerError::NotOnTape { id: file_id, state }),

@@ -1,0 +1,113 @@
+//! Deletion, undeletion and reclaim on both engines: a deleted file never
+//! recalls, a queued archive is cancelled and its recalls fail, an
+//! undelete works within the retention and not after a reclaim, a tape
+//! with a live copy is never reclaimed, and a reclaimed tape is written
+//! again from fSeq 1.
+
+use std::time::Duration;
+
+use super::tests::{archive_all, files};
+use super::*;
+
+use super::super::testdb::{Backend, TestDb, on_both_backends};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn tape(s: &mut SqlScheduler) -> TapeInfo {
+    s.tape("V00001").unwrap()
+}
+
+fn state(s: &mut SqlScheduler, id: u64) -> FileState {
+    s.file_status(&[id]).unwrap()[0].state
+}
+
+fn delete_undelete_reclaim(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    let ids = archive_all(&mut s, 3);
+    let t = tape(&mut s);
+    assert_eq!((t.live_files, t.deleted_files, t.live_bytes), (3, 0, 600));
+
+    // A recall queued before the deletion fails with it.
+    let queued = s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    // Another owner cannot delete it, and one unknown id deletes nothing.
+    assert!(matches!(
+        s.delete_files("someone", &[ids[0]], "someone"),
+        Err(SchedulerError::UnknownFile(_))
+    ));
+    assert!(s.delete_files(LOCAL_OWNER, &[ids[0], 9999], "t").is_err());
+    assert_eq!(state(&mut s, ids[0]), FileState::OnTape, "all or nothing");
+
+    assert_eq!(
+        s.delete_files(LOCAL_OWNER, &[ids[0], ids[0]], "t").unwrap(),
+        vec![ids[0], ids[0]]
+    );
+    assert_eq!(state(&mut s, ids[0]), FileState::Deleted);
+    let r = &s.recall_status(&[queued.recall_id]).unwrap()[0];
+    assert_eq!(r.state, RecallState::Failed);
+    assert!(matches!(
+        s.queue_recall(LOCAL_OWNER, ids[0], "/r/b"),
+        Err(SchedulerError::NotOnTape {
+            state: FileState::Deleted,
+            ..
+        })
+    ));
+    let t = tape(&mut s);
+    assert_eq!(
+        (t.live_files, t.deleted_files, t.deleted_bytes),
+        (2, 1, 100)
+    );
+
+    // Undelete: refused past the retention, allowed within it.
+    let err = s.undelete(ids[0], Duration::ZERO).unwrap_err();
+    assert!(
+        err.to_string().contains("gone for good") || err.to_string().contains("retention"),
+        "{err}"
+    );
+    s.undelete(ids[0], DAY).unwrap();
+    assert_eq!(state(&mut s, ids[0]), FileState::OnTape);
+    assert!(s.undelete(ids[0], DAY).is_err(), "not deleted");
+    s.queue_recall(LOCAL_OWNER, ids[0], "/r/c").unwrap();
+
+    // A queued archive is cancelled by its deletion.
+    let more = s.queue_archive(&files(1), "default").unwrap();
+    s.delete_files(LOCAL_OWNER, &more, "t").unwrap();
+    assert_eq!(
+        s.queues().unwrap().iter().map(|q| q.files).sum::<u64>(),
+        1,
+        "only the recall is left queued"
+    );
+
+    // Reclaim: refused while a live copy is on the tape.
+    let err = s.reclaim("V00001").unwrap_err();
+    assert!(err.to_string().contains("3 live files"), "{err}");
+    s.delete_files(LOCAL_OWNER, &ids, "t").unwrap();
+    assert_eq!(s.reclaim("V00001").unwrap(), 3);
+    let t = tape(&mut s);
+    assert_eq!(
+        (
+            t.last_fseq,
+            t.bytes_used,
+            t.live_files,
+            t.deleted_files,
+            t.reclaimed
+        ),
+        (0, 0, 0, 0, 1)
+    );
+    assert!(s.last_file("V00001").unwrap().is_none());
+    let err = s.undelete(ids[1], DAY).unwrap_err();
+    assert!(err.to_string().contains("reclaimed"), "{err}");
+    assert!(matches!(
+        s.reclaim("V99999"),
+        Err(SchedulerError::UnknownTape(_))
+    ));
+
+    // The next write records fSeq 1 again (the old fSeq 1 is forgotten:
+    // (vid, fseq) is unique).
+    let again = archive_all(&mut s, 1);
+    assert_eq!(s.file_status(&again).unwrap()[0].fseq, Some(1));
+}
+
+on_both_backends!(delete_undelete_reclaim);
