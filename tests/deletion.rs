@@ -117,4 +117,23 @@ fn deleted_files_never_recall_and_a_reclaimed_tape_starts_again_at_fseq_1() {
     });
     assert_eq!(install.state_of(second).fseq, Some(2));
     install.recall_and_compare(&[(second, next)], "next");
+
+    // An operator marks the tape broken: the state, the reason and who
+    // set it are shown.
+    install.ok(
+        "tapeadmin",
+        &["tape-state", "V00001", "broken", "--reason", "dropped"],
+    );
+    let t = tape_json(&install);
+    assert_eq!(
+        (t["state"].as_str(), t["reason"].as_str()),
+        (Some("broken"), Some("dropped")),
+        "{t}"
+    );
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    assert_eq!(t["state_by"].as_str(), Some(me.as_str()), "{t}");
+    assert!(t["state_since"].as_f64().unwrap_or(0.0) > 0.0, "{t}");
 }

@@ -274,6 +274,8 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                     "live_files": t.live_files, "live_bytes": t.live_bytes,
                     "deleted_files": t.deleted_files, "deleted_bytes": t.deleted_bytes,
                     "reclaimed": t.reclaimed,
+                    "state_by": (!t.state_by.is_empty()).then_some(&t.state_by),
+                    "state_since": (t.state_since > 0.0).then_some(t.state_since),
                 })
             })
             .collect();
@@ -291,7 +293,11 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                 super::human_bytes(t.bytes_used),
                 super::human_bytes(t.capacity),
                 t.last_fseq.to_string(),
-                t.reason.clone().unwrap_or_default(),
+                match (&t.reason, t.state_by.as_str()) {
+                    (Some(reason), "") => reason.clone(),
+                    (Some(reason), by) => format!("{reason} (by {by})"),
+                    (None, _) => String::new(),
+                },
             ]
         })
         .collect();

@@ -120,6 +120,20 @@ pub fn retry(db: &mut dyn Scheduler, ids: &[u64], recalls: bool) -> anyhow::Resu
     Ok(())
 }
 
+/// Who runs this command, as kept with what it changes: the login behind
+/// sudo if any, else this process's user.
+fn operator() -> String {
+    if let Ok(user) = std::env::var("SUDO_USER")
+        && !user.is_empty()
+    {
+        return user;
+    }
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {}", nix::unistd::getuid()), |u| u.name)
+}
+
 pub fn set_tape_state(
     db: &mut dyn Scheduler,
     vid: &str,
@@ -130,11 +144,11 @@ pub fn set_tape_state(
         "enable" => TapeState::Active,
         "disable" => TapeState::Disabled,
         other => TapeState::parse(other).with_context(|| {
-            format!("tape state {other:?}: expected enable, disable, active, disabled, full or read_only")
+            format!("tape state {other:?}: expected enable, disable, active, disabled, full, read_only, broken, exported or repacking")
         })?,
     };
     let reason = reason.unwrap_or("set by an operator");
-    db.set_tape_state(vid, state, reason)?;
+    db.set_tape_state_by(vid, state, reason, &operator())?;
     println!("tape {vid} is {state}");
     Ok(())
 }

@@ -347,7 +347,17 @@ impl Administration for SqlScheduler {
         state: TapeState,
         reason: &str,
     ) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::set_tape_state(c, vid, state, reason))
+        self.write(|c| mounts::set_tape_state(c, vid, state, reason, SYSTEM))
+    }
+
+    fn set_tape_state_by(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+        by: &str,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| mounts::set_tape_state(c, vid, state, reason, by))
     }
 
     fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError> {

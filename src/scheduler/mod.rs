@@ -185,6 +185,10 @@ pub struct Permissions {
 /// `[paths]`) archive, and of every file archived before owners existed.
 pub const LOCAL_OWNER: &str = "local";
 
+/// Who changed a tape's state when the server did (end of tape, a failed
+/// label...), not an operator.
+pub const SYSTEM: &str = "tapeserver";
+
 /// One page of a listing: the rows after `after` (an id, or an fSeq for a
 /// tape's files), at most `limit` of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +337,7 @@ pub struct RecallStatus {
     pub fseq: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TapeInfo {
     pub vid: String,
     pub pool: String,
@@ -356,6 +360,10 @@ pub struct TapeInfo {
     pub deleted_bytes: u64,
     /// How many times the tape was reclaimed.
     pub reclaimed: u64,
+    /// Who set the state ("tapeserver", or an operator), and when
+    /// (seconds since the epoch).
+    pub state_by: Option<String>,
+    pub state_since: Option<f64>,
 }
 
 /// A pool, for operators.

@@ -205,6 +205,14 @@ pub trait Administration: Send {
     fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    /// As `set_tape_state`, saying who (an operator's login).
+    fn set_tape_state_by(
+        &mut self,
+        vid: &str,
+        state: TapeState,
+        reason: &str,
+        by: &str,
+    ) -> Result<(), SchedulerError>;
     /// Brings a deleted file back, within `retention` of its deletion and
     /// while its tape was not reclaimed.
     fn undelete(&mut self, file_id: u64, retention: Duration) -> Result<(), SchedulerError>;

@@ -101,6 +101,12 @@ catalogue_state! {
         Disabled = "disabled",
         /// Recalls only: no new file is written to it.
         ReadOnly = "read_only",
+        /// Never mounted again (its copies are skipped by recalls).
+        Broken = "broken",
+        /// Outside the library.
+        Exported = "exported",
+        /// Mounted only by its repack.
+        Repacking = "repacking",
     }
 }
 
@@ -162,6 +168,9 @@ wire_state!(
         Full,
         Disabled,
         ReadOnly,
+        Broken,
+        Exported,
+        Repacking,
     }
 );
 

@@ -150,6 +150,7 @@ knobs! {
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
     fn undelete(&mut self, file_id: u64, retention: std::time::Duration) -> Result<(), SchedulerError>;
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
+    fn set_tape_state_by(&mut self, vid: &str, state: TapeState, reason: &str, by: &str) -> Result<(), SchedulerError>;
     }
     fetch {
     }

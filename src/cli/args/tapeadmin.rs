@@ -39,7 +39,9 @@ pub enum Command {
         #[arg(long, value_parser = parse_capacity)]
         capacity: u64,
     },
-    /// Set a tape's state: enable, disable, full, read_only (or active, disabled).
+    /// Set a tape's state: enable, disable, full, read_only, broken (never
+    /// mounted again), exported (outside the library), repacking (or active,
+    /// disabled). Who set it and when are kept (`stager tapes`).
     TapeState {
         vid: String,
         state: String,

@@ -146,6 +146,8 @@ impl Frontend {
                     deleted_files: t.deleted_files,
                     deleted_bytes: t.deleted_bytes,
                     reclaimed: t.reclaimed,
+                    state_by: t.state_by.unwrap_or_default(),
+                    state_since: t.state_since.unwrap_or_default(),
                 })
                 .collect(),
         })

@@ -110,4 +110,80 @@ fn delete_undelete_reclaim(b: Backend) {
     assert_eq!(s.file_status(&again).unwrap()[0].fseq, Some(1));
 }
 
-on_both_backends!(delete_undelete_reclaim);
+/// Broken, exported and repacking tapes are never mounted for a user's
+/// recall; who set a state, and when, is kept.
+fn tapes_out_of_service_are_not_mounted_for_recalls(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    let ids = archive_all(&mut s, 1);
+    s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    let policy = MountPolicy::uniform(1, u64::MAX, Duration::from_secs(3600), Duration::ZERO);
+    for state in [TapeState::Broken, TapeState::Exported, TapeState::Repacking] {
+        s.set_tape_state_by("V00001", state, "dropped", "alice")
+            .unwrap();
+        let t = tape(&mut s);
+        assert_eq!(
+            (t.state, t.reason.as_deref(), t.state_by.as_deref()),
+            (state, Some("dropped"), Some("alice"))
+        );
+        assert!(t.state_since.unwrap_or(0.0) > 0.0);
+        assert_eq!(s.next_mount("h", "d0", &policy).unwrap(), None, "{state}");
+    }
+    s.set_tape_state("V00001", TapeState::Active, "").unwrap();
+    assert_eq!(tape(&mut s).state_by.as_deref(), Some(SYSTEM));
+    let m = s.next_mount("h", "d0", &policy).unwrap().unwrap();
+    assert_eq!(m.kind, MountKind::Recall);
+}
+
+on_both_backends!(
+    delete_undelete_reclaim,
+    tapes_out_of_service_are_not_mounted_for_recalls
+);
+
+/// A catalogue at version 6 (the schema before deletion and the new tape
+/// states) is upgraded in place: files, copies, states and owners kept.
+#[test]
+fn a_version_6_catalogue_is_upgraded_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("v6.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for batch in [
+            include_str!("../sql/sqlite_v1.sql"),
+            include_str!("../sql/sqlite_v2.sql"),
+            include_str!("../sql/sqlite_v3.sql"),
+            include_str!("../sql/v4.sql"),
+            include_str!("../sql/v5.sql"),
+            include_str!("../sql/v6.sql"),
+        ] {
+            conn.execute_batch(batch).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO tape_pools VALUES ('default');
+             INSERT INTO tapes (vid, pool, state, reason, capacity, bytes_used, last_fseq)
+                 VALUES ('V00001', 'default', 'read_only', 'old', 1000000, 10, 1);
+             INSERT INTO archive_files (path, size, pool, crc32c, state, created, owner, mode)
+                 VALUES ('/data/a', 10, 'default', 7, 'on_tape', 0, 'team', 384);
+             INSERT INTO tape_files (file_id, vid, fseq, block_id, block_size)
+                 VALUES (1, 'V00001', 1, 1, 262144);",
+        )
+        .unwrap();
+    }
+    let mut s = SqliteScheduler::open(&path).unwrap();
+    let t = tape(&mut s);
+    assert_eq!(
+        (t.state, t.reason.as_deref(), t.live_files, t.reclaimed),
+        (TapeState::ReadOnly, Some("old"), 1, 0)
+    );
+    let f = &s.files_of("team", &[1], Page::ALL).unwrap()[0];
+    assert_eq!(
+        (f.state, f.vid.as_deref(), f.fseq),
+        (FileState::OnTape, Some("V00001"), Some(1))
+    );
+    s.set_tape_state_by("V00001", TapeState::Broken, "", "bob")
+        .unwrap();
+    s.delete_files("team", &[1], "team").unwrap();
+}

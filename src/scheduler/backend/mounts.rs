@@ -117,11 +117,14 @@ fn target(c: &mut dyn Conn, q: &Candidate) -> Result<Option<(String, String)>, S
                 params![&q.key, TapeState::Active, first],
             )?
         }
+        // A tape that is disabled, broken, outside the library or being
+        // repacked is never mounted for reading.
         _ => c.query_opt(
-            "SELECT vid, pool FROM tapes WHERE vid = $1 AND state != $2
+            "SELECT vid, pool FROM tapes WHERE vid = $1
+               AND state NOT IN ('disabled', 'broken', 'exported', 'repacking')
                AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
              FOR UPDATE SKIP LOCKED",
-            params![&q.key, TapeState::Disabled],
+            params![&q.key],
         )?,
     };
     row.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
@@ -242,10 +245,11 @@ pub(super) fn set_tape_state(
     vid: &str,
     state: TapeState,
     reason: &str,
+    by: &str,
 ) -> Result<(), SchedulerError> {
     let n = c.execute(
-        "UPDATE tapes SET state = $2, reason = $3 WHERE vid = $1",
-        params![vid, state, (state != TapeState::Active).then_some(reason)],
+        "UPDATE tapes SET state = $2, reason = $3, state_by = $4, state_since = ts_now() WHERE vid = $1",
+        params![vid, state, (state != TapeState::Active).then_some(reason), by],
     )?;
     if n == 0 {
         return Err(SchedulerError::UnknownTape(vid.into()));

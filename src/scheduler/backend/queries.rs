@@ -138,7 +138,7 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                      WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
                 (SELECT CAST(COALESCE(SUM(a.size), 0) AS BIGINT) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
                      WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
-                t.reclaimed
+                t.reclaimed, t.state_by, t.state_since
          FROM tapes t ORDER BY t.vid",
         params![],
     )?;
@@ -160,6 +160,8 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                 deleted_files: r.get(12)?,
                 deleted_bytes: r.get(13)?,
                 reclaimed: r.get(14)?,
+                state_by: r.get(15)?,
+                state_since: r.get(16)?,
             })
         })
         .collect()

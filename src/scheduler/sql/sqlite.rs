@@ -15,13 +15,14 @@ use crate::scheduler::SchedulerError;
 use crate::scheduler::clock::Clock;
 
 const V1: &str = include_str!("sqlite_v1.sql");
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("sqlite_v2.sql"),
     include_str!("sqlite_v3.sql"),
     include_str!("v4.sql"),
     include_str!("v5.sql"),
     include_str!("v6.sql"),
     include_str!("v7.sql"),
+    include_str!("sqlite_v8.sql"),
 ];
 /// The schema version this binary writes, the same for both backends.
 pub const LATEST: i64 = 1 + MIGRATIONS.len() as i64;
