@@ -51,6 +51,7 @@ fn main() -> std::process::ExitCode {
                 }
                 Ok(())
             }
+            Command::Verify { vid, sample } => tapeadmin::verify(db, &vid, sample),
             Command::Reclaim { vid } => {
                 let forgotten = db.reclaim(&vid)?;
                 println!(

@@ -276,6 +276,8 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                     "reclaimed": t.reclaimed,
                     "state_by": (!t.state_by.is_empty()).then_some(&t.state_by),
                     "state_since": (t.state_since > 0.0).then_some(t.state_since),
+                    "last_verified": (t.last_verified > 0.0).then_some(t.last_verified),
+                    "verify_errors": t.verify_errors,
                 })
             })
             .collect();

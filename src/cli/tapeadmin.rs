@@ -134,6 +134,17 @@ fn operator() -> String {
         .map_or_else(|| format!("uid {}", nix::unistd::getuid()), |u| u.name)
 }
 
+pub fn verify(db: &mut dyn Scheduler, vid: &str, sample: u64) -> anyhow::Result<()> {
+    db.queue_verify(vid, sample, &operator())?;
+    let what = if sample == 0 {
+        "every live file".to_string()
+    } else {
+        format!("a sample of {sample} files")
+    };
+    println!("tape {vid} queued for verification of {what}");
+    Ok(())
+}
+
 pub fn set_tape_state(
     db: &mut dyn Scheduler,
     vid: &str,
@@ -202,7 +213,7 @@ pub fn file(db: &mut dyn Scheduler, id: u64, as_json: bool) -> anyhow::Result<()
         .with_context(|| format!("no file with id {id}"))?;
     let copies: Vec<_> = match (&f.vid, f.fseq, f.block_id) {
         (Some(vid), Some(fseq), Some(block_id)) => {
-            vec![json!({"vid": vid, "fseq": fseq, "block_id": block_id})]
+            vec![json!({"vid": vid, "fseq": fseq, "block_id": block_id, "bad": f.bad})]
         }
         _ => Vec::new(),
     };
@@ -220,8 +231,14 @@ pub fn file(db: &mut dyn Scheduler, id: u64, as_json: bool) -> anyhow::Result<()
     );
     for c in &copies {
         println!(
-            "  copy on {} fseq {} block {}",
-            c["vid"], c["fseq"], c["block_id"]
+            "  copy on {} fseq {} block {}{}",
+            c["vid"],
+            c["fseq"],
+            c["block_id"],
+            c["bad"]
+                .as_str()
+                .map(|why| format!(": BAD ({why})"))
+                .unwrap_or_default()
         );
     }
     if let Some(e) = &f.error {

@@ -434,6 +434,7 @@ impl EventLoop {
                 let kind = match mount.kind {
                     MountKind::Migration => SessionKind::Migration,
                     MountKind::Recall => SessionKind::Recall,
+                    MountKind::Verify => SessionKind::Verify,
                     // The scheduler never picks operator mounts.
                     MountKind::Label | MountKind::Readtp => SessionKind::Unspecified,
                 };

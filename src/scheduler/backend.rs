@@ -18,6 +18,7 @@ mod mounts;
 mod pools;
 mod queries;
 mod queue;
+mod verify;
 
 /// The database's time now (its `ts_now()`), for what is decided in Rust
 /// inside a transaction (which queue is due, which is backing off).
@@ -132,6 +133,19 @@ impl SessionWork for SqlScheduler {
         max_bytes: u64,
     ) -> Result<Vec<RecallJob>, SchedulerError> {
         self.write(|c| queue::fetch_recall_jobs(c, mount_id, max_files, max_bytes))
+    }
+
+    fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError> {
+        self.write(|c| verify::fetch_verify_jobs(c, mount_id))
+    }
+
+    fn report_verify(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        bad: &[BadCopy],
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| verify::report_verify(c, mount_id, vid, bad))
     }
 
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError> {
@@ -372,6 +386,10 @@ impl Administration for SqlScheduler {
         self.write(|c| deletion::reclaim(c, vid))
     }
 
+    fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError> {
+        self.write(|c| verify::queue_verify(c, vid, sample, by))
+    }
+
     fn cancel_archive(&mut self, file_id: u64) -> Result<(), SchedulerError> {
         self.write(|c| admin::cancel_archive(c, file_id))
     }
@@ -400,7 +418,7 @@ impl MetricsSource for SqlScheduler {
 }
 
 #[cfg(test)]
-mod deletion_tests;
+mod lifecycle_tests;
 #[cfg(test)]
 mod owner_tests;
 #[cfg(test)]

@@ -230,6 +230,24 @@ pub enum RecallEnd {
 /// (a full disk) becomes final.
 pub const RECALL_RETRIES: u64 = 10;
 
+/// One file a verify mount reads back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyJob {
+    pub file_id: u64,
+    pub fseq: u64,
+    pub block_id: u64,
+    pub size: u64,
+    pub crc32c: Option<u32>,
+}
+
+/// A copy a verify mount found bad, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadCopy {
+    pub file_id: u64,
+    pub fseq: u64,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecallJob {
     pub recall_id: u64,
@@ -323,6 +341,8 @@ pub struct FileStatus {
     pub error: Option<String>,
     /// The client (or client group) it belongs to.
     pub owner: String,
+    /// Why its copy is bad, when a verification found it so.
+    pub bad: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -364,6 +384,10 @@ pub struct TapeInfo {
     /// (seconds since the epoch).
     pub state_by: Option<String>,
     pub state_since: Option<f64>,
+    /// When a verify mount last read the tape (seconds since the epoch),
+    /// and how many bad copies it found.
+    pub last_verified: Option<f64>,
+    pub verify_errors: u64,
 }
 
 /// A pool, for operators.

@@ -25,6 +25,15 @@ pub trait SessionWork: Send {
         max_files: u64,
         max_bytes: u64,
     ) -> Result<Vec<RecallJob>, SchedulerError>;
+    /// The files a verify mount reads (all live ones, or its sample).
+    fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError>;
+    /// Records a verify mount's bad copies and ends its request.
+    fn report_verify(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        bad: &[BadCopy],
+    ) -> Result<(), SchedulerError>;
     /// The last file the catalogue has on a tape.
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
@@ -205,6 +214,8 @@ pub trait Administration: Send {
     fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    /// Queues a tape for verification (`sample` files; 0: all), by `by`.
+    fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
     /// As `set_tape_state`, saying who (an operator's login).
     fn set_tape_state_by(
         &mut self,

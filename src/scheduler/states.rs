@@ -116,6 +116,8 @@ catalogue_state! {
         Recall = "recall",
         Label = "label",
         Readtp = "readtp",
+        /// Reads a tape's files back against the catalogue.
+        Verify = "verify",
     }
 }
 

@@ -88,6 +88,8 @@ knobs! {
     fn claim_tape(&mut self, host: &str, drive: &str, vid: &str, kind: MountKind) -> Result<u64, SchedulerError>;
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
     fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
+    fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError>;
+    fn report_verify(&mut self, mount_id: u64, vid: &str, bad: &[BadCopy]) -> Result<(), SchedulerError>;
     }
     fetch {
     fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
@@ -151,6 +153,7 @@ knobs! {
     fn undelete(&mut self, file_id: u64, retention: std::time::Duration) -> Result<(), SchedulerError>;
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
     fn set_tape_state_by(&mut self, vid: &str, state: TapeState, reason: &str, by: &str) -> Result<(), SchedulerError>;
+    fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
     }
     fetch {
     }

@@ -23,6 +23,7 @@ pub mod status_reporter;
 pub mod tape_mount;
 pub mod tape_read;
 pub mod tape_write;
+pub mod verify;
 
 use crate::proto::session::{SessionKind, SessionSpec};
 
@@ -90,6 +91,7 @@ pub fn run(spec: SessionSpec) -> i32 {
         Ok(SessionKind::Cleaner) => cleaner::run(&ctx),
         Ok(SessionKind::Label) => label::run(&ctx),
         Ok(SessionKind::Readtp) => readtp::run(&ctx),
+        Ok(SessionKind::Verify) => verify::run(&ctx),
         _ => SessionEnd::DriveDown(format!("unknown session kind {}", ctx.spec.kind)),
     };
     if let Some(reason) = end.reason() {

@@ -77,6 +77,16 @@ pub enum Command {
         #[arg(required = true)]
         file_ids: Vec<u64>,
     },
+    /// Queue a tape for verification: a verify mount (when no user work
+    /// needs the drive) reads its live files, or a sample (the first, the
+    /// last and others spread over the tape), and checks every block and
+    /// every file against the catalogue. `stager tapes --json` shows
+    /// last_verified and verify_errors; `tapeadmin file` the bad copies.
+    Verify {
+        vid: String,
+        #[arg(long, default_value_t = 0)]
+        sample: u64,
+    },
     /// Empty a tape that holds no live file: its deleted files' copies are
     /// forgotten and its next write mount starts again at fSeq 1.
     Reclaim { vid: String },

@@ -14,6 +14,7 @@ pub fn kind_name(kind: SessionKind) -> &'static str {
         SessionKind::Cleaner => "cleaner",
         SessionKind::Label => "label",
         SessionKind::Readtp => "readtp",
+        SessionKind::Verify => "verify",
     }
 }
 

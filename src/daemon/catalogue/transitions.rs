@@ -28,9 +28,10 @@ impl SessionClass {
         match kind {
             SessionKind::Cleaner => SessionClass::Cleaner,
             SessionKind::Label | SessionKind::Readtp => SessionClass::Operator,
-            SessionKind::Migration | SessionKind::Recall | SessionKind::Unspecified => {
-                SessionClass::Data
-            }
+            SessionKind::Migration
+            | SessionKind::Recall
+            | SessionKind::Verify
+            | SessionKind::Unspecified => SessionClass::Data,
         }
     }
 }

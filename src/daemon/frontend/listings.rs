@@ -148,6 +148,8 @@ impl Frontend {
                     reclaimed: t.reclaimed,
                     state_by: t.state_by.unwrap_or_default(),
                     state_since: t.state_since.unwrap_or_default(),
+                    last_verified: t.last_verified.unwrap_or_default(),
+                    verify_errors: t.verify_errors,
                 })
                 .collect(),
         })

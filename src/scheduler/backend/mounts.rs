@@ -170,7 +170,8 @@ pub(super) fn next_mount(
             pool,
         }));
     }
-    Ok(None)
+    // No user work for this drive: a verification, the lowest priority.
+    super::verify::next_verify_mount(c, host, drive)
 }
 
 /// Requeues what a mount assigned but nobody reported.
@@ -190,6 +191,10 @@ fn requeue_work(c: &mut dyn Conn, mount_id: u64) -> Result<(), SchedulerError> {
     c.execute(
         "UPDATE recall_queue SET mount_id = NULL WHERE mount_id = $1 AND state = $2",
         params![mount_id, RecallState::Queued],
+    )?;
+    c.execute(
+        "UPDATE verify_requests SET mount_id = NULL WHERE mount_id = $1",
+        params![mount_id],
     )?;
     Ok(())
 }

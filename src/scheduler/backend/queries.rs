@@ -6,7 +6,7 @@ use crate::scheduler::*;
 
 const FILE_STATUS: &str =
     "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error, f.owner,
-            f.deleted IS NOT NULL
+            f.deleted IS NOT NULL, t.bad
      FROM archive_files f LEFT JOIN tape_files t ON t.file_id = f.id";
 
 fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
@@ -25,6 +25,7 @@ fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
         block_id: r.get(7)?,
         error: r.get(8)?,
         owner: r.get(9)?,
+        bad: r.get(11)?,
     })
 }
 
@@ -138,7 +139,7 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                      WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
                 (SELECT CAST(COALESCE(SUM(a.size), 0) AS BIGINT) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
                      WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
-                t.reclaimed, t.state_by, t.state_since
+                t.reclaimed, t.state_by, t.state_since, t.last_verified, t.verify_errors
          FROM tapes t ORDER BY t.vid",
         params![],
     )?;
@@ -162,6 +163,8 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                 reclaimed: r.get(14)?,
                 state_by: r.get(15)?,
                 state_since: r.get(16)?,
+                last_verified: r.get(17)?,
+                verify_errors: r.get(18)?,
             })
         })
         .collect()

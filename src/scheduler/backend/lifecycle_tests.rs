@@ -1,4 +1,4 @@
-//! Deletion, undeletion and reclaim on both engines: a deleted file never
+//! The data lifecycle on both engines. Deletion, undeletion and reclaim: a deleted file never
 //! recalls, a queued archive is cancelled and its recalls fail, an
 //! undelete works within the retention and not after a reclaim, a tape
 //! with a live copy is never reclaimed, and a reclaimed tape is written
@@ -137,9 +137,62 @@ fn tapes_out_of_service_are_not_mounted_for_recalls(b: Backend) {
     assert_eq!(m.kind, MountKind::Recall);
 }
 
+/// A verification waits for user work, reads the live files, and records
+/// the bad copies; a verify mount that ends unreported is queued again.
+fn verification_is_the_lowest_priority_and_records_bad_copies(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    let ids = archive_all(&mut s, 3);
+    s.delete_files(LOCAL_OWNER, &ids[2..], "t").unwrap();
+    assert!(matches!(
+        s.queue_verify("V99999", 0, "alice"),
+        Err(SchedulerError::UnknownTape(_))
+    ));
+    s.queue_verify("V00001", 0, "alice").unwrap();
+    let policy = MountPolicy::uniform(1, u64::MAX, Duration::from_secs(3600), Duration::ZERO);
+    // User work first.
+    s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    let m = s.next_mount("h", "d0", &policy).unwrap().unwrap();
+    assert_eq!(m.kind, MountKind::Recall);
+    s.end_mount(m.id).unwrap();
+    s.cancel_recall(1).unwrap();
+    // Then the verification; a mount that ends unreported is queued again.
+    let m = s.next_mount("h", "d0", &policy).unwrap().unwrap();
+    assert_eq!((m.kind, m.vid.as_str()), (MountKind::Verify, "V00001"));
+    s.end_mount(m.id).unwrap();
+    let m = s.next_mount("h", "d0", &policy).unwrap().unwrap();
+    assert_eq!(m.kind, MountKind::Verify);
+    let jobs = s.fetch_verify_jobs(m.id).unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.file_id).collect::<Vec<_>>(),
+        ids[..2].to_vec(),
+        "the live files only"
+    );
+    s.report_verify(
+        m.id,
+        "V00001",
+        &[BadCopy {
+            file_id: ids[1],
+            fseq: jobs[1].fseq,
+            reason: "block 0 failed its CRC32C check".into(),
+        }],
+    )
+    .unwrap();
+    s.end_mount(m.id).unwrap();
+    let t = tape(&mut s);
+    assert_eq!(t.verify_errors, 1);
+    assert!(t.last_verified.is_some());
+    let f = &s.file_status(&[ids[1]]).unwrap()[0];
+    assert_eq!(f.bad.as_deref(), Some("block 0 failed its CRC32C check"));
+    assert_eq!(s.next_mount("h", "d0", &policy).unwrap(), None, "done");
+}
+
 on_both_backends!(
     delete_undelete_reclaim,
-    tapes_out_of_service_are_not_mounted_for_recalls
+    tapes_out_of_service_are_not_mounted_for_recalls,
+    verification_is_the_lowest_priority_and_records_bad_copies
 );
 
 /// A catalogue at version 6 (the schema before deletion and the new tape
