@@ -173,6 +173,10 @@ pub struct DriveConfig {
     /// The changer's drive element address; default: matched by serial number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<u16>,
+    /// The drive's LTO generation ("LTO8", "LTO9"...): it is offered only
+    /// tapes it can read (recalls) or write (migrations). Unset: any tape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Test only: faults the drive injects in every session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<FaultsConfig>,

@@ -73,6 +73,7 @@ fn the_daemon_on_tgt_archives_recalls_and_reads_back_files_of_every_size() {
             kind: DriveKind::Scsi,
             device: PathBuf::from(tgt.drive_url()),
             element: Some(tgt::DRIVE),
+            model: None,
             faults: None,
         }];
     });

@@ -21,9 +21,10 @@ fn main() -> std::process::ExitCode {
                 vid,
                 pool,
                 capacity,
+                media,
             } => {
                 let library = tapeserver::settings::library_client(&config);
-                tapeadmin::add_tape(db, &library, &vid, &pool, capacity)
+                tapeadmin::add_tape(db, &library, &vid, &pool, capacity, media.as_deref())
             }
             Command::TapeState { vid, state, reason } => {
                 tapeadmin::set_tape_state(db, &vid, &state, reason.as_deref())

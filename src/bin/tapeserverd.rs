@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             dry_run,
             archive_roots,
             recall_roots,
+            media,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
                 dry_run,
                 archive_roots,
                 recall_roots,
+                media,
             };
             let planned = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;

@@ -278,6 +278,7 @@ pub fn tapes(config: &Config, json: bool) -> anyhow::Result<()> {
                     "state_since": (t.state_since > 0.0).then_some(t.state_since),
                     "last_verified": (t.last_verified > 0.0).then_some(t.last_verified),
                     "verify_errors": t.verify_errors,
+                    "media": (!t.media.is_empty()).then_some(&t.media),
                 })
             })
             .collect();

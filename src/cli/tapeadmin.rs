@@ -63,7 +63,13 @@ pub fn add_tape(
     vid: &str,
     pool: &str,
     capacity: u64,
+    media: Option<&str>,
 ) -> anyhow::Result<()> {
+    if let Some(m) = media
+        && crate::tape::media::Media::parse(m).is_none()
+    {
+        bail!("--media {m:?}: expected an LTO type such as L8, L9, LA, M8 or LTO9");
+    }
     if vid.is_empty() || vid.len() > 6 || !vid.chars().all(|c| c.is_ascii_alphanumeric()) {
         bail!("VID {vid:?}: expected 1 to 6 letters or digits");
     }
@@ -91,6 +97,9 @@ pub fn add_tape(
         );
     }
     db.add_tape(vid, pool, capacity)?;
+    if let Some(m) = media {
+        db.set_tape_media(vid, Some(m))?;
+    }
     println!("tape {vid} added to pool {pool}");
     Ok(())
 }
@@ -178,7 +187,8 @@ pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|q| {
                 json!({"kind": kind(q.kind), "pool": q.pool, "vid": q.vid, "files": q.files,
-                       "bytes": q.bytes, "running": q.running, "oldest_age_s": q.oldest_age})
+                       "bytes": q.bytes, "running": q.running, "oldest_age_s": q.oldest_age,
+                       "servable": q.servable})
             })
             .collect();
         print_json(json!({ "queues": queues }));
@@ -202,6 +212,16 @@ pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
         &["KIND", "POOL", "VID", "FILES", "BYTES", "RUNNING", "OLDEST"],
         &rows,
     );
+    for q in queues.iter().filter(|q| !q.servable) {
+        let what = match &q.vid {
+            Some(vid) => format!("the recalls of {vid}"),
+            None => format!("the archives of pool {}", q.pool),
+        };
+        println!(
+            "warning: no live drive can {} {what}'s tapes (their media generation): it will wait until one can",
+            if q.vid.is_some() { "read" } else { "write" }
+        );
+    }
     Ok(())
 }
 

@@ -77,6 +77,9 @@ pub struct InitOptions {
     /// file queued through any other.
     pub archive_roots: Vec<PathBuf>,
     pub recall_roots: Vec<PathBuf>,
+    /// Media generations drives and new cartridges take in turn (empty:
+    /// none recorded).
+    pub media: Vec<String>,
 }
 
 impl Default for InitOptions {
@@ -96,6 +99,7 @@ impl Default for InitOptions {
             dry_run: false,
             archive_roots: Vec::new(),
             recall_roots: Vec::new(),
+            media: Vec::new(),
         }
     }
 }
@@ -208,12 +212,25 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             "--drive-prefix {prefix:?}: expected letters, digits, '-' or '_'"
         )));
     }
+    let mut generations = Vec::new();
+    for m in &options.media {
+        match crate::tape::media::Media::parse(m) {
+            Some(crate::tape::media::Media::Lto(n)) => generations.push(n),
+            _ => {
+                return Err(InitError::Invalid(format!(
+                    "--media {m:?}: expected LTO generations such as LTO8,LTO9"
+                )));
+            }
+        }
+    }
     let drives: Vec<DriveConfig> = (0..options.drives)
         .map(|i| DriveConfig {
             name: format!("{prefix}{i}"),
             kind: DriveKind::File,
             device: library.join("drives").join(format!("{prefix}{i}")),
             element: None,
+            model: (!generations.is_empty())
+                .then(|| format!("LTO{}", generations[i as usize % generations.len()])),
             faults: None,
         })
         .collect();
@@ -304,7 +321,13 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         Vec::new()
     } else {
         (1..=options.tapes)
-            .map(|i| barcode_for(&format!("V{i:05}")))
+            .map(|i| {
+                let vid = format!("V{i:05}");
+                match generations.get((i as usize - 1) % generations.len().max(1)) {
+                    Some(&g) => format!("{vid}{}", crate::tape::media::Media::Lto(g).code()),
+                    None => barcode_for(&vid),
+                }
+            })
             .collect()
     };
     let names: Vec<String> = drives.iter().map(|d| d.name.clone()).collect();
@@ -396,6 +419,7 @@ fn build_library(
     let Some(first) = drives.first() else {
         return Err(InitError::Count);
     };
+    let with_media = drives.iter().any(|d| d.model.is_some());
     let drive_devices: Vec<(String, PathBuf)> = drives
         .iter()
         .map(|d| (d.name.clone(), d.device.clone()))
@@ -452,6 +476,16 @@ fn build_library(
         .map(|m| m.capacity)
         .unwrap_or(shape.capacity);
         db.add_tape(&vid, DEFAULT_POOL, capacity)?;
+        // A media type only when asked for (init --media): the default
+        // `L6` tags of an emulated library say nothing a site chose.
+        if with_media
+            && let Some(m) = new_barcodes
+                .iter()
+                .find(|b| vid_of(b) == vid)
+                .and_then(|b| crate::tape::media::Media::of_volume_tag(b))
+        {
+            db.set_tape_media(&vid, Some(&m.code()))?;
+        }
     }
     Ok(())
 }

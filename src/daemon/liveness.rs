@@ -18,6 +18,8 @@ use crate::scheduler::MountSelection;
 pub struct Liveness {
     pub host: String,
     pub drives: Vec<String>,
+    /// Each drive's LTO generation, kept with its lease.
+    pub models: Vec<(String, Option<String>)>,
     pub ttl: Duration,
     pub changer: ControllerClient,
     next: Instant,
@@ -34,12 +36,19 @@ impl Liveness {
     ) -> Self {
         Self {
             host,
+            models: drives.iter().map(|d| (d.clone(), None)).collect(),
             drives,
             ttl,
             changer,
             next: Instant::now(),
             stuck: HashSet::new(),
         }
+    }
+
+    /// The drives' LTO generations (from the config).
+    pub fn with_models(mut self, models: Vec<(String, Option<String>)>) -> Self {
+        self.models = models;
+        self
     }
 
     /// How long until the next round is due.
@@ -56,6 +65,9 @@ impl Liveness {
         if let Err(e) = db.renew_leases(&self.host, &self.drives, self.ttl) {
             tracing::error!(error = %e, "cannot renew the drive leases");
             return;
+        }
+        if let Err(e) = db.set_drive_models(&self.host, &self.models) {
+            tracing::error!(error = %e, "cannot record the drives' generations");
         }
         let expired = match db.expired_mounts(&self.host) {
             Ok(m) => m,

@@ -200,6 +200,13 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             config.drives.iter().map(|d| d.name.clone()).collect(),
             config.scheduler.drive_lease.0,
             library_client(&config),
+        )
+        .with_models(
+            config
+                .drives
+                .iter()
+                .map(|d| (d.name.clone(), d.model.clone()))
+                .collect(),
         ),
     )
     .map_err(DaemonError::Thread)?;

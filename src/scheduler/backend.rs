@@ -14,6 +14,7 @@ use super::*;
 
 mod admin;
 mod deletion;
+mod media;
 mod mounts;
 mod pools;
 mod queries;
@@ -325,6 +326,14 @@ impl MountSelection for SqlScheduler {
         self.write(|c| admin::renew_leases(c, host, drives, ttl.as_secs_f64()))
     }
 
+    fn set_drive_models(
+        &mut self,
+        host: &str,
+        models: &[(String, Option<String>)],
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| media::set_drive_models(c, host, models))
+    }
+
     fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError> {
         self.read(|c| admin::drive_leases(c, drives))
     }
@@ -384,6 +393,10 @@ impl Administration for SqlScheduler {
 
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError> {
         self.write(|c| deletion::reclaim(c, vid))
+    }
+
+    fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError> {
+        self.write(|c| media::set_tape_media(c, vid, media))
     }
 
     fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError> {

@@ -388,6 +388,8 @@ pub struct TapeInfo {
     /// and how many bad copies it found.
     pub last_verified: Option<f64>,
     pub verify_errors: u64,
+    /// The media type (volume tag suffix: L8, L9, M8...), if known.
+    pub media: Option<String>,
 }
 
 /// A pool, for operators.
@@ -414,6 +416,9 @@ pub struct QueueInfo {
     pub running: u64,
     /// Seconds since the oldest was queued.
     pub oldest_age: f64,
+    /// False when the live drives' generations are known and none can read
+    /// (recall) or write (archive) the queue's tapes: it would starve.
+    pub servable: bool,
 }
 
 /// A host's lease on a drive.

@@ -177,6 +177,13 @@ pub trait MountSelection: Send {
         drives: &[String],
         ttl: Duration,
     ) -> Result<(), SchedulerError>;
+    /// Records each of this host's drives' LTO generation (None: unknown)
+    /// with its lease: the scheduler offers a drive only tapes it can use.
+    fn set_drive_models(
+        &mut self,
+        host: &str,
+        models: &[(String, Option<String>)],
+    ) -> Result<(), SchedulerError>;
     /// Open mounts of other hosts' drives whose lease ran out.
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     /// The leases any host holds or held on drives of these names: who
@@ -214,6 +221,8 @@ pub trait Administration: Send {
     fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    /// Sets a tape's media type (L8, L9, LTO9...; None: unknown).
+    fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError>;
     /// Queues a tape for verification (`sample` files; 0: all), by `by`.
     fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
     /// As `set_tape_state`, saying who (an operator's login).

@@ -125,6 +125,7 @@ knobs! {
     fn count_attempt(&mut self, mount_id: u64, file_id: u64, reason: &str, limits: &FileLimits) -> Result<(), SchedulerError>;
     fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
     fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
+    fn set_drive_models(&mut self, host: &str, models: &[(String, Option<String>)]) -> Result<(), SchedulerError>;
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError>;
     }
@@ -154,6 +155,7 @@ knobs! {
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
     fn set_tape_state_by(&mut self, vid: &str, state: TapeState, reason: &str, by: &str) -> Result<(), SchedulerError>;
     fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
+    fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError>;
     }
     fetch {
     }

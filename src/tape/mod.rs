@@ -6,6 +6,7 @@ pub mod drive;
 pub mod faulty;
 pub mod file_drive;
 pub mod format;
+pub mod media;
 pub mod scsi_drive;
 
 pub use drive::{DriveError, DriveInfo, ReadOutcome, TapeDrive, WriteOutcome};

@@ -38,6 +38,10 @@ pub enum Command {
         /// e.g. "18TB".
         #[arg(long, value_parser = parse_capacity)]
         capacity: u64,
+        /// Its media type (L8, L9, LA, M8, or LTO9...): only drives that can
+        /// read or write it are offered it. Default: unknown, any drive.
+        #[arg(long)]
+        media: Option<String>,
     },
     /// Set a tape's state: enable, disable, full, read_only, broken (never
     /// mounted again), exported (outside the library), repacking (or active,

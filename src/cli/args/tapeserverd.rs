@@ -71,6 +71,11 @@ pub enum Command {
         /// on every host of a site.
         #[arg(long = "recall-root")]
         recall_roots: Vec<PathBuf>,
+        /// Media generations, e.g. "LTO8,LTO9": drives and new cartridges
+        /// take them in turn (drive0 LTO8, drive1 LTO9; V00001 L8, V00002
+        /// L9...), so a library mixes generations.
+        #[arg(long, value_delimiter = ',')]
+        media: Vec<String>,
     },
     /// Make the emulated library a config names, where it is missing: its
     /// drives, labelled cartridges registered in its catalogue (what the

@@ -115,6 +115,7 @@ mod tests {
             kind: DriveKind::File,
             device: "/dev/null".into(),
             element: None,
+            model: None,
             faults: None,
         };
         let mut c = Catalogue::new(&[config("d0"), config("d1")], now);

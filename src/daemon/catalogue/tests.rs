@@ -12,6 +12,7 @@ fn catalogue() -> (Catalogue, Instant) {
         kind: DriveKind::File,
         device: "/dev/null".into(),
         element: None,
+        model: None,
         faults: None,
     };
     (Catalogue::new(&[config], now), now)

@@ -150,6 +150,7 @@ impl Frontend {
                     state_since: t.state_since.unwrap_or_default(),
                     last_verified: t.last_verified.unwrap_or_default(),
                     verify_errors: t.verify_errors,
+                    media: t.media.unwrap_or_default(),
                 })
                 .collect(),
         })

@@ -49,6 +49,7 @@ pub(super) fn queues(c: &mut dyn Conn) -> Result<Vec<QueueInfo>, SchedulerError>
             bytes: r.get(2)?,
             oldest_age: t - r.get::<f64>(3)?,
             running: r.get(4)?,
+            servable: true,
         });
     }
     for r in c.query(
@@ -67,8 +68,10 @@ pub(super) fn queues(c: &mut dyn Conn) -> Result<Vec<QueueInfo>, SchedulerError>
             bytes: r.get(3)?,
             oldest_age: t - r.get::<f64>(4)?,
             running: r.get(5)?,
+            servable: true,
         });
     }
+    super::media::mark_servable(c, &mut out)?;
     Ok(out)
 }
 

@@ -189,7 +189,67 @@ fn verification_is_the_lowest_priority_and_records_bad_copies(b: Backend) {
     assert_eq!(s.next_mount("h", "d0", &policy).unwrap(), None, "done");
 }
 
+/// An LTO-8 drive is never offered an LTO-9 tape, to read or to write;
+/// a queue no live drive can serve says so.
+fn drives_are_offered_only_tapes_of_their_generation(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    s.set_tape_media("V00001", Some("LTO9")).unwrap();
+    assert!(s.set_tape_media("V00001", Some("X1")).is_err());
+    assert_eq!(tape(&mut s).media.as_deref(), Some("L9"));
+    let drives = |names: &[&str]| names.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+    let hour = Duration::from_secs(3600);
+    s.renew_leases("h", &drives(&["old", "new"]), hour).unwrap();
+    s.set_drive_models(
+        "h",
+        &[
+            ("old".into(), Some("LTO8".into())),
+            ("new".into(), Some("LTO-9".into())),
+        ],
+    )
+    .unwrap();
+    let policy = MountPolicy::uniform(1, u64::MAX, hour, Duration::ZERO);
+    // Archives of a pool whose only tape is LTO-9.
+    s.queue_archive(&files(1), "default").unwrap();
+    assert_eq!(
+        s.next_mount("h", "old", &policy).unwrap(),
+        None,
+        "LTO-8 cannot write L9"
+    );
+    let m = s.next_mount("h", "new", &policy).unwrap().unwrap();
+    assert_eq!((m.kind, m.vid.as_str()), (MountKind::Migration, "V00001"));
+    let jobs = s.fetch_archive_jobs(m.id, 1, u64::MAX).unwrap();
+    s.report_migration(
+        m.id,
+        "V00001",
+        &super::tests::archived(&jobs, 1),
+        &[],
+        &FileLimits::default(),
+    )
+    .unwrap();
+    s.end_mount(m.id).unwrap();
+    // A recall from it: never the LTO-8 drive.
+    s.queue_recall(LOCAL_OWNER, jobs[0].file_id, "/r/a")
+        .unwrap();
+    assert_eq!(
+        s.next_mount("h", "old", &policy).unwrap(),
+        None,
+        "LTO-8 cannot read L9"
+    );
+    assert!(s.queues().unwrap().iter().all(|q| q.servable));
+    // Only the LTO-8 drive alive: the queue says no drive can serve it.
+    s.renew_leases("h", &drives(&["new"]), Duration::ZERO)
+        .unwrap();
+    let q = s.queues().unwrap();
+    assert!(!q[0].servable, "{q:?}");
+    let m = s.next_mount("h", "new", &policy).unwrap().unwrap();
+    assert_eq!(m.kind, MountKind::Recall);
+}
+
 on_both_backends!(
+    drives_are_offered_only_tapes_of_their_generation,
     delete_undelete_reclaim,
     tapes_out_of_service_are_not_mounted_for_recalls,
     verification_is_the_lowest_priority_and_records_bad_copies

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::pools::{adjust_pending, signed};
 use crate::scheduler::policy::{Candidate, MountPolicy, rank};
-use crate::scheduler::sql::{Conn, params};
+use crate::scheduler::sql::{Conn, Value, params};
 use crate::scheduler::*;
 
 /// Every queue with pending work: recalls per tape (not already mounted),
@@ -97,7 +97,11 @@ fn backing_off(
 /// the fullest active tape of the pool with room for the first file. The
 /// tape's row stays locked until the mount is recorded; a tape another
 /// server is locking right now is skipped.
-fn target(c: &mut dyn Conn, q: &Candidate) -> Result<Option<(String, String)>, SchedulerError> {
+fn target(
+    c: &mut dyn Conn,
+    q: &Candidate,
+    generation: Option<u8>,
+) -> Result<Option<(String, String)>, SchedulerError> {
     let row = match q.kind {
         MountKind::Migration => {
             let Some(first) = c.query_opt(
@@ -109,23 +113,39 @@ fn target(c: &mut dyn Conn, q: &Candidate) -> Result<Option<(String, String)>, S
                 return Ok(None);
             };
             let first: u64 = first.get(0)?;
+            let mut values = vec![
+                Value::from(q.key.as_str()),
+                Value::from(TapeState::Active),
+                Value::from(first),
+            ];
+            // Only a tape this drive can write.
+            let media = super::media::media_filter("media", generation, true, &mut values);
             c.query_opt(
-                "SELECT vid, pool FROM tapes
-                 WHERE pool = $1 AND state = $2 AND capacity - bytes_used >= $3
-                   AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
-                 ORDER BY bytes_used DESC, vid LIMIT 1 FOR UPDATE SKIP LOCKED",
-                params![&q.key, TapeState::Active, first],
+                &format!(
+                    "SELECT vid, pool FROM tapes
+                     WHERE pool = $1 AND state = $2 AND capacity - bytes_used >= $3{media}
+                       AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+                     ORDER BY bytes_used DESC, vid LIMIT 1 FOR UPDATE SKIP LOCKED"
+                ),
+                &values,
             )?
         }
         // A tape that is disabled, broken, outside the library or being
-        // repacked is never mounted for reading.
-        _ => c.query_opt(
-            "SELECT vid, pool FROM tapes WHERE vid = $1
-               AND state NOT IN ('disabled', 'broken', 'exported', 'repacking')
-               AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
-             FOR UPDATE SKIP LOCKED",
-            params![&q.key],
-        )?,
+        // repacked is never mounted for reading; nor one this drive cannot
+        // read.
+        _ => {
+            let mut values = vec![Value::from(q.key.as_str())];
+            let media = super::media::media_filter("media", generation, false, &mut values);
+            c.query_opt(
+                &format!(
+                    "SELECT vid, pool FROM tapes WHERE vid = $1
+                       AND state NOT IN ('disabled', 'broken', 'exported', 'repacking'){media}
+                       AND vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+                     FOR UPDATE SKIP LOCKED"
+                ),
+                &values,
+            )?
+        }
     };
     row.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
 }
@@ -147,11 +167,12 @@ pub(super) fn next_mount(
     if busy {
         return Ok(None);
     }
+    let generation = super::media::drive_model(c, host, drive)?;
     for q in rank(candidates(c)?, policy, t) {
         if backing_off(c, &q, policy.empty_backoff, t)? {
             continue;
         }
-        let Some((vid, pool)) = target(c, &q)? else {
+        let Some((vid, pool)) = target(c, &q, generation)? else {
             continue;
         };
         let id: u64 = c
@@ -171,7 +192,7 @@ pub(super) fn next_mount(
         }));
     }
     // No user work for this drive: a verification, the lowest priority.
-    super::verify::next_verify_mount(c, host, drive)
+    super::verify::next_verify_mount(c, host, drive, generation)
 }
 
 /// Requeues what a mount assigned but nobody reported.

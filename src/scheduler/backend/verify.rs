@@ -33,14 +33,19 @@ pub(super) fn next_verify_mount(
     c: &mut dyn Conn,
     host: &str,
     drive: &str,
+    generation: Option<u8>,
 ) -> Result<Option<Mount>, SchedulerError> {
+    let mut values = Vec::new();
+    let media = super::media::media_filter("t.media", generation, false, &mut values);
     let Some(r) = c.query_opt(
-        "SELECT v.vid, t.pool FROM verify_requests v JOIN tapes t ON t.vid = v.vid
-         WHERE v.mount_id IS NULL
-           AND t.state NOT IN ('disabled', 'broken', 'exported', 'repacking')
-           AND v.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
-         ORDER BY v.queued LIMIT 1",
-        params![],
+        &format!(
+            "SELECT v.vid, t.pool FROM verify_requests v JOIN tapes t ON t.vid = v.vid
+             WHERE v.mount_id IS NULL
+               AND t.state NOT IN ('disabled', 'broken', 'exported', 'repacking'){media}
+               AND v.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL)
+             ORDER BY v.queued LIMIT 1"
+        ),
+        &values,
     )?
     else {
         return Ok(None);
