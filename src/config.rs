@@ -51,6 +51,8 @@ pub struct Config {
     pub security: SecurityConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub verify: VerifyConfig,
     /// Test scaffolding: the daemon's sessions' scheduler connections made
     /// slow or failing (see `crate::faults`). Never set in production.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -59,6 +61,17 @@ pub struct Config {
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
+}
+
+/// Verification of tapes on a schedule.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Tapes with live files not verified within this long (since their
+    /// last verification, or their first write) are queued for
+    /// verification, the lowest priority of all. Unset: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
 }
 
 /// The Prometheus endpoint.

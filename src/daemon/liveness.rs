@@ -20,6 +20,8 @@ pub struct Liveness {
     pub drives: Vec<String>,
     /// Each drive's LTO generation, kept with its lease.
     pub models: Vec<(String, Option<String>)>,
+    /// `[verify] interval`: tapes not verified within it are queued.
+    pub verify_interval: Option<Duration>,
     pub ttl: Duration,
     pub changer: ControllerClient,
     next: Instant,
@@ -36,6 +38,7 @@ impl Liveness {
     ) -> Self {
         Self {
             host,
+            verify_interval: None,
             models: drives.iter().map(|d| (d.clone(), None)).collect(),
             drives,
             ttl,
@@ -43,6 +46,12 @@ impl Liveness {
             next: Instant::now(),
             stuck: HashSet::new(),
         }
+    }
+
+    /// Tapes not verified within `interval` are queued (None: never).
+    pub fn with_verify_interval(mut self, interval: Option<Duration>) -> Self {
+        self.verify_interval = interval;
+        self
     }
 
     /// The drives' LTO generations (from the config).
@@ -68,6 +77,18 @@ impl Liveness {
         }
         if let Err(e) = db.set_drive_models(&self.host, &self.models) {
             tracing::error!(error = %e, "cannot record the drives' generations");
+        }
+        if let Some(interval) = self.verify_interval {
+            match db.queue_stale_verifications(interval) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    tapes = n,
+                    "tapes not verified within [verify] interval queued for verification"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot queue the tapes due for verification")
+                }
+            }
         }
         let expired = match db.expired_mounts(&self.host) {
             Ok(m) => m,

@@ -207,7 +207,8 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
                 .iter()
                 .map(|d| (d.name.clone(), d.model.clone()))
                 .collect(),
-        ),
+        )
+        .with_verify_interval(config.verify.interval.map(|i| i.0)),
     )
     .map_err(DaemonError::Thread)?;
     let library =

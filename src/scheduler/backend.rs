@@ -326,6 +326,10 @@ impl MountSelection for SqlScheduler {
         self.write(|c| admin::renew_leases(c, host, drives, ttl.as_secs_f64()))
     }
 
+    fn queue_stale_verifications(&mut self, interval: Duration) -> Result<u64, SchedulerError> {
+        self.write(|c| verify::queue_stale_verifications(c, interval.as_secs_f64()))
+    }
+
     fn set_drive_models(
         &mut self,
         host: &str,

@@ -177,6 +177,9 @@ pub trait MountSelection: Send {
         drives: &[String],
         ttl: Duration,
     ) -> Result<(), SchedulerError>;
+    /// Queues for verification the tapes not verified within `interval`
+    /// (`[verify] interval`); returns how many.
+    fn queue_stale_verifications(&mut self, interval: Duration) -> Result<u64, SchedulerError>;
     /// Records each of this host's drives' LTO generation (None: unknown)
     /// with its lease: the scheduler offers a drive only tapes it can use.
     fn set_drive_models(

@@ -126,6 +126,7 @@ knobs! {
     fn open_mounts(&mut self) -> Result<Vec<OpenMount>, SchedulerError>;
     fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
     fn set_drive_models(&mut self, host: &str, models: &[(String, Option<String>)]) -> Result<(), SchedulerError>;
+    fn queue_stale_verifications(&mut self, interval: Duration) -> Result<u64, SchedulerError>;
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError>;
     }

@@ -248,7 +248,50 @@ fn drives_are_offered_only_tapes_of_their_generation(b: Backend) {
     assert_eq!(m.kind, MountKind::Recall);
 }
 
+/// `[verify] interval`: a tape with live files not verified within it is
+/// queued once; once verified it is not due again until the interval.
+fn tapes_not_verified_within_the_interval_are_queued(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    s.add_tape("V00002", "default", 1 << 40).unwrap();
+    assert_eq!(
+        s.queue_stale_verifications(Duration::ZERO).unwrap(),
+        0,
+        "no live file yet"
+    );
+    archive_all(&mut s, 2);
+    assert_eq!(
+        s.queue_stale_verifications(DAY).unwrap(),
+        0,
+        "written just now"
+    );
+    assert_eq!(
+        s.queue_stale_verifications(Duration::ZERO).unwrap(),
+        1,
+        "the written tape only"
+    );
+    assert_eq!(
+        s.queue_stale_verifications(Duration::ZERO).unwrap(),
+        0,
+        "queued once"
+    );
+    let policy = MountPolicy::uniform(1, u64::MAX, DAY, Duration::ZERO);
+    let m = s.next_mount("h", "d0", &policy).unwrap().unwrap();
+    assert_eq!(m.kind, MountKind::Verify);
+    s.fetch_verify_jobs(m.id).unwrap();
+    s.report_verify(m.id, &m.vid, &[]).unwrap();
+    s.end_mount(m.id).unwrap();
+    assert_eq!(
+        s.queue_stale_verifications(DAY).unwrap(),
+        0,
+        "verified just now"
+    );
+}
+
 on_both_backends!(
+    tapes_not_verified_within_the_interval_are_queued,
     drives_are_offered_only_tapes_of_their_generation,
     delete_undelete_reclaim,
     tapes_out_of_service_are_not_mounted_for_recalls,

@@ -28,6 +28,29 @@ pub(super) fn queue_verify(
     Ok(())
 }
 
+/// Queues every tape with a live file that was not verified within
+/// `interval_s` (since its last verification or, never verified, its first
+/// migration mount) and is not queued yet. Returns how many.
+pub(super) fn queue_stale_verifications(
+    c: &mut dyn Conn,
+    interval_s: f64,
+) -> Result<u64, SchedulerError> {
+    let n = c.execute(
+        "INSERT INTO verify_requests (vid, sample, queued, requested_by)
+         SELECT t.vid, 0, ts_now(), $2 FROM tapes t
+         WHERE t.state NOT IN ('disabled', 'broken', 'exported', 'repacking')
+           AND t.vid NOT IN (SELECT vid FROM verify_requests)
+           AND EXISTS (SELECT 1 FROM tape_files c JOIN archive_files f ON f.id = c.file_id
+                       WHERE c.vid = t.vid AND f.deleted IS NULL)
+           AND COALESCE(t.last_verified,
+                        (SELECT MIN(m.started) FROM mounts m
+                         WHERE m.vid = t.vid AND m.kind = 'migration'),
+                        ts_now()) <= ts_now() - $1",
+        params![interval_s, SYSTEM],
+    )?;
+    Ok(n)
+}
+
 /// A verify mount for the oldest request whose tape can be read now.
 pub(super) fn next_verify_mount(
     c: &mut dyn Conn,
