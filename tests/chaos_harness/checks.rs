@@ -81,13 +81,26 @@ pub struct Recall {
 /// Catalogue rules: every queued file on tape exactly once, no (VID, fSeq)
 /// shared, no file the harness did not queue, no tape mounted in two
 /// drives at once in the mount history.
-pub fn catalogue(db: &mut dyn Scheduler, files: &[Archived], out: &mut Vec<String>) {
+/// Catalogue rules: every file on tape exactly once (a deleted one shows
+/// deleted, its copy kept until a reclaim), no fSeq holding two files, no
+/// file nobody queued, no tape mounted twice at once.
+pub fn catalogue(
+    db: &mut dyn Scheduler,
+    files: &[Archived],
+    deleted: &HashSet<u64>,
+    out: &mut Vec<String>,
+) {
     let ids: Vec<u64> = files.iter().map(|f| f.id).collect();
     let known: HashSet<u64> = ids.iter().copied().collect();
     match db.file_status(&ids) {
         Ok(status) => {
             for f in status {
-                if f.state != FileState::OnTape {
+                let want = if deleted.contains(&f.id) {
+                    FileState::Deleted
+                } else {
+                    FileState::OnTape
+                };
+                if f.state != want {
                     out.push(format!(
                         "file {} ended {} ({})",
                         f.id,

@@ -57,6 +57,8 @@ pub struct Report {
     pub archived: usize,
     pub recalled_exact: usize,
     pub catalogue_checks: usize,
+    /// Files deleted between kills (and the one undeleted at the end).
+    pub deleted: usize,
     pub drives_down: u32,
     /// Each drive left down: its last state line from the log.
     pub down_reasons: Vec<String>,
@@ -87,6 +89,10 @@ impl Report {
             self.catalogue_checks
         );
         println!("  recalled exact  {}", self.recalled_exact);
+        println!(
+            "  deleted         {} (never recalled while deleted; the first undeleted at the end)",
+            self.deleted
+        );
         println!(
             "  drives down     {} (each with its logged reason)",
             self.drives_down
@@ -276,7 +282,12 @@ fn settle(
             .map(|s| {
                 let waiting: Vec<_> = s
                     .iter()
-                    .filter(|f| f.state != FileState::OnTape && f.state != FileState::Failed)
+                    .filter(|f| {
+                        !matches!(
+                            f.state,
+                            FileState::OnTape | FileState::Failed | FileState::Deleted
+                        )
+                    })
                     .map(|f| f.id)
                     .collect();
                 last = format!("files not yet on tape: {waiting:?}");
@@ -306,6 +317,29 @@ fn settle(
 
 /// A drive left down must say why in the log; it is then put back up, as
 /// an operator would, for the next iteration.
+/// Deletes a file through the stager, then checks a recall of it is refused.
+fn delete(site: &Site, id: u64, recall_dir: &std::path::Path, violations: &mut Vec<String>) {
+    let out = site.run("stager", &["delete", &id.to_string()]);
+    if !out.status.success() {
+        violations.push(format!(
+            "delete of file {id}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+        return;
+    }
+    let dest = recall_dir.join(format!("deleted-{id}"));
+    let out = site.run(
+        "stager",
+        &["recall", &id.to_string(), &dest.display().to_string()],
+    );
+    if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("deleted") {
+        violations.push(format!(
+            "a recall of deleted file {id} was not refused: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+}
+
 fn drives_back_up(site: &Site, report: &mut Report) {
     let Some(stat) = site.tpstat() else {
         report
@@ -358,6 +392,8 @@ pub fn run(settings: &Settings) -> Report {
     let mut sources: HashMap<u64, PathBuf> = HashMap::new();
     let mut unverified: Vec<u64> = Vec::new();
     let mut verified: HashSet<u64> = HashSet::new();
+    let mut deleted: HashSet<u64> = HashSet::new();
+    let mut first_deleted: Option<u64> = None;
     let mut order: Vec<&str> = Vec::new();
     let recall_dir = site.path().join("site/recalls");
     for iteration in 0..settings.iterations {
@@ -419,7 +455,7 @@ pub fn run(settings: &Settings) -> Report {
         drives_back_up(&site, &mut report);
         let mut db = site.scheduler();
         let mut found = Vec::new();
-        checks::catalogue(&mut *db, &all_files, &mut found);
+        checks::catalogue(&mut *db, &all_files, &deleted, &mut found);
         report.catalogue_checks += all_files.len();
         for id in checks::recalls(&mut *db, &all_recalls, &sources, &recall_dir, &mut found) {
             verified.insert(id);
@@ -431,6 +467,18 @@ pub fn run(settings: &Settings) -> Report {
                 .violations
                 .push(format!("iteration {iteration}: {v}"));
         }
+        // One file recalled byte-exact already is deleted: it must never
+        // be recalled again, whatever is killed next.
+        if let Some(victim) = all_files
+            .iter()
+            .map(|f| f.id)
+            .find(|id| verified.contains(id) && !deleted.contains(id))
+        {
+            delete(&site, victim, &recall_dir, &mut report.violations);
+            deleted.insert(victim);
+            first_deleted.get_or_insert(victim);
+            report.deleted += 1;
+        }
         unverified.extend(files.iter().map(|f| f.id));
         report.iterations = iteration + 1;
         eprintln!(
@@ -440,10 +488,23 @@ pub fn run(settings: &Settings) -> Report {
             report.violations.len()
         );
     }
+    // The first deleted file comes back and must recall again.
+    if let Some(id) = first_deleted {
+        let out = site.run("tapeadmin", &["undelete", &id.to_string()]);
+        if out.status.success() {
+            deleted.remove(&id);
+            verified.remove(&id);
+        } else {
+            report.violations.push(format!(
+                "undelete of file {id}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
     // The last iterations' files: recalled once more, with no kill.
     let wanted: Vec<(u64, PathBuf)> = all_files
         .iter()
-        .filter(|f| !verified.contains(&f.id))
+        .filter(|f| !verified.contains(&f.id) && !deleted.contains(&f.id))
         .map(|f| (f.id, recall_dir.join(format!("final-{}", f.id))))
         .collect();
     let recalls = queue_recalls(&site, &wanted, &mut report.violations);
@@ -459,12 +520,12 @@ pub fn run(settings: &Settings) -> Report {
         }
         Err(e) => report.violations.push(format!("final recalls: {e}")),
     }
-    report.recalled_exact = verified.len();
-    if verified.len() != all_files.len() {
+    let live_exact = verified.iter().filter(|id| !deleted.contains(id)).count();
+    report.recalled_exact = live_exact;
+    if live_exact != all_files.len() - deleted.len() {
         report.violations.push(format!(
-            "{} of {} files recalled byte-exact",
-            verified.len(),
-            all_files.len()
+            "{live_exact} of {} live files recalled byte-exact",
+            all_files.len() - deleted.len()
         ));
     }
     report.link_samples = *monitor.samples.lock().expect("monitor");
