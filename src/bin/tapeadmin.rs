@@ -53,6 +53,14 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Command::Verify { vid, sample } => tapeadmin::verify(db, &vid, sample),
+            Command::Export { vid } => {
+                let library = tapeserver::settings::library_client(&config);
+                tapeadmin::export(db, &library, &vid)
+            }
+            Command::Import => {
+                let library = tapeserver::settings::library_client(&config);
+                tapeadmin::import(db, &library)
+            }
             Command::Reclaim { vid } => {
                 let forgotten = db.reclaim(&vid)?;
                 println!(

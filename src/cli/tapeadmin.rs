@@ -143,6 +143,111 @@ fn operator() -> String {
         .map_or_else(|| format!("uid {}", nix::unistd::getuid()), |u| u.name)
 }
 
+/// Moves a cartridge from its storage slot to a free import/export slot;
+/// its tape becomes `exported` (never mounted), remembering its slot and
+/// state for the import.
+pub fn export(
+    db: &mut dyn Scheduler,
+    library: &crate::library::client::ControllerClient,
+    vid: &str,
+) -> anyhow::Result<()> {
+    use crate::proto::tlc::{MoveMedium, tlc_request};
+    let (_, status) = library
+        .status_report()
+        .map_err(|e| anyhow::anyhow!("cannot read the library (its controller: {e})"))?;
+    let Some(home) = status
+        .slots
+        .iter()
+        .find(|s| s.vid == vid)
+        .map(|s| s.address)
+    else {
+        if status.drives.iter().any(|d| d.vid == vid) {
+            bail!("tape {vid} is in a drive: export it once it is back in its slot");
+        }
+        bail!("the library holds no cartridge {vid} in a storage slot");
+    };
+    let Some(port) = status
+        .import_export
+        .iter()
+        .find(|s| s.vid.is_empty())
+        .map(|s| s.address)
+    else {
+        bail!("no free import/export slot: take the cartridges out of them first");
+    };
+    let before = db.begin_export(vid, u16::try_from(home)?, &operator())?;
+    if let Err(e) = library.call(tlc_request::Kind::Move(MoveMedium {
+        source: home,
+        destination: port,
+    })) {
+        db.finish_import(vid, &operator())?;
+        bail!("cannot move {vid} to import/export slot {port}: {e}; it stays {before}");
+    }
+    println!(
+        "tape {vid} exported to import/export slot {port} (it was {before}, from slot {home})"
+    );
+    Ok(())
+}
+
+/// Handles what the import/export slots hold: a cartridge exported from
+/// this catalogue goes home (its slot, or a free one) and gets its state
+/// back; any other is named and left where it is.
+pub fn import(
+    db: &mut dyn Scheduler,
+    library: &crate::library::client::ControllerClient,
+) -> anyhow::Result<()> {
+    use crate::proto::tlc::{MoveMedium, tlc_request};
+    let (_, status) = library
+        .status_report()
+        .map_err(|e| anyhow::anyhow!("cannot read the library (its controller: {e})"))?;
+    let mut free: Vec<u32> = status
+        .slots
+        .iter()
+        .filter(|s| s.vid.is_empty())
+        .map(|s| s.address)
+        .collect();
+    let tapes = db.tapes()?;
+    let mut imported = 0;
+    for port in status.import_export.iter().filter(|s| !s.vid.is_empty()) {
+        let vid = crate::library::vid_of(&port.vid);
+        let Some(tape) = tapes.iter().find(|t| t.vid == vid) else {
+            println!(
+                "import/export slot {}: cartridge {vid} is not in the catalogue: left there (tplabel DRIVE {vid} --pool P --capacity SIZE labels and registers a new one)",
+                port.address
+            );
+            continue;
+        };
+        if tape.state != TapeState::Exported {
+            println!(
+                "import/export slot {}: tape {vid} is {} in the catalogue, not exported: left there",
+                port.address, tape.state
+            );
+            continue;
+        }
+        let home = tape
+            .home_slot
+            .and_then(|h| u32::try_from(h).ok())
+            .filter(|h| free.contains(h))
+            .or_else(|| free.first().copied());
+        let Some(home) = home else {
+            bail!("no free storage slot for {vid}");
+        };
+        library
+            .call(tlc_request::Kind::Move(MoveMedium {
+                source: port.address,
+                destination: home,
+            }))
+            .map_err(|e| anyhow::anyhow!("cannot move {vid} home to slot {home}: {e}"))?;
+        free.retain(|s| *s != home);
+        db.finish_import(&vid, &operator())?;
+        println!("tape {vid} imported into slot {home}");
+        imported += 1;
+    }
+    if imported == 0 {
+        println!("no exported tape in the import/export slots");
+    }
+    Ok(())
+}
+
 pub fn verify(db: &mut dyn Scheduler, vid: &str, sample: u64) -> anyhow::Result<()> {
     db.queue_verify(vid, sample, &operator())?;
     let what = if sample == 0 {

@@ -399,6 +399,19 @@ impl Administration for SqlScheduler {
         self.write(|c| deletion::reclaim(c, vid))
     }
 
+    fn begin_export(
+        &mut self,
+        vid: &str,
+        home_slot: u16,
+        by: &str,
+    ) -> Result<TapeState, SchedulerError> {
+        self.write(|c| media::begin_export(c, vid, home_slot, by))
+    }
+
+    fn finish_import(&mut self, vid: &str, by: &str) -> Result<Option<u16>, SchedulerError> {
+        self.write(|c| media::finish_import(c, vid, by))
+    }
+
     fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError> {
         self.write(|c| media::set_tape_media(c, vid, media))
     }

@@ -390,6 +390,8 @@ pub struct TapeInfo {
     pub verify_errors: u64,
     /// The media type (volume tag suffix: L8, L9, M8...), if known.
     pub media: Option<String>,
+    /// An exported tape's storage slot, where an import puts it back.
+    pub home_slot: Option<u64>,
 }
 
 /// A pool, for operators.

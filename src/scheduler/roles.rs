@@ -224,6 +224,17 @@ pub trait Administration: Send {
     fn retry_recall(&mut self, recall_id: u64) -> Result<(), SchedulerError>;
     /// Every mount recorded, oldest first.
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
+    /// Marks a tape exported (no mount offered it) before its cartridge
+    /// leaves `home_slot`; refused while mounted. Returns its state before.
+    fn begin_export(
+        &mut self,
+        vid: &str,
+        home_slot: u16,
+        by: &str,
+    ) -> Result<TapeState, SchedulerError>;
+    /// An exported tape is back: its state before the export returns;
+    /// returns the slot it came from.
+    fn finish_import(&mut self, vid: &str, by: &str) -> Result<Option<u16>, SchedulerError>;
     /// Sets a tape's media type (L8, L9, LTO9...; None: unknown).
     fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError>;
     /// Queues a tape for verification (`sample` files; 0: all), by `by`.

@@ -157,6 +157,8 @@ knobs! {
     fn set_tape_state_by(&mut self, vid: &str, state: TapeState, reason: &str, by: &str) -> Result<(), SchedulerError>;
     fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
     fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError>;
+    fn begin_export(&mut self, vid: &str, home_slot: u16, by: &str) -> Result<TapeState, SchedulerError>;
+    fn finish_import(&mut self, vid: &str, by: &str) -> Result<Option<u16>, SchedulerError>;
     }
     fetch {
     }

@@ -91,6 +91,12 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         sample: u64,
     },
+    /// Move a cartridge from its slot to a free import/export slot: its tape
+    /// becomes exported (never mounted) until `tapeadmin import`.
+    Export { vid: String },
+    /// Put the exported cartridges found in the import/export slots back
+    /// into their slots, each with its state before the export.
+    Import,
     /// Empty a tape that holds no live file: its deleted files' copies are
     /// forgotten and its next write mount starts again at fSeq 1.
     Reclaim { vid: String },

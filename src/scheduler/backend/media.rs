@@ -154,3 +154,74 @@ pub(super) fn mark_servable(
     }
     Ok(())
 }
+
+/// Marks a tape exported before its cartridge leaves: no mount is offered
+/// it from now on. Refused while it is mounted. Returns the state it had.
+pub(super) fn begin_export(
+    c: &mut dyn Conn,
+    vid: &str,
+    home_slot: u16,
+    by: &str,
+) -> Result<TapeState, SchedulerError> {
+    let Some(r) = c.query_opt(
+        "SELECT state, (SELECT COUNT(*) FROM mounts m WHERE m.vid = tapes.vid AND m.ended IS NULL)
+         FROM tapes WHERE vid = $1 FOR UPDATE",
+        params![vid],
+    )?
+    else {
+        return Err(SchedulerError::UnknownTape(vid.into()));
+    };
+    let (state, open): (TapeState, u64) = (r.get(0)?, r.get(1)?);
+    if state == TapeState::Exported {
+        return Err(SchedulerError::Invalid(format!(
+            "tape {vid} is already exported"
+        )));
+    }
+    if open > 0 {
+        return Err(SchedulerError::TapeBusy(vid.into()));
+    }
+    c.execute(
+        "UPDATE tapes SET state = $2, reason = $3, state_by = $4, state_since = ts_now(),
+             home_slot = $5, state_before_export = $6 WHERE vid = $1",
+        params![
+            vid,
+            TapeState::Exported,
+            "exported: outside the library",
+            by,
+            u64::from(home_slot),
+            state
+        ],
+    )?;
+    Ok(state)
+}
+
+/// An exported tape is back in the library: its state before the export
+/// returns. Returns the slot it came from, if known.
+pub(super) fn finish_import(
+    c: &mut dyn Conn,
+    vid: &str,
+    by: &str,
+) -> Result<Option<u16>, SchedulerError> {
+    let Some(r) = c.query_opt(
+        "SELECT state, state_before_export, home_slot FROM tapes WHERE vid = $1 FOR UPDATE",
+        params![vid],
+    )?
+    else {
+        return Err(SchedulerError::UnknownTape(vid.into()));
+    };
+    let (state, before, home): (TapeState, Option<TapeState>, Option<u64>) =
+        (r.get(0)?, r.get(1)?, r.get(2)?);
+    if state != TapeState::Exported {
+        return Err(SchedulerError::Invalid(format!(
+            "tape {vid} is {state}, not exported"
+        )));
+    }
+    let back = before.unwrap_or(TapeState::Active);
+    c.execute(
+        "UPDATE tapes SET state = $2, reason = CASE WHEN $2 = 'active' THEN NULL ELSE $3 END,
+             state_by = $4, state_since = ts_now(), home_slot = NULL, state_before_export = NULL
+         WHERE vid = $1",
+        params![vid, back, "imported", by],
+    )?;
+    Ok(home.and_then(|h| u16::try_from(h).ok()))
+}

@@ -139,7 +139,7 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                      WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
                 (SELECT CAST(COALESCE(SUM(a.size), 0) AS BIGINT) FROM tape_files c JOIN archive_files a ON a.id = c.file_id
                      WHERE c.vid = t.vid AND a.deleted IS NOT NULL),
-                t.reclaimed, t.state_by, t.state_since, t.last_verified, t.verify_errors, t.media
+                t.reclaimed, t.state_by, t.state_since, t.last_verified, t.verify_errors, t.media, t.home_slot
          FROM tapes t ORDER BY t.vid",
         params![],
     )?;
@@ -166,6 +166,7 @@ pub(super) fn tapes(c: &mut dyn Conn) -> Result<Vec<TapeInfo>, SchedulerError> {
                 last_verified: r.get(17)?,
                 verify_errors: r.get(18)?,
                 media: r.get(19)?,
+                home_slot: r.get(20)?,
             })
         })
         .collect()
