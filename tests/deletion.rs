@@ -99,6 +99,11 @@ fn deleted_files_never_recall_and_a_reclaimed_tape_starts_again_at_fseq_1() {
     let out = install.run("tapeadmin", &["undelete", &id(1)]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("reclaimed"));
+    // An empty tape may change pools (and come back).
+    install.ok("tapeadmin", &["add-pool", "gen2"]);
+    install.ok("tapeadmin", &["move-tape", "V00001", "--pool", "gen2"]);
+    assert_eq!(tape_json(&install)["pool"], "gen2");
+    install.ok("tapeadmin", &["move-tape", "V00001", "--pool", "default"]);
 
     // The tape takes new files from fSeq 1, over the deleted ones.
     let fresh = install.make_file("fresh", 700_000, 9);

@@ -53,6 +53,11 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Command::Verify { vid, sample } => tapeadmin::verify(db, &vid, sample),
+            Command::MoveTape { vid, pool } => {
+                db.move_tape(&vid, &pool)?;
+                println!("tape {vid} moved to pool {pool}");
+                Ok(())
+            }
             Command::Export { vid } => {
                 let library = tapeserver::settings::library_client(&config);
                 tapeadmin::export(db, &library, &vid)

@@ -399,6 +399,10 @@ impl Administration for SqlScheduler {
         self.write(|c| deletion::reclaim(c, vid))
     }
 
+    fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError> {
+        self.write(|c| deletion::move_tape(c, vid, pool))
+    }
+
     fn begin_export(
         &mut self,
         vid: &str,

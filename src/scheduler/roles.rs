@@ -250,6 +250,8 @@ pub trait Administration: Send {
     /// Brings a deleted file back, within `retention` of its deletion and
     /// while its tape was not reclaimed.
     fn undelete(&mut self, file_id: u64, retention: Duration) -> Result<(), SchedulerError>;
+    /// Moves a tape that holds no live copy to another pool.
+    fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError>;
     /// Empties a tape that holds no live copy; its next write mount starts
     /// at fSeq 1. Returns the deleted files' copies forgotten.
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;

@@ -154,6 +154,7 @@ knobs! {
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
     fn undelete(&mut self, file_id: u64, retention: std::time::Duration) -> Result<(), SchedulerError>;
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
+    fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError>;
     fn set_tape_state_by(&mut self, vid: &str, state: TapeState, reason: &str, by: &str) -> Result<(), SchedulerError>;
     fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
     fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError>;

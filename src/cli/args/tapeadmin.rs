@@ -91,6 +91,13 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         sample: u64,
     },
+    /// Move a tape that holds no live file (new, or reclaimed) to another
+    /// pool.
+    MoveTape {
+        vid: String,
+        #[arg(long)]
+        pool: String,
+    },
     /// Move a cartridge from its slot to a free import/export slot: its tape
     /// becomes exported (never mounted) until `tapeadmin import`.
     Export { vid: String },

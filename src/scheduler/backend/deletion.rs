@@ -153,3 +153,37 @@ pub(super) fn reclaim(c: &mut dyn Conn, vid: &str) -> Result<u64, SchedulerError
     )?;
     Ok(copies)
 }
+
+/// Moves a tape that holds no live copy to another pool (a reclaimed or
+/// new tape changing hands).
+pub(super) fn move_tape(c: &mut dyn Conn, vid: &str, pool: &str) -> Result<(), SchedulerError> {
+    if c.query_opt("SELECT 1 FROM tape_pools WHERE name = $1", params![pool])?
+        .is_none()
+    {
+        return Err(SchedulerError::UnknownPool(pool.to_string()));
+    }
+    let Some(row) = c.query_opt(
+        "SELECT (SELECT COUNT(*) FROM tape_files t JOIN archive_files f ON f.id = t.file_id
+                     WHERE t.vid = tapes.vid AND f.deleted IS NULL),
+                (SELECT COUNT(*) FROM mounts m WHERE m.vid = tapes.vid AND m.ended IS NULL)
+         FROM tapes WHERE vid = $1 FOR UPDATE",
+        params![vid],
+    )?
+    else {
+        return Err(SchedulerError::UnknownTape(vid.to_string()));
+    };
+    let (live, open): (u64, u64) = (row.get(0)?, row.get(1)?);
+    if live > 0 {
+        return Err(SchedulerError::Invalid(format!(
+            "tape {vid} holds {live} live files: it stays in its pool (repack or delete them first)"
+        )));
+    }
+    if open > 0 {
+        return Err(SchedulerError::TapeBusy(vid.to_string()));
+    }
+    c.execute(
+        "UPDATE tapes SET pool = $2 WHERE vid = $1",
+        params![vid, pool],
+    )?;
+    Ok(())
+}

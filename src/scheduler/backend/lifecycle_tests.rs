@@ -104,10 +104,22 @@ fn delete_undelete_reclaim(b: Backend) {
         Err(SchedulerError::UnknownTape(_))
     ));
 
+    // A reclaimed tape may change pools; one with a live file may not.
+    assert!(matches!(
+        s.move_tape("V00001", "nope"),
+        Err(SchedulerError::UnknownPool(_))
+    ));
+    s.add_pool("gen2").unwrap();
+    s.move_tape("V00001", "gen2").unwrap();
+    assert_eq!(tape(&mut s).pool, "gen2");
+    s.move_tape("V00001", "default").unwrap();
+
     // The next write records fSeq 1 again (the old fSeq 1 is forgotten:
     // (vid, fseq) is unique).
     let again = archive_all(&mut s, 1);
     assert_eq!(s.file_status(&again).unwrap()[0].fseq, Some(1));
+    let err = s.move_tape("V00001", "gen2").unwrap_err();
+    assert!(err.to_string().contains("1 live files"), "{err}");
 }
 
 /// Broken, exported and repacking tapes are never mounted for a user's
