@@ -355,3 +355,49 @@ fn a_version_6_catalogue_is_upgraded_in_place() {
         .unwrap();
     s.delete_files("team", &[1], "team").unwrap();
 }
+
+/// The same on PostgreSQL: a catalogue at version 6 is upgraded in place.
+#[test]
+fn a_version_6_postgres_catalogue_is_upgraded_in_place() {
+    let tmp = TestDb::new(Backend::Postgres);
+    {
+        let mut client = ::postgres::Client::connect(&tmp.url(), ::postgres::NoTls).unwrap();
+        client
+            .batch_execute(include_str!("../sql/postgres_v3.sql"))
+            .unwrap();
+        for batch in [
+            include_str!("../sql/v4.sql"),
+            include_str!("../sql/v5.sql"),
+            include_str!("../sql/v6.sql"),
+        ] {
+            client.batch_execute(batch).unwrap();
+        }
+        client
+            .batch_execute(
+                "CREATE TABLE schema_version (version BIGINT NOT NULL);
+                 INSERT INTO schema_version VALUES (6);
+                 INSERT INTO tape_pools VALUES ('default');
+                 INSERT INTO tapes (vid, pool, state, reason, capacity, bytes_used, last_fseq)
+                     VALUES ('V00001', 'default', 'read_only', 'old', 1000000, 10, 1);
+                 INSERT INTO archive_files (path, size, pool, crc32c, state, created, owner, mode)
+                     VALUES ('/data/a', 10, 'default', 7, 'on_tape', 0, 'team', 384);
+                 INSERT INTO tape_files (file_id, vid, fseq, block_id, block_size)
+                     VALUES (1, 'V00001', 1, 1, 262144);",
+            )
+            .unwrap();
+    }
+    let mut s = tmp.connect();
+    let t = tape(&mut s);
+    assert_eq!(
+        (t.state, t.reason.as_deref(), t.live_files, t.reclaimed),
+        (TapeState::ReadOnly, Some("old"), 1, 0)
+    );
+    let f = &s.files_of("team", &[1], Page::ALL).unwrap()[0];
+    assert_eq!(
+        (f.state, f.vid.as_deref(), f.fseq),
+        (FileState::OnTape, Some("V00001"), Some(1))
+    );
+    s.set_tape_state_by("V00001", TapeState::Broken, "", "bob")
+        .unwrap();
+    s.delete_files("team", &[1], "team").unwrap();
+}
