@@ -87,7 +87,7 @@ fn a_directory_flipped_with_a_link_never_leads_the_frontend_outside_the_roots() 
             &socket,
             stager_request::Kind::Archive(ArchiveRequest {
                 paths: vec![path.clone()],
-                pool: String::new(),
+                ..Default::default()
             }),
         ) {
             stager_reply::Kind::Archive(a) => {

@@ -16,7 +16,12 @@ fn main() -> std::process::ExitCode {
             tapeserver::messaging::curve::set_client_keys(keys);
         }
         match cli.command {
-            Command::Archive { paths, pool, wait } => stager::archive(&config, &paths, pool, wait),
+            Command::Archive {
+                paths,
+                pool,
+                class,
+                wait,
+            } => stager::archive(&config, &paths, pool, class, wait),
             Command::Recall {
                 file_id,
                 dest,

@@ -53,6 +53,17 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             }
             Command::Verify { vid, sample } => tapeadmin::verify(db, &vid, sample),
+            Command::AddClass { name, copies } => {
+                db.add_class(&name, copies)?;
+                println!("storage class {name} of {copies} copies created: add a route per copy");
+                Ok(())
+            }
+            Command::AddRoute { class, copy, pool } => {
+                db.add_route(&class, copy, &pool)?;
+                println!("copy {copy} of class {class} goes to pool {pool}");
+                Ok(())
+            }
+            Command::Classes => tapeadmin::classes(db, cli.json),
             Command::MoveTape { vid, pool } => {
                 db.move_tape(&vid, &pool)?;
                 println!("tape {vid} moved to pool {pool}");

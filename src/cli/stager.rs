@@ -33,6 +33,7 @@ pub fn archive(
     config: &Config,
     paths: &[String],
     pool: Option<String>,
+    class: Option<String>,
     wait: bool,
 ) -> anyhow::Result<()> {
     let paths = paths
@@ -43,7 +44,8 @@ pub fn archive(
                 .map(|a| a.display().to_string())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let reply = client(config).archive(paths, pool.unwrap_or_default())?;
+    let reply =
+        client(config).archive(paths, pool.unwrap_or_default(), class.unwrap_or_default())?;
     for f in &reply.files {
         println!("{} {}", f.file_id, f.path);
     }
@@ -190,6 +192,10 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
                     "id": f.id, "state": show(file_state(f)), "vid": f.vid, "fseq": f.fseq, "error": f.error,
                     "path": f.path, "size": f.size, "crc32c": f.crc32c.map(|c| format!("{c:08x}")),
                     "block_id": f.block_id,
+                    "copies": f.copies.iter().map(|c| serde_json::json!({
+                        "copy": c.copy, "vid": c.vid, "fseq": c.fseq, "state": c.state,
+                        "reason": (!c.reason.is_empty()).then_some(&c.reason),
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();

@@ -248,6 +248,38 @@ pub fn import(
     Ok(())
 }
 
+pub fn classes(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
+    let classes = db.classes()?;
+    if as_json {
+        let classes: Vec<_> = classes
+            .iter()
+            .map(|c| {
+                let routes: Vec<_> = c
+                    .routes
+                    .iter()
+                    .map(|(copy, pool)| json!({"copy": copy, "pool": pool}))
+                    .collect();
+                json!({"name": c.name, "copies": c.copies, "routes": routes})
+            })
+            .collect();
+        print_json(json!({ "classes": classes }));
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = classes
+        .iter()
+        .map(|c| {
+            let routes: Vec<String> = c
+                .routes
+                .iter()
+                .map(|(copy, pool)| format!("{copy}:{pool}"))
+                .collect();
+            vec![c.name.clone(), c.copies.to_string(), routes.join(" ")]
+        })
+        .collect();
+    super::print_table(&["CLASS", "COPIES", "ROUTES"], &rows);
+    Ok(())
+}
+
 pub fn verify(db: &mut dyn Scheduler, vid: &str, sample: u64) -> anyhow::Result<()> {
     db.queue_verify(vid, sample, &operator())?;
     let what = if sample == 0 {
@@ -336,12 +368,16 @@ pub fn file(db: &mut dyn Scheduler, id: u64, as_json: bool) -> anyhow::Result<()
         .into_iter()
         .next()
         .with_context(|| format!("no file with id {id}"))?;
-    let copies: Vec<_> = match (&f.vid, f.fseq, f.block_id) {
-        (Some(vid), Some(fseq), Some(block_id)) => {
-            vec![json!({"vid": vid, "fseq": fseq, "block_id": block_id, "bad": f.bad})]
-        }
-        _ => Vec::new(),
-    };
+    let copies: Vec<_> = db
+        .copies_of_files(&[id])?
+        .remove(&id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            json!({"copy": c.copy_nb, "vid": c.vid, "fseq": c.fseq, "block_id": c.block_id,
+                   "bad": c.bad, "tape_state": c.tape_state.as_str()})
+        })
+        .collect();
     if as_json {
         print_json(
             json!({"id": f.id, "path": f.path, "size": f.size, "state": f.state.as_str(),

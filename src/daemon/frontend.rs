@@ -309,8 +309,16 @@ impl Frontend {
             .iter()
             .map(|p| check_archive_source(p, &roots.archive, &roots.owner))
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = self.db.queue_archive(&files, pool)?;
-        tracing::info!(files = ids.len(), pool, "archive requests queued");
+        let ids = if req.class.is_empty() {
+            self.db.queue_archive(&files, pool)?
+        } else if !req.pool.is_empty() {
+            return Err(Refusal::invalid_argument(
+                "give a pool or a storage class, not both",
+            ));
+        } else {
+            self.db.queue_archive_class(&files, &req.class)?
+        };
+        tracing::info!(files = ids.len(), pool, class = %req.class, "archive requests queued");
         self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::ArchiveReply {
             files: ids

@@ -100,10 +100,18 @@ impl StagerClient {
         }
     }
 
-    pub fn archive(&self, paths: Vec<String>, pool: String) -> Result<ArchiveReply, ClientError> {
+    /// Queues `paths` for migration: to `pool` (empty: the default pool) or,
+    /// `class` given, as that storage class's copies.
+    pub fn archive(
+        &self,
+        paths: Vec<String>,
+        pool: String,
+        class: String,
+    ) -> Result<ArchiveReply, ClientError> {
         let reply = self.call(stager_request::Kind::Archive(ArchiveRequest {
             paths,
             pool,
+            class,
         }))?;
         expect!(reply, Archive, "archive")
     }

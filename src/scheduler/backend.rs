@@ -13,6 +13,7 @@ use super::sql::{Conn, Dialect};
 use super::*;
 
 mod admin;
+mod classes;
 mod deletion;
 mod media;
 mod mounts;
@@ -232,6 +233,35 @@ impl StagerRequests for SqlScheduler {
         self.write(|c| queue::queue_recall(c, owner, file_id, destination))
     }
 
+    fn queue_archive_class(
+        &mut self,
+        files: &[NewArchiveFile],
+        class: &str,
+    ) -> Result<Vec<u64>, SchedulerError> {
+        self.write(|c| queue::queue_archive_class(c, files, class))
+    }
+
+    fn copies_of(&mut self, owner: &str, file_id: u64) -> Result<Vec<CopyInfo>, SchedulerError> {
+        self.read(|c| {
+            if c.query_opt(
+                "SELECT 1 FROM archive_files WHERE id = $1 AND owner = $2",
+                crate::scheduler::sql::params![file_id, owner],
+            )?
+            .is_none()
+            {
+                return Err(SchedulerError::UnknownFile(file_id));
+            }
+            classes::copies_of(c, file_id)
+        })
+    }
+
+    fn copies_of_files(
+        &mut self,
+        file_ids: &[u64],
+    ) -> Result<std::collections::HashMap<u64, Vec<CopyInfo>>, SchedulerError> {
+        self.read(|c| classes::copies_of_files(c, file_ids))
+    }
+
     fn delete_files(
         &mut self,
         owner: &str,
@@ -397,6 +427,18 @@ impl Administration for SqlScheduler {
 
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError> {
         self.write(|c| deletion::reclaim(c, vid))
+    }
+
+    fn add_class(&mut self, name: &str, copies: u64) -> Result<(), SchedulerError> {
+        self.write(|c| classes::add_class(c, name, copies))
+    }
+
+    fn add_route(&mut self, class: &str, copy_nb: u64, pool: &str) -> Result<(), SchedulerError> {
+        self.write(|c| classes::add_route(c, class, copy_nb, pool))
+    }
+
+    fn classes(&mut self) -> Result<Vec<StorageClass>, SchedulerError> {
+        self.read(classes::classes)
     }
 
     fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError> {

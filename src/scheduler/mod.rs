@@ -230,6 +230,27 @@ pub enum RecallEnd {
 /// (a full disk) becomes final.
 pub const RECALL_RETRIES: u64 = 10;
 
+/// A storage class: how many copies, and the pool of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageClass {
+    pub name: String,
+    pub copies: u64,
+    /// (copy number, pool)
+    pub routes: Vec<(u64, String)>,
+}
+
+/// One copy of a file on tape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyInfo {
+    pub copy_nb: u64,
+    pub vid: String,
+    pub fseq: u64,
+    pub block_id: u64,
+    /// Why a verification or a recall found it bad.
+    pub bad: Option<String>,
+    pub tape_state: TapeState,
+}
+
 /// One file a verify mount reads back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyJob {

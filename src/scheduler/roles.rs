@@ -116,6 +116,20 @@ pub trait StagerRequests: Send {
         page: Page,
     ) -> Result<Vec<RecallStatus>, SchedulerError>;
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
+    /// Queues files of a storage class: a queue entry per copy, each in the
+    /// pool its route names; on tape once every copy is.
+    fn queue_archive_class(
+        &mut self,
+        files: &[NewArchiveFile],
+        class: &str,
+    ) -> Result<Vec<u64>, SchedulerError>;
+    /// Every copy of one of `owner`'s files.
+    fn copies_of(&mut self, owner: &str, file_id: u64) -> Result<Vec<CopyInfo>, SchedulerError>;
+    /// The copies of files already read through `files_of` (so `owner`'s).
+    fn copies_of_files(
+        &mut self,
+        file_ids: &[u64],
+    ) -> Result<std::collections::HashMap<u64, Vec<CopyInfo>>, SchedulerError>;
     /// Deletes `owner`'s files (all or none; a deleted one again is not an
     /// error): never recalled again, a queued archive cancelled, queued
     /// recalls failed. `by` is kept with the deletion.
@@ -250,6 +264,11 @@ pub trait Administration: Send {
     /// Brings a deleted file back, within `retention` of its deletion and
     /// while its tape was not reclaimed.
     fn undelete(&mut self, file_id: u64, retention: Duration) -> Result<(), SchedulerError>;
+    /// A storage class of `copies` copies (routes to be added).
+    fn add_class(&mut self, name: &str, copies: u64) -> Result<(), SchedulerError>;
+    /// Sends copy `copy_nb` of `class` to `pool` (each copy its own pool).
+    fn add_route(&mut self, class: &str, copy_nb: u64, pool: &str) -> Result<(), SchedulerError>;
+    fn classes(&mut self) -> Result<Vec<StorageClass>, SchedulerError>;
     /// Moves a tape that holds no live copy to another pool.
     fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError>;
     /// Empties a tape that holds no live copy; its next write mount starts

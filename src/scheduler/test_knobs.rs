@@ -109,6 +109,9 @@ knobs! {
     fn tapes(&mut self) -> Result<Vec<TapeInfo>, SchedulerError>;
     fn tape_files_of(&mut self, owner: &str, vid: &str, page: Page) -> Result<Vec<TapeFile>, SchedulerError>;
     fn delete_files(&mut self, owner: &str, ids: &[u64], by: &str) -> Result<Vec<u64>, SchedulerError>;
+    fn queue_archive_class(&mut self, files: &[NewArchiveFile], class: &str) -> Result<Vec<u64>, SchedulerError>;
+    fn copies_of(&mut self, owner: &str, file_id: u64) -> Result<Vec<CopyInfo>, SchedulerError>;
+    fn copies_of_files(&mut self, file_ids: &[u64]) -> Result<std::collections::HashMap<u64, Vec<CopyInfo>>, SchedulerError>;
     }
     fetch {
     }
@@ -155,6 +158,9 @@ knobs! {
     fn undelete(&mut self, file_id: u64, retention: std::time::Duration) -> Result<(), SchedulerError>;
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
     fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError>;
+    fn add_class(&mut self, name: &str, copies: u64) -> Result<(), SchedulerError>;
+    fn add_route(&mut self, class: &str, copy_nb: u64, pool: &str) -> Result<(), SchedulerError>;
+    fn classes(&mut self) -> Result<Vec<StorageClass>, SchedulerError>;
     fn set_tape_state_by(&mut self, vid: &str, state: TapeState, reason: &str, by: &str) -> Result<(), SchedulerError>;
     fn queue_verify(&mut self, vid: &str, sample: u64, by: &str) -> Result<(), SchedulerError>;
     fn set_tape_media(&mut self, vid: &str, media: Option<&str>) -> Result<(), SchedulerError>;

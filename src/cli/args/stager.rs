@@ -31,6 +31,10 @@ pub enum Command {
         paths: Vec<String>,
         #[arg(long)]
         pool: Option<String>,
+        /// A storage class: its routes decide the pools, one per copy; the
+        /// file is on tape once every copy is.
+        #[arg(long, conflicts_with = "pool")]
+        class: Option<String>,
         /// Return when every file is on tape.
         #[arg(long)]
         wait: bool,

@@ -91,6 +91,22 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         sample: u64,
     },
+    /// Create a storage class asking for COPIES copies of each file (add a
+    /// route per copy).
+    AddClass {
+        name: String,
+        #[arg(long)]
+        copies: u64,
+    },
+    /// Send copy COPY of CLASS to POOL (each copy its own pool, so never
+    /// two copies on one cartridge).
+    AddRoute {
+        class: String,
+        copy: u64,
+        pool: String,
+    },
+    /// Storage classes with their routes.
+    Classes,
     /// Move a tape that holds no live file (new, or reclaimed) to another
     /// pool.
     MoveTape {

@@ -62,6 +62,30 @@ fn fit<T: Message>(rows: &mut Vec<T>, page: Page, key: impl Fn(&T) -> u64) -> u6
     }
 }
 
+/// A copy as the client sees it: good, bad (and why), or on a tape that
+/// cannot be mounted.
+fn copy_status(c: crate::scheduler::CopyInfo) -> stager::CopyStatus {
+    use crate::scheduler::TapeState;
+    let (state, reason) = match (&c.bad, c.tape_state) {
+        (Some(why), _) => ("bad".to_string(), why.clone()),
+        (
+            None,
+            s @ (TapeState::Broken
+            | TapeState::Exported
+            | TapeState::Disabled
+            | TapeState::Repacking),
+        ) => (s.as_str().to_string(), String::new()),
+        (None, _) => ("good".to_string(), String::new()),
+    };
+    stager::CopyStatus {
+        copy: c.copy_nb,
+        vid: c.vid,
+        fseq: c.fseq,
+        state,
+        reason,
+    }
+}
+
 impl Frontend {
     pub(super) fn status(
         &mut self,
@@ -70,11 +94,18 @@ impl Frontend {
     ) -> Result<stager::StatusReply, Refusal> {
         let ids = distinct_ids(req.file_ids, "files")?;
         let page = page(req.after_id, req.limit);
-        let mut files: Vec<stager::FileStatus> = self
-            .db
-            .files_of(owner, &ids, page)?
+        let found = self.db.files_of(owner, &ids, page)?;
+        let found_ids: Vec<u64> = found.iter().map(|f| f.id).collect();
+        let mut copies = self.db.copies_of_files(&found_ids)?;
+        let mut files: Vec<stager::FileStatus> = found
             .into_iter()
             .map(|f| stager::FileStatus {
+                copies: copies
+                    .remove(&f.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(copy_status)
+                    .collect(),
                 id: f.id,
                 state: stager::FileState::from(f.state) as i32,
                 vid: f.vid,

@@ -75,13 +75,14 @@ pub(super) fn queues(c: &mut dyn Conn) -> Result<Vec<QueueInfo>, SchedulerError>
     Ok(out)
 }
 
-/// Takes a queued archive off the queue; one a mount is writing is refused.
+/// Takes a queued archive (every copy still queued) off the queue; one a
+/// mount is writing is refused.
 pub(super) fn cancel_archive(c: &mut dyn Conn, file_id: u64) -> Result<(), SchedulerError> {
-    let Some(r) = c.query_opt(
+    let rows = c.query(
         "SELECT q.mount_id, q.pool, q.size FROM archive_queue q WHERE q.file_id = $1 FOR UPDATE",
         params![file_id],
-    )?
-    else {
+    )?;
+    if rows.is_empty() {
         let state: Option<FileState> = c
             .query_opt(
                 "SELECT state FROM archive_files WHERE id = $1",
@@ -95,12 +96,16 @@ pub(super) fn cancel_archive(c: &mut dyn Conn, file_id: u64) -> Result<(), Sched
                 "file {file_id} is {state}, not queued: nothing to cancel"
             )),
         });
-    };
-    let (mount, pool, size): (Option<u64>, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-    if let Some(mount) = mount {
-        return Err(SchedulerError::Invalid(format!(
-            "file {file_id} is being written by mount {mount}; cancel it once that mount ends"
-        )));
+    }
+    let mut copies = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (mount, pool, size): (Option<u64>, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        if let Some(mount) = mount {
+            return Err(SchedulerError::Invalid(format!(
+                "file {file_id} is being written by mount {mount}; cancel it once that mount ends"
+            )));
+        }
+        copies.push((pool, size));
     }
     c.execute(
         "DELETE FROM archive_queue WHERE file_id = $1",
@@ -110,7 +115,10 @@ pub(super) fn cancel_archive(c: &mut dyn Conn, file_id: u64) -> Result<(), Sched
         "UPDATE archive_files SET state = $2, error = $3 WHERE id = $1",
         params![file_id, FileState::Failed, "cancelled by an operator"],
     )?;
-    adjust_pending(c, &pool, -1, -signed(size))
+    for (pool, size) in copies {
+        adjust_pending(c, &pool, -1, -signed(size))?;
+    }
+    Ok(())
 }
 
 /// Fails a queued recall; one a mount is reading is refused.
@@ -146,27 +154,63 @@ pub(super) fn cancel_recall(c: &mut dyn Conn, recall_id: u64) -> Result<(), Sche
 /// count reset (the operator fixed what failed it).
 pub(super) fn retry_archive(c: &mut dyn Conn, file_id: u64) -> Result<(), SchedulerError> {
     let Some(r) = c.query_opt(
-        "SELECT state, pool, size FROM archive_files WHERE id = $1 FOR UPDATE",
+        "SELECT state, pool, size, class FROM archive_files WHERE id = $1 FOR UPDATE",
         params![file_id],
     )?
     else {
         return Err(SchedulerError::UnknownFile(file_id));
     };
-    let (state, pool, size): (FileState, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (state, pool, size, class): (FileState, String, u64, Option<String>) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     if state != FileState::Failed {
         return Err(SchedulerError::Invalid(format!(
             "file {file_id} is {state}: only a failed file is retried"
         )));
     }
+    // The copies its class asks for that are neither on tape nor queued.
+    let routes: Vec<(u64, String)> = match &class {
+        None => vec![(1, pool)],
+        Some(class) => c
+            .query(
+                "SELECT copy_nb, pool FROM routes WHERE class = $1 ORDER BY copy_nb",
+                params![class.as_str()],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect::<Result<_, SchedulerError>>()?,
+    };
     c.execute(
         "UPDATE archive_files SET state = $2, error = NULL WHERE id = $1",
         params![file_id, FileState::Queued],
     )?;
-    c.execute(
-        "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES ($1, $2, $3, ts_now())",
-        params![file_id, &pool, size],
-    )?;
-    adjust_pending(c, &pool, 1, signed(size))
+    let mut queued = 0;
+    for (copy_nb, pool) in routes {
+        let present = c
+            .query_opt(
+                "SELECT 1 FROM tape_files WHERE file_id = $1 AND copy_nb = $2
+                 UNION ALL SELECT 1 FROM archive_queue WHERE file_id = $1 AND copy_nb = $2",
+                params![file_id, copy_nb],
+            )?
+            .is_some();
+        if present {
+            continue;
+        }
+        c.execute(
+            "INSERT INTO archive_queue (file_id, copy_nb, pool, size, queued)
+             VALUES ($1, $2, $3, $4, ts_now())",
+            params![file_id, copy_nb, &pool, size],
+        )?;
+        adjust_pending(c, &pool, 1, signed(size))?;
+        queued += 1;
+    }
+    if queued == 0 {
+        // Every copy is on tape already: the file is.
+        c.execute(
+            "UPDATE archive_files SET state = $2 WHERE id = $1",
+            params![file_id, FileState::OnTape],
+        )?;
+    }
+    Ok(())
 }
 
 /// A failed recall goes back to the queue, its attempts reset; refused when

@@ -30,13 +30,18 @@ pub(super) fn delete_files(
             deleted.push(id);
             continue;
         }
-        if let Some(q) = c.query_opt(
-            "SELECT mount_id, pool, size FROM archive_queue WHERE file_id = $1",
+        // Each queued copy no mount is writing is taken off the queue.
+        for q in c.query(
+            "SELECT mount_id, pool, size, copy_nb FROM archive_queue WHERE file_id = $1",
             params![id],
         )? {
-            let (mount, pool, size): (Option<u64>, String, u64) = (q.get(0)?, q.get(1)?, q.get(2)?);
+            let (mount, pool, size, copy_nb): (Option<u64>, String, u64, u64) =
+                (q.get(0)?, q.get(1)?, q.get(2)?, q.get(3)?);
             if mount.is_none() {
-                c.execute("DELETE FROM archive_queue WHERE file_id = $1", params![id])?;
+                c.execute(
+                    "DELETE FROM archive_queue WHERE file_id = $1 AND copy_nb = $2",
+                    params![id, copy_nb],
+                )?;
                 c.execute(
                     "UPDATE archive_files SET state = $2, error = $3 WHERE id = $1",
                     params![id, FileState::Failed, "deleted before it reached tape"],

@@ -302,7 +302,90 @@ fn tapes_not_verified_within_the_interval_are_queued(b: Backend) {
     );
 }
 
+/// A two-copy class: each copy queued to its own pool, written by its own
+/// mount, the file on tape only once both are; a recall skips the copy on
+/// a broken tape; a copy that fails for good fails the file, not the
+/// other copy's record.
+fn two_copies_go_to_two_pools_and_a_recall_takes_a_good_one(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    for (pool, vid) in [("default", "V00001"), ("copy2", "V00002")] {
+        s.add_pool(pool).unwrap();
+        s.add_tape(vid, pool, 1 << 40).unwrap();
+    }
+    s.add_class("two", 2).unwrap();
+    assert!(s.add_class("two", 2).is_err(), "exists");
+    s.add_route("two", 1, "default").unwrap();
+    assert!(
+        s.queue_archive_class(&files(1), "two").is_err(),
+        "routes incomplete"
+    );
+    let err = s.add_route("two", 2, "default").unwrap_err();
+    assert!(err.to_string().contains("never share a pool"), "{err}");
+    assert!(s.add_route("two", 3, "copy2").is_err(), "no copy 3");
+    s.add_route("two", 2, "copy2").unwrap();
+    assert_eq!(
+        s.classes().unwrap()[0].routes,
+        vec![(1, "default".to_string()), (2, "copy2".to_string())]
+    );
+    let ids = s.queue_archive_class(&files(3), "two").unwrap();
+    let policy = MountPolicy::uniform(1, u64::MAX, DAY, Duration::ZERO);
+    let mut pools_written = Vec::new();
+    for drive in ["d0", "d1"] {
+        let m = s.next_mount("h", drive, &policy).unwrap().unwrap();
+        assert_eq!(m.kind, MountKind::Migration);
+        let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
+        assert_eq!(
+            jobs.len(),
+            3,
+            "each mount takes its pool's copy of every file"
+        );
+        s.report_migration(
+            m.id,
+            &m.vid,
+            &super::tests::archived(&jobs, 1),
+            &[],
+            &FileLimits::default(),
+        )
+        .unwrap();
+        s.end_mount(m.id).unwrap();
+        pools_written.push(m.pool.clone());
+        let state = state(&mut s, ids[0]);
+        if pools_written.len() == 1 {
+            assert_eq!(state, FileState::Queued, "one copy of two");
+        } else {
+            assert_eq!(state, FileState::OnTape);
+        }
+    }
+    pools_written.sort();
+    assert_eq!(pools_written, ["copy2", "default"]);
+    let copies = s.copies_of(LOCAL_OWNER, ids[0]).unwrap();
+    assert_eq!(
+        copies
+            .iter()
+            .map(|c| (c.copy_nb, c.vid.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "V00001"), (2, "V00002")]
+    );
+    assert_eq!(tape(&mut s).live_files, 3);
+    // The copy on a broken tape is skipped.
+    s.set_tape_state_by("V00001", TapeState::Broken, "dropped", "t")
+        .unwrap();
+    let ticket = s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    assert_eq!(ticket.vid, "V00002");
+    // Deleting cancels every queued copy.
+    let more = s.queue_archive_class(&files(1), "two").unwrap();
+    s.delete_files(LOCAL_OWNER, &more, "t").unwrap();
+    assert!(
+        s.queues()
+            .unwrap()
+            .iter()
+            .all(|q| q.kind == MountKind::Recall)
+    );
+}
+
 on_both_backends!(
+    two_copies_go_to_two_pools_and_a_recall_takes_a_good_one,
     tapes_not_verified_within_the_interval_are_queued,
     drives_are_offered_only_tapes_of_their_generation,
     delete_undelete_reclaim,

@@ -29,48 +29,99 @@ pub(super) fn queue_archive(
     files: &[NewArchiveFile],
     pool: &str,
 ) -> Result<Vec<u64>, SchedulerError> {
-    check_pool(c, pool)?;
-    // A file no tape of the pool can hold would only burn the pool's tapes.
-    let largest: Option<u64> = c
-        .query_one(
-            "SELECT MAX(capacity) FROM tapes WHERE pool = $1",
-            params![pool],
+    queue_routed(c, files, &[(1, pool.to_string())], None)
+}
+
+/// Queues files of a storage class: one queue entry per copy, in the pool
+/// its route names. Refused while the class's routes are incomplete.
+pub(super) fn queue_archive_class(
+    c: &mut dyn Conn,
+    files: &[NewArchiveFile],
+    class: &str,
+) -> Result<Vec<u64>, SchedulerError> {
+    let Some(copies) = c.query_opt(
+        "SELECT copies FROM storage_classes WHERE name = $1",
+        params![class],
+    )?
+    else {
+        return Err(SchedulerError::Invalid(format!(
+            "no storage class named {class:?} (tapeadmin classes lists them)"
+        )));
+    };
+    let copies: u64 = copies.get(0)?;
+    let routes: Vec<(u64, String)> = c
+        .query(
+            "SELECT copy_nb, pool FROM routes WHERE class = $1 ORDER BY copy_nb",
+            params![class],
         )?
-        .get(0)?;
-    let largest = largest.ok_or_else(|| SchedulerError::EmptyPool(pool.into()))?;
-    if let Some(f) = files.iter().find(|f| f.size > largest) {
-        return Err(SchedulerError::TooLarge {
-            path: f.path.clone(),
-            size: f.size,
-            pool: pool.into(),
-            largest,
-        });
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<_, SchedulerError>>()?;
+    if routes.len() as u64 != copies {
+        return Err(SchedulerError::Invalid(format!(
+            "storage class {class} asks for {copies} copies but has {} routes: tapeadmin add-route {class} COPY POOL for each",
+            routes.len()
+        )));
+    }
+    queue_routed(c, files, &routes, Some(class))
+}
+
+/// Inserts the files (their first route's pool recorded as theirs) and one
+/// queue entry per route.
+fn queue_routed(
+    c: &mut dyn Conn,
+    files: &[NewArchiveFile],
+    routes: &[(u64, String)],
+    class: Option<&str>,
+) -> Result<Vec<u64>, SchedulerError> {
+    let Some((_, first_pool)) = routes.first() else {
+        return Err(SchedulerError::Invalid("no route to any pool".into()));
+    };
+    for (_, pool) in routes {
+        check_pool(c, pool)?;
+        // A file no tape of the pool can hold would only burn the pool's tapes.
+        let largest: Option<u64> = c
+            .query_one(
+                "SELECT MAX(capacity) FROM tapes WHERE pool = $1",
+                params![pool.as_str()],
+            )?
+            .get(0)?;
+        let largest = largest.ok_or_else(|| SchedulerError::EmptyPool(pool.clone()))?;
+        if let Some(f) = files.iter().find(|f| f.size > largest) {
+            return Err(SchedulerError::TooLarge {
+                path: f.path.clone(),
+                size: f.size,
+                pool: pool.clone(),
+                largest,
+            });
+        }
     }
     // One time for the whole request, the database's.
     let t = super::db_now(c)?;
     let mut ids = Vec::with_capacity(files.len());
     // Many rows per statement: one round trip per chunk, not per file.
     for chunk in files.chunks(INSERT_CHUNK) {
-        let rows = placeholders(chunk.len(), 9);
-        let mut values = Vec::with_capacity(chunk.len() * 9);
+        let rows = placeholders(chunk.len(), 10);
+        let mut values = Vec::with_capacity(chunk.len() * 10);
         for f in chunk {
             let p = f.permissions;
             values.extend([
                 Value::from(&f.path),
                 Value::from(f.size),
-                Value::from(pool),
+                Value::from(first_pool.as_str()),
                 Value::from(FileState::Queued),
                 Value::from(t),
                 Value::from(&f.owner),
                 Value::from(p.map(|p| p.mode)),
                 Value::from(p.map(|p| p.uid)),
                 Value::from(p.map(|p| p.gid)),
+                Value::from(class),
             ]);
         }
         let mut chunk_ids: Vec<u64> = c
             .query(
                 &format!(
-                    "INSERT INTO archive_files (path, size, pool, state, created, owner, mode, uid, gid) VALUES {rows} RETURNING id"
+                    "INSERT INTO archive_files (path, size, pool, state, created, owner, mode, uid, gid, class) VALUES {rows} RETURNING id"
                 ),
                 &values,
             )?
@@ -80,26 +131,31 @@ pub(super) fn queue_archive(
         // Ids are drawn in row order within one statement; RETURNING may
         // list them in any order.
         chunk_ids.sort_unstable();
-        let mut values = Vec::with_capacity(chunk.len() * 4);
-        for (f, id) in chunk.iter().zip(&chunk_ids) {
-            values.extend([
-                Value::from(*id),
-                Value::from(pool),
-                Value::from(f.size),
-                Value::from(t),
-            ]);
+        for (copy_nb, pool) in routes {
+            let mut values = Vec::with_capacity(chunk.len() * 5);
+            for (f, id) in chunk.iter().zip(&chunk_ids) {
+                values.extend([
+                    Value::from(*id),
+                    Value::from(*copy_nb),
+                    Value::from(pool.as_str()),
+                    Value::from(f.size),
+                    Value::from(t),
+                ]);
+            }
+            c.execute(
+                &format!(
+                    "INSERT INTO archive_queue (file_id, copy_nb, pool, size, queued) VALUES {}",
+                    placeholders(chunk.len(), 5)
+                ),
+                &values,
+            )?;
         }
-        c.execute(
-            &format!(
-                "INSERT INTO archive_queue (file_id, pool, size, queued) VALUES {}",
-                placeholders(chunk.len(), 4)
-            ),
-            &values,
-        )?;
         ids.extend(chunk_ids);
     }
     let bytes: u64 = files.iter().map(|f| f.size).sum();
-    adjust_pending(c, pool, ids.len() as i64, signed(bytes))?;
+    for (_, pool) in routes {
+        adjust_pending(c, pool, ids.len() as i64, signed(bytes))?;
+    }
     Ok(ids)
 }
 
@@ -112,8 +168,20 @@ pub(super) fn queue_recall(
     // Another owner's file is answered as no file at all: a client learns
     // nothing of what it does not own.
     let row = c.query_opt(
+        // The best copy: a good one on a tape that can be mounted, one
+        // mounted or about to be first, then the least busy tape.
         "SELECT f.state, t.vid, t.fseq, f.deleted IS NOT NULL FROM archive_files f
-         LEFT JOIN tape_files t ON t.file_id = f.id WHERE f.id = $1 AND f.owner = $2",
+         LEFT JOIN tape_files t ON t.file_id = f.id
+         LEFT JOIN tapes tp ON tp.vid = t.vid
+         WHERE f.id = $1 AND f.owner = $2
+         ORDER BY CASE WHEN tp.state IN ('disabled', 'broken', 'exported', 'repacking')
+                       THEN 1 ELSE 0 END,
+                  CASE WHEN t.bad IS NULL THEN 0 ELSE 1 END,
+                  CASE WHEN t.vid IN (SELECT m.vid FROM mounts m WHERE m.ended IS NULL)
+                       THEN 0 ELSE 1 END,
+                  (SELECT COUNT(*) FROM recall_queue r WHERE r.vid = t.vid AND r.state = 'queued'),
+                  t.copy_nb
+         LIMIT 1",
         params![file_id, owner],
     )?;
     let Some(row) = row else {
@@ -213,13 +281,21 @@ pub(super) fn fetch_archive_jobs(
         bytes = bytes.saturating_add(job.size);
         jobs.push(job);
     }
-    assign(
-        c,
-        "archive_queue",
-        "file_id",
-        mount_id,
-        jobs.iter().map(|j| j.file_id),
-    )?;
+    // Only this pool's copy of each file (its other copies go to other
+    // pools, so other cartridges).
+    let ids: Vec<u64> = jobs.iter().map(|j| j.file_id).collect();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let list: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
+        let mut values = vec![Value::from(mount_id), Value::from(pool.as_str())];
+        values.extend(chunk.iter().map(|id| Value::from(*id)));
+        c.execute(
+            &format!(
+                "UPDATE archive_queue SET mount_id = $1 WHERE pool = $2 AND file_id IN ({})",
+                list.join(", ")
+            ),
+            &values,
+        )?;
+    }
     adjust_pending(c, &pool, -(jobs.len() as i64), -signed(bytes))?;
     c.execute(
         "UPDATE mounts SET fetched = 1 WHERE id = $1",
@@ -318,33 +394,49 @@ fn check_owner(
     file_ids: impl Iterator<Item = u64>,
 ) -> Result<(), SchedulerError> {
     for file_id in file_ids {
-        let mount: Option<Option<u64>> = c
+        // One queue entry per copy; this mount's is the one assigned to it.
+        let owned = c
             .query_opt(
-                "SELECT mount_id FROM archive_queue WHERE file_id = $1",
-                params![file_id],
+                "SELECT 1 FROM archive_queue WHERE file_id = $1 AND mount_id = $2",
+                params![file_id, mount_id],
             )?
-            .map(|r| r.get(0))
-            .transpose()?;
-        if mount != Some(Some(mount_id)) {
+            .is_some();
+        if !owned {
             return Err(SchedulerError::StaleMount { mount_id, file_id });
         }
     }
     Ok(())
 }
 
-/// Fails a file for good and takes it off the queue (it is assigned to a
-/// mount, or was just unassigned uncounted, so the pending counts do not
-/// change).
-fn fail_file(c: &mut dyn Conn, file_id: u64, reason: &str) -> Result<(), SchedulerError> {
+/// Fails a file for good and takes its copy `copy_nb` off the queue (it is
+/// assigned to a mount, or was just unassigned uncounted, so the pending
+/// counts do not change). Its other copies go on; the file stays failed.
+fn fail_copy(
+    c: &mut dyn Conn,
+    file_id: u64,
+    copy_nb: u64,
+    reason: &str,
+) -> Result<(), SchedulerError> {
     c.execute(
         "UPDATE archive_files SET state = $2, error = $3 WHERE id = $1",
         params![file_id, FileState::Failed, reason],
     )?;
     c.execute(
-        "DELETE FROM archive_queue WHERE file_id = $1",
-        params![file_id],
+        "DELETE FROM archive_queue WHERE file_id = $1 AND copy_nb = $2",
+        params![file_id, copy_nb],
     )?;
     Ok(())
+}
+
+/// The copy of `file_id` assigned to `mount_id`.
+fn copy_of(c: &mut dyn Conn, file_id: u64, mount_id: u64) -> Result<u64, SchedulerError> {
+    c.query_opt(
+        "SELECT copy_nb FROM archive_queue WHERE file_id = $1 AND mount_id = $2",
+        params![file_id, mount_id],
+    )?
+    .map(|r| r.get(0))
+    .transpose()?
+    .ok_or(SchedulerError::StaleMount { mount_id, file_id })
 }
 
 /// Which count a failure adds to.
@@ -371,17 +463,19 @@ fn count_failure(
     let row = c.query_one(
         &format!(
             "UPDATE archive_queue SET {column} = {column} + 1, last_error = $2, mount_id = NULL,
-                 last_mount_id = $3 WHERE file_id = $1 RETURNING {column}, pool, size"
+                 last_mount_id = $3 WHERE file_id = $1 AND mount_id = $3
+             RETURNING {column}, pool, size, copy_nb"
         ),
         params![file_id, &last, mount_id],
     )?;
-    let (n, pool, size): (u32, String, u64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    let (n, pool, size, copy_nb): (u32, String, u64, u64) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
     if n >= limit {
         let reason = match count {
             Count::EndOfMedium => format!("met end of medium on {n} tapes; the last time: {last}"),
             Count::Attempts => format!("failed after {n} attempts; the last: {last}"),
         };
-        fail_file(c, file_id, &reason)?;
+        fail_copy(c, file_id, copy_nb, &reason)?;
     } else {
         adjust_pending(c, &pool, 1, signed(size))?;
     }
@@ -433,18 +527,26 @@ pub(super) fn report_migration(
             .chain(failed.iter().map(|f| f.file_id)),
     )?;
     for a in archived {
+        let copy_nb = copy_of(c, a.file_id, mount_id)?;
         c.execute(
-            "INSERT INTO tape_files (file_id, vid, fseq, block_id, block_size)
-             VALUES ($1, $2, $3, $4, $5)",
-            params![a.file_id, vid, a.fseq, a.block_id, a.block_size],
+            "INSERT INTO tape_files (file_id, vid, fseq, block_id, block_size, copy_nb)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            params![a.file_id, vid, a.fseq, a.block_id, a.block_size, copy_nb],
         )?;
         c.execute(
-            "UPDATE archive_files SET state = $2, crc32c = $3, error = NULL WHERE id = $1",
-            params![a.file_id, FileState::OnTape, a.crc32c],
+            "DELETE FROM archive_queue WHERE file_id = $1 AND copy_nb = $2",
+            params![a.file_id, copy_nb],
         )?;
         c.execute(
-            "DELETE FROM archive_queue WHERE file_id = $1",
-            params![a.file_id],
+            "UPDATE archive_files SET crc32c = $2 WHERE id = $1",
+            params![a.file_id, a.crc32c],
+        )?;
+        // On tape once every copy is; a failed file stays failed.
+        c.execute(
+            "UPDATE archive_files SET state = $2, error = NULL
+             WHERE id = $1 AND state = $3
+               AND NOT EXISTS (SELECT 1 FROM archive_queue q WHERE q.file_id = $1)",
+            params![a.file_id, FileState::OnTape, FileState::Queued],
         )?;
     }
     for f in failed {
@@ -457,7 +559,10 @@ pub(super) fn report_migration(
                 limits.max_attempts,
                 reason.clone(),
             )?,
-            FileFailure::Final(reason) => fail_file(c, f.file_id, reason)?,
+            FileFailure::Final(reason) => {
+                let copy_nb = copy_of(c, f.file_id, mount_id)?;
+                fail_copy(c, f.file_id, copy_nb, reason)?
+            }
             FileFailure::EndOfMedium(reason) => count_failure(
                 c,
                 mount_id,
@@ -487,17 +592,17 @@ pub(super) fn count_attempt(
     limits: &FileLimits,
 ) -> Result<(), SchedulerError> {
     check_owner(c, mount_id, std::iter::once(file_id))?;
-    let attempts: u32 = c
-        .query_one(
-            "UPDATE archive_queue SET attempts = attempts + 1, last_error = $2 WHERE file_id = $1
-             RETURNING attempts",
-            params![file_id, reason],
-        )?
-        .get(0)?;
+    let row = c.query_one(
+        "UPDATE archive_queue SET attempts = attempts + 1, last_error = $2
+         WHERE file_id = $1 AND mount_id = $3 RETURNING attempts, copy_nb",
+        params![file_id, reason, mount_id],
+    )?;
+    let (attempts, copy_nb): (u32, u64) = (row.get(0)?, row.get(1)?);
     if attempts >= limits.max_attempts {
-        fail_file(
+        fail_copy(
             c,
             file_id,
+            copy_nb,
             &format!("failed after {attempts} attempts; the last: {reason}"),
         )?;
     }
