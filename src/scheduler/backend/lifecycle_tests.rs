@@ -373,6 +373,19 @@ fn two_copies_go_to_two_pools_and_a_recall_takes_a_good_one(b: Backend) {
         .unwrap();
     let ticket = s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
     assert_eq!(ticket.vid, "V00002");
+    // A relabel of copy 2's tape loses nothing: copy 1 remains, and the
+    // queued recall moves to it.
+    s.set_tape_state("V00001", TapeState::Active, "").unwrap();
+    let lost = s.reset_tape("V00002").unwrap();
+    assert_eq!(lost.len(), 3);
+    assert_eq!(state(&mut s, ids[0]), FileState::OnTape, "copy 1 remains");
+    assert_eq!(s.copies_of(LOCAL_OWNER, ids[0]).unwrap().len(), 1);
+    let r = &s.recall_status(&[ticket.recall_id]).unwrap()[0];
+    assert_eq!(
+        (r.state, r.vid.as_str()),
+        (RecallState::Queued, "V00001"),
+        "{r:?}"
+    );
     // Deleting cancels every queued copy.
     let more = s.queue_archive_class(&files(1), "two").unwrap();
     s.delete_files(LOCAL_OWNER, &more, "t").unwrap();

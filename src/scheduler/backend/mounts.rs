@@ -326,9 +326,26 @@ pub(super) fn reset_tape(c: &mut dyn Conn, vid: &str) -> Result<Vec<u64>, Schedu
         .iter()
         .map(|r| r.get(0))
         .collect::<Result<_, _>>()?;
+    // A file with a copy on another tape is not lost: its queued recalls
+    // from this tape go to that copy.
+    for r in c.query(
+        "SELECT q.id, o.vid, o.fseq FROM recall_queue q
+         JOIN tape_files o ON o.file_id = q.file_id AND o.vid != $1 AND o.bad IS NULL
+         WHERE q.vid = $1 AND q.state = $2 AND q.mount_id IS NULL
+         ORDER BY q.id, o.copy_nb",
+        params![vid, RecallState::Queued],
+    )? {
+        let (id, other, fseq): (u64, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        c.execute(
+            "UPDATE recall_queue SET vid = $2, fseq = $3 WHERE id = $1 AND vid != $2",
+            params![id, other.as_str(), fseq],
+        )?;
+    }
     c.execute(
         "UPDATE archive_files SET state = $3, error = $2
-         WHERE id IN (SELECT file_id FROM tape_files WHERE vid = $1)",
+         WHERE id IN (SELECT file_id FROM tape_files WHERE vid = $1)
+           AND NOT EXISTS (SELECT 1 FROM tape_files o
+                           WHERE o.file_id = archive_files.id AND o.vid != $1)",
         params![vid, format!("tape {vid} was relabelled"), FileState::Lost],
     )?;
     // Recalls from the tape can never be served: say so now.
