@@ -146,6 +146,13 @@ impl EventLoop {
             ))
         })?;
         let state = drive.state;
+        if state == DriveState::Up && drive.library_wait.is_some() {
+            // At start, or after a session: a moment, not a refusal for good.
+            return Err(Refusal::unavailable(format!(
+                "drive {} is waiting for the library to say what it holds: ask again in a moment",
+                l.drive
+            )));
+        }
         if !self.catalogue.start_session(
             &l.drive,
             SessionKind::Label,

@@ -95,16 +95,32 @@ impl AdminClient {
         new: Option<(String, u64)>,
     ) -> Result<String, ClientError> {
         let (pool, capacity) = new.unwrap_or_default();
-        let reply = self.call(
-            admin_request::Kind::LabelTape(LabelTape {
-                drive: drive.to_string(),
-                vid: vid.to_string(),
-                force,
-                pool,
-                capacity,
-            }),
-            self.operation_timeout,
-        )?;
+        let request = LabelTape {
+            drive: drive.to_string(),
+            vid: vid.to_string(),
+            force,
+            pool,
+            capacity,
+        };
+        // A drive waiting for the library to say what it holds (the daemon
+        // just started, a session just ended) is free in a moment: asked
+        // again until it is, for as long as a request may take.
+        let deadline = std::time::Instant::now() + self.timeout;
+        let reply = loop {
+            match self.call(
+                admin_request::Kind::LabelTape(request.clone()),
+                self.operation_timeout,
+            ) {
+                Err(ClientError::Refused(r))
+                    if r.code == super::refusal::ErrorCode::Unavailable
+                        && r.message.contains("waiting for the library")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                other => break other?,
+            }
+        };
         expect!(reply, Done, "label")
     }
 
