@@ -15,6 +15,7 @@ use super::*;
 mod admin;
 mod classes;
 mod deletion;
+mod enqueue;
 mod media;
 mod mounts;
 mod pools;
@@ -221,7 +222,7 @@ impl StagerRequests for SqlScheduler {
         files: &[NewArchiveFile],
         pool: &str,
     ) -> Result<Vec<u64>, SchedulerError> {
-        self.write(|c| queue::queue_archive(c, files, pool))
+        self.write(|c| enqueue::queue_archive(c, files, pool))
     }
 
     fn queue_recall(
@@ -238,7 +239,7 @@ impl StagerRequests for SqlScheduler {
         files: &[NewArchiveFile],
         class: &str,
     ) -> Result<Vec<u64>, SchedulerError> {
-        self.write(|c| queue::queue_archive_class(c, files, class))
+        self.write(|c| enqueue::queue_archive_class(c, files, class))
     }
 
     fn copies_of(&mut self, owner: &str, file_id: u64) -> Result<Vec<CopyInfo>, SchedulerError> {
