@@ -1,15 +1,101 @@
 //! Two copies through the real binaries: a two-copy class routed to two
 //! pools puts every file on two cartridges, the file on tape only once
 //! both are; with the cartridge of copy 1 broken, every file still recalls
-//! byte-exact, from copy 2.
+//! byte-exact, from copy 2. With one block of a file's copy 2 corrupted
+//! in its cartridge, a recall that reads copy 2 first goes on with copy 1,
+//! byte-exact, and copy 2 is recorded bad.
 
 mod common;
 
 use std::time::Duration;
 
-use common::Install;
+use common::{Install, pattern};
 
 const LONG: Duration = Duration::from_secs(120);
+
+/// Class `two`: copy 1 to pool `default` (V00001), copy 2 to `copy2`
+/// (V00002).
+fn two_copy_class(install: &Install) {
+    install.ok("tapeadmin", &["add-pool", "copy2"]);
+    install.ok("tapeadmin", &["move-tape", "V00002", "--pool", "copy2"]);
+    install.ok("tapeadmin", &["add-class", "two", "--copies", "2"]);
+    install.ok("tapeadmin", &["add-route", "two", "1", "default"]);
+    install.ok("tapeadmin", &["add-route", "two", "2", "copy2"]);
+}
+
+fn copies(install: &Install, id: u64) -> serde_json::Value {
+    let json: serde_json::Value =
+        serde_json::from_str(&install.ok("tapeadmin", &["--json", "file", &id.to_string()]))
+            .unwrap();
+    json["copies"].clone()
+}
+
+#[test]
+fn a_corrupted_copy_2_is_recorded_bad_and_the_recall_succeeds_from_copy_1() {
+    let install = Install::new(2, 2);
+    let _daemon = install.start();
+    two_copy_class(&install);
+    let sizes = [200_000usize, 700_000, 3_000];
+    let sources: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| install.make_file(&format!("f{i}"), size, 40 + i as u64))
+        .collect();
+    let mut args = vec!["archive", "--class", "two", "--wait"];
+    let paths: Vec<String> = sources.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let ids: Vec<u64> = common::archived_ids(&install.ok("stager", &args))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+
+    // One byte of file 1's copy 2 flipped on its cartridge.
+    let data = install.path().join("library/cartridges/V00002/data");
+    let mut raw = std::fs::read(&data).unwrap();
+    let needle = &pattern(sizes[1], 41)[500_000..500_064];
+    let at = raw
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("file 1's bytes on the cartridge");
+    raw[at + 7] ^= 0x5a;
+    std::fs::write(&data, raw).unwrap();
+
+    // Copy 1's tape out of service while the recall is queued: it reads
+    // copy 2 first.
+    install.ok(
+        "tapeadmin",
+        &["tape-state", "V00001", "disabled", "--reason", "test"],
+    );
+    let out = install.path().join("back");
+    std::fs::create_dir_all(&out).unwrap();
+    let dest = out.join("f1");
+    install.ok(
+        "stager",
+        &["recall", &ids[1].to_string(), dest.to_str().unwrap()],
+    );
+    install.wait_for("copy 2 found bad", LONG, || {
+        copies(&install, ids[1])[1]["bad"].is_string()
+    });
+    let bad = copies(&install, ids[1])[1]["bad"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(bad.contains("CRC32C"), "{bad}");
+    assert!(!dest.exists(), "nothing placed from the bad copy");
+    install.ok("tapeadmin", &["tape-state", "V00001", "active"]);
+    install.wait_for("the recall from copy 1", LONG, || dest.exists());
+    assert!(
+        std::fs::read(&dest).unwrap() == std::fs::read(&sources[1]).unwrap(),
+        "byte-exact from copy 1"
+    );
+    assert!(
+        copies(&install, ids[1])[0]["bad"].is_null(),
+        "copy 1 is good"
+    );
+    for i in [0, 2] {
+        assert!(copies(&install, ids[i])[1]["bad"].is_null(), "file {i}");
+    }
+}
 
 #[test]
 fn with_copy_1_broken_every_file_recalls_from_copy_2() {

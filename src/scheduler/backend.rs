@@ -16,6 +16,7 @@ mod admin;
 mod classes;
 mod deletion;
 mod enqueue;
+mod fallback;
 mod media;
 mod mounts;
 mod pools;
@@ -494,6 +495,8 @@ impl MetricsSource for SqlScheduler {
     }
 }
 
+#[cfg(test)]
+mod copies_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]

@@ -224,6 +224,15 @@ pub enum RecallEnd {
         error: String,
         after: std::time::Duration,
     },
+    /// The copy read failed (a read error, a checksum or size that does
+    /// not match): the recall goes on with the next copy, or fails once
+    /// every copy has failed. `bad`: the data itself proved wrong, so the
+    /// copy is marked bad and never chosen again (a drive's error is not
+    /// held against the copy).
+    CopyFailed {
+        reason: String,
+        bad: bool,
+    },
 }
 
 /// How many times a recall is tried in all before a passing failure

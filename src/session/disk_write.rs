@@ -51,6 +51,12 @@ pub struct Writers {
 enum Failure {
     Final(String),
     Passing(String),
+    /// The copy on tape could not be read or is not the file: the recall
+    /// goes on with another copy (`bad`: the data proved wrong).
+    Copy {
+        reason: String,
+        bad: bool,
+    },
 }
 
 impl From<String> for Failure {
@@ -99,6 +105,10 @@ impl DiskWritePool {
                                 Err(Failure::Final(e)) => {
                                     tracing::error!(recall_id, file_id, error = %e, "recall {recall_id} of file {file_id} failed: {e}");
                                     RecallEnd::Failed(e)
+                                }
+                                Err(Failure::Copy { reason, bad }) => {
+                                    tracing::warn!(recall_id, file_id, error = %reason, bad, "recall of file {file_id}: the copy failed; another copy is tried if there is one");
+                                    RecallEnd::CopyFailed { reason, bad }
                                 }
                                 Err(Failure::Passing(e)) => {
                                     tracing::warn!(recall_id, error = %e, retry_in_s = w.retry_after.as_secs_f64(), "recall failed for now: nothing was left at the destination, it is tried again later");
@@ -218,7 +228,10 @@ fn fill(
     for block in blocks {
         if error.is_none() {
             if let Some(e) = &block.error {
-                error = Some(Failure::Final(e.clone()));
+                error = Some(Failure::Copy {
+                    reason: e.clone(),
+                    bad: block.data_bad,
+                });
             } else {
                 match staged.file().write_all(&block.data) {
                     Ok(()) => {
@@ -244,18 +257,20 @@ fn fill(
     }
 }
 
-fn verify(job: &RecallJob, bytes: u64, crc: u32) -> Result<(), String> {
+/// The bytes read are the file the catalogue knows, or the copy is bad.
+fn verify(job: &RecallJob, bytes: u64, crc: u32) -> Result<(), Failure> {
+    let bad = |reason| Failure::Copy { reason, bad: true };
     if bytes != job.size {
-        return Err(format!(
+        return Err(bad(format!(
             "file {} read {bytes} bytes from tape, the catalogue says {}",
             job.file_id, job.size
-        ));
+        )));
     }
     if crc != job.crc32c {
-        return Err(format!(
+        return Err(bad(format!(
             "file {}: checksum mismatch: tape data has CRC32C {crc:08x}, the catalogue says {:08x}",
             job.file_id, job.crc32c
-        ));
+        )));
     }
     Ok(())
 }

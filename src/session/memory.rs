@@ -23,6 +23,9 @@ pub struct Block {
     /// CRC32C of the payload.
     pub crc: u32,
     pub error: Option<String>,
+    /// The error proves the data read from tape wrong (a recall's copy is
+    /// bad), rather than a drive or disk failing.
+    pub data_bad: bool,
 }
 
 impl Block {
@@ -31,6 +34,7 @@ impl Block {
             data: Vec::with_capacity(capacity),
             crc: 0,
             error: None,
+            data_bad: false,
         }
     }
 
@@ -39,6 +43,7 @@ impl Block {
     pub fn reset(&mut self) {
         self.crc = 0;
         self.error = None;
+        self.data_bad = false;
     }
 
     /// Makes the data `len` bytes long for a fill that overwrites all of
@@ -55,6 +60,12 @@ impl Block {
     pub fn fail(&mut self, reason: String) {
         self.data.clear();
         self.error = Some(reason);
+    }
+
+    /// A recall's tape read failed; `data_bad` as the field.
+    pub fn fail_read(&mut self, reason: String, data_bad: bool) {
+        self.fail(reason);
+        self.data_bad = data_bad;
     }
 }
 

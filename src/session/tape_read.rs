@@ -95,7 +95,15 @@ fn read_files(
         stats.positioning += started.elapsed();
         status.state(SessionState::Transferring);
         let result = match positioned {
-            Err(e) => Err(format!("file {} fSeq {}: {e}", job.file_id, job.fseq)),
+            Err(e) => Err(ReadFailure {
+                // A wrong label is the copy's fault; a drive error is not
+                // proof against the data.
+                bad: match &e {
+                    format::FormatError::Drive(d) => d.proves_data_bad(),
+                    _ => true,
+                },
+                reason: format!("file {} fSeq {}: {e}", job.file_id, job.fseq),
+            }),
             Ok(header) => {
                 if job.block_size.is_some_and(|b| b != header.block_size) {
                     tracing::warn!(vid, file_id = job.file_id, catalogue = ?job.block_size, tape = header.block_size, "the catalogue and UHL1 disagree on the block size; reading with the tape's");
@@ -106,18 +114,44 @@ fn read_files(
         };
         match result {
             Ok(()) => stats.files += 1,
-            Err(reason) => {
+            Err(ReadFailure { reason, bad }) => {
                 stats.errors += 1;
-                tracing::warn!(vid, file_id = job.file_id, fseq = job.fseq, reason = %reason, "recall read failed");
+                tracing::warn!(vid, file_id = job.file_id, fseq = job.fseq, reason = %reason, bad, "recall read failed");
                 if let Ok(mut block) = pool.get(&never) {
                     block.reset();
-                    block.fail(reason);
+                    block.fail_read(reason, bad);
                     if let Err(e) = blocks.send(block) {
                         pool.put(e.into_inner());
                     }
                 }
             }
         }
+    }
+}
+
+/// Why a file could not be read. `bad`: the data itself proved wrong (a
+/// checksum, a label, an early end), so the copy is; a drive's error is
+/// not held against it.
+struct ReadFailure {
+    reason: String,
+    bad: bool,
+}
+
+impl ReadFailure {
+    fn bad(reason: String) -> Self {
+        Self { reason, bad: true }
+    }
+}
+
+impl From<String> for ReadFailure {
+    fn from(reason: String) -> Self {
+        Self { reason, bad: false }
+    }
+}
+
+impl From<&str> for ReadFailure {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
     }
 }
 
@@ -147,7 +181,7 @@ impl BlockReader {
         never: &crossbeam_channel::Receiver<()>,
         status: &StatusHandle,
         stats: &mut TapeStats,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReadFailure> {
         let Some(scratch) = self.scratch.as_mut() else {
             return read_data(drive, job, blocks, pool, never, status, stats);
         };
@@ -159,10 +193,10 @@ impl BlockReader {
                 return Ok(());
             };
             let payload = lbp_open(&scratch[..n]).ok_or_else(|| {
-                format!(
+                ReadFailure::bad(format!(
                     "file {}: tape block {tape_block} failed its LBP CRC32C check",
                     job.file_id
-                )
+                ))
             })?;
             for chunk in payload.chunks(pool.block_size()) {
                 let wait = Instant::now();
@@ -191,15 +225,18 @@ impl BlockReader {
 fn data_len(
     outcome: Result<ReadOutcome, crate::tape::DriveError>,
     job: &RecallJob,
-) -> Result<Option<usize>, String> {
+) -> Result<Option<usize>, ReadFailure> {
     match outcome {
         Ok(ReadOutcome::Data(n)) => Ok(Some(n)),
         Ok(ReadOutcome::FileMark) => Ok(None),
-        Ok(ReadOutcome::EndOfData) => Err(format!(
+        Ok(ReadOutcome::EndOfData) => Err(ReadFailure::bad(format!(
             "file {}: end of data before the file's closing file mark",
             job.file_id
-        )),
-        Err(e) => Err(format!("file {}: {e}", job.file_id)),
+        ))),
+        Err(e) => Err(ReadFailure {
+            bad: e.proves_data_bad(),
+            reason: format!("file {}: {e}", job.file_id),
+        }),
     }
 }
 
@@ -213,7 +250,7 @@ fn read_data(
     never: &crossbeam_channel::Receiver<()>,
     status: &StatusHandle,
     stats: &mut TapeStats,
-) -> Result<(), String> {
+) -> Result<(), ReadFailure> {
     let capacity = pool.block_size() + crate::tape::drive::LBP_CRC_LEN;
     for block_no in 0.. {
         let wait = Instant::now();
@@ -235,10 +272,10 @@ fn read_data(
         };
         let Some(payload) = lbp_open(&block.data[..n]).map(<[u8]>::len) else {
             pool.put(block);
-            return Err(format!(
+            return Err(ReadFailure::bad(format!(
                 "file {}: block {block_no} failed its LBP CRC32C check",
                 job.file_id
-            ));
+            )));
         };
         // lbp_open just checked this CRC against the payload: reuse it.
         block.crc = u32::from_be_bytes(block.data[payload..n].try_into().unwrap_or_default());

@@ -82,6 +82,22 @@ pub enum DriveError {
     PositionUnknown { drive: String, why: &'static str },
 }
 
+impl DriveError {
+    /// True when the error is about the recorded data, not the drive: a
+    /// block whose stored CRC does not match, or a MEDIUM ERROR sense
+    /// (SPC: a flaw in the medium or the recorded data). A recall then
+    /// holds it against the copy.
+    pub fn proves_data_bad(&self) -> bool {
+        match self {
+            DriveError::Crc { .. } => true,
+            DriveError::Scsi { source, .. } => source
+                .sense()
+                .is_some_and(|s| s.key == crate::scsi::sense::SenseKey::MediumError),
+            _ => false,
+        }
+    }
+}
+
 /// What a read returns besides data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {

@@ -19,6 +19,7 @@ fn candidates(c: &mut dyn Conn) -> Result<Vec<Candidate>, SchedulerError> {
         "SELECT r.vid, tp.pool, COUNT(*), CAST(COALESCE(SUM(r.size), 0) AS BIGINT), MIN(r.queued)
          FROM pending_recalls r JOIN tapes tp ON tp.vid = r.vid
          WHERE r.vid NOT IN (SELECT vid FROM mounts WHERE ended IS NULL) AND r.not_before <= ts_now()
+           AND r.repack IS NULL
          GROUP BY r.vid, tp.pool",
         params![],
     )? {

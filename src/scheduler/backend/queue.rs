@@ -25,6 +25,17 @@ pub(super) fn placeholders(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// The order of a file's copies (`t`: tape_files, `tp`: its tape) for a
+/// recall: on a tape that can be mounted first, then one mounted or with a
+/// mount coming, then the least busy tape, then the lowest copy number.
+pub(super) const BEST_COPY: &str =
+    "CASE WHEN tp.state IN ('disabled', 'broken', 'exported', 'repacking')
+                       THEN 1 ELSE 0 END,
+                  CASE WHEN t.vid IN (SELECT m.vid FROM mounts m WHERE m.ended IS NULL)
+                       THEN 0 ELSE 1 END,
+                  (SELECT COUNT(*) FROM recall_queue r WHERE r.vid = t.vid AND r.state = 'queued'),
+                  t.copy_nb";
+
 pub(super) fn queue_recall(
     c: &mut dyn Conn,
     owner: &str,
@@ -36,18 +47,14 @@ pub(super) fn queue_recall(
     let row = c.query_opt(
         // The best copy: a good one on a tape that can be mounted, one
         // mounted or about to be first, then the least busy tape.
-        "SELECT f.state, t.vid, t.fseq, f.deleted IS NOT NULL FROM archive_files f
+        &format!(
+            "SELECT f.state, t.vid, t.fseq, f.deleted IS NOT NULL FROM archive_files f
          LEFT JOIN tape_files t ON t.file_id = f.id
          LEFT JOIN tapes tp ON tp.vid = t.vid
          WHERE f.id = $1 AND f.owner = $2
-         ORDER BY CASE WHEN tp.state IN ('disabled', 'broken', 'exported', 'repacking')
-                       THEN 1 ELSE 0 END,
-                  CASE WHEN t.bad IS NULL THEN 0 ELSE 1 END,
-                  CASE WHEN t.vid IN (SELECT m.vid FROM mounts m WHERE m.ended IS NULL)
-                       THEN 0 ELSE 1 END,
-                  (SELECT COUNT(*) FROM recall_queue r WHERE r.vid = t.vid AND r.state = 'queued'),
-                  t.copy_nb
-         LIMIT 1",
+         ORDER BY CASE WHEN t.bad IS NULL THEN 0 ELSE 1 END, {BEST_COPY}
+         LIMIT 1"
+        ),
         params![file_id, owner],
     )?;
     let Some(row) = row else {
@@ -529,6 +536,10 @@ pub(super) fn report_recalls(
                         RecallState::Queued
                     ],
                 )?;
+                continue;
+            }
+            RecallEnd::CopyFailed { reason, bad } => {
+                super::fallback::copy_failed(c, mount_id, *recall_id, reason, *bad)?;
                 continue;
             }
         };

@@ -79,6 +79,7 @@ fn recall(h: &Harness, job: RecallJob, data: &[u8]) -> Result<(), String> {
     result.map_err(|f| match f {
         Failure::Final(e) => e,
         Failure::Passing(e) => format!("for now: {e}"),
+        Failure::Copy { reason, bad } => format!("copy failed (bad: {bad}): {reason}"),
     })
 }
 
@@ -114,6 +115,10 @@ fn a_checksum_mismatch_leaves_nothing() {
     let dest = h.root.join("f");
     let err = recall(&h, job(&dest, b"payload", None), b"paYload").unwrap_err();
     assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(
+        err.starts_with("copy failed (bad: true)"),
+        "the copy is blamed: {err}"
+    );
     assert!(entries(&h.root).is_empty());
     assert!(h.staged.lock().unwrap().is_empty(), "nothing recorded");
 }
