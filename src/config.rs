@@ -53,6 +53,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub verify: VerifyConfig,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub repack: RepackConfig,
     /// Test scaffolding: the daemon's sessions' scheduler connections made
     /// slow or failing (see `crate::faults`). Never set in production.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -274,12 +276,14 @@ pub mod security;
 pub use security::SecurityConfig;
 mod defaults;
 mod library;
+mod repack;
 mod scheduler;
 pub mod tlcd;
 
 pub use client::{ClientConfig, StagerSettings, is_client_config};
 use defaults::*;
 pub use defaults::{DEFAULT_MOVE_TIMEOUT, DEFAULT_PROBE_INTERVAL};
+pub use repack::RepackConfig;
 pub use scheduler::{PoolPolicyConfig, QueuePolicyConfig, SchedulerConfig};
 
 impl Config {
@@ -323,6 +327,20 @@ impl Config {
                 }
                 Ok(_) => {}
             }
+        }
+        if self.repack.buffer_bytes.0 == 0 {
+            return Err(bad(
+                "repack.buffer_bytes",
+                "expected a size above 0 (a repacked file waits there between its read and its write)".into(),
+            ));
+        }
+        if let Some(dir) = &self.repack.buffer_dir
+            && !dir.is_absolute()
+        {
+            return Err(bad(
+                "repack.buffer_dir",
+                format!("expected an absolute path, got {}", dir.display()),
+            ));
         }
         let s = &self.session;
         if s.block_size.0 < 80 || s.block_size.0 > MAX_BLOCK_SIZE {

@@ -69,6 +69,7 @@ pub fn mount_policy(s: &SchedulerConfig) -> MountPolicy {
         recall,
         pools,
         empty_backoff: s.empty_mount_backoff.0,
+        repack_max_drives: crate::config::RepackConfig::default().max_drives,
     }
 }
 

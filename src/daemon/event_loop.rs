@@ -414,7 +414,8 @@ impl EventLoop {
 
     /// Asks the scheduler thread for a mount for each drive that is due.
     fn ask_for_mounts(&mut self) {
-        let policy = crate::settings::mount_policy(&self.config.scheduler);
+        let mut policy = crate::settings::mount_policy(&self.config.scheduler);
+        policy.repack_max_drives = self.config.repack.max_drives;
         for drive in self.catalogue.mount_requests(Instant::now()) {
             self.io.scheduler.find_mount(drive, policy.clone());
         }
@@ -432,7 +433,8 @@ impl EventLoop {
             ToLoop::MountFound { drive, mount } => {
                 let kind = match mount.kind {
                     MountKind::Migration => SessionKind::Migration,
-                    MountKind::Recall => SessionKind::Recall,
+                    // A repack's reads are recalls into the buffer.
+                    MountKind::Recall | MountKind::Repack => SessionKind::Recall,
                     MountKind::Verify => SessionKind::Verify,
                     // The scheduler never picks operator mounts.
                     MountKind::Label | MountKind::Readtp => SessionKind::Unspecified,

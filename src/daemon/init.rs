@@ -285,6 +285,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         security: Default::default(),
         metrics: Default::default(),
         verify: Default::default(),
+        repack: Default::default(),
         test_faults: Default::default(),
     };
 

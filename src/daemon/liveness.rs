@@ -22,6 +22,8 @@ pub struct Liveness {
     pub models: Vec<(String, Option<String>)>,
     /// `[verify] interval`: tapes not verified within it are queued.
     pub verify_interval: Option<Duration>,
+    /// The repack buffer, moved on at every round and before every mount.
+    pub repack: Option<crate::scheduler::RepackSettings>,
     pub ttl: Duration,
     pub changer: ControllerClient,
     next: Instant,
@@ -39,6 +41,7 @@ impl Liveness {
         Self {
             host,
             verify_interval: None,
+            repack: None,
             models: drives.iter().map(|d| (d.clone(), None)).collect(),
             drives,
             ttl,
@@ -52,6 +55,23 @@ impl Liveness {
     pub fn with_verify_interval(mut self, interval: Option<Duration>) -> Self {
         self.verify_interval = interval;
         self
+    }
+
+    /// Repacks are moved on with this buffer (its directory created).
+    pub fn with_repack(mut self, settings: crate::scheduler::RepackSettings) -> Self {
+        if let Err(e) = super::repack_buffer::prepare(&settings) {
+            tracing::error!(dir = %settings.buffer_dir, error = %e, "cannot create the repack buffer directory");
+        }
+        self.repack = Some(settings);
+        self
+    }
+
+    /// Moves the repacks on (reads done to the archive queues, new files
+    /// into the buffer while it has room).
+    pub fn advance_repacks(&self, db: &mut dyn MountSelection) {
+        if let Some(settings) = &self.repack {
+            super::repack_buffer::advance(db, settings);
+        }
     }
 
     /// The drives' LTO generations (from the config).
@@ -78,6 +98,7 @@ impl Liveness {
         if let Err(e) = db.set_drive_models(&self.host, &self.models) {
             tracing::error!(error = %e, "cannot record the drives' generations");
         }
+        self.advance_repacks(db);
         if let Some(interval) = self.verify_interval {
             match db.queue_stale_verifications(interval) {
                 Ok(0) => {}

@@ -14,6 +14,7 @@ pub mod liveness;
 pub mod messages;
 pub mod metrics;
 pub mod reload;
+mod repack_buffer;
 mod root_setup;
 pub mod scheduler_thread;
 pub mod watchdog;
@@ -208,7 +209,8 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
                 .map(|d| (d.name.clone(), d.model.clone()))
                 .collect(),
         )
-        .with_verify_interval(config.verify.interval.map(|i| i.0)),
+        .with_verify_interval(config.verify.interval.map(|i| i.0))
+        .with_repack(repack_buffer::settings(&config)),
     )
     .map_err(DaemonError::Thread)?;
     let library =
@@ -313,8 +315,16 @@ pub fn session_spec(
         // Every root any client has: the frontend held each request to its
         // client's own roots when it was queued; the session only makes
         // sure no path leads out of all of them when it is opened.
-        archive_roots: all_roots(config, |c| &c.archive_roots, &config.paths.archive_roots),
-        recall_roots: all_roots(config, |c| &c.recall_roots, &config.paths.recall_roots),
+        // And the repack buffer, which a repack's recalls write and its
+        // migrations read (no client can name it).
+        archive_roots: with_buffer(
+            config,
+            all_roots(config, |c| &c.archive_roots, &config.paths.archive_roots),
+        ),
+        recall_roots: with_buffer(
+            config,
+            all_roots(config, |c| &c.recall_roots, &config.paths.recall_roots),
+        ),
         drive: drive.to_string(),
         drive_device: drive_config
             .map(|d| d.device.display().to_string())
@@ -455,6 +465,11 @@ fn remove_stale_ipc(endpoint: &str) {
     if let Some(path) = endpoint.strip_prefix("ipc://") {
         let _ = std::fs::remove_file(path);
     }
+}
+
+fn with_buffer(config: &Config, mut roots: Vec<String>) -> Vec<String> {
+    roots.push(repack_buffer::settings(config).buffer_dir);
+    roots
 }
 
 fn all_roots(

@@ -232,6 +232,7 @@ impl SchedulerThread {
             self.waker.send(ToLoop::NoMount { drive });
             return;
         }
+        self.liveness.advance_repacks(&mut *self.db);
         let answer = match self.db.next_mount(&self.host, &drive, policy) {
             Ok(Some(mount)) => {
                 tracing::info!(drive = %drive, vid = %mount.vid, mount = mount.id, kind = mount.kind.as_str(), "mount assigned: {} {} of {} to {drive}", mount.kind.as_str(), mount.id, mount.vid);

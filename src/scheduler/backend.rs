@@ -22,6 +22,7 @@ mod mounts;
 mod pools;
 mod queries;
 mod queue;
+mod repack;
 mod verify;
 
 /// The database's time now (its `ts_now()`), for what is decided in Rust
@@ -358,6 +359,17 @@ impl MountSelection for SqlScheduler {
         self.write(|c| admin::renew_leases(c, host, drives, ttl.as_secs_f64()))
     }
 
+    fn advance_repacks(
+        &mut self,
+        settings: &RepackSettings,
+    ) -> Result<Vec<String>, SchedulerError> {
+        self.write(|c| repack::advance(c, settings))
+    }
+
+    fn buffers_removed(&mut self, paths: &[String]) -> Result<(), SchedulerError> {
+        self.write(|c| repack::buffers_removed(c, paths))
+    }
+
     fn queue_stale_verifications(&mut self, interval: Duration) -> Result<u64, SchedulerError> {
         self.write(|c| verify::queue_stale_verifications(c, interval.as_secs_f64()))
     }
@@ -429,6 +441,19 @@ impl Administration for SqlScheduler {
 
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError> {
         self.write(|c| deletion::reclaim(c, vid))
+    }
+
+    fn queue_repack(
+        &mut self,
+        vid: &str,
+        request: &RepackRequest,
+        by: &str,
+    ) -> Result<u64, SchedulerError> {
+        self.write(|c| repack::queue_repack(c, vid, request, by))
+    }
+
+    fn repacks(&mut self) -> Result<Vec<RepackInfo>, SchedulerError> {
+        self.write(repack::repacks)
     }
 
     fn add_class(&mut self, name: &str, copies: u64) -> Result<(), SchedulerError> {

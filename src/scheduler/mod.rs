@@ -235,6 +235,46 @@ pub enum RecallEnd {
     },
 }
 
+/// What `tapeadmin repack` asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepackRequest {
+    /// Where the moved copies go (a new generation's pool); None: each
+    /// copy's route.
+    pub to_pool: Option<String>,
+    /// Also write the copies a file's class asks for that no good tape holds.
+    pub add_copies: bool,
+    /// Reclaim the tape once it holds no live copy.
+    pub reclaim: bool,
+}
+
+/// Where a repack's files wait between their read and their writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepackSettings {
+    pub buffer_dir: String,
+    /// At most this many bytes of files held in the buffer at any time.
+    pub buffer_bytes: u64,
+}
+
+/// One repack, as `tapeadmin repacks` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepackInfo {
+    pub vid: String,
+    /// queued, running, done or failed.
+    pub state: String,
+    pub files_total: u64,
+    pub files_done: u64,
+    pub files_failed: u64,
+    /// Bytes of the files whose every copy is written.
+    pub bytes: u64,
+    pub queued: f64,
+    pub started: Option<f64>,
+    pub ended: Option<f64>,
+    /// The first file's failure.
+    pub error: Option<String>,
+    pub to_pool: Option<String>,
+    pub requested_by: Option<String>,
+}
+
 /// How many times a recall is tried in all before a passing failure
 /// (a full disk) becomes final.
 pub const RECALL_RETRIES: u64 = 10;

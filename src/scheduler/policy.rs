@@ -38,6 +38,8 @@ pub struct MountPolicy {
     pub pools: BTreeMap<String, PoolPolicy>,
     /// A queue whose last mount found nothing is not mounted again for this long.
     pub empty_backoff: Duration,
+    /// At most this many drives read for repacks at once (`[repack] max_drives`).
+    pub repack_max_drives: u64,
 }
 
 impl MountPolicy {
@@ -60,6 +62,7 @@ impl MountPolicy {
             recall: queue,
             pools: BTreeMap::new(),
             empty_backoff,
+            repack_max_drives: 1,
         }
     }
 

@@ -201,6 +201,13 @@ pub trait MountSelection: Send {
         host: &str,
         models: &[(String, Option<String>)],
     ) -> Result<(), SchedulerError>;
+    /// Moves every repack on: reads done go to the archive queues, new
+    /// files are read while the buffer has room, finished repacks end.
+    /// Returns buffer files that may be removed (then `buffers_removed`).
+    fn advance_repacks(&mut self, settings: &RepackSettings)
+    -> Result<Vec<String>, SchedulerError>;
+    /// These buffer files are gone: their room in the buffer is free.
+    fn buffers_removed(&mut self, paths: &[String]) -> Result<(), SchedulerError>;
     /// Open mounts of other hosts' drives whose lease ran out.
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     /// The leases any host holds or held on drives of these names: who
@@ -274,6 +281,16 @@ pub trait Administration: Send {
     /// Empties a tape that holds no live copy; its next write mount starts
     /// at fSeq 1. Returns the deleted files' copies forgotten.
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
+    /// Queues a repack of a tape (it goes `repacking`); returns how many
+    /// live files it moves.
+    fn queue_repack(
+        &mut self,
+        vid: &str,
+        request: &RepackRequest,
+        by: &str,
+    ) -> Result<u64, SchedulerError>;
+    /// Every repack, oldest first.
+    fn repacks(&mut self) -> Result<Vec<RepackInfo>, SchedulerError>;
 }
 
 /// What the metrics endpoint reads.

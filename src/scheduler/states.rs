@@ -118,6 +118,8 @@ catalogue_state! {
         Readtp = "readtp",
         /// Reads a tape's files back against the catalogue.
         Verify = "verify",
+        /// Reads a repacked tape's files into the repack buffer.
+        Repack = "repack",
     }
 }
 

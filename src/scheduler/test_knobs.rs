@@ -130,6 +130,8 @@ knobs! {
     fn renew_leases(&mut self, host: &str, drives: &[String], ttl: Duration) -> Result<(), SchedulerError>;
     fn set_drive_models(&mut self, host: &str, models: &[(String, Option<String>)]) -> Result<(), SchedulerError>;
     fn queue_stale_verifications(&mut self, interval: Duration) -> Result<u64, SchedulerError>;
+    fn advance_repacks(&mut self, settings: &RepackSettings) -> Result<Vec<String>, SchedulerError>;
+    fn buffers_removed(&mut self, paths: &[String]) -> Result<(), SchedulerError>;
     fn expired_mounts(&mut self, host: &str) -> Result<Vec<OpenMount>, SchedulerError>;
     fn drive_leases(&mut self, drives: &[String]) -> Result<Vec<DriveLease>, SchedulerError>;
     }
@@ -157,6 +159,8 @@ knobs! {
     fn mount_history(&mut self) -> Result<Vec<MountRecord>, SchedulerError>;
     fn undelete(&mut self, file_id: u64, retention: std::time::Duration) -> Result<(), SchedulerError>;
     fn reclaim(&mut self, vid: &str) -> Result<u64, SchedulerError>;
+    fn queue_repack(&mut self, vid: &str, request: &RepackRequest, by: &str) -> Result<u64, SchedulerError>;
+    fn repacks(&mut self) -> Result<Vec<RepackInfo>, SchedulerError>;
     fn move_tape(&mut self, vid: &str, pool: &str) -> Result<(), SchedulerError>;
     fn add_class(&mut self, name: &str, copies: u64) -> Result<(), SchedulerError>;
     fn add_route(&mut self, class: &str, copy_nb: u64, pool: &str) -> Result<(), SchedulerError>;

@@ -1,6 +1,9 @@
 //! Several copies on both engines: a recall whose copy fails goes on with
 //! the next one, a copy proved bad is never chosen again, and a recall
-//! fails only once every copy has failed, with every reason.
+//! fails only once every copy has failed, with every reason. A repack
+//! moves a tape's live copies through a bounded buffer, survives a mount
+//! that ends unreported, replaces each old copy only once the new one is
+//! recorded, and keeps a copy whose new write did not match.
 
 use std::time::Duration;
 
@@ -120,4 +123,199 @@ fn a_failed_copy_passes_the_recall_to_the_next(b: Backend) {
     );
 }
 
-on_both_backends!(a_failed_copy_passes_the_recall_to_the_next);
+/// Runs repacks to their end as the daemon would: the buffer moved on,
+/// repack mounts read (the first one dies unreported), migrations write
+/// with the CRC `crc` gives each file. Returns the most bytes the buffer
+/// held at once.
+fn run_repacks(
+    s: &mut SqlScheduler,
+    settings: &RepackSettings,
+    sizes: &std::collections::HashMap<u64, u64>,
+    crc: impl Fn(u64) -> u32,
+) -> u64 {
+    let mut peak = 0;
+    let mut killed = false;
+    // The files in the buffer: placed by a repack's recall, removed when
+    // the buffer is moved on.
+    let mut present: std::collections::HashMap<String, u64> = Default::default();
+    for _ in 0..100 {
+        let paths = s.advance_repacks(settings).unwrap();
+        for p in &paths {
+            present.remove(p);
+        }
+        s.buffers_removed(&paths).unwrap();
+        let held: u64 = present.values().sum();
+        peak = peak.max(held);
+        assert!(held <= settings.buffer_bytes, "{held} bytes in the buffer");
+        if s.repacks()
+            .unwrap()
+            .iter()
+            .all(|r| r.state == "done" || r.state == "failed")
+        {
+            return peak;
+        }
+        let Some(m) = s.next_mount("h", "d0", &policy()).unwrap() else {
+            continue;
+        };
+        match m.kind {
+            MountKind::Repack => {
+                let jobs = s.fetch_recall_jobs(m.id, 100, u64::MAX).unwrap();
+                assert!(jobs.iter().all(|j| j.destination.starts_with("/buffer/")));
+                if !killed {
+                    // The session dies before its report: all read again.
+                    killed = true;
+                } else {
+                    for j in &jobs {
+                        present.insert(j.destination.clone(), sizes[&j.file_id]);
+                    }
+                    let done: Vec<_> = jobs
+                        .iter()
+                        .map(|j| (j.recall_id, RecallEnd::Done))
+                        .collect();
+                    s.report_recalls(m.id, &done).unwrap();
+                }
+            }
+            MountKind::Migration => {
+                let jobs = s.fetch_archive_jobs(m.id, 100, u64::MAX).unwrap();
+                let mut written = archived(&jobs, 1 + s.tape(&m.vid).unwrap().last_fseq);
+                for (w, j) in written.iter_mut().zip(&jobs) {
+                    assert!(j.path.starts_with("/buffer/"), "{j:?}");
+                    w.crc32c = crc(w.file_id);
+                }
+                s.report_migration(m.id, &m.vid, &written, &[], &FileLimits::default())
+                    .unwrap();
+            }
+            MountKind::Recall => {
+                // A user's recall, served from the new copy.
+                let jobs = s.fetch_recall_jobs(m.id, 100, u64::MAX).unwrap();
+                assert!(jobs.iter().all(|j| !j.destination.starts_with("/buffer/")));
+                let done: Vec<_> = jobs
+                    .iter()
+                    .map(|j| (j.recall_id, RecallEnd::Done))
+                    .collect();
+                s.report_recalls(m.id, &done).unwrap();
+            }
+            other => panic!("unexpected {other:?} mount"),
+        }
+        s.end_mount(m.id).unwrap();
+    }
+    panic!("the repacks never ended: {:?}", s.repacks().unwrap());
+}
+
+fn a_repack_moves_every_copy_through_a_bounded_buffer(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    s.add_pool("lto9").unwrap();
+    s.add_tape("V00003", "lto9", 1 << 40).unwrap();
+    let ids = super::tests::archive_all(&mut s, 6);
+    let sizes: std::collections::HashMap<u64, u64> = s
+        .file_status(&ids)
+        .unwrap()
+        .iter()
+        .map(|f| (f.id, f.size))
+        .collect();
+    s.delete_files(LOCAL_OWNER, &[ids[5]], "t").unwrap();
+    let waiting = s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    assert!(
+        s.queue_repack("V00009", &RepackRequest::default(), "t")
+            .is_err()
+    );
+    let request = RepackRequest {
+        to_pool: Some("lto9".into()),
+        add_copies: false,
+        reclaim: true,
+    };
+    assert_eq!(
+        s.queue_repack("V00001", &request, "op").unwrap(),
+        5,
+        "live files only"
+    );
+    assert!(s.queue_repack("V00001", &request, "op").is_err(), "already");
+    assert_eq!(s.tape("V00001").unwrap().state, TapeState::Repacking);
+    let settings = RepackSettings {
+        buffer_dir: "/buffer".into(),
+        buffer_bytes: 700,
+    };
+    let peak = run_repacks(&mut s, &settings, &sizes, |_| 7);
+    assert!(peak > 0 && peak <= 700, "{peak}");
+    let r = &s.repacks().unwrap()[0];
+    assert_eq!(
+        (
+            r.state.as_str(),
+            r.files_total,
+            r.files_done,
+            r.files_failed,
+            r.bytes
+        ),
+        ("done", 5, 5, 0, 1500),
+        "{r:?}"
+    );
+    for id in &ids[..5] {
+        let copies = s.copies_of(LOCAL_OWNER, *id).unwrap();
+        assert_eq!(copies.len(), 1, "exactly one copy of file {id}");
+        assert_eq!((copies[0].copy_nb, copies[0].vid.as_str()), (1, "V00003"));
+    }
+    // Reclaimed; the recall that waited follows its file.
+    let t = s.tape("V00001").unwrap();
+    assert_eq!(
+        (t.state, t.last_fseq, t.live_files),
+        (TapeState::Active, 0, 0)
+    );
+    let w = &s.recall_status(&[waiting.recall_id]).unwrap()[0];
+    assert_eq!((w.state, w.vid.as_str()), (RecallState::Done, "V00003"));
+    assert!(
+        s.recalls_of(LOCAL_OWNER, &[], Page::ALL)
+            .unwrap()
+            .iter()
+            .all(|r| !r.destination.starts_with("/buffer/")),
+        "an owner never sees the repack's own recalls"
+    );
+}
+
+/// A new copy whose CRC is not the file's is not recorded: the file's
+/// repack fails and its old copy stays, the tape back in its state.
+fn a_repack_keeps_the_old_copy_when_the_new_one_does_not_match(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    s.add_tape("V00002", "default", 1 << 40).unwrap();
+    let ids = super::tests::archive_all(&mut s, 3);
+    let sizes: std::collections::HashMap<u64, u64> = s
+        .file_status(&ids)
+        .unwrap()
+        .iter()
+        .map(|f| (f.id, f.size))
+        .collect();
+    s.queue_repack("V00001", &RepackRequest::default(), "op")
+        .unwrap();
+    let settings = RepackSettings {
+        buffer_dir: "/buffer".into(),
+        buffer_bytes: 1 << 20,
+    };
+    let bad = ids[1];
+    run_repacks(
+        &mut s,
+        &settings,
+        &sizes,
+        |id| if id == bad { 8 } else { 7 },
+    );
+    let r = &s.repacks().unwrap()[0];
+    assert_eq!(
+        (r.state.as_str(), r.files_done, r.files_failed),
+        ("failed", 2, 1)
+    );
+    assert!(r.error.as_deref().unwrap().contains("CRC32C"), "{r:?}");
+    let copies = s.copies_of(LOCAL_OWNER, bad).unwrap();
+    assert_eq!((copies.len(), copies[0].vid.as_str()), (1, "V00001"));
+    assert_eq!(s.copies_of(LOCAL_OWNER, ids[0]).unwrap()[0].vid, "V00002");
+    assert_eq!(s.tape("V00001").unwrap().state, TapeState::Active);
+}
+
+on_both_backends!(
+    a_failed_copy_passes_the_recall_to_the_next,
+    a_repack_moves_every_copy_through_a_bounded_buffer,
+    a_repack_keeps_the_old_copy_when_the_new_one_does_not_match
+);

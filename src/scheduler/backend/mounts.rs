@@ -192,7 +192,13 @@ pub(super) fn next_mount(
             pool,
         }));
     }
-    // No user work for this drive: a verification, the lowest priority.
+    // No user work for this drive: a repack's reads, then a verification,
+    // the lowest priority.
+    if let Some(m) =
+        super::repack::next_repack_mount(c, host, drive, generation, policy.repack_max_drives)?
+    {
+        return Ok(Some(m));
+    }
     super::verify::next_verify_mount(c, host, drive, generation)
 }
 

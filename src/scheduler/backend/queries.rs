@@ -42,6 +42,15 @@ fn owned(column: &str, owner: Option<&str>, values: &mut Vec<Value>) -> String {
     }
 }
 
+/// As `owned` for recalls: an owner sees only the recalls asked for, not
+/// the server's own (a repack's reads of the owner's files).
+fn owned_recall(owner: Option<&str>, values: &mut Vec<Value>) -> String {
+    match owner {
+        Some(_) => format!("{} AND q.repack IS NULL", owned("f.owner", owner, values)),
+        None => String::new(),
+    }
+}
+
 /// Files by id (an unknown id, or another owner's, is `UnknownFile`: a
 /// client cannot tell them apart); no ids: the files after `page.after`,
 /// at most `page.limit`. `owner` None: the operator's view, every file.
@@ -106,7 +115,7 @@ pub(super) fn recall_status(
         let mut values = vec![Value::from(page.after), Value::from(page.limit)];
         let sql = format!(
             "{RECALL_STATUS} WHERE q.id > $1{} ORDER BY q.id LIMIT $2",
-            owned("f.owner", owner, &mut values)
+            owned_recall(owner, &mut values)
         );
         let rows = c.query(&sql, &values)?;
         return rows.iter().map(recall_row).collect();
@@ -116,7 +125,7 @@ pub(super) fn recall_status(
         let mut values = vec![Value::from(*id)];
         let sql = format!(
             "{RECALL_STATUS} WHERE q.id = $1{}",
-            owned("f.owner", owner, &mut values)
+            owned_recall(owner, &mut values)
         );
         let r = c
             .query_opt(&sql, &values)?

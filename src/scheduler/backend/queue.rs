@@ -109,7 +109,7 @@ pub(super) fn fetch_archive_jobs(
     // servers are taking right now are skipped, not waited for. The queue
     // rows come from the front of the pending index; their paths after.
     let queued = c.query(
-        "SELECT file_id, size FROM archive_queue
+        "SELECT file_id, size, source FROM archive_queue
          WHERE pool = $1 AND mount_id IS NULL AND (last_mount_id IS NULL OR last_mount_id != $3)
          ORDER BY file_id LIMIT $2 FOR UPDATE SKIP LOCKED",
         params![&pool, max_files, mount_id],
@@ -133,6 +133,8 @@ pub(super) fn fetch_archive_jobs(
             let path = paths.remove(&id).ok_or_else(|| {
                 SchedulerError::Invalid(format!("queued file {id} has no catalogue entry"))
             })?;
+            // A repack's copy is written from its buffer file.
+            let path = r.get::<Option<String>>(2)?.unwrap_or(path);
             rows.push(crate::scheduler::sql::Row(vec![
                 r.0[0].clone(),
                 Value::from(path),
@@ -183,7 +185,7 @@ pub(super) fn fetch_recall_jobs(
     max_files: u64,
     max_bytes: u64,
 ) -> Result<Vec<RecallJob>, SchedulerError> {
-    let Some((MountKind::Recall, _, vid)) = open_mount(c, mount_id)? else {
+    let Some((MountKind::Recall | MountKind::Repack, _, vid)) = open_mount(c, mount_id)? else {
         return Ok(Vec::new());
     };
     // One open mount per tape: nobody else takes these rows.
@@ -290,6 +292,9 @@ fn fail_copy(
     copy_nb: u64,
     reason: &str,
 ) -> Result<(), SchedulerError> {
+    if let Some(repack) = repack_of(c, file_id, copy_nb)? {
+        return super::repack::copy_given_up(c, &repack, file_id, copy_nb, reason);
+    }
     c.execute(
         "UPDATE archive_files SET state = $2, error = $3 WHERE id = $1",
         params![file_id, FileState::Failed, reason],
@@ -299,6 +304,21 @@ fn fail_copy(
         params![file_id, copy_nb],
     )?;
     Ok(())
+}
+
+/// The tape a queued copy repacks, if it is a repack's.
+fn repack_of(
+    c: &mut dyn Conn,
+    file_id: u64,
+    copy_nb: u64,
+) -> Result<Option<String>, SchedulerError> {
+    Ok(c.query_opt(
+        "SELECT repack FROM archive_queue WHERE file_id = $1 AND copy_nb = $2",
+        params![file_id, copy_nb],
+    )?
+    .map(|r| r.get::<Option<String>>(0))
+    .transpose()?
+    .flatten())
 }
 
 /// The copy of `file_id` assigned to `mount_id`.
@@ -401,6 +421,16 @@ pub(super) fn report_migration(
     )?;
     for a in archived {
         let copy_nb = copy_of(c, a.file_id, mount_id)?;
+        if let Some(repack) = repack_of(c, a.file_id, copy_nb)? {
+            if !super::repack::record_copy(c, &repack, copy_nb, a, vid)? {
+                let why = format!(
+                    "the copy written to {vid} fSeq {} has CRC32C {:08x}, not the file's",
+                    a.fseq, a.crc32c
+                );
+                super::repack::copy_given_up(c, &repack, a.file_id, copy_nb, &why)?;
+            }
+            continue;
+        }
         c.execute(
             "INSERT INTO tape_files (file_id, vid, fseq, block_id, block_size, copy_nb)
              VALUES ($1, $2, $3, $4, $5, $6)",
