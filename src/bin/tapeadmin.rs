@@ -77,6 +77,20 @@ fn main() -> std::process::ExitCode {
                 let library = tapeserver::settings::library_client(&config);
                 tapeadmin::import(db, &library)
             }
+            Command::Repack {
+                vid,
+                to_pool,
+                add_copies,
+                reclaim,
+            } => {
+                let request = tapeserver::scheduler::RepackRequest {
+                    to_pool,
+                    add_copies,
+                    reclaim,
+                };
+                tapeserver::cli::repacks::repack(db, &vid, &request, &tapeadmin::operator())
+            }
+            Command::Repacks => tapeserver::cli::repacks::repacks(db, cli.json),
             Command::Reclaim { vid } => {
                 let forgotten = db.reclaim(&vid)?;
                 println!(

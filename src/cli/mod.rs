@@ -6,6 +6,7 @@ pub mod admin;
 pub mod args;
 pub mod docs;
 pub mod library;
+pub mod repacks;
 pub mod stager;
 pub mod tapeadmin;
 

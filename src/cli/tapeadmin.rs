@@ -131,7 +131,7 @@ pub fn retry(db: &mut dyn Scheduler, ids: &[u64], recalls: bool) -> anyhow::Resu
 
 /// Who runs this command, as kept with what it changes: the login behind
 /// sudo if any, else this process's user.
-fn operator() -> String {
+pub fn operator() -> String {
     if let Ok(user) = std::env::var("SUDO_USER")
         && !user.is_empty()
     {

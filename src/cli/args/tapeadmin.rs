@@ -123,6 +123,25 @@ pub enum Command {
     /// Empty a tape that holds no live file: its deleted files' copies are
     /// forgotten and its next write mount starts again at fSeq 1.
     Reclaim { vid: String },
+    /// Move every live copy off a tape (it goes `repacking`): each file is
+    /// read into the repack buffer and archived again, to its route or
+    /// --to-pool; the old copy is replaced only once the new one is
+    /// recorded. Runs below user work on at most `[repack] max_drives`.
+    Repack {
+        vid: String,
+        /// Write the moved copies to this pool (a new generation's).
+        #[arg(long)]
+        to_pool: Option<String>,
+        /// Also write the copies each file's class asks for that no good
+        /// tape holds (after a broken tape: `repack VID --add-copies`).
+        #[arg(long)]
+        add_copies: bool,
+        /// Reclaim the tape once it holds no live copy.
+        #[arg(long)]
+        reclaim: bool,
+    },
+    /// Repacks, queued, running and ended, with their progress.
+    Repacks,
 }
 
 pub fn parse_capacity(text: &str) -> Result<u64, String> {
