@@ -98,9 +98,12 @@ fn a_corrupted_copy_2_is_recorded_bad_and_the_recall_succeeds_from_copy_1() {
 }
 
 #[test]
-fn with_copy_1_broken_every_file_recalls_from_copy_2() {
-    let install = Install::new(2, 2);
+fn with_copy_1_broken_every_file_recalls_from_copy_2_and_a_repack_adds_copy_1_again() {
+    let install = Install::new(2, 3);
     let _daemon = install.start();
+    // V00003 waits aside until copy 1 is written again.
+    install.ok("tapeadmin", &["add-pool", "spare"]);
+    install.ok("tapeadmin", &["move-tape", "V00003", "--pool", "spare"]);
     install.ok("tapeadmin", &["add-pool", "copy2"]);
     install.ok("tapeadmin", &["move-tape", "V00002", "--pool", "copy2"]);
     install.ok("tapeadmin", &["add-class", "two", "--copies", "2"]);
@@ -154,6 +157,34 @@ fn with_copy_1_broken_every_file_recalls_from_copy_2() {
             .iter()
             .all(|d| install.drive(d)["state"] == "up")
     });
-    let files: Vec<_> = ids.into_iter().zip(sources).collect();
+    let files: Vec<_> = ids.iter().copied().zip(sources).collect();
     install.recall_and_compare(&files, "back");
+
+    // Copy 1 written again, from copy 2, to the pool's new tape.
+    install.ok("tapeadmin", &["move-tape", "V00003", "--pool", "default"]);
+    let refused = install.run("tapeadmin", &["repack", "V00001"]);
+    assert!(!refused.status.success(), "a broken tape cannot be read");
+    install.ok("tapeadmin", &["repack", "V00001", "--add-copies"]);
+    install.wait_for("the repack", LONG, || {
+        let json: serde_json::Value =
+            serde_json::from_str(&install.ok("tapeadmin", &["--json", "repacks"])).unwrap();
+        json["repacks"][0]["state"] == "done"
+    });
+    let status: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["status", "--json"])).unwrap();
+    for f in status["files"].as_array().unwrap() {
+        let copies: Vec<(u64, &str)> = f["copies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["copy"].as_u64().unwrap(), c["vid"].as_str().unwrap()))
+            .collect();
+        assert_eq!(copies, [(1, "V00003"), (2, "V00002")], "{f}");
+    }
+    // The new copy 1 is good: with copy 2's tape broken, files come from it.
+    install.ok(
+        "tapeadmin",
+        &["tape-state", "V00002", "broken", "--reason", "test"],
+    );
+    install.recall_and_compare(&files[..10], "again");
 }
