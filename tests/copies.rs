@@ -188,3 +188,50 @@ fn with_copy_1_broken_every_file_recalls_from_copy_2_and_a_repack_adds_copy_1_ag
     );
     install.recall_and_compare(&files[..10], "again");
 }
+
+/// `init --pools` splits the cartridges between pools; `[scheduler]
+/// default_class` gives an archive that names neither pool nor class its
+/// copies; `--pool` keeps working as one copy.
+#[test]
+fn init_pools_and_the_default_class() {
+    let install = Install::with_args(2, 1, &["--pools", "default:1,copy2:1"]);
+    install.configure(|c| c.scheduler.default_class = Some("two".into()));
+    let _daemon = install.start();
+    let tapes: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
+    let pools: Vec<(&str, &str)> = tapes["tapes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["vid"].as_str().unwrap(), t["pool"].as_str().unwrap()))
+        .collect();
+    assert_eq!(pools, [("V00001", "default"), ("V00002", "copy2")]);
+    install.ok("tapeadmin", &["add-class", "two", "--copies", "2"]);
+    install.ok("tapeadmin", &["add-route", "two", "1", "default"]);
+    install.ok("tapeadmin", &["add-route", "two", "2", "copy2"]);
+    let a = install.make_file("a", 10_000, 1);
+    let b = install.make_file("b", 10_000, 2);
+    let two =
+        common::archived_ids(&install.ok("stager", &["archive", "--wait", a.to_str().unwrap()]));
+    let one = common::archived_ids(&install.ok(
+        "stager",
+        &[
+            "archive",
+            "--wait",
+            "--pool",
+            "default",
+            b.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(copies(&install, two[0].0).as_array().unwrap().len(), 2);
+    assert_eq!(copies(&install, one[0].0).as_array().unwrap().len(), 1);
+
+    let bad = std::process::Command::new(common::bin("tapeserverd"))
+        .args(["init", "--dry-run", "--pools", "default:0"])
+        .arg(install.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("expected NAME:COUNT"), "{err}");
+}

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             archive_roots,
             recall_roots,
             media,
+            pools,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
                 archive_roots,
                 recall_roots,
                 media,
+                pools,
             };
             let planned = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;

@@ -69,6 +69,10 @@ pub struct SchedulerConfig {
     /// while its tape has not been reclaimed.
     #[serde(default = "default_recycle_retention")]
     pub recycle_retention: Interval,
+    /// The storage class of an archive that names neither `--pool` nor
+    /// `--class` (unset: the pool `default`, one copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_class: Option<String>,
 }
 
 fn default_recycle_retention() -> Interval {

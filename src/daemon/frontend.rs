@@ -30,6 +30,9 @@ pub struct Roots {
     /// The owner of what it archives; it sees and recalls only that
     /// owner's files.
     pub owner: String,
+    /// The storage class of an archive that names neither a pool nor a
+    /// class (`[scheduler] default_class`; None: the default pool).
+    pub default_class: Option<String>,
 }
 
 /// Every root the frontend holds requests to: the config's (`[paths]`, for
@@ -41,6 +44,8 @@ pub struct AllRoots {
     /// Per CURVE client (by the name its key was accepted under): its own
     /// roots. A request from a named client not listed here is refused.
     pub clients: std::collections::HashMap<String, Roots>,
+    /// `[scheduler] default_class`.
+    pub default_class: Option<String>,
 }
 
 impl AllRoots {
@@ -48,9 +53,11 @@ impl AllRoots {
     /// `[paths]` default where it names none).
     pub fn of(config: &crate::config::Config) -> Self {
         let paths = &config.paths;
+        let default_class = config.scheduler.default_class.clone();
         Self {
             archive: paths.archive_roots.clone(),
             recall: paths.recall_roots.clone(),
+            default_class: default_class.clone(),
             clients: config
                 .security
                 .clients
@@ -66,6 +73,7 @@ impl AllRoots {
                             .clone()
                             .unwrap_or_else(|| paths.recall_roots.clone()),
                         owner: c.owner().to_string(),
+                        default_class: default_class.clone(),
                     };
                     (c.name.clone(), roots)
                 })
@@ -211,6 +219,7 @@ impl Frontend {
                 archive: self.roots.archive.clone(),
                 recall: self.roots.recall.clone(),
                 owner: LOCAL_OWNER.to_string(),
+                default_class: self.roots.default_class.clone(),
             }),
             Some(name) => self.roots.clients.get(name).cloned().ok_or_else(|| {
                 Refusal::new(
@@ -309,16 +318,24 @@ impl Frontend {
             .iter()
             .map(|p| check_archive_source(p, &roots.archive, &roots.owner))
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = if req.class.is_empty() {
+        let class = match (
+            &roots.default_class,
+            req.pool.is_empty(),
+            req.class.is_empty(),
+        ) {
+            (Some(default), true, true) => default.clone(),
+            _ => req.class.clone(),
+        };
+        let ids = if class.is_empty() {
             self.db.queue_archive(&files, pool)?
         } else if !req.pool.is_empty() {
             return Err(Refusal::invalid_argument(
                 "give a pool or a storage class, not both",
             ));
         } else {
-            self.db.queue_archive_class(&files, &req.class)?
+            self.db.queue_archive_class(&files, &class)?
         };
-        tracing::info!(files = ids.len(), pool, class = %req.class, "archive requests queued");
+        tracing::info!(files = ids.len(), pool, class = %class, "archive requests queued");
         self.wake_loop.send(ToLoop::WorkQueued);
         Ok(stager::ArchiveReply {
             files: ids

@@ -80,6 +80,9 @@ pub struct InitOptions {
     /// Media generations drives and new cartridges take in turn (empty:
     /// none recorded).
     pub media: Vec<String>,
+    /// Pools and how many of the new cartridges each gets, in order
+    /// ("default:3", "copy2:3"); empty: every cartridge in `default`.
+    pub pools: Vec<String>,
 }
 
 impl Default for InitOptions {
@@ -100,6 +103,7 @@ impl Default for InitOptions {
             archive_roots: Vec::new(),
             recall_roots: Vec::new(),
             media: Vec::new(),
+            pools: Vec::new(),
         }
     }
 }
@@ -149,8 +153,41 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<Planned, InitError> {
     done
 }
 
+/// `--pools NAME:COUNT,...`: each pool and its count of new cartridges.
+fn parse_pools(given: &[String]) -> Result<Vec<(String, u32)>, InitError> {
+    let mut pools: Vec<(String, u32)> = Vec::new();
+    for p in given {
+        let bad = || {
+            InitError::Invalid(format!(
+                "--pools {p:?}: expected NAME:COUNT, such as default:3"
+            ))
+        };
+        let (name, count) = p.split_once(':').ok_or_else(bad)?;
+        let count: u32 = count.parse().map_err(|_| bad())?;
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid || count == 0 {
+            return Err(bad());
+        }
+        if pools.iter().any(|(n, _)| n == name) {
+            return Err(InitError::Invalid(format!("--pools: {name} given twice")));
+        }
+        pools.push((name.to_string(), count));
+    }
+    Ok(pools)
+}
+
 fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitError> {
-    if options.drives == 0 || options.tapes == 0 {
+    let pools = parse_pools(&options.pools)?;
+    // With --pools, the pools' counts are the cartridges.
+    let tapes = if pools.is_empty() {
+        options.tapes
+    } else {
+        pools.iter().map(|(_, n)| n).sum()
+    };
+    if options.drives == 0 || tapes == 0 {
         return Err(InitError::Count);
     }
     let max_paths = crate::library::emulated::state::MAX_PATHS as u32;
@@ -263,6 +300,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             max_file_attempts: 3,
             max_end_of_medium: 2,
             recycle_retention: Interval(Duration::from_secs(30 * 86_400)),
+            default_class: None,
         },
         library: LibraryConfig {
             kind: LibraryKind::Emulated,
@@ -322,7 +360,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
     let new_barcodes: Vec<String> = if joining {
         Vec::new()
     } else {
-        (1..=options.tapes)
+        (1..=tapes)
             .map(|i| {
                 let vid = format!("V{i:05}");
                 match generations.get((i as usize - 1) % generations.len().max(1)) {
@@ -387,6 +425,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             changer_paths: options.changer_paths,
             move_time: options.move_time,
             capacity: options.capacity,
+            pools,
         },
         &mut *db,
     )?;
@@ -406,6 +445,8 @@ pub struct LibraryShape {
     pub changer_paths: u32,
     pub move_time: Duration,
     pub capacity: u64,
+    /// The new cartridges' pools, in order (empty: all `default`).
+    pub pools: Vec<(String, u32)>,
 }
 
 /// Creates the emulated library at `library` (or adds `drives` to it),
@@ -447,6 +488,23 @@ fn build_library(
         crate::config::DEFAULT_MOVE_TIMEOUT,
     );
     db.add_pool(DEFAULT_POOL)?;
+    for (pool, _) in &shape.pools {
+        if pool != DEFAULT_POOL {
+            db.add_pool(pool)?;
+        }
+    }
+    // The pool of each new cartridge, by its place among them.
+    let pool_of = |vid: &str| -> &str {
+        let mut at = new_barcodes.iter().position(|b| vid_of(b) == vid);
+        for (pool, n) in &shape.pools {
+            match at {
+                Some(i) if i < *n as usize => return pool,
+                Some(i) => at = Some(i - *n as usize),
+                None => break,
+            }
+        }
+        DEFAULT_POOL
+    };
     for barcode in new_barcodes {
         let vid = vid_of(barcode);
         changer.mount(&vid, &first.name)?;
@@ -477,7 +535,7 @@ fn build_library(
         )
         .map(|m| m.capacity)
         .unwrap_or(shape.capacity);
-        db.add_tape(&vid, DEFAULT_POOL, capacity)?;
+        db.add_tape(&vid, pool_of(&vid), capacity)?;
         // A media type only when asked for (init --media): the default
         // `L6` tags of an emulated library say nothing a site chose.
         if with_media
@@ -534,6 +592,7 @@ pub fn init_library(config: &Config, tapes: u32, capacity: u64) -> Result<(), In
             changer_paths: 2,
             move_time: Duration::ZERO,
             capacity,
+            pools: Vec::new(),
         },
         &mut *db,
     );

@@ -76,6 +76,12 @@ pub enum Command {
         /// L9...), so a library mixes generations.
         #[arg(long, value_delimiter = ',')]
         media: Vec<String>,
+        /// Pools and their share of the new cartridges, e.g.
+        /// "default:3,copy2:3" (V00001-V00003 in default, V00004-V00006 in
+        /// copy2); replaces --tapes. Route a class's copies to them with
+        /// `tapeadmin add-class` and `add-route`.
+        #[arg(long, value_delimiter = ',')]
+        pools: Vec<String>,
     },
     /// Make the emulated library a config names, where it is missing: its
     /// drives, labelled cartridges registered in its catalogue (what the
