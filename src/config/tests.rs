@@ -130,6 +130,8 @@ fn the_example_config_parses_and_documents_every_key() {
     with_everything.test_faults.call_delay = Some(Interval(Duration::from_millis(1)));
     with_everything.test_faults.failing_fetches = 1;
     with_everything.scheduler.password_file = Some("/x".into());
+    with_everything.scheduler.default_class = Some("two".into());
+    with_everything.repack.buffer_dir = Some("/x".into());
     let every_threshold = crate::config::QueuePolicyConfig {
         min_files: Some(1),
         min_bytes: Some(ByteSize(1)),

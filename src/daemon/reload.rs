@@ -58,6 +58,17 @@ impl Changes {
         check("session", text(&old.session) != text(&new.session), true);
         check("watchdog", text(&old.watchdog) != text(&new.watchdog), true);
         check("paths", text(&old.paths) != text(&new.paths), true);
+        check(
+            "repack.max_drives",
+            old.repack.max_drives != new.repack.max_drives,
+            true,
+        );
+        check(
+            "repack",
+            old.repack.buffer_dir != new.repack.buffer_dir
+                || old.repack.buffer_bytes != new.repack.buffer_bytes,
+            false,
+        );
         let roots = |cfg: &Config| {
             cfg.security
                 .clients
@@ -96,6 +107,8 @@ impl Changes {
         new.scheduler.password_file = running.scheduler.password_file.clone();
         new.library = running.library.clone();
         new.metrics = running.metrics.clone();
+        new.repack.buffer_dir = running.repack.buffer_dir.clone();
+        new.repack.buffer_bytes = running.repack.buffer_bytes;
         // The clients' keys and the daemon's stay; their roots follow the file.
         let mut security = running.security.clone();
         for c in &mut security.clients {
