@@ -145,6 +145,9 @@ pub fn catalogue(
     for id in &ids {
         match copies.get(id).map_or(0, Vec::len) {
             1 => {}
+            // A deleted file's copy is forgotten when a repack reclaims
+            // its tape.
+            0 if deleted.contains(id) => {}
             n => out.push(format!(
                 "file {id} is on tape {n} times: {:?}",
                 copies.get(id)
@@ -274,6 +277,121 @@ pub fn library(state: &serde_json::Value, barcodes: usize, out: &mut Vec<String>
     for (b, n) in seen {
         if n > 1 {
             out.push(format!("cartridge {b} is in the library {n} times"));
+        }
+    }
+}
+
+/// Repack rules: a repack that ended moved every file (none failed), its
+/// tape holds no live copy, and nothing is left in the buffer once every
+/// repack ended.
+pub fn repacks(db: &mut dyn Scheduler, buffer: &Path, out: &mut Vec<String>) {
+    let repacks = match db.repacks() {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(format!("cannot list repacks: {e}"));
+            return;
+        }
+    };
+    let tapes = db.tapes().unwrap_or_default();
+    for r in &repacks {
+        match r.state.as_str() {
+            "done" => {
+                if r.files_done != r.files_total {
+                    out.push(format!(
+                        "repack of {} done with {} of {} files",
+                        r.vid, r.files_done, r.files_total
+                    ));
+                }
+                // Every repack here asks for --reclaim: the tape was
+                // emptied (it may have taken new files since).
+                if let Some(t) = tapes.iter().find(|t| t.vid == r.vid)
+                    && t.reclaimed == 0
+                {
+                    out.push(format!(
+                        "{} repacked but not reclaimed ({} live files)",
+                        r.vid, t.live_files
+                    ));
+                }
+            }
+            "failed" => out.push(format!(
+                "repack of {} failed: {}",
+                r.vid,
+                r.error.clone().unwrap_or_default()
+            )),
+            _ => {}
+        }
+    }
+    if repacks
+        .iter()
+        .all(|r| matches!(r.state.as_str(), "done" | "failed"))
+    {
+        let left: Vec<String> = std::fs::read_dir(buffer)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !left.is_empty() {
+            out.push(format!(
+                "the repack buffer holds {left:?} with no repack running"
+            ));
+        }
+    }
+}
+
+/// Samples the repack buffer's size all along the run: it must never hold
+/// more than its bound.
+pub struct BufferMonitor {
+    stop: Arc<AtomicBool>,
+    pub seen: Arc<Mutex<Vec<String>>>,
+    pub peak: Arc<Mutex<u64>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BufferMonitor {
+    pub fn start(dir: PathBuf, bound: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let peak = Arc::new(Mutex::new(0));
+        let (s, v, p) = (stop.clone(), seen.clone(), peak.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let held: u64 = std::fs::read_dir(&dir)
+                    .map(|d| {
+                        d.flatten()
+                            .filter_map(|e| e.metadata().ok())
+                            .map(|m| m.len())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                let mut peak = p.lock().unwrap();
+                if held > *peak {
+                    *peak = held;
+                    if held > bound {
+                        v.lock().unwrap().push(format!(
+                            "the repack buffer held {held} bytes, over its {bound}"
+                        ));
+                    }
+                }
+                drop(peak);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self {
+            stop,
+            seen,
+            peak,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for BufferMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
         }
     }
 }

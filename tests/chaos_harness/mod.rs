@@ -59,6 +59,11 @@ pub struct Report {
     pub catalogue_checks: usize,
     /// Files deleted between kills (and the one undeleted at the end).
     pub deleted: usize,
+    /// Repacks run to their end, the files they moved, and the most the
+    /// repack buffer held at once (sampled all along).
+    pub repacks: usize,
+    pub repacked_files: u64,
+    pub buffer_peak: u64,
     pub drives_down: u32,
     /// Each drive left down: its last state line from the log.
     pub down_reasons: Vec<String>,
@@ -92,6 +97,13 @@ impl Report {
         println!(
             "  deleted         {} (never recalled while deleted; the first undeleted at the end)",
             self.deleted
+        );
+        println!(
+            "  repacks         {} ({} files moved; buffer peak {} of {} bytes)",
+            self.repacks,
+            self.repacked_files,
+            self.buffer_peak,
+            site::REPACK_BUFFER
         );
         println!(
             "  drives down     {} (each with its logged reason)",
@@ -307,7 +319,18 @@ fn settle(
                 .as_array()
                 .is_some_and(|d| d.iter().all(|d| d["state"] == "up" || d["state"] == "down"))
         });
-        if files_done && recalls_done && idle {
+        let repacks_done = db.repacks().is_ok_and(|r| {
+            r.iter().all(|r| {
+                if !matches!(r.state.as_str(), "done" | "failed") {
+                    last = format!(
+                        "repack of {} {}: {}/{} files",
+                        r.vid, r.state, r.files_done, r.files_total
+                    );
+                }
+                matches!(r.state.as_str(), "done" | "failed")
+            })
+        });
+        if files_done && recalls_done && idle && repacks_done {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -371,6 +394,38 @@ fn drives_back_up(site: &Site, report: &mut Report) {
     }
 }
 
+/// Repacks, with `--reclaim`, the tape holding the most live files that
+/// was not repacked before, unless a repack still runs.
+fn start_repack(site: &Site, repacked: &mut HashSet<String>, violations: &mut Vec<String>) {
+    let mut db = site.scheduler();
+    if db.repacks().is_ok_and(|r| {
+        r.iter()
+            .any(|r| matches!(r.state.as_str(), "queued" | "running"))
+    }) {
+        return;
+    }
+    let Ok(tapes) = db.tapes() else {
+        return;
+    };
+    let Some(tape) = tapes
+        .iter()
+        .filter(|t| t.live_files > 0 && !repacked.contains(&t.vid))
+        .max_by_key(|t| t.live_files)
+    else {
+        return;
+    };
+    let out = site.run("tapeadmin", &["repack", &tape.vid, "--reclaim"]);
+    if out.status.success() {
+        repacked.insert(tape.vid.clone());
+    } else {
+        violations.push(format!(
+            "tapeadmin repack {}: {}",
+            tape.vid,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+}
+
 pub fn run(settings: &Settings) -> Report {
     let started = Instant::now();
     let mut rng = Rng(settings.seed | 1);
@@ -383,6 +438,9 @@ pub fn run(settings: &Settings) -> Report {
             .map(|d| site.path().join("site/library/drives").join(d))
             .collect(),
     );
+    let buffer =
+        checks::BufferMonitor::start(site.path().join("site/state/repack"), site::REPACK_BUFFER);
+    let mut repacked: HashSet<String> = HashSet::new();
     let mut kinds = vec!["session", "parent", "forker", "controller", "library"];
     if settings.postgres {
         kinds.push("postgres");
@@ -418,6 +476,11 @@ pub fn run(settings: &Settings) -> Report {
             .map(|id| (id, recall_dir.join(format!("i{iteration}-{id}"))))
             .collect();
         let recalls = queue_recalls(&site, &wanted, &mut report.violations);
+        // Every other iteration, the tape with the most live files is
+        // repacked (and reclaimed) while the kills go on.
+        if iteration % 2 == 1 {
+            start_repack(&site, &mut repacked, &mut report.violations);
+        }
         for f in &files {
             sources.insert(f.id, f.source.clone());
         }
@@ -461,7 +524,9 @@ pub fn run(settings: &Settings) -> Report {
             verified.insert(id);
         }
         checks::library(&site.library_state(), site.barcodes, &mut found);
+        checks::repacks(&mut *db, &site.path().join("site/state/repack"), &mut found);
         found.extend(monitor.seen.lock().expect("monitor").drain(..));
+        found.extend(buffer.seen.lock().expect("buffer monitor").drain(..));
         for v in found {
             report
                 .violations
@@ -488,8 +553,15 @@ pub fn run(settings: &Settings) -> Report {
             report.violations.len()
         );
     }
-    // The first deleted file comes back and must recall again.
-    if let Some(id) = first_deleted {
+    // A deleted file comes back and must recall again (the first whose
+    // tape was not reclaimed by a repack since).
+    let _ = first_deleted;
+    let mut db = site.scheduler();
+    let back = all_files.iter().map(|f| f.id).find(|id| {
+        deleted.contains(id) && db.copies_of_files(&[*id]).is_ok_and(|c| c.contains_key(id))
+    });
+    drop(db);
+    if let Some(id) = back {
         let out = site.run("tapeadmin", &["undelete", &id.to_string()]);
         if out.status.success() {
             deleted.remove(&id);
@@ -529,6 +601,14 @@ pub fn run(settings: &Settings) -> Report {
         ));
     }
     report.link_samples = *monitor.samples.lock().expect("monitor");
+    report.buffer_peak = *buffer.peak.lock().expect("buffer monitor");
+    report
+        .violations
+        .extend(buffer.seen.lock().expect("buffer monitor").drain(..));
+    if let Ok(r) = site.scheduler().repacks() {
+        report.repacks = r.iter().filter(|r| r.state == "done").count();
+        report.repacked_files = r.iter().map(|r| r.files_done).sum();
+    }
     report.elapsed = started.elapsed();
     if !report.violations.is_empty() {
         eprintln!("--- daemon log tail ---\n{}", site.daemon.log_tail());

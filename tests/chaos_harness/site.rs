@@ -108,6 +108,9 @@ impl Site {
     }
 }
 
+/// The repack buffer's bound: a little more than the largest file.
+pub const REPACK_BUFFER: u64 = 32 << 20;
+
 pub fn setup(settings: &Settings) -> Site {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut postgres = None;
@@ -147,6 +150,7 @@ pub fn setup(settings: &Settings) -> Site {
     cfg.scheduler.empty_mount_backoff = Interval(Duration::from_millis(500));
     cfg.scheduler.error_backoff = Interval(Duration::from_millis(500));
     cfg.scheduler.drive_lease = Interval(Duration::from_secs(3));
+    cfg.repack.buffer_bytes = tapeserver::config::ByteSize(REPACK_BUFFER);
     for d in &mut cfg.drives {
         d.faults = Some(FaultsConfig {
             block_delay: Some(Interval(Duration::from_millis(3))),

@@ -217,11 +217,18 @@ fn a_repack_moves_every_copy_through_a_bounded_buffer(b: Backend) {
         .map(|f| (f.id, f.size))
         .collect();
     s.delete_files(LOCAL_OWNER, &[ids[5]], "t").unwrap();
-    let waiting = s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
     assert!(
         s.queue_repack("V00009", &RepackRequest::default(), "t")
             .is_err()
     );
+    // A migration mount on the tape when the repack starts: its file lands
+    // after the repack took its list, and is repacked too.
+    let late = s.queue_archive(&files(1), "default").unwrap()[0];
+    let writing = s.next_mount("h", "d1", &policy()).unwrap().unwrap();
+    assert_eq!(writing.vid, "V00001");
+    let late_jobs = s.fetch_archive_jobs(writing.id, 10, u64::MAX).unwrap();
+    assert_eq!(late_jobs.len(), 1);
+    let waiting = s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
     let request = RepackRequest {
         to_pool: Some("lto9".into()),
         add_copies: false,
@@ -232,6 +239,17 @@ fn a_repack_moves_every_copy_through_a_bounded_buffer(b: Backend) {
         5,
         "live files only"
     );
+    s.report_migration(
+        writing.id,
+        "V00001",
+        &archived(&late_jobs, 7),
+        &[],
+        &FileLimits::default(),
+    )
+    .unwrap();
+    s.end_mount(writing.id).unwrap();
+    let sizes: std::collections::HashMap<u64, u64> =
+        sizes.into_iter().chain([(late, 100)]).collect();
     assert!(s.queue_repack("V00001", &request, "op").is_err(), "already");
     assert_eq!(s.tape("V00001").unwrap().state, TapeState::Repacking);
     let settings = RepackSettings {
@@ -249,10 +267,10 @@ fn a_repack_moves_every_copy_through_a_bounded_buffer(b: Backend) {
             r.files_failed,
             r.bytes
         ),
-        ("done", 5, 5, 0, 1500),
+        ("done", 6, 6, 0, 1600),
         "{r:?}"
     );
-    for id in &ids[..5] {
+    for id in ids[..5].iter().chain([&late]) {
         let copies = s.copies_of(LOCAL_OWNER, *id).unwrap();
         assert_eq!(copies.len(), 1, "exactly one copy of file {id}");
         assert_eq!((copies[0].copy_nb, copies[0].vid.as_str()), (1, "V00003"));

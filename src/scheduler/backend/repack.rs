@@ -466,6 +466,24 @@ fn finish_if_done(c: &mut dyn Conn, vid: &str) -> Result<(), SchedulerError> {
     if left {
         return Ok(());
     }
+    // Files a migration mount open at the repack's start wrote after it
+    // took its list: repacked too, before the repack can end.
+    let late = c.execute(
+        "INSERT INTO repack_files (vid, file_id, copy_nb, size, state)
+         SELECT t.vid, t.file_id, t.copy_nb, f.size, 'queued'
+         FROM tape_files t JOIN archive_files f ON f.id = t.file_id
+         WHERE t.vid = $1 AND f.deleted IS NULL
+           AND NOT EXISTS (SELECT 1 FROM repack_files rf
+                           WHERE rf.vid = t.vid AND rf.file_id = t.file_id)",
+        params![vid],
+    )?;
+    if late > 0 {
+        c.execute(
+            "UPDATE repacks SET files_total = files_total + $2 WHERE vid = $1",
+            params![vid, late],
+        )?;
+        return Ok(());
+    }
     let r = c.query_one(
         "SELECT files_failed, reclaim, state_before FROM repacks WHERE vid = $1",
         params![vid],
@@ -488,8 +506,19 @@ fn finish_if_done(c: &mut dyn Conn, vid: &str) -> Result<(), SchedulerError> {
     if failed > 0 {
         super::mounts::set_tape_state(c, vid, before, "", SYSTEM)?;
     } else if reclaim {
-        super::mounts::set_tape_state(c, vid, TapeState::Active, "", SYSTEM)?;
-        super::deletion::reclaim(c, vid)?;
+        match super::deletion::reclaim(c, vid) {
+            Ok(_) => super::mounts::set_tape_state(c, vid, TapeState::Active, "", SYSTEM)?,
+            // Refused before anything was written: the repack ends failed,
+            // saying why, rather than stopping every other repack.
+            Err(e @ (SchedulerError::Invalid(_) | SchedulerError::TapeBusy(_))) => {
+                c.execute(
+                    "UPDATE repacks SET state = 'failed', error = $2 WHERE vid = $1",
+                    params![vid, format!("reclaim: {e}")],
+                )?;
+                super::mounts::set_tape_state(c, vid, before, "", SYSTEM)?;
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         super::mounts::set_tape_state(
             c,
