@@ -65,3 +65,62 @@ fn an_exported_tape_is_never_mounted_and_comes_home_on_import() {
     let out = install.ok("tapeadmin", &["import"]);
     assert!(out.contains("no exported tape"), "{out}");
 }
+
+/// A labelled cartridge the catalogue does not know, put in the
+/// import/export slot: left there by a plain import; with --pool it goes to
+/// a free slot, read-only until a drive reads its VOL1, then takes files.
+#[test]
+fn an_unknown_cartridge_becomes_a_tape_of_the_pool_once_its_vol1_is_read() {
+    let install = Install::new(1, 2);
+    // V00002 is a labelled cartridge the catalogue forgets (as if it came
+    // from another site).
+    let config = tapeserver::config::Config::load(&install.config).unwrap();
+    let db = config.scheduler.url.strip_prefix("sqlite://").unwrap();
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute("DELETE FROM tapes WHERE vid = 'V00002'", [])
+        .unwrap();
+    let _daemon = install.start();
+    let state = common::library_state(&install);
+    let slot = state["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["cartridge"]["barcode"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("V00002"))
+        })
+        .map(|s| s["address"].as_u64().unwrap())
+        .expect("V00002 in a slot");
+    install.ok("tplib", &["move", &slot.to_string(), "10"]);
+
+    let out = install.ok("tapeadmin", &["import"]);
+    assert!(out.contains("not in the catalogue: left there"), "{out}");
+    install.ok("tapeadmin", &["add-pool", "incoming"]);
+    let out = install.ok(
+        "tapeadmin",
+        &["import", "--pool", "incoming", "--capacity", "1GiB"],
+    );
+    assert!(out.contains("cartridge V00002 imported"), "{out}");
+    install.wait_for("its VOL1 read", LONG, || {
+        tape(&install, "V00002")["state"] == "active"
+    });
+    let t = tape(&install, "V00002");
+    assert_eq!(t["pool"], "incoming", "{t}");
+    assert!(t["last_verified"].as_f64().is_some(), "{t}");
+    // It takes files.
+    let src = install.make_file("new", 100_000, 9);
+    let out = install.ok(
+        "stager",
+        &[
+            "archive",
+            "--pool",
+            "incoming",
+            "--wait",
+            src.to_str().unwrap(),
+        ],
+    );
+    let id = common::archived_ids(&out)[0].0;
+    assert_eq!(install.state_of(id).vid.as_deref(), Some("V00002"));
+}

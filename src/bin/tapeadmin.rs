@@ -73,9 +73,10 @@ fn main() -> std::process::ExitCode {
                 let library = tapeserver::settings::library_client(&config);
                 tapeadmin::export(db, &library, &vid)
             }
-            Command::Import => {
+            Command::Import { pool, capacity } => {
                 let library = tapeserver::settings::library_client(&config);
-                tapeadmin::import(db, &library)
+                let new_tapes = pool.as_deref().zip(capacity);
+                tapeadmin::import(db, &library, new_tapes)
             }
             Command::Repack {
                 vid,

@@ -194,7 +194,13 @@ pub fn export(
 pub fn import(
     db: &mut dyn Scheduler,
     library: &crate::library::client::ControllerClient,
+    new_tapes: Option<(&str, u64)>,
 ) -> anyhow::Result<()> {
+    if let Some((pool, _)) = new_tapes
+        && !db.pools()?.iter().any(|p| p.name == pool)
+    {
+        bail!("no tape pool named {pool:?}: tapeadmin add-pool {pool} creates it");
+    }
     use crate::proto::tlc::{MoveMedium, tlc_request};
     let (_, status) = library
         .status_report()
@@ -210,10 +216,27 @@ pub fn import(
     for port in status.import_export.iter().filter(|s| !s.vid.is_empty()) {
         let vid = crate::library::vid_of(&port.vid);
         let Some(tape) = tapes.iter().find(|t| t.vid == vid) else {
-            println!(
-                "import/export slot {}: cartridge {vid} is not in the catalogue: left there (tplabel DRIVE {vid} --pool P --capacity SIZE labels and registers a new one)",
-                port.address
-            );
+            let Some((pool, capacity)) = new_tapes else {
+                println!(
+                    "import/export slot {}: cartridge {vid} is not in the catalogue: left there (tapeadmin import --pool P --capacity SIZE takes in a labelled one; tplabel DRIVE {vid} --pool P --capacity SIZE labels and registers a blank one)",
+                    port.address
+                );
+                continue;
+            };
+            let Some(slot) = free.first().copied() else {
+                bail!("no free storage slot for {vid}");
+            };
+            import_new(
+                db,
+                library,
+                &vid,
+                &port.vid,
+                (port.address, slot),
+                pool,
+                capacity,
+            )?;
+            free.retain(|s| *s != slot);
+            imported += 1;
             continue;
         };
         if tape.state != TapeState::Exported {
@@ -245,6 +268,48 @@ pub fn import(
     if imported == 0 {
         println!("no exported tape in the import/export slots");
     }
+    Ok(())
+}
+
+/// A cartridge the catalogue does not know: to a free slot, registered
+/// read-only (nothing is written to it) with a verification queued, whose
+/// mount reads its VOL1: the right label makes it active, a wrong one
+/// disables it.
+fn import_new(
+    db: &mut dyn Scheduler,
+    library: &crate::library::client::ControllerClient,
+    vid: &str,
+    volume_tag: &str,
+    (port, slot): (u32, u32),
+    pool: &str,
+    capacity: u64,
+) -> anyhow::Result<()> {
+    use crate::proto::tlc::{MoveMedium, tlc_request};
+    if vid.is_empty() || vid.len() > 6 || !vid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!(
+            "import/export slot {port}: volume tag {volume_tag:?} is no VID (1 to 6 letters or digits): left there"
+        );
+    }
+    library
+        .call(tlc_request::Kind::Move(MoveMedium {
+            source: port,
+            destination: slot,
+        }))
+        .map_err(|e| anyhow::anyhow!("cannot move {vid} to slot {slot}: {e}"))?;
+    db.add_tape(vid, pool, capacity)?;
+    if let Some(m) = crate::tape::media::Media::of_volume_tag(volume_tag) {
+        db.set_tape_media(vid, Some(&m.code()))?;
+    }
+    db.set_tape_state_by(
+        vid,
+        TapeState::ReadOnly,
+        crate::scheduler::IMPORT_PENDING,
+        &operator(),
+    )?;
+    db.queue_verify(vid, 0, &operator())?;
+    println!(
+        "cartridge {vid} imported into slot {slot}: a tape of pool {pool}, read-only until a drive has read its VOL1 (a verification is queued)"
+    );
     Ok(())
 }
 

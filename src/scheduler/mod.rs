@@ -235,6 +235,10 @@ pub enum RecallEnd {
     },
 }
 
+/// The reason of a tape imported from outside the library until a drive
+/// has read its VOL1 (its first verification makes it active).
+pub const IMPORT_PENDING: &str = "imported: its VOL1 is read before it takes files";
+
 /// What `tapeadmin repack` asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepackRequest {

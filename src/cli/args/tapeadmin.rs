@@ -118,8 +118,18 @@ pub enum Command {
     /// becomes exported (never mounted) until `tapeadmin import`.
     Export { vid: String },
     /// Put the exported cartridges found in the import/export slots back
-    /// into their slots, each with its state before the export.
-    Import,
+    /// into their slots, each with its state before the export. With
+    /// --pool and --capacity, a cartridge the catalogue does not know goes
+    /// to a free slot and becomes a tape of that pool, read-only until a
+    /// drive has read its VOL1 (a verification is queued; a wrong label
+    /// disables it).
+    Import {
+        #[arg(long, requires = "capacity")]
+        pool: Option<String>,
+        /// Capacity of each new cartridge, e.g. "18TB".
+        #[arg(long, value_parser = parse_capacity, requires = "pool")]
+        capacity: Option<u64>,
+    },
     /// Empty a tape that holds no live file: its deleted files' copies are
     /// forgotten and its next write mount starts again at fSeq 1.
     Reclaim { vid: String },

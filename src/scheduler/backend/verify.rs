@@ -178,6 +178,18 @@ pub(super) fn report_verify(
         "UPDATE tapes SET last_verified = ts_now(), verify_errors = $2 WHERE vid = $1",
         params![vid, bad.len() as u64],
     )?;
+    // An imported tape whose VOL1 a drive has now read takes files.
+    c.execute(
+        "UPDATE tapes SET state = $2, reason = NULL, state_by = $3, state_since = ts_now()
+         WHERE vid = $1 AND state = $4 AND reason = $5",
+        params![
+            vid,
+            TapeState::Active,
+            SYSTEM,
+            TapeState::ReadOnly,
+            IMPORT_PENDING
+        ],
+    )?;
     Ok(())
 }
 
