@@ -6,6 +6,7 @@
 //! full count, `CHAOS_ITERATIONS`).
 
 pub mod checks;
+pub mod repack;
 pub mod site;
 pub mod units;
 
@@ -193,6 +194,34 @@ fn wait_for_moment(site: &mut Site, kind: &str, rng: &mut Rng) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(2));
     }
     None
+}
+
+/// SIGKILLs a process of `kind` at a moment data moves and restarts what
+/// died, as systemd would; false if no such moment came.
+fn kill_at_a_moment(
+    site: &mut Site,
+    kind: &'static str,
+    rng: &mut Rng,
+    report: &mut Report,
+) -> bool {
+    let Some(pid) = wait_for_moment(site, kind, rng) else {
+        return false;
+    };
+    sigkill(pid);
+    *report.kills.entry(kind).or_default() += 1;
+    // Without its forker the daemon kills its sessions and exits, and
+    // systemd restarts it. (A killed session needs nothing: the daemon
+    // deals with it.)
+    if kind == "forker" && !site.daemon.wait_main_exit(Duration::from_secs(60)) {
+        report
+            .violations
+            .push("the daemon outlived its forker".into());
+        if let Some(p) = site.daemon.main_pid() {
+            sigkill(p);
+        }
+    }
+    site.restart_dead_units(report, &[pid]);
+    true
 }
 
 /// Queues this iteration's archives from three stager clients at once.
@@ -488,24 +517,8 @@ pub fn run(settings: &Settings) -> Report {
         all_files.extend(files.iter().cloned());
         all_recalls.extend(recalls);
 
-        match wait_for_moment(&mut site, kind, &mut rng) {
-            Some(pid) => {
-                sigkill(pid);
-                *report.kills.entry(kind).or_default() += 1;
-                // Without its forker the daemon kills its sessions and
-                // exits, and systemd restarts it. (A killed session needs
-                // nothing: the daemon deals with it.)
-                if kind == "forker" && !site.daemon.wait_main_exit(Duration::from_secs(60)) {
-                    report
-                        .violations
-                        .push("the daemon outlived its forker".into());
-                    if let Some(p) = site.daemon.main_pid() {
-                        sigkill(p);
-                    }
-                }
-                site.restart_dead_units(&mut report, &[pid]);
-            }
-            None => eprintln!("iteration {iteration}: no moment to kill {kind}"),
+        if !kill_at_a_moment(&mut site, kind, &mut rng, &mut report) {
+            eprintln!("iteration {iteration}: no moment to kill {kind}");
         }
 
         if let Err(e) = settle(&mut site, &all_files, &all_recalls, &mut report) {

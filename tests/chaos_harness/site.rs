@@ -108,8 +108,9 @@ impl Site {
     }
 }
 
-/// The repack buffer's bound: a little more than the largest file.
-pub const REPACK_BUFFER: u64 = 32 << 20;
+/// The repack buffer's bound: a little more than the largest file (the
+/// repack scenario's reach 50 MB).
+pub const REPACK_BUFFER: u64 = 64 << 20;
 
 pub fn setup(settings: &Settings) -> Site {
     let dir = tempfile::tempdir().expect("tempdir");
