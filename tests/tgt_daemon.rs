@@ -78,6 +78,27 @@ fn the_daemon_on_tgt_archives_recalls_and_reads_back_files_of_every_size() {
         }];
     });
     let _daemon = install.start();
+    // No model in the config: the drive's INQUIRY data says LTO-8.
+    let config = tapeserver::config::Config::load(&install.config).unwrap();
+    let db = config
+        .scheduler
+        .url
+        .strip_prefix("sqlite://")
+        .unwrap()
+        .to_string();
+    install.wait_for("the drive's generation recorded", LONG, || {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT model FROM drive_leases WHERE drive = 'tgt0'",
+                [],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("LTO8")
+    });
 
     // A new cartridge in the slots: label it and register it, ready to write.
     install.ok("tapeadmin", &["add-pool", "tgt"]);

@@ -202,13 +202,7 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
             config.scheduler.drive_lease.0,
             library_client(&config),
         )
-        .with_models(
-            config
-                .drives
-                .iter()
-                .map(|d| (d.name.clone(), d.model.clone()))
-                .collect(),
-        )
+        .with_models(drive_models(&config))
         .with_verify_interval(config.verify.interval.map(|i| i.0))
         .with_repack(repack_buffer::settings(&config)),
     )
@@ -465,6 +459,30 @@ fn remove_stale_ipc(endpoint: &str) {
     if let Some(path) = endpoint.strip_prefix("ipc://") {
         let _ = std::fs::remove_file(path);
     }
+}
+
+/// Each drive's LTO generation: the config's `model`, or for a SCSI drive
+/// without one what its INQUIRY product says (asked once, at start, before
+/// any session holds the drive).
+fn drive_models(config: &Config) -> Vec<(String, Option<String>)> {
+    config
+        .drives
+        .iter()
+        .map(|d| {
+            let model = d.model.clone().or_else(|| {
+                if d.kind != crate::config::DriveKind::Scsi {
+                    return None;
+                }
+                let device = d.device.display().to_string();
+                let drive = crate::tape::scsi_drive::ScsiDrive::open(&d.name, &device);
+                let product = crate::tape::TapeDrive::info(&drive).model;
+                let generation = crate::tape::media::generation_of_product(&product);
+                tracing::info!(drive = %d.name, product = %product, generation = ?generation, "drive generation from its INQUIRY data (set [[drives]] model to override)");
+                generation.map(|g| format!("LTO{g}"))
+            });
+            (d.name.clone(), model)
+        })
+        .collect()
 }
 
 fn with_buffer(config: &Config, mut roots: Vec<String>) -> Vec<String> {

@@ -84,6 +84,27 @@ pub fn drive_generation(model: &str) -> Option<u8> {
     n.parse::<u8>().ok().filter(|n| (1..=11).contains(n))
 }
 
+/// A drive's generation from its INQUIRY product identification: IBM
+/// `ULT3580-TD9` and `ULTRIUM-HH8`, HPE `Ultrium 9-SCSI`, others `LTO-9` or
+/// `LTO9`. None: not an LTO drive this recognises (the config's `model`
+/// then says it).
+pub fn generation_of_product(product: &str) -> Option<u8> {
+    let t = product.trim().to_ascii_uppercase();
+    for marker in ["-TD", "-HH", "ULTRIUM ", "ULTRIUM-", "LTO-", "LTO"] {
+        let Some(at) = t.find(marker) else {
+            continue;
+        };
+        let digits: String = t[at + marker.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if let Some(n) = digits.parse::<u8>().ok().filter(|n| (1..=11).contains(n)) {
+            return Some(n);
+        }
+    }
+    None
+}
+
 /// Whether an LTO-`drive` drive reads `media`.
 pub fn can_read(drive: u8, media: Media) -> bool {
     match (drive, media) {
@@ -125,6 +146,25 @@ pub fn codes_for(drive: u8, write: bool) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn generations_from_inquiry_products() {
+        for (product, generation) in [
+            ("ULT3580-TD9", Some(9)),
+            ("ULT3580-HH8", Some(8)),
+            ("ULTRIUM-TD7", Some(7)),
+            ("ULTRIUM-HH6", Some(6)),
+            ("Ultrium 9-SCSI", Some(9)),
+            ("Ultrium 8-SCSI  ", Some(8)),
+            ("LTO-10 HH", Some(10)),
+            ("LTO9", Some(9)),
+            ("VIRTUAL-TAPE", None),
+            ("ULT3592-E08", None),
+            ("", None),
+        ] {
+            assert_eq!(generation_of_product(product), generation, "{product}");
+        }
+    }
+
     use super::*;
 
     #[test]

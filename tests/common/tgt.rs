@@ -178,6 +178,20 @@ impl Tgt {
             "--params",
             "online=0",
         ]);
+        // An LTO-8 drive's INQUIRY identification, as IBM's full-height
+        // drive answers (the daemon takes the drive's generation from it).
+        self.adm(&[
+            "--op",
+            "update",
+            "--mode",
+            "logicalunit",
+            "--tid",
+            "1",
+            "--lun",
+            "1",
+            "--params",
+            "vendor_id=IBM,product_id=ULT3580-TD8",
+        ]);
         self.adm(&[
             "--op",
             "new",
