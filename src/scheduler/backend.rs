@@ -23,6 +23,7 @@ mod pools;
 mod queries;
 mod queue;
 mod repack;
+mod repack_advance;
 mod verify;
 
 /// The database's time now (its `ts_now()`), for what is decided in Rust
@@ -363,11 +364,11 @@ impl MountSelection for SqlScheduler {
         &mut self,
         settings: &RepackSettings,
     ) -> Result<Vec<String>, SchedulerError> {
-        self.write(|c| repack::advance(c, settings))
+        self.write(|c| repack_advance::advance(c, settings))
     }
 
     fn buffers_removed(&mut self, paths: &[String]) -> Result<(), SchedulerError> {
-        self.write(|c| repack::buffers_removed(c, paths))
+        self.write(|c| repack_advance::buffers_removed(c, paths))
     }
 
     fn queue_stale_verifications(&mut self, interval: Duration) -> Result<u64, SchedulerError> {

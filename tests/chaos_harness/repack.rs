@@ -7,10 +7,12 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tapeserver::config::{Config, Interval};
 
 use super::checks::{self, BufferMonitor, LinkMonitor};
-use super::site::{self, setup};
+use super::site::{self, Site, setup};
 use super::units;
 use super::{Report, Rng, Settings, kill_at_a_moment, queue_archives, queue_recalls, settle};
 use crate::common::pattern;
@@ -24,6 +26,39 @@ fn size(rng: &mut Rng, i: usize) -> usize {
         (_, 0) => rng.below(50_000_000) as usize,
         (_, 1..=5) => rng.below(4 << 20) as usize,
         _ => rng.below(300_000) as usize,
+    }
+}
+
+/// Slower drives for the repack (a reload, as an operator's SIGHUP): it
+/// lasts long enough for a kill of every kind to land while data moves.
+fn slow_drives(site: &mut Site, report: &mut Report) {
+    let mut cfg = Config::load(&site.config).expect("config");
+    for d in &mut cfg.drives {
+        if let Some(f) = d.faults.as_mut() {
+            f.block_delay = Some(Interval(Duration::from_millis(20)));
+        }
+    }
+    std::fs::write(&site.config, cfg.to_toml().expect("render")).expect("write config");
+    let reloads = |site: &Site| site.daemon.log().matches("configuration reloaded").count();
+    let before = reloads(site);
+    match site.daemon.main_pid() {
+        Some(pid) => {
+            // SAFETY: kill(2) with SIGHUP on the daemon this harness started.
+            unsafe {
+                libc::kill(pid, libc::SIGHUP);
+            }
+        }
+        None => report.violations.push("no daemon to reload".into()),
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reloads(site) == before {
+        if Instant::now() > deadline {
+            report
+                .violations
+                .push("the daemon did not reload its config".into());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -77,6 +112,7 @@ pub fn run(settings: &Settings, files: usize) -> Report {
         ));
     }
 
+    slow_drives(&mut site, &mut report);
     let out = site.run("tapeadmin", &["repack", "V00001", "--reclaim"]);
     if !out.status.success() {
         report.violations.push(format!(
@@ -84,16 +120,26 @@ pub fn run(settings: &Settings, files: usize) -> Report {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let mut kinds = vec!["session", "parent", "forker", "controller", "library"];
-    if settings.postgres {
-        kinds.push("postgres");
-    }
+    // The kinds the repack must survive, in a random order, while it runs;
+    // then the library and PostgreSQL if it still runs.
+    let mut kinds = vec!["session", "parent", "forker", "controller"];
     for i in (1..kinds.len()).rev() {
         kinds.swap(i, rng.below(i as u64 + 1) as usize);
     }
-    for kind in kinds {
+    let must = kinds.len();
+    kinds.push("library");
+    if settings.postgres {
+        kinds.push("postgres");
+    }
+    for (i, kind) in kinds.into_iter().enumerate() {
         if !kill_at_a_moment(&mut site, kind, &mut rng, &mut report) {
+            if i < must {
+                report
+                    .violations
+                    .push(format!("the repack ended before {kind} could be killed"));
+            }
             eprintln!("repack: no moment to kill {kind} (the repack ended?)");
+            break;
         }
         report.iterations += 1;
     }
