@@ -144,6 +144,21 @@ fn kill_at_a_moment(
     };
     sigkill(pid);
     *report.kills.entry(kind).or_default() += 1;
+    // A unit's main process is seen dead (and reaped) before it is
+    // restarted: SIGKILL is not instant.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let alive = match kind {
+            "parent" => site.daemon.main_pid() == Some(pid),
+            "controller" => site.tlcd.main_pid() == Some(pid),
+            "postgres" => site.postgres.as_mut().and_then(units::Unit::main_pid) == Some(pid),
+            _ => false,
+        };
+        if !alive {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Without its forker the daemon kills its sessions and exits, and
     // systemd restarts it. (A killed session needs nothing: the daemon
     // deals with it.)

@@ -121,27 +121,47 @@ pub fn run(settings: &Settings, files: usize) -> Report {
         ));
     }
     // The kinds the repack must survive, in a random order, while it runs;
-    // then the library and PostgreSQL if it still runs.
+    // then the library and PostgreSQL. Should the repack end first, the
+    // fullest tape is repacked next (up to three more) for the rest.
     let mut kinds = vec!["session", "parent", "forker", "controller"];
     for i in (1..kinds.len()).rev() {
         kinds.swap(i, rng.below(i as u64 + 1) as usize);
     }
-    let must = kinds.len();
     kinds.push("library");
     if settings.postgres {
         kinds.push("postgres");
     }
-    for (i, kind) in kinds.into_iter().enumerate() {
-        if !kill_at_a_moment(&mut site, kind, &mut rng, &mut report) {
-            if i < must {
+    let mut repacked: HashSet<String> = HashSet::from(["V00001".to_string()]);
+    let mut pending: std::collections::VecDeque<&'static str> = kinds.into();
+    let mut misses = 0;
+    while let Some(&kind) = pending.front() {
+        site.restart_dead_units(&mut report, &[]);
+        let running = site.scheduler().repacks().is_ok_and(|r| {
+            r.iter()
+                .any(|r| matches!(r.state.as_str(), "queued" | "running"))
+        });
+        if !running {
+            if repacked.len() >= 4 {
+                report.violations.push(format!(
+                    "four repacks ended before {pending:?} could be killed"
+                ));
+                break;
+            }
+            super::start_repack(&site, &mut repacked, &mut report.violations);
+        }
+        if kill_at_a_moment(&mut site, kind, &mut rng, &mut report) {
+            pending.pop_front();
+            report.iterations += 1;
+        } else {
+            eprintln!("repack: no moment to kill {kind} (the repack ended?)");
+            misses += 1;
+            if misses > 8 {
                 report
                     .violations
-                    .push(format!("the repack ended before {kind} could be killed"));
+                    .push(format!("no moment to kill {pending:?} in {misses} tries"));
+                break;
             }
-            eprintln!("repack: no moment to kill {kind} (the repack ended?)");
-            break;
         }
-        report.iterations += 1;
     }
     if let Err(e) = settle(&mut site, &archived, &[], &mut report) {
         report.violations.push(format!("the repack: {e}"));
@@ -151,11 +171,8 @@ pub fn run(settings: &Settings, files: usize) -> Report {
         let mut db = site.scheduler();
         checks::catalogue(&mut *db, &archived, &HashSet::new(), &mut found);
         checks::repacks(&mut *db, &buffer_dir, &mut found);
-        let tapes = db.tapes().unwrap_or_default();
-        match tapes.iter().find(|t| t.vid == "V00001") {
-            Some(t) if t.live_files == 0 => {}
-            other => found.push(format!("after the repack V00001 is {other:?}")),
-        }
+        // (Each repack ended with its tape holding no live copy: it could
+        // not have been reclaimed otherwise, which `checks::repacks` sees.)
         if let Ok(r) = db.repacks() {
             report.repacks = r.iter().filter(|r| r.state == "done").count();
             report.repacked_files = r.iter().map(|r| r.files_done).sum();
