@@ -8,6 +8,7 @@ pub mod file_drive;
 pub mod format;
 pub mod media;
 pub mod scsi_drive;
+pub mod time_model;
 
 pub use drive::{DriveError, DriveInfo, ReadOutcome, TapeDrive, WriteOutcome};
 pub use file_drive::FileDrive;
