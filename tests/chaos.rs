@@ -16,7 +16,10 @@ fn repack_files() -> usize {
 }
 
 fn check(name: &str, settings: &Settings) {
-    let report = run(settings);
+    assert_clean(name, settings, run(settings));
+}
+
+fn assert_clean(name: &str, settings: &Settings, report: chaos_harness::Report) {
     report.print(name, settings.seed);
     assert!(
         report.violations.is_empty(),
@@ -47,14 +50,7 @@ fn random_kills_with_postgres_lose_and_duplicate_nothing() {
 fn a_repack_under_random_kills_keeps_every_file() {
     let settings = Settings::from_env(1, false);
     let report = chaos_harness::repack::run(&settings, repack_files());
-    report.print("repack, sqlite", settings.seed);
-    assert!(
-        report.violations.is_empty(),
-        "{} violations (seed {}): {:#?}",
-        report.violations.len(),
-        settings.seed,
-        report.violations
-    );
+    assert_clean("repack, sqlite", &settings, report);
 }
 
 /// The same on PostgreSQL, which is killed too.
@@ -62,12 +58,5 @@ fn a_repack_under_random_kills_keeps_every_file() {
 fn a_repack_under_random_kills_with_postgres_keeps_every_file() {
     let settings = Settings::from_env(1, true);
     let report = chaos_harness::repack::run(&settings, repack_files());
-    report.print("repack, postgres", settings.seed);
-    assert!(
-        report.violations.is_empty(),
-        "{} violations (seed {}): {:#?}",
-        report.violations.len(),
-        settings.seed,
-        report.violations
-    );
+    assert_clean("repack, postgres", &settings, report);
 }
