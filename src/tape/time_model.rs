@@ -216,6 +216,40 @@ impl Profile {
     }
 }
 
+/// An order for reading `files` (each a byte offset and a length) from
+/// `start` that keeps the modelled positioning short: from where the last
+/// read left the head, the file the model says is cheapest to reach next
+/// (a greedy shortest-locate-first tour). Returns indices into `files`.
+pub fn shortest_locate_order(p: &Profile, start: u64, files: &[(u64, u64)]) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..files.len()).collect();
+    let mut order = Vec::with_capacity(files.len());
+    let mut at = p.place(start);
+    while !left.is_empty() {
+        let (k, _) = left
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (k, p.locate(at, p.place(files[i].0))))
+            .min_by_key(|(_, cost)| *cost)
+            .unwrap_or((0, Duration::ZERO));
+        let i = left.swap_remove(k);
+        at = p.place(files[i].0.saturating_add(files[i].1));
+        order.push(i);
+    }
+    order
+}
+
+/// The modelled positioning time of reading `files` in `order` from
+/// `start`.
+pub fn positioning(p: &Profile, start: u64, files: &[(u64, u64)], order: &[usize]) -> Duration {
+    let mut at = p.place(start);
+    let mut total = Duration::ZERO;
+    for &i in order {
+        total += p.locate(at, p.place(files[i].0));
+        at = p.place(files[i].0.saturating_add(files[i].1));
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +315,34 @@ mod tests {
             .sum::<f64>()
             / n as f64;
         assert!((40.0..70.0).contains(&mean), "{mean}");
+    }
+
+    #[test]
+    fn shortest_locate_first_beats_fseq_order_on_a_full_tape() {
+        // 100 files of 1 GB at random places of a full LTO-9 tape
+        // (xorshift, fixed seed: the same every run).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut files: Vec<(u64, u64)> = (0..100)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % (LTO9.capacity - 1_000_000_000), 1_000_000_000)
+            })
+            .collect();
+        // fSeq order is the order on tape.
+        files.sort();
+        let fseq: Vec<usize> = (0..files.len()).collect();
+        let tour = shortest_locate_order(&LTO9, 0, &files);
+        let mut seen = tour.clone();
+        seen.sort();
+        assert_eq!(seen, fseq, "every file once");
+        let (linear, greedy) = (
+            positioning(&LTO9, 0, &files, &fseq).as_secs_f64(),
+            positioning(&LTO9, 0, &files, &tour).as_secs_f64(),
+        );
+        eprintln!("fSeq order {linear:.0} s, shortest-locate-first {greedy:.0} s");
+        assert!(greedy <= 0.7 * linear, "{greedy} s against {linear} s");
     }
 
     #[test]
