@@ -23,6 +23,16 @@ fn two_copy_class(install: &Install) {
     install.ok("tapeadmin", &["add-route", "two", "2", "copy2"]);
 }
 
+/// (copy, VID) of each copy of a file of `stager status --json`.
+fn copy_vids(file: &serde_json::Value) -> Vec<(u64, &str)> {
+    file["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["copy"].as_u64().unwrap(), c["vid"].as_str().unwrap()))
+        .collect()
+}
+
 fn copies(install: &Install, id: u64) -> serde_json::Value {
     let json: serde_json::Value =
         serde_json::from_str(&install.ok("tapeadmin", &["--json", "file", &id.to_string()]))
@@ -135,12 +145,7 @@ fn with_copy_1_broken_every_file_recalls_from_copy_2_and_a_repack_adds_copy_1_ag
         serde_json::from_str(&install.ok("stager", &["status", "--json"])).unwrap();
     for f in status["files"].as_array().unwrap() {
         assert_eq!(f["state"], "on_tape", "{f}");
-        let copies: Vec<(u64, &str)> = f["copies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["copy"].as_u64().unwrap(), c["vid"].as_str().unwrap()))
-            .collect();
+        let copies = copy_vids(f);
         assert_eq!(copies, [(1, "V00001"), (2, "V00002")], "{f}");
     }
 
@@ -173,12 +178,7 @@ fn with_copy_1_broken_every_file_recalls_from_copy_2_and_a_repack_adds_copy_1_ag
     let status: serde_json::Value =
         serde_json::from_str(&install.ok("stager", &["status", "--json"])).unwrap();
     for f in status["files"].as_array().unwrap() {
-        let copies: Vec<(u64, &str)> = f["copies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["copy"].as_u64().unwrap(), c["vid"].as_str().unwrap()))
-            .collect();
+        let copies = copy_vids(f);
         assert_eq!(copies, [(1, "V00003"), (2, "V00002")], "{f}");
     }
     // The new copy 1 is good: with copy 2's tape broken, files come from it.

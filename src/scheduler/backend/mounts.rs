@@ -151,6 +151,32 @@ fn target(
     row.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
 }
 
+/// Records a mount the scheduler picked. Stamped when the row is written,
+/// after the candidates were read: the mount history is in the order of
+/// the commits.
+pub(super) fn record_mount(
+    c: &mut dyn Conn,
+    kind: MountKind,
+    vid: String,
+    pool: String,
+    host: &str,
+    drive: &str,
+) -> Result<Mount, SchedulerError> {
+    let id: u64 = c
+        .query_one(
+            "INSERT INTO mounts (kind, vid, pool, host, drive, started)
+             VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
+            params![kind, &vid, &pool, host, drive],
+        )?
+        .get(0)?;
+    Ok(Mount {
+        id,
+        kind,
+        vid,
+        pool,
+    })
+}
+
 pub(super) fn next_mount(
     c: &mut dyn Conn,
     host: &str,
@@ -176,21 +202,7 @@ pub(super) fn next_mount(
         let Some((vid, pool)) = target(c, &q, generation)? else {
             continue;
         };
-        let id: u64 = c
-            .query_one(
-                // Stamped when the row is written, after the candidates were
-                // read: the mount history is in the order of the commits.
-                "INSERT INTO mounts (kind, vid, pool, host, drive, started)
-                 VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
-                params![q.kind, &vid, &pool, host, drive],
-            )?
-            .get(0)?;
-        return Ok(Some(Mount {
-            id,
-            kind: q.kind,
-            vid,
-            pool,
-        }));
+        return record_mount(c, q.kind, vid, pool, host, drive).map(Some);
     }
     // No user work for this drive: a repack's reads, then a verification,
     // the lowest priority.

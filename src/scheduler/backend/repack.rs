@@ -294,17 +294,5 @@ pub(super) fn next_repack_mount(
         return Ok(None);
     };
     let (vid, pool): (String, String) = (r.get(0)?, r.get(1)?);
-    let id: u64 = c
-        .query_one(
-            "INSERT INTO mounts (kind, vid, pool, host, drive, started)
-             VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
-            params![MountKind::Repack, &vid, &pool, host, drive],
-        )?
-        .get(0)?;
-    Ok(Some(Mount {
-        id,
-        kind: MountKind::Repack,
-        vid,
-        pool,
-    }))
+    super::mounts::record_mount(c, MountKind::Repack, vid, pool, host, drive).map(Some)
 }
