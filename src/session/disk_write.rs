@@ -301,8 +301,14 @@ fn already_placed(dir: &Dir, name: &OsStr, job: &RecallJob) -> Result<bool, Stri
 }
 
 /// Records the staged file in the catalogue through the report packer
-/// (which owns the session's connection) and waits for the answer.
-fn stage(reports: &Sender<RecallReport>, recall_id: u64, file: FileIdentity) -> Result<(), String> {
+/// (which owns the session's connection) and waits for the answer. A
+/// database that stayed unreachable fails the file for now only: the
+/// staged copy goes with the error and the recall is tried again later.
+fn stage(
+    reports: &Sender<RecallReport>,
+    recall_id: u64,
+    file: FileIdentity,
+) -> Result<(), Failure> {
     let (reply, answer) = bounded(1);
     reports
         .send(RecallReport::Stage {
@@ -311,10 +317,23 @@ fn stage(reports: &Sender<RecallReport>, recall_id: u64, file: FileIdentity) -> 
             reply,
         })
         .map_err(|_| "the report packer is gone".to_string())?;
-    answer
+    match answer
         .recv()
         .map_err(|_| "the report packer did not answer".to_string())?
-        .map_err(|e| format!("cannot record the recalled file before placing it: {e}"))
+    {
+        Ok(()) => Ok(()),
+        Err(refusal) => {
+            let e = format!(
+                "cannot record the recalled file before placing it: {}",
+                refusal.message
+            );
+            Err(if refusal.passing {
+                Failure::Passing(e)
+            } else {
+                Failure::Final(e)
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -175,9 +175,22 @@ pub enum RecallReport {
     Stage {
         recall_id: u64,
         file: FileIdentity,
-        reply: crossbeam_channel::Sender<Result<(), String>>,
+        reply: crossbeam_channel::Sender<Result<(), StageRefusal>>,
     },
 }
+
+/// Why a file could not be recorded before it is put in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRefusal {
+    pub message: String,
+    /// The database stayed unreachable: nothing is wrong with the file or
+    /// its recall, which is tried again later.
+    pub passing: bool,
+}
+
+/// How long a stage waits for an unreachable database (a restart, a
+/// failover) before the file's recall is put back for later.
+const STAGE_PATIENCE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct RecallReportSummary {
@@ -206,9 +219,7 @@ pub fn run_recall_packer(
                 file,
                 reply,
             }) => {
-                let answer = scheduler
-                    .stage_recall(mount_id, recall_id, &file)
-                    .map_err(|e| e.to_string());
+                let answer = stage_patiently(scheduler, mount_id, recall_id, &file);
                 let _ = reply.send(answer);
                 false
             }
@@ -221,6 +232,35 @@ pub fn run_recall_packer(
         }
         if done {
             return summary;
+        }
+    }
+}
+
+/// Records a staged file; a database that cannot be reached is tried again
+/// with a growing pause for up to [`STAGE_PATIENCE`], as the disk writer
+/// holds the whole file meanwhile and losing it costs a tape read.
+fn stage_patiently(
+    scheduler: &mut dyn Scheduler,
+    mount_id: u64,
+    recall_id: u64,
+    file: &FileIdentity,
+) -> Result<(), StageRefusal> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match scheduler.stage_recall(mount_id, recall_id, file) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() && started.elapsed() + pause < STAGE_PATIENCE => {
+                tracing::warn!(recall_id, error = %e, retry_in_s = pause.as_secs_f64(), "cannot record a recalled file yet: the database is tried again");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(8));
+            }
+            Err(e) => {
+                return Err(StageRefusal {
+                    passing: e.is_transient(),
+                    message: e.to_string(),
+                });
+            }
         }
     }
 }

@@ -6,12 +6,15 @@ use std::sync::Mutex;
 use crossbeam_channel::unbounded;
 
 use super::*;
+use crate::session::report_packer::StageRefusal;
 
 struct Harness {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     writers: Writers,
     staged: Arc<Mutex<Vec<(u64, FileIdentity)>>>,
+    /// What the packer stand-in answers instead of recording the file.
+    refusal: Arc<Mutex<Option<StageRefusal>>>,
 }
 
 fn harness() -> Harness {
@@ -20,6 +23,8 @@ fn harness() -> Harness {
     let (tx, rx) = unbounded::<RecallReport>();
     let staged = Arc::new(Mutex::new(Vec::new()));
     let seen = staged.clone();
+    let refusal = Arc::new(Mutex::new(None::<StageRefusal>));
+    let refuse = refusal.clone();
     std::thread::spawn(move || {
         for report in rx {
             if let RecallReport::Stage {
@@ -28,8 +33,14 @@ fn harness() -> Harness {
                 reply,
             } = report
             {
-                seen.lock().unwrap().push((recall_id, file));
-                let _ = reply.send(Ok(()));
+                let answer = match refuse.lock().unwrap().clone() {
+                    Some(r) => Err(r),
+                    None => {
+                        seen.lock().unwrap().push((recall_id, file));
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(answer);
             }
         }
     });
@@ -44,6 +55,7 @@ fn harness() -> Harness {
         root,
         _tmp: tmp,
         staged,
+        refusal,
     }
 }
 
@@ -201,4 +213,41 @@ fn a_recalled_copy_gets_the_archived_rights() {
     assert_eq!(recalled_permissions(p(0o750), false), (0o770, None));
     // Archived before rights were kept.
     assert_eq!(recalled_permissions(None, true), (0o640, None));
+}
+
+/// The catalogue was unreachable (a database restart) for longer than the
+/// packer waits: the file is tried again later and nothing is left at the
+/// destination; any other refusal fails the recall.
+#[test]
+fn an_unreachable_catalogue_puts_the_recall_back_and_leaves_nothing() {
+    let h = harness();
+    let dest = h.root.join("f");
+    *h.refusal.lock().unwrap() = Some(StageRefusal {
+        message: "scheduler database: error connecting to server".into(),
+        passing: true,
+    });
+    let err = recall(&h, job(&dest, b"payload", None), b"payload").unwrap_err();
+    assert!(err.starts_with("for now: "), "tried again later: {err}");
+    assert!(err.contains("error connecting to server"), "{err}");
+    assert!(
+        entries(&h.root).is_empty(),
+        "nothing is left: {:?}",
+        entries(&h.root)
+    );
+
+    *h.refusal.lock().unwrap() = Some(StageRefusal {
+        message: "mount 3 no longer owns file 7: its work was requeued".into(),
+        passing: false,
+    });
+    let err = recall(&h, job(&dest, b"payload", None), b"payload").unwrap_err();
+    assert!(!err.starts_with("for now: "), "a final refusal: {err}");
+    assert!(
+        entries(&h.root).is_empty(),
+        "nothing is left: {:?}",
+        entries(&h.root)
+    );
+
+    *h.refusal.lock().unwrap() = None;
+    recall(&h, job(&dest, b"payload", None), b"payload").unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), b"payload");
 }
