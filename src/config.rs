@@ -132,53 +132,6 @@ pub struct EndpointsConfig {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct LibraryConfig {
-    /// "emulated": the emulated SCSI library under `path`; "scsi": a real
-    /// library behind `changers`.
-    pub kind: LibraryKind,
-    /// The emulated library's directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// Changer paths in order of preference: devices (`/dev/sg3`), iSCSI
-    /// URLs (`iscsi://HOST[:PORT]/TARGET_IQN/LUN`), or an emulated
-    /// library's path files. Empty with kind "emulated": all of its paths.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changers: Vec<String>,
-    /// Endpoints of `tlcd` instances serving this library; empty: a
-    /// controller embedded in this daemon.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub controllers: Vec<String>,
-    /// The embedded controller's lease file (default: STATE_DIR/tlc.lease).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease: Option<PathBuf>,
-    /// A move that takes longer failed (robots retry for minutes).
-    #[serde(default = "default_move_timeout")]
-    pub move_timeout: Interval,
-    /// How often an offline changer path is probed.
-    #[serde(default = "default_probe_interval")]
-    pub probe_interval: Interval,
-    /// How long a client waits for one controller before asking the next.
-    #[serde(default = "default_request_timeout")]
-    pub request_timeout: Interval,
-    /// The controllers' CURVE public key, when `controllers` are on other
-    /// hosts: the daemon and its sessions connect with `[security]
-    /// key_file`, which the controllers list as a client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub controller_key: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LibraryKind {
-    /// "virtual" was the file-backed library this one replaces; its state
-    /// is converted when first read.
-    #[serde(alias = "virtual")]
-    Emulated,
-    Scsi,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct DriveConfig {
     pub name: String,
     /// "file": a file-backed drive whose device is a directory; "scsi": a
@@ -276,6 +229,7 @@ pub mod security;
 pub use security::SecurityConfig;
 mod defaults;
 mod library;
+pub use library::{LibraryConfig, LibraryKind};
 mod repack;
 mod scheduler;
 pub mod tlcd;

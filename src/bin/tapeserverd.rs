@@ -31,6 +31,8 @@ fn main() -> ExitCode {
             recall_roots,
             media,
             pools,
+            time_model,
+            time_scale,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -49,6 +51,8 @@ fn main() -> ExitCode {
                 recall_roots,
                 media,
                 pools,
+                time_model,
+                time_scale,
             };
             let planned = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;

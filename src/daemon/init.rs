@@ -83,6 +83,10 @@ pub struct InitOptions {
     /// Pools and how many of the new cartridges each gets, in order
     /// ("default:3", "copy2:3"); empty: every cartridge in `default`.
     pub pools: Vec<String>,
+    /// Drives and robot take a real library's time ("lto9"), `time_scale`
+    /// times faster.
+    pub time_model: Option<String>,
+    pub time_scale: f64,
 }
 
 impl Default for InitOptions {
@@ -104,6 +108,8 @@ impl Default for InitOptions {
             recall_roots: Vec::new(),
             media: Vec::new(),
             pools: Vec::new(),
+            time_model: None,
+            time_scale: 1.0,
         }
     }
 }
@@ -260,6 +266,32 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             }
         }
     }
+    let timing = match &options.time_model {
+        Some(name) => {
+            let profile = crate::tape::time_model::profile(name).ok_or_else(|| {
+                InitError::Invalid(format!(
+                    "--time-model {name:?}: expected lto8, lto9 or lto10"
+                ))
+            })?;
+            Some(profile)
+        }
+        None => None,
+    };
+    if !(options.time_scale.is_finite() && options.time_scale >= 1.0) {
+        return Err(InitError::Invalid(format!(
+            "--time-scale {}: expected how many times faster than real, 1 or more",
+            options.time_scale
+        )));
+    }
+    // The robot of a time-modelled library takes a real robot's time
+    // unless --move-time says otherwise.
+    let (move_time, move_time_far) = match timing {
+        Some(_) if options.move_time.is_zero() => (
+            crate::tape::time_model::ROBOT_NEAR.div_f64(options.time_scale),
+            crate::tape::time_model::ROBOT_FAR.div_f64(options.time_scale),
+        ),
+        _ => (options.move_time, options.move_time),
+    };
     let drives: Vec<DriveConfig> = (0..options.drives)
         .map(|i| DriveConfig {
             name: format!("{prefix}{i}"),
@@ -292,8 +324,13 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             archive: None,
             recall: None,
             pools: Default::default(),
-            // A one-host installation gives its cartridges back at once.
-            keep_mounted: Interval(Duration::ZERO),
+            // Free mounts are given back at once; a time-modelled library
+            // keeps a tape while requests for it come sooner than a
+            // remount would cost (forty recalls trickled in one after
+            // another are one mount).
+            keep_mounted: Interval(
+                timing.map_or(Duration::ZERO, |p| p.remount().div_f64(options.time_scale)),
+            ),
             drive_lease: Interval(Duration::from_secs(60)),
             error_backoff: Interval(Duration::from_secs(30)),
             empty_mount_backoff: Interval(Duration::from_secs(60)),
@@ -312,6 +349,8 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             probe_interval: Interval(crate::config::DEFAULT_PROBE_INTERVAL),
             request_timeout: Interval(Duration::from_secs(10)),
             controller_key: None,
+            time_model: timing.map(|p| p.name.to_string()),
+            time_scale: options.time_scale,
         },
         drives: drives.clone(),
         session: SessionConfig::default(),
@@ -423,7 +462,8 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         &new_barcodes,
         &LibraryShape {
             changer_paths: options.changer_paths,
-            move_time: options.move_time,
+            move_time,
+            move_time_far,
             capacity: options.capacity,
             pools,
         },

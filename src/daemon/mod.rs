@@ -343,6 +343,8 @@ pub fn session_spec(
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         keep_mounted_ms: config.scheduler.keep_mounted.0.as_millis() as u64,
+        time_model: config.library.time_model.clone().unwrap_or_default(),
+        time_scale: config.library.time_scale,
         sessions_endpoint: config.sessions_endpoint(),
         mount_id,
         vid: vid.to_string(),

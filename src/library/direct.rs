@@ -115,6 +115,7 @@ mod tests {
             &Layout {
                 paths: 2,
                 move_time_ms: 0,
+                move_time_far_ms: 0,
                 drives: &drives,
                 barcodes: &barcodes,
                 capacity: 1 << 30,

@@ -19,6 +19,7 @@ use crate::proto::session::{SessionSpec, SessionTuning};
 use crate::scheduler::test_knobs::TestScheduler;
 use crate::scheduler::{FileLimits, Scheduler, SchedulerError};
 use crate::tape::faulty::{FaultyDrive, NullDrive};
+use crate::tape::timed_drive::TimedDrive;
 use crate::tape::{FileDrive, TapeDrive};
 
 /// Opens the session's scheduler connections (each thread its own).
@@ -103,6 +104,13 @@ impl SessionContext {
         let spec = &self.spec;
         let file: Box<dyn TapeDrive> =
             Box::new(FileDrive::new(&spec.drive, Path::new(&spec.drive_device)));
+        // A real drive takes its own time; a file-backed one the model's.
+        let file = match crate::tape::time_model::profile(&spec.time_model) {
+            Some(profile) if spec.drive_kind != "scsi" => {
+                Box::new(TimedDrive::new(file, profile, spec.time_scale))
+            }
+            _ => file,
+        };
         let drive: Box<dyn TapeDrive> = match spec.drive_kind.as_str() {
             "null" => Box::new(NullDrive::new(file)),
             "scsi" => Box::new(crate::tape::scsi_drive::ScsiDrive::open(

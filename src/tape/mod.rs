@@ -9,6 +9,7 @@ pub mod format;
 pub mod media;
 pub mod scsi_drive;
 pub mod time_model;
+pub mod timed_drive;
 
 pub use drive::{DriveError, DriveInfo, ReadOutcome, TapeDrive, WriteOutcome};
 pub use file_drive::FileDrive;

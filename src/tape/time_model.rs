@@ -101,6 +101,12 @@ pub const LTO10: Profile = Profile {
     flush: Duration::from_millis(2_000),
 };
 
+/// A library robot's move between neighbouring elements and across the
+/// whole library (the 3 to 15 s of enterprise and midrange libraries;
+/// picker contention comes from moves on one robot waiting for each other).
+pub const ROBOT_NEAR: Duration = Duration::from_secs(3);
+pub const ROBOT_FAR: Duration = Duration::from_secs(15);
+
 /// The profiles by name, as the config names them.
 pub fn profile(name: &str) -> Option<Profile> {
     [LTO8, LTO9, LTO10]
@@ -129,6 +135,13 @@ impl Place {
 }
 
 impl Profile {
+    /// What giving a cartridge back and mounting it again costs the drive:
+    /// the unload, the robot there and back (the far moves) and the load.
+    /// Work for a mounted tape that comes sooner is worth waiting for.
+    pub fn remount(&self) -> Duration {
+        self.unload + ROBOT_FAR * 2 + self.load
+    }
+
     /// Bytes one wrap holds.
     fn wrap_bytes(&self) -> f64 {
         self.capacity as f64 / f64::from(self.wraps)

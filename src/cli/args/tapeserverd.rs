@@ -82,6 +82,14 @@ pub enum Command {
         /// `tapeadmin add-class` and `add-route`.
         #[arg(long, value_delimiter = ',')]
         pools: Vec<String>,
+        /// Drives and robot take the time of a real library of this
+        /// generation: lto8, lto9 or lto10 (`[library] time_model`).
+        #[arg(long)]
+        time_model: Option<String>,
+        /// How many times faster than real the time model runs, e.g. 100
+        /// (a 56 s unload takes 0.56 s).
+        #[arg(long, default_value_t = 1.0, requires = "time_model")]
+        time_scale: f64,
     },
     /// Make the emulated library a config names, where it is missing: its
     /// drives, labelled cartridges registered in its catalogue (what the

@@ -20,6 +20,8 @@ use crate::daemon::frontend::DEFAULT_POOL;
 pub struct LibraryShape {
     pub changer_paths: u32,
     pub move_time: Duration,
+    /// A move across the whole library (ZERO: as `move_time`).
+    pub move_time_far: Duration,
     pub capacity: u64,
     /// The new cartridges' pools, in order (empty: all `default`).
     pub pools: Vec<(String, u32)>,
@@ -48,6 +50,7 @@ pub(super) fn build_library(
         &Layout {
             paths: shape.changer_paths as usize,
             move_time_ms: shape.move_time.as_millis() as u64,
+            move_time_far_ms: shape.move_time_far.as_millis() as u64,
             drives: &drive_devices,
             barcodes: new_barcodes,
             capacity: shape.capacity,
@@ -167,6 +170,7 @@ pub fn init_library(config: &Config, tapes: u32, capacity: u64) -> Result<(), In
         &LibraryShape {
             changer_paths: 2,
             move_time: Duration::ZERO,
+            move_time_far: Duration::ZERO,
             capacity,
             pools: Vec::new(),
         },

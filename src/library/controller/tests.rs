@@ -30,6 +30,7 @@ impl Rig {
             &Layout {
                 paths,
                 move_time_ms: 0,
+                move_time_far_ms: 0,
                 drives: &drives,
                 barcodes: &barcodes,
                 capacity: 1 << 30,

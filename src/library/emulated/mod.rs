@@ -62,6 +62,8 @@ pub enum EmulationError {
 pub struct Layout<'a> {
     pub paths: usize,
     pub move_time_ms: u64,
+    /// A move across the whole library (0: as `move_time_ms`).
+    pub move_time_far_ms: u64,
     /// (drive name, which is also its serial number; device directory)
     pub drives: &'a [(String, PathBuf)],
     /// Volume tags of blank cartridges to add.
@@ -128,7 +130,10 @@ impl EmulatedLibrary {
             crc32c::crc32c(root.as_os_str().as_encoded_bytes())
         );
         library.with_state_or(
-            Some(State::new(&serial, layout.paths, layout.move_time_ms)),
+            Some(State {
+                move_time_far_ms: layout.move_time_far_ms,
+                ..State::new(&serial, layout.paths, layout.move_time_ms)
+            }),
             |state| library.add(state, layout),
         )?;
         let names = library.with_state(|s| Ok(s.paths.clone()))?;

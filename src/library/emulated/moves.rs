@@ -66,7 +66,7 @@ impl EmulatedLibrary {
                 path: self.root.join(path),
                 reason: "the library has no such path".into(),
             })?;
-            Ok((picker, Duration::from_millis(s.move_time_ms)))
+            Ok((picker, s.move_time(source, destination)))
         })?;
         // Waits here while another move on this path runs.
         let picker_lock = self.picker_lock_file(picker)?;

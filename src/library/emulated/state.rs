@@ -63,8 +63,14 @@ pub struct State {
     pub vendor: String,
     pub product: String,
     pub serial: String,
-    /// How long a move takes (robots take tens of seconds).
+    /// How long a move takes (robots take tens of seconds): a move between
+    /// neighbours.
     pub move_time_ms: u64,
+    /// A move from the far end of the slots to the drives; moves between
+    /// take their share of the distance (0: every move takes
+    /// `move_time_ms`).
+    #[serde(default)]
+    pub move_time_far_ms: u64,
     /// Changer path names, in order; path i drives picker i.
     pub paths: Vec<String>,
     pub pickers: Vec<Slot>,
@@ -83,6 +89,7 @@ impl State {
             product: "EMULATED LIBRARY".into(),
             serial: serial.into(),
             move_time_ms,
+            move_time_far_ms: 0,
             paths: (0..paths).map(|i| format!("changer{i}")).collect(),
             pickers: (0..paths)
                 .map(|i| Slot {
@@ -114,6 +121,23 @@ impl State {
             import_export: range(FIRST_PORT, self.ports.len()),
             data_transfer: range(FIRST_DRIVE, self.drives.len()),
         }
+    }
+
+    /// Where an element lies from the drives, 0 to 1: the drives, the
+    /// ports and the pickers at 0, the slots along the library in order.
+    fn reach(&self, address: u16) -> f64 {
+        match self.slots.iter().position(|s| s.address == address) {
+            Some(i) => (i + 1) as f64 / self.slots.len() as f64,
+            None => 0.0,
+        }
+    }
+
+    /// How long the robot takes from `source` to `destination`.
+    pub fn move_time(&self, source: u16, destination: u16) -> std::time::Duration {
+        let near = self.move_time_ms as f64;
+        let far = (self.move_time_far_ms as f64).max(near);
+        let share = (self.reach(source) - self.reach(destination)).abs();
+        std::time::Duration::from_secs_f64((near + (far - near) * share) / 1000.0)
     }
 
     pub fn kind_of(&self, address: u16) -> Option<ElementType> {

@@ -21,6 +21,7 @@ fn library(paths: usize) -> (tempfile::TempDir, EmulatedLibrary) {
         &Layout {
             paths,
             move_time_ms: 0,
+            move_time_far_ms: 0,
             drives: &drives,
             barcodes: &barcodes,
             capacity: 1 << 30,
@@ -319,6 +320,7 @@ fn a_new_library_keeps_what_an_existing_one_holds() {
         &Layout {
             paths: 2,
             move_time_ms: 0,
+            move_time_far_ms: 0,
             drives: &drives,
             barcodes: &barcodes,
             capacity: 1 << 30,
