@@ -5,6 +5,7 @@
 //! reporter. Its exit code tells the parent what to do with the drive:
 //! 0 drive up, 1 drive down, 2 run a cleaner.
 
+pub mod access_order;
 pub mod beneath;
 pub mod cleaner;
 pub mod context;

@@ -1,11 +1,13 @@
 //! The recall session: the mirror image of a migration. The tape read thread
-//! fills blocks in fSeq order, the disk write pool writes and verifies the
+//! fills blocks in fSeq order (in the time model's recommended access order
+//! when the library has one), the disk write pool writes and verifies the
 //! files, and the report packer reports them in batches.
 
 use std::time::Instant;
 
 use crossbeam_channel::unbounded;
 
+use super::access_order::AccessOrder;
 use super::disk_write::{DiskWritePool, DiskWriteTask, Writers};
 use super::injector::TaskInjector;
 use super::memory::BlockPool;
@@ -30,8 +32,17 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     let pool = BlockPool::new(t.block_count as usize, t.block_size as usize);
     let (disk_tx, disk_rx) = unbounded::<DiskWriteTask>();
     let mount_id = spec.mount_id;
+    // With a time model, each batch is read in the model's shortest-locate
+    // order; otherwise in fSeq order.
+    let mut access = crate::tape::time_model::profile(&spec.time_model).map(AccessOrder::new);
     let (injector, mut feed) = TaskInjector::new(
-        move |files, bytes| injector_db.fetch_recall_jobs(mount_id, files, bytes),
+        move |files, bytes| {
+            let jobs = injector_db.fetch_recall_jobs(mount_id, files, bytes)?;
+            Ok(match &mut access {
+                Some(order) => order.order(jobs),
+                None => jobs,
+            })
+        },
         move |job| {
             let (tx, rx) = unbounded();
             let _ = disk_tx.send(DiskWriteTask {

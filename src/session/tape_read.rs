@@ -1,5 +1,6 @@
 //! The recall tape thread: mounts the tape, checks VOL1, then for each file
-//! (in fSeq order) locates to its HDR1 by block id, checks its labels name
+//! (in the order the injector gives: fSeq, or the recommended access order)
+//! locates to its HDR1 by block id, checks its labels name
 //! the expected file, and reads its blocks into memory blocks for the disk
 //! write pool. A wrong label, read error or CRC error fails that file only.
 

@@ -333,3 +333,29 @@ fn a_new_library_keeps_what_an_existing_one_holds() {
     let drives = status(&mut path(&lib, 1), ElementType::DataTransfer);
     assert_eq!(drives.len(), 3);
 }
+
+/// A move takes its share of the distance between the robot's nearest and
+/// farthest moves: slots lie along the library, drives at its start.
+#[test]
+fn a_move_takes_the_time_of_its_distance() {
+    let mut s = state::State::new("EMU", 1, 3_000);
+    s.move_time_far_ms = 15_000;
+    for i in 0..4u16 {
+        s.slots.push(state::Slot {
+            address: 0x1000 + i,
+            cartridge: None,
+        });
+    }
+    let drive = 0x0100;
+    let secs = |s: &state::State, from, to| s.move_time(from, to).as_secs_f64();
+    assert_eq!(secs(&s, 0x1003, drive), 15.0, "the far end to the drives");
+    assert_eq!(secs(&s, drive, 0x1001), 9.0, "half way");
+    assert_eq!(secs(&s, 0x1001, 0x1002), 6.0, "a quarter of the library");
+    assert_eq!(secs(&s, 0x1002, 0x1002), 3.0, "no distance: the fixed cost");
+    s.move_time_far_ms = 0;
+    assert_eq!(
+        secs(&s, 0x1003, drive),
+        3.0,
+        "without a far figure: always the same"
+    );
+}
