@@ -154,6 +154,16 @@ impl SessionWork for SqlScheduler {
         self.write(|c| verify::report_verify(c, mount_id, vid, bad))
     }
 
+    fn yield_verify(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        bad: &[BadCopy],
+        through_fseq: u64,
+    ) -> Result<(), SchedulerError> {
+        self.write(|c| verify::yield_verify(c, mount_id, vid, bad, through_fseq))
+    }
+
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError> {
         self.read(|c| queries::last_file(c, vid))
     }
@@ -308,6 +318,10 @@ impl StagerRequests for SqlScheduler {
 }
 
 impl MountSelection for SqlScheduler {
+    fn user_work_due(&mut self, policy: &MountPolicy) -> Result<UserWork, SchedulerError> {
+        self.write(|c| mounts::user_work_due(c, policy))
+    }
+
     fn next_mount(
         &mut self,
         host: &str,
@@ -531,3 +545,5 @@ mod owner_tests;
 mod site_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod yield_tests;

@@ -239,6 +239,16 @@ pub enum RecallEnd {
 /// has read its VOL1 (its first verification makes it active).
 pub const IMPORT_PENDING: &str = "imported: its VOL1 is read before it takes files";
 
+/// What background sessions (verify, a repack's reads) yield to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserWork {
+    /// Some user queue would be given a drive now if one were free.
+    pub due: bool,
+    /// Tapes with user recalls waiting that a background mount holds: the
+    /// session on each yields whether or not a drive is free.
+    pub held_tapes: Vec<String>,
+}
+
 /// What `tapeadmin repack` asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepackRequest {

@@ -34,6 +34,15 @@ pub trait SessionWork: Send {
         vid: &str,
         bad: &[BadCopy],
     ) -> Result<(), SchedulerError>;
+    /// A verify mount pre-empted by user work: records its bad copies and
+    /// queues the verification again to go on after `through_fseq`.
+    fn yield_verify(
+        &mut self,
+        mount_id: u64,
+        vid: &str,
+        bad: &[BadCopy],
+        through_fseq: u64,
+    ) -> Result<(), SchedulerError>;
     /// The last file the catalogue has on a tape.
     fn last_file(&mut self, vid: &str) -> Result<Option<LastFile>, SchedulerError>;
     fn tape(&mut self, vid: &str) -> Result<TapeInfo, SchedulerError>;
@@ -152,6 +161,10 @@ pub trait StagerRequests: Send {
 /// close them, hold a tape, count a killed session's attempt, and keep
 /// the drive leases between hosts.
 pub trait MountSelection: Send {
+    /// User work a drive would be given now if one were free, and the tapes
+    /// with user recalls waiting that background mounts (verify, repack)
+    /// hold: what background sessions yield to.
+    fn user_work_due(&mut self, policy: &MountPolicy) -> Result<UserWork, SchedulerError>;
     /// Picks work for a free drive and records the mount; a tape with an
     /// open mount is never picked.
     fn next_mount(

@@ -90,6 +90,7 @@ knobs! {
     fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
     fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError>;
     fn report_verify(&mut self, mount_id: u64, vid: &str, bad: &[BadCopy]) -> Result<(), SchedulerError>;
+    fn yield_verify(&mut self, mount_id: u64, vid: &str, bad: &[BadCopy], through_fseq: u64) -> Result<(), SchedulerError>;
     }
     fetch {
     fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
@@ -123,6 +124,7 @@ knobs! {
     MountSelection
     plain {
     fn next_mount(&mut self, host: &str, drive: &str, policy: &MountPolicy) -> Result<Option<Mount>, SchedulerError>;
+    fn user_work_due(&mut self, policy: &MountPolicy) -> Result<UserWork, SchedulerError>;
     fn end_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn release_work_of_drive(&mut self, host: &str, drive: &str) -> Result<Vec<u64>, SchedulerError>;
     fn count_attempt(&mut self, mount_id: u64, file_id: u64, reason: &str, limits: &FileLimits) -> Result<(), SchedulerError>;

@@ -214,6 +214,36 @@ pub(super) fn next_mount(
     super::verify::next_verify_mount(c, host, drive, generation)
 }
 
+/// Whether user work waits for a drive (a queue the policy would mount
+/// now, not backing off, with a tape some drive could take), and the
+/// tapes background mounts hold that user recalls wait for. Reads only.
+pub(super) fn user_work_due(
+    c: &mut dyn Conn,
+    policy: &MountPolicy,
+) -> Result<UserWork, SchedulerError> {
+    let t = super::db_now(c)?;
+    let mut due = false;
+    for q in rank(candidates(c)?, policy, t) {
+        if !backing_off(c, &q, policy.empty_backoff, t)? && target(c, &q, None)?.is_some() {
+            due = true;
+            break;
+        }
+    }
+    let mut held_tapes = Vec::new();
+    for r in c.query(
+        "SELECT DISTINCT m.vid FROM mounts m
+         WHERE m.ended IS NULL AND m.kind IN ($1, $2)
+           AND EXISTS (SELECT 1 FROM recall_queue q WHERE q.vid = m.vid
+                       AND q.state = $3 AND q.mount_id IS NULL AND q.repack IS NULL
+                       AND q.not_before <= ts_now())
+         ORDER BY m.vid",
+        params![MountKind::Verify, MountKind::Repack, RecallState::Queued],
+    )? {
+        held_tapes.push(r.get(0)?);
+    }
+    Ok(UserWork { due, held_tapes })
+}
+
 /// Requeues what a mount assigned but nobody reported.
 fn requeue_work(c: &mut dyn Conn, mount_id: u64) -> Result<(), SchedulerError> {
     let mut back: BTreeMap<String, (i64, i64)> = BTreeMap::new();

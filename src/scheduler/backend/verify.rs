@@ -2,7 +2,9 @@
 //! work can use the drive (the lowest priority of all); the mount reads
 //! the tape's live files, or a sample (the first, the last and others
 //! spread by the mount's id), and reports the bad copies, which keep their
-//! reason. A verify mount that ends without a report is queued again.
+//! reason. A verify mount that ends without a report is queued again. One
+//! pre-empted by user work reports what it found and where it got to; the
+//! next verify mount of the tape goes on from there with the same sample.
 
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
@@ -99,7 +101,8 @@ pub(super) fn fetch_verify_jobs(
     mount_id: u64,
 ) -> Result<Vec<VerifyJob>, SchedulerError> {
     let Some(r) = c.query_opt(
-        "SELECT vid, sample FROM verify_requests WHERE mount_id = $1",
+        "SELECT vid, sample, resume_fseq, COALESCE(seed, $1) FROM verify_requests
+         WHERE mount_id = $1",
         params![mount_id],
     )?
     else {
@@ -107,7 +110,14 @@ pub(super) fn fetch_verify_jobs(
             "mount {mount_id} has no verification to do"
         )));
     };
-    let (vid, sample): (String, u64) = (r.get(0)?, r.get(1)?);
+    let (vid, sample, resume_fseq, seed): (String, u64, u64, u64) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    // The sample is the first mount's, so a resumed verification reads
+    // the rest of the same files.
+    c.execute(
+        "UPDATE verify_requests SET seed = $2 WHERE mount_id = $1 AND seed IS NULL",
+        params![mount_id, seed],
+    )?;
     let mut jobs = Vec::new();
     for r in c.query(
         "SELECT t.file_id, t.fseq, t.block_id, f.size, f.crc32c
@@ -123,7 +133,43 @@ pub(super) fn fetch_verify_jobs(
             crc32c: r.get(4)?,
         });
     }
-    Ok(sampled(jobs, sample, mount_id))
+    let mut jobs = sampled(jobs, sample, seed);
+    jobs.retain(|j| j.fseq > resume_fseq);
+    Ok(jobs)
+}
+
+/// Records what a pre-empted verify mount found, up to and including
+/// `through_fseq`: its bad copies now, and the request queued again to go
+/// on after that fSeq.
+pub(super) fn yield_verify(
+    c: &mut dyn Conn,
+    mount_id: u64,
+    vid: &str,
+    bad: &[BadCopy],
+    through_fseq: u64,
+) -> Result<(), SchedulerError> {
+    let n = c.execute(
+        "UPDATE verify_requests SET mount_id = NULL, errors = errors + $3,
+             resume_fseq = CASE WHEN resume_fseq > $4 THEN resume_fseq ELSE $4 END
+         WHERE vid = $1 AND mount_id = $2",
+        params![vid, mount_id, bad.len() as u64, through_fseq],
+    )?;
+    if n == 0 {
+        return Err(SchedulerError::Invalid(format!(
+            "mount {mount_id} no longer verifies {vid}"
+        )));
+    }
+    mark_bad(c, vid, bad)
+}
+
+fn mark_bad(c: &mut dyn Conn, vid: &str, bad: &[BadCopy]) -> Result<(), SchedulerError> {
+    for b in bad {
+        c.execute(
+            "UPDATE tape_files SET bad = $4 WHERE vid = $1 AND fseq = $2 AND file_id = $3",
+            params![vid, b.fseq, b.file_id, &b.reason],
+        )?;
+    }
+    Ok(())
 }
 
 /// `sample` of `jobs` (0, or at least all: every one): the first, the last
@@ -159,24 +205,25 @@ pub(super) fn report_verify(
     vid: &str,
     bad: &[BadCopy],
 ) -> Result<(), SchedulerError> {
-    let done = c.execute(
-        "DELETE FROM verify_requests WHERE vid = $1 AND mount_id = $2",
+    // What earlier, pre-empted mounts of this verification found.
+    let Some(earlier) = c.query_opt(
+        "SELECT errors FROM verify_requests WHERE vid = $1 AND mount_id = $2",
         params![vid, mount_id],
-    )?;
-    if done == 0 {
+    )?
+    else {
         return Err(SchedulerError::Invalid(format!(
             "mount {mount_id} no longer verifies {vid}"
         )));
-    }
-    for b in bad {
-        c.execute(
-            "UPDATE tape_files SET bad = $4 WHERE vid = $1 AND fseq = $2 AND file_id = $3",
-            params![vid, b.fseq, b.file_id, &b.reason],
-        )?;
-    }
+    };
+    let earlier: u64 = earlier.get(0)?;
+    c.execute(
+        "DELETE FROM verify_requests WHERE vid = $1 AND mount_id = $2",
+        params![vid, mount_id],
+    )?;
+    mark_bad(c, vid, bad)?;
     c.execute(
         "UPDATE tapes SET last_verified = ts_now(), verify_errors = $2 WHERE vid = $1",
-        params![vid, bad.len() as u64],
+        params![vid, earlier + bad.len() as u64],
     )?;
     // An imported tape whose VOL1 a drive has now read takes files.
     c.execute(

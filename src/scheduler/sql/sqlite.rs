@@ -15,7 +15,7 @@ use crate::scheduler::SchedulerError;
 use crate::scheduler::clock::Clock;
 
 const V1: &str = include_str!("sqlite_v1.sql");
-const MIGRATIONS: [&str; 12] = [
+const MIGRATIONS: [&str; 13] = [
     include_str!("sqlite_v2.sql"),
     include_str!("sqlite_v3.sql"),
     include_str!("v4.sql"),
@@ -28,6 +28,7 @@ const MIGRATIONS: [&str; 12] = [
     include_str!("v11.sql"),
     include_str!("sqlite_v12.sql"),
     include_str!("v13.sql"),
+    include_str!("v14.sql"),
 ];
 /// The schema version this binary writes, the same for both backends.
 pub const LATEST: i64 = 1 + MIGRATIONS.len() as i64;
