@@ -469,3 +469,56 @@ fn a_file_finished_in_the_early_warning_zone_is_committed_where_it_is() {
     assert_eq!(tape(&install, "V00001")["state"], "full");
     install.recall_and_compare(&ids.into_iter().zip(sources).collect::<Vec<_>>(), "out");
 }
+
+/// A recall mount that ends before its tape is read (here the cartridge
+/// is refused at load) used to drop the files it had fetched as empty
+/// reads: each copy was recorded bad and each recall failed, though
+/// nothing had been read. They stay queued and the copy good.
+#[test]
+fn a_mount_that_fails_before_reading_holds_nothing_against_the_copies() {
+    let install = Install::new(1, 1);
+    let daemon = install.start();
+    let files = archived(&install, 3, 100 * KIB);
+    assert_eq!(daemon.stop(), Some(0));
+    let index = install.path().join("library/cartridges/V00001/index");
+    let mut raw = std::fs::read(&index).unwrap();
+    raw[24 * 5 + 2] ^= 0x01;
+    std::fs::write(&index, &raw).unwrap();
+    let _daemon = install.start();
+    let out = install.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    for (id, _) in &files {
+        install.ok(
+            "stager",
+            &[
+                "recall",
+                &id.to_string(),
+                out.join(id.to_string()).to_str().unwrap(),
+            ],
+        );
+    }
+    install.wait_for("the tape disabled", LONG, || {
+        tape(&install, "V00001")["state"] == "disabled"
+    });
+    install.wait_for("the drive idle", LONG, || {
+        install.drive("drive0")["state"] == "up"
+    });
+    for (id, _) in &files {
+        let file: serde_json::Value =
+            serde_json::from_str(&install.ok("tapeadmin", &["--json", "file", &id.to_string()]))
+                .unwrap();
+        assert!(
+            file["copies"][0]["bad"].is_null(),
+            "file {id}: nothing was read, nothing is held against its copy: {file}"
+        );
+    }
+    let recalls: serde_json::Value =
+        serde_json::from_str(&install.ok("stager", &["recalls", "--json"])).unwrap();
+    let states: Vec<&str> = recalls["recalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["queued"; 3], "{recalls}");
+}

@@ -43,13 +43,17 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
                 None => jobs,
             })
         },
-        move |job| {
+        // The disk side of a file is handed to the disk writers only when
+        // the tape thread starts reading it: a file fetched but never read
+        // (the mount failed, the session yielded) is left to the mount's
+        // end to requeue, not taken for an empty read.
+        move |job: crate::scheduler::RecallJob| {
             let (tx, rx) = unbounded();
-            let _ = disk_tx.send(DiskWriteTask {
+            TapeReadTask {
                 job: job.clone(),
-                blocks: rx,
-            });
-            TapeReadTask { job, blocks: tx }
+                blocks: tx,
+                disk: DiskWriteTask { job, blocks: rx },
+            }
         },
         t.bulk_files,
         t.bulk_bytes,
@@ -103,6 +107,7 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
         let drive = ctx.open_drive();
         let changer = ctx.open_changer(drive.as_ref());
         let tape = TapeReadThread {
+            disk: disk_tx,
             drive,
             changer,
             drive_name: spec.drive.clone(),

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
+use super::disk_write::DiskWriteTask;
 use super::injector::WorkFeed;
 use super::memory::{Aborted, Block, BlockPool};
 use super::status_reporter::StatusHandle;
@@ -23,9 +24,13 @@ pub struct TapeReadTask {
     pub job: RecallJob,
     /// Dropped at the end of the file.
     pub blocks: Sender<Block>,
+    /// The file's disk side, given to the disk writers when its read starts.
+    pub disk: DiskWriteTask,
 }
 
 pub struct TapeReadThread {
+    /// To the disk writers.
+    pub disk: Sender<DiskWriteTask>,
     pub drive: Box<dyn TapeDrive>,
     pub changer: Box<dyn MediaChanger>,
     pub drive_name: String,
@@ -37,6 +42,7 @@ pub struct TapeReadThread {
 impl TapeReadThread {
     pub fn run(self, mut feed: WorkFeed<TapeReadTask>) -> (SessionEnd, TapeStats) {
         let TapeReadThread {
+            disk,
             mut drive,
             changer,
             drive_name,
@@ -57,7 +63,7 @@ impl TapeReadThread {
                     Err(e) => SessionEnd::NeedsCleaner(format!("cannot identify {vid}: {e}")),
                     Ok(_) => {
                         let started = Instant::now();
-                        read_files(drive, &vid, &mut feed, &pool, &status, stats);
+                        read_files(drive, &vid, &mut feed, &disk, &pool, &status, stats);
                         stats.transferring = started.elapsed().saturating_sub(stats.positioning);
                         match feed.failure() {
                             Some(reason) => SessionEnd::SchedulerUnavailable(format!(
@@ -79,6 +85,7 @@ fn read_files(
     drive: &mut dyn TapeDrive,
     vid: &str,
     feed: &mut WorkFeed<TapeReadTask>,
+    disk: &Sender<DiskWriteTask>,
     pool: &BlockPool,
     status: &StatusHandle,
     stats: &mut TapeStats,
@@ -86,7 +93,15 @@ fn read_files(
     // The tape thread is the only taker of blocks, so it never needs an abort.
     let (_keep, never) = crossbeam_channel::bounded::<()>(0);
     while let Some(task) = feed.next_task() {
-        let TapeReadTask { job, blocks } = task;
+        let TapeReadTask {
+            job,
+            blocks,
+            disk: disk_side,
+        } = task;
+        if disk.send(disk_side).is_err() {
+            tracing::error!(vid, "the disk writers are gone: the session stops reading");
+            return;
+        }
         status.state(SessionState::Positioning);
         let started = Instant::now();
         let positioned = drive
