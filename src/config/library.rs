@@ -50,7 +50,7 @@ pub struct LibraryConfig {
     pub time_model: Option<String>,
     /// How many times faster than the modelled drive (100: a 56 s unload
     /// takes 0.56 s).
-    #[serde(default = "default_time_scale")]
+    #[serde(default = "default_time_scale", skip_serializing_if = "is_real_time")]
     pub time_scale: f64,
 }
 
@@ -66,6 +66,10 @@ pub enum LibraryKind {
 
 fn default_time_scale() -> f64 {
     1.0
+}
+
+fn is_real_time(scale: &f64) -> bool {
+    (*scale - 1.0).abs() < f64::EPSILON
 }
 
 fn is_endpoint(e: &str) -> bool {

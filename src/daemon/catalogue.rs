@@ -93,6 +93,11 @@ pub struct SessionInfo {
     /// waits here (see `session_exited`) so the session's last word, its
     /// error, is not lost to a race between the two channels.
     pub exited: Option<Exit>,
+    /// Background work (a verification, a repack's reads) that yields its
+    /// drive to user work.
+    pub background: bool,
+    /// Asked to yield: it ends at its next file boundary.
+    pub yielding: bool,
 }
 
 /// A session's exit that waits for its final report.
@@ -132,6 +137,8 @@ impl SessionInfo {
             blame: None,
             reply_to,
             exited: None,
+            background: false,
+            yielding: false,
         }
     }
 }
@@ -481,6 +488,8 @@ mod ending;
 mod library_wait;
 mod mount_requests;
 mod operator;
+mod preemption;
+pub use preemption::Preemptible;
 mod status;
 pub mod transitions;
 

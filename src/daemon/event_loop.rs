@@ -29,6 +29,7 @@ use crate::proto::session::{SessionKind, SessionReport, SessionSpec};
 use crate::scheduler::MountKind;
 
 mod ending;
+mod preempt;
 
 const TICK: Duration = Duration::from_millis(100);
 
@@ -70,6 +71,7 @@ pub struct EventLoop {
     pub(super) told_status: String,
     /// NOTIFY_SOCKET names systemd's socket.
     pub(super) under_systemd: bool,
+    pub(super) preemption: preempt::Preemption,
 }
 
 /// Why the loop ended: the daemon's exit code follows.
@@ -118,6 +120,7 @@ impl EventLoop {
             stale_mounts_pending: false,
             told_status: String::new(),
             under_systemd: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            preemption: Default::default(),
         }
     }
 
@@ -419,6 +422,7 @@ impl EventLoop {
         for drive in self.catalogue.mount_requests(Instant::now()) {
             self.io.scheduler.find_mount(drive, policy.clone());
         }
+        self.consider_preemption(Instant::now());
     }
 
     fn on_thread_message(&mut self, msg: ToLoop) {
@@ -427,6 +431,7 @@ impl EventLoop {
             ToLoop::WorkQueued => self.catalogue.work_queued(now),
             ToLoop::LibraryRead { covers, ok } => self.on_library_read(covers, ok),
             ToLoop::AdminAnswer { reply_to, answer } => self.reply(reply_to, answer),
+            ToLoop::UserWork(work) => self.on_user_work(work),
             ToLoop::NoMount { drive } => {
                 self.catalogue.mount_answered(&drive, false, now);
             }
@@ -449,7 +454,7 @@ impl EventLoop {
                     self.io.scheduler.release_mount(mount.id);
                     return;
                 }
-                let spec = session_spec(
+                let mut spec = session_spec(
                     &self.config,
                     &self.host,
                     &drive,
@@ -458,6 +463,11 @@ impl EventLoop {
                     mount.id,
                     &mount.pool,
                 );
+                // Verifications and a repack's reads give way to user work.
+                if matches!(mount.kind, MountKind::Verify | MountKind::Repack) {
+                    spec.background = true;
+                    self.catalogue.set_background(&drive);
+                }
                 self.fork(&drive, spec);
             }
         }

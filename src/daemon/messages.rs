@@ -21,6 +21,8 @@ pub enum ToLoop {
     /// The library worker read the library (`ok`: the controller answered);
     /// the reading answers every refresh numbered up to `covers`.
     LibraryRead { covers: u64, ok: bool },
+    /// The answer to `UserWorkDue`.
+    UserWork(crate::scheduler::UserWork),
     /// The answer to an operator request the scheduler thread served.
     AdminAnswer {
         reply_to: super::catalogue::ReplyTo,
@@ -34,6 +36,11 @@ pub enum ToScheduler {
     /// Pick a mount for this free drive; answered with MountFound or NoMount.
     FindMount {
         drive: String,
+        policy: crate::scheduler::MountPolicy,
+    },
+    /// Does user work wait for a drive, or for a tape a background mount
+    /// holds? Answered with UserWork.
+    UserWorkDue {
         policy: crate::scheduler::MountPolicy,
     },
     /// The drive is done with its cartridge: close its mounts and requeue

@@ -61,6 +61,7 @@ pub struct Metrics {
     mount_seconds: Histogram,
     positioning_seconds: Histogram,
     watchdog_kills: Counter,
+    preemptions: Counter,
     queue_files: Family<Labels, Gauge>,
     queue_bytes: Family<Labels, Gauge>,
     queue_oldest: Family<Labels, Gauge<f64, AtomicU64>>,
@@ -86,6 +87,7 @@ impl Metrics {
             mount_seconds: times(),
             positioning_seconds: times(),
             watchdog_kills: Counter::default(),
+            preemptions: Counter::default(),
             queue_files: Family::default(),
             queue_bytes: Family::default(),
             queue_oldest: Family::default(),
@@ -130,6 +132,11 @@ impl Metrics {
             "watchdog_kills",
             "Sessions the watchdog killed",
             m.watchdog_kills.clone(),
+        );
+        registry.register(
+            "preemptions",
+            "Background sessions asked to yield their drive to user work",
+            m.preemptions.clone(),
         );
         registry.register(
             "queue_files",
@@ -231,6 +238,10 @@ impl Metrics {
 
     pub fn watchdog_killed(&self) {
         self.watchdog_kills.inc();
+    }
+
+    pub fn preempted(&self) {
+        self.preemptions.inc();
     }
 
     /// Reads what lives in the catalogue and the library, then encodes all.

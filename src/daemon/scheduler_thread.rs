@@ -64,6 +64,11 @@ impl SchedulerHandle {
         self.send(ToScheduler::FindMount { drive, policy });
     }
 
+    /// Whether background sessions should yield; answered with `UserWork`.
+    pub fn user_work_due(&self, policy: MountPolicy) {
+        self.send(ToScheduler::UserWorkDue { policy });
+    }
+
     /// The drive is done with its cartridge: close its mounts, requeue
     /// what they left.
     pub fn close_mounts(&self, drive: &str) {
@@ -143,6 +148,14 @@ impl SchedulerThread {
             };
             match msg {
                 ToScheduler::FindMount { drive, policy } => self.find_mount(drive, &policy),
+                ToScheduler::UserWorkDue { policy } => {
+                    // A failed look is no reason to pre-empt anything.
+                    let work = self.db.user_work_due(&policy).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "cannot tell whether user work waits");
+                        Default::default()
+                    });
+                    self.waker.send(ToLoop::UserWork(work));
+                }
                 ToScheduler::CloseMounts { drive } => {
                     self.close_mounts(&drive);
                 }

@@ -292,6 +292,7 @@ impl SessionContext {
             unmount_s = format!("{:.3}", stats.unmounting.as_secs_f64()),
             total_s = format!("{:.3}", elapsed.as_secs_f64()),
             peak_rss_kib = crate::util::peak_rss_kib(),
+            preempted = stats.yielded,
             exit = end.exit_code(),
             "session summary: {kind} of {} on {}: {files_ok} files, {} bytes, {:.1} MB/s, {} errors, exit {}",
             self.spec.vid,

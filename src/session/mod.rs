@@ -52,6 +52,12 @@ fn finish_flag() -> &'static std::sync::Arc<std::sync::atomic::AtomicBool> {
     FLAG.get_or_init(Default::default)
 }
 
+/// Whether the daemon asked this session to finish: a background session
+/// yields its drive at its next file boundary.
+pub(crate) fn yield_requested() -> bool {
+    finish_flag().load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Runs a session to its end and returns the process exit code.
 pub fn run(spec: SessionSpec) -> i32 {
     if let Err(e) = signal_hook::flag::register(FINISH_SIGNAL, finish_flag().clone()) {

@@ -107,6 +107,7 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
         let drive = ctx.open_drive();
         let changer = ctx.open_changer(drive.as_ref());
         let tape = TapeReadThread {
+            background: spec.background,
             disk: disk_tx,
             drive,
             changer,

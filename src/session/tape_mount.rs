@@ -26,6 +26,8 @@ pub struct TapeStats {
     pub bytes: u64,
     pub flushes: u64,
     pub errors: u64,
+    /// A background session that ended early to give its drive to user work.
+    pub yielded: bool,
 }
 
 /// Mounts the tape, runs `body` on it and unmounts it: the outcome is the

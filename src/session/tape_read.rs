@@ -29,6 +29,8 @@ pub struct TapeReadTask {
 }
 
 pub struct TapeReadThread {
+    /// A repack's reads: ends at a file boundary when asked to yield.
+    pub background: bool,
     /// To the disk writers.
     pub disk: Sender<DiskWriteTask>,
     pub drive: Box<dyn TapeDrive>,
@@ -42,6 +44,7 @@ pub struct TapeReadThread {
 impl TapeReadThread {
     pub fn run(self, mut feed: WorkFeed<TapeReadTask>) -> (SessionEnd, TapeStats) {
         let TapeReadThread {
+            background,
             disk,
             mut drive,
             changer,
@@ -63,7 +66,12 @@ impl TapeReadThread {
                     Err(e) => SessionEnd::NeedsCleaner(format!("cannot identify {vid}: {e}")),
                     Ok(_) => {
                         let started = Instant::now();
-                        read_files(drive, &vid, &mut feed, &disk, &pool, &status, stats);
+                        let feeder = Feeder {
+                            feed: &mut feed,
+                            disk: &disk,
+                            background,
+                        };
+                        read_files(drive, &vid, feeder, &pool, &status, stats);
                         stats.transferring = started.elapsed().saturating_sub(stats.positioning);
                         match feed.failure() {
                             Some(reason) => SessionEnd::SchedulerUnavailable(format!(
@@ -81,18 +89,40 @@ impl TapeReadThread {
     }
 }
 
+/// Where the tape thread's files come from and their disk sides go.
+struct Feeder<'a> {
+    feed: &'a mut WorkFeed<TapeReadTask>,
+    disk: &'a Sender<DiskWriteTask>,
+    background: bool,
+}
+
 fn read_files(
     drive: &mut dyn TapeDrive,
     vid: &str,
-    feed: &mut WorkFeed<TapeReadTask>,
-    disk: &Sender<DiskWriteTask>,
+    feeder: Feeder<'_>,
     pool: &BlockPool,
     status: &StatusHandle,
     stats: &mut TapeStats,
 ) {
+    let Feeder {
+        feed,
+        disk,
+        background,
+    } = feeder;
     // The tape thread is the only taker of blocks, so it never needs an abort.
     let (_keep, never) = crossbeam_channel::bounded::<()>(0);
     while let Some(task) = feed.next_task() {
+        // Background work yields its drive between files; what it fetched
+        // and did not start goes back to the queue with the mount's end.
+        if background && super::yield_requested() {
+            tracing::info!(
+                vid,
+                files_read = stats.files,
+                "pre-empted: the background session yields its drive at a file boundary"
+            );
+            stats.yielded = true;
+            return;
+        }
         let TapeReadTask {
             job,
             blocks,

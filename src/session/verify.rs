@@ -36,6 +36,10 @@ pub fn run(ctx: &SessionContext) -> SessionEnd {
         let mut stats = TapeStats::default();
         let mut bad: Vec<BadCopy> = Vec::new();
         let mut bytes = 0u64;
+        // The fSeq of the last file read when the session yielded its
+        // drive to user work (None: it read all it was given).
+        let mut yielded_after: Option<u64> = None;
+        let mut read = 0usize;
         let end = tape_mount::on_mounted_tape(
             &*changer,
             &mut *drive,
@@ -48,7 +52,17 @@ pub fn run(ctx: &SessionContext) -> SessionEnd {
                 if let Err(e) = format::check_vol1(drive, vid) {
                     return SessionEnd::TapeUnusable(e.to_string());
                 }
+                let mut last_fseq = 0;
                 for job in &jobs {
+                    // A verification is background work: it gives its drive
+                    // to user work between two files, and goes on later.
+                    if super::yield_requested() {
+                        tracing::info!(vid, files_read = read, through_fseq = last_fseq, "pre-empted: the verification yields its drive at a file boundary");
+                        yielded_after = Some(last_fseq);
+                        break;
+                    }
+                    last_fseq = job.fseq;
+                    read += 1;
                     match verify_one(drive, vid, job, status) {
                         Ok(n) => bytes += n,
                         Err(reason) => {
@@ -66,7 +80,11 @@ pub fn run(ctx: &SessionContext) -> SessionEnd {
             },
         );
         let end = if matches!(end, SessionEnd::Done) {
-            match db.report_verify(spec.mount_id, vid, &bad) {
+            let reported = match yielded_after {
+                Some(through) => db.yield_verify(spec.mount_id, vid, &bad, through),
+                None => db.report_verify(spec.mount_id, vid, &bad),
+            };
+            match reported {
                 Ok(()) => SessionEnd::Done,
                 Err(e) => SessionEnd::SchedulerUnavailable(e.to_string()),
             }
@@ -78,12 +96,13 @@ pub fn run(ctx: &SessionContext) -> SessionEnd {
             kind = "verify",
             vid,
             drive = %spec.drive,
-            files = jobs.len(),
+            files = read,
             bad = bad.len(),
             bytes,
+            preempted = yielded_after.is_some(),
             mb_per_s = %format!("{:.1}", crate::util::mb_per_s(bytes, seconds)),
             total_s = %format!("{seconds:.3}"),
-            "session summary: verify of {vid} on {}: {} files, {} bad, {bytes} bytes",
+            "session summary: verify of {vid} on {}: {read} of {} files, {} bad, {bytes} bytes",
             spec.drive,
             jobs.len(),
             bad.len()
