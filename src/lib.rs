@@ -14,6 +14,7 @@ pub mod scheduler;
 pub mod scsi;
 pub mod session;
 pub mod settings;
+pub mod sim;
 pub mod tape;
 pub mod units;
 pub mod util;

@@ -46,7 +46,7 @@ impl<'de> Deserialize<'de> for ByteSize {
 }
 
 /// A duration read from "5m", "30s", "100ms".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(into = "String")]
 pub struct Interval(pub Duration);
 

@@ -216,7 +216,9 @@ pub(super) fn next_mount(
 
 /// Whether user work waits for a drive (a queue the policy would mount
 /// now, not backing off, with a tape some drive could take), and the
-/// tapes background mounts hold that user recalls wait for. Reads only.
+/// tapes background mounts hold that user recalls wait for (and could be
+/// served from: never a tape being repacked, whose files wait for their
+/// new copies). Reads only.
 pub(super) fn user_work_due(
     c: &mut dyn Conn,
     policy: &MountPolicy,
@@ -233,11 +235,10 @@ pub(super) fn user_work_due(
     for r in c.query(
         "SELECT DISTINCT m.vid FROM mounts m
          WHERE m.ended IS NULL AND m.kind IN ($1, $2)
-           AND EXISTS (SELECT 1 FROM recall_queue q WHERE q.vid = m.vid
-                       AND q.state = $3 AND q.mount_id IS NULL AND q.repack IS NULL
-                       AND q.not_before <= ts_now())
+           AND EXISTS (SELECT 1 FROM pending_recalls q WHERE q.vid = m.vid
+                       AND q.repack IS NULL AND q.not_before <= ts_now())
          ORDER BY m.vid",
-        params![MountKind::Verify, MountKind::Repack, RecallState::Queued],
+        params![MountKind::Verify, MountKind::Repack],
     )? {
         held_tapes.push(r.get(0)?);
     }

@@ -131,7 +131,34 @@ fn user_work_is_due_for_a_drive_or_for_a_tape_a_background_mount_holds(b: Backen
     assert_eq!(m.kind, MountKind::Migration, "the archive is still queued");
 }
 
+/// A user recall of a file on a tape being repacked is served from the
+/// file's new copy, never from that tape: it is no reason for the repack's
+/// reads to yield (they would yield forever).
+fn a_recall_waiting_for_a_repacked_file_does_not_stop_the_repack(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    let ids = archive_all(&mut s, 3);
+    s.add_tape("V00002", "default", 1 << 40).unwrap();
+    s.queue_repack("V00001", &RepackRequest::default(), "alice")
+        .unwrap();
+    s.advance_repacks(&RepackSettings {
+        buffer_dir: "/buffer".into(),
+        buffer_bytes: 1 << 30,
+    })
+    .unwrap();
+    let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
+    assert_eq!((m.kind, m.vid.as_str()), (MountKind::Repack, "V00001"));
+    s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    assert_eq!(
+        s.user_work_due(&policy()).unwrap().held_tapes,
+        Vec::<String>::new()
+    );
+}
+
 on_both_backends!(
+    a_recall_waiting_for_a_repacked_file_does_not_stop_the_repack,
     a_preempted_verification_resumes_after_the_last_file_it_read,
     a_resumed_sample_is_the_same_sample,
     user_work_is_due_for_a_drive_or_for_a_tape_a_background_mount_holds

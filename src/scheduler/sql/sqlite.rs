@@ -61,7 +61,7 @@ impl SqliteConn {
     /// Opens (creating or upgrading) the catalogue in `path`; `ts_now()`
     /// reads `clock`.
     pub fn open(path: &Path, clock: Clock) -> Result<Self, SchedulerError> {
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| SchedulerError::CreateDir {
                 path: dir.to_path_buf(),
                 source,

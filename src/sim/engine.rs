@@ -1,0 +1,540 @@
+//! The scheduler-driven run: the real scheduler (the daemon's mount policy
+//! and queue statements, on a catalogue whose `ts_now()` is the simulator's
+//! virtual clock) gives simulated drives their mounts; each drive does
+//! what a session does (fetch work in bulk, read in the recommended access
+//! order, flush, report, keep its tape while work for it keeps coming,
+//! yield background work) and takes the time model's time for it. Events
+//! run in time order; the clock jumps from one to the next.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+use super::Request;
+use super::place::Library;
+use super::report::Tally;
+use super::workload::{Activity, Workload};
+use crate::scheduler::clock::VirtualClock;
+use crate::scheduler::{
+    ArchivedFile, BadCopy, FileLimits, LOCAL_OWNER, Mount, MountKind, MountPolicy, NewArchiveFile,
+    RecallEnd, RecallJob, RepackRequest, RepackSettings, Scheduler, SchedulerError, VerifyJob,
+};
+use crate::session::access_order::AccessOrder;
+use crate::tape::time_model::Profile;
+
+const HOST: &str = "sim";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum What {
+    Unmounted(usize),
+    Continue(usize),
+    Arrive(usize),
+    Poll,
+}
+
+/// An event at a time; ties in the order they were pushed.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Event {
+    at_ns: u64,
+    seq: u64,
+    what: What,
+}
+
+/// What a mounted drive holds besides its tape.
+struct Mounted {
+    mount: Mount,
+    activity: Activity,
+    head: u64,
+    loaded_at: f64,
+    /// When work last came (lazy dismount).
+    last_work: f64,
+    access: AccessOrder,
+    recalls: Vec<RecallJob>,
+    verify: Option<(Vec<VerifyJob>, usize)>,
+    /// Written since the last flush, with when each was written.
+    unflushed: Vec<ArchivedFile>,
+    unflushed_bytes: u64,
+    /// Reports due at the next step (done when the step's time comes).
+    archived: Vec<(ArchivedFile, f64)>,
+    recalled: Vec<(u64, f64, u64)>,
+}
+
+pub struct Engine<'a> {
+    w: &'a Workload,
+    db: Box<dyn Scheduler>,
+    clock: VirtualClock,
+    policy: MountPolicy,
+    keep: Duration,
+    poll: Duration,
+    p: Profile,
+    lib: Library,
+    drives: Vec<Option<Mounted>>,
+    busy: Vec<bool>,
+    robots: Vec<f64>,
+    events: BinaryHeap<Reverse<Event>>,
+    seq: u64,
+    requests: Vec<Request>,
+    archive_arrival: HashMap<u64, f64>,
+    recall_arrival: HashMap<u64, f64>,
+    background_left: u64,
+    arrivals_left: u64,
+    tally: Tally,
+}
+
+fn ns(t: f64) -> u64 {
+    (t.max(0.0) * 1e9) as u64
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        w: &'a Workload,
+        db: Box<dyn Scheduler>,
+        clock: VirtualClock,
+        lib: Library,
+        requests: Vec<Request>,
+    ) -> Result<Self, String> {
+        let config = w.scheduler_config()?;
+        let mut policy = crate::settings::mount_policy(&config);
+        policy.repack_max_drives = crate::config::RepackConfig::default().max_drives;
+        Ok(Self {
+            w,
+            db,
+            clock,
+            policy,
+            keep: config.keep_mounted.0,
+            poll: config.poll_interval.0.max(Duration::from_millis(100)),
+            p: w.profile(),
+            lib,
+            drives: (0..w.drives).map(|_| None).collect(),
+            busy: vec![false; w.drives as usize],
+            robots: vec![0.0; w.robots as usize],
+            events: BinaryHeap::new(),
+            seq: 0,
+            arrivals_left: requests.len() as u64,
+            requests,
+            archive_arrival: HashMap::new(),
+            recall_arrival: HashMap::new(),
+            background_left: 0,
+            tally: Tally::new(w.drives as usize),
+        })
+    }
+
+    fn push(&mut self, at: f64, what: What) {
+        self.seq += 1;
+        self.events.push(Reverse(Event {
+            at_ns: ns(at),
+            seq: self.seq,
+            what,
+        }));
+    }
+
+    fn now(&self) -> f64 {
+        self.clock.now()
+    }
+
+    /// Runs until every request is served or the horizon passes.
+    pub fn run(mut self) -> Result<Tally, SchedulerError> {
+        let start = self.now();
+        let last_arrival = self.requests.last().map_or(0.0, |r| r.at);
+        let limit = start + last_arrival + self.w.horizon.0.as_secs_f64();
+        if let Some(first) = self.requests.first() {
+            self.push(start + first.at, What::Arrive(0));
+        }
+        self.push(start, What::Poll);
+        while let Some(Reverse(ev)) = self.events.pop() {
+            let t = ev.at_ns as f64 / 1e9;
+            if t > limit {
+                break;
+            }
+            self.clock.set(t);
+            match ev.what {
+                What::Arrive(i) => {
+                    self.arrive(i, start)?;
+                    self.dispatch()?;
+                }
+                What::Continue(d) => self.step(d)?,
+                What::Unmounted(d) => {
+                    self.busy[d] = false;
+                    self.dispatch()?;
+                }
+                What::Poll => {
+                    self.advance_repacks()?;
+                    self.dispatch()?;
+                    if !self.done() {
+                        self.push(t + self.poll.as_secs_f64(), What::Poll);
+                    }
+                }
+            }
+            if self.done() && self.busy.iter().all(|b| !b) {
+                break;
+            }
+        }
+        self.tally.unserved = (self.archive_arrival.len() + self.recall_arrival.len()) as u64
+            + self.background_left
+            + self.arrivals_left;
+        let mut tally = self.tally;
+        tally.end -= start;
+        Ok(tally)
+    }
+
+    fn done(&self) -> bool {
+        self.arrivals_left == 0
+            && self.archive_arrival.is_empty()
+            && self.recall_arrival.is_empty()
+            && self.background_left == 0
+    }
+
+    fn arrive(&mut self, i: usize, start: f64) -> Result<(), SchedulerError> {
+        let r = self.requests[i].clone();
+        let t = self.now();
+        self.arrivals_left -= 1;
+        match r.activity {
+            Activity::Archive => {
+                let ids = self.db.queue_archive(
+                    &[NewArchiveFile {
+                        path: format!("/sim/{i}"),
+                        size: r.size,
+                        owner: LOCAL_OWNER.into(),
+                        permissions: None,
+                    }],
+                    &r.pool,
+                )?;
+                for id in ids {
+                    self.archive_arrival.insert(id, t);
+                }
+            }
+            Activity::Recall => {
+                let ticket =
+                    self.db
+                        .queue_recall(LOCAL_OWNER, r.file, &format!("/sim/back/{i}"))?;
+                self.recall_arrival.insert(ticket.recall_id, t);
+            }
+            Activity::Verify => {
+                self.db.queue_verify(&r.vid, 0, "sim")?;
+                self.background_left += 1;
+            }
+            Activity::Repack => {
+                self.db
+                    .queue_repack(&r.vid, &RepackRequest::default(), "sim")?;
+                self.background_left += 1;
+            }
+        }
+        if let Some(next) = self.requests.get(i + 1) {
+            self.push(start + next.at, What::Arrive(i + 1));
+        }
+        Ok(())
+    }
+
+    fn advance_repacks(&mut self) -> Result<(), SchedulerError> {
+        let settings = RepackSettings {
+            buffer_dir: "/sim/buffer".into(),
+            buffer_bytes: 4_000_000_000_000,
+        };
+        let gone = self.db.advance_repacks(&settings)?;
+        if !gone.is_empty() {
+            self.db.buffers_removed(&gone)?;
+        }
+        let t = self.now();
+        for r in self.db.repacks()? {
+            if (r.state == "done" || r.state == "failed") && self.lib.repack_done(&r.vid) {
+                self.background_left = self.background_left.saturating_sub(1);
+                self.tally.served("repack", r.queued, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Offers each free drive the scheduler's next mount.
+    fn dispatch(&mut self) -> Result<(), SchedulerError> {
+        for d in 0..self.drives.len() {
+            if self.busy[d] {
+                continue;
+            }
+            let Some(mount) = self
+                .db
+                .next_mount(HOST, &format!("drive{d}"), &self.policy)?
+            else {
+                continue;
+            };
+            let activity = match mount.kind {
+                MountKind::Migration => Activity::Archive,
+                MountKind::Repack => Activity::Repack,
+                MountKind::Verify => Activity::Verify,
+                _ => Activity::Recall,
+            };
+            let t = self.now();
+            let moved = self.robot(t, &mount.vid);
+            let loaded = moved + self.p.load.as_secs_f64();
+            self.tally.drives[d].mounting += loaded - t;
+            self.tally.mount(activity.name());
+            self.busy[d] = true;
+            self.drives[d] = Some(Mounted {
+                mount,
+                activity,
+                head: 0,
+                loaded_at: loaded,
+                last_work: loaded,
+                access: AccessOrder::new(self.p),
+                recalls: Vec::new(),
+                verify: None,
+                unflushed: Vec::new(),
+                unflushed_bytes: 0,
+                archived: Vec::new(),
+                recalled: Vec::new(),
+            });
+            self.push(loaded, What::Continue(d));
+        }
+        Ok(())
+    }
+
+    /// A robot move of `vid`'s cartridge starting no earlier than `t`; when
+    /// it ends.
+    fn robot(&mut self, t: f64, vid: &str) -> f64 {
+        let Some((r, free)) = self
+            .robots
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+        else {
+            return t;
+        };
+        let end = t.max(free) + self.lib.move_time(vid).as_secs_f64();
+        self.robots[r] = end;
+        end
+    }
+
+    /// A drive's next step: report what came due, then take more work.
+    fn step(&mut self, d: usize) -> Result<(), SchedulerError> {
+        let Some(mut m) = self.drives[d].take() else {
+            return Ok(());
+        };
+        self.report(&mut m)?;
+        let next = match m.activity {
+            Activity::Archive => self.write(d, &mut m)?,
+            Activity::Recall => self.read(d, &mut m, false)?,
+            Activity::Repack => self.read(d, &mut m, true)?,
+            Activity::Verify => self.verify(d, &mut m)?,
+        };
+        match next {
+            Some(at) => {
+                self.drives[d] = Some(m);
+                self.push(at, What::Continue(d));
+            }
+            None => self.unmount(d, m)?,
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, m: &mut Mounted) -> Result<(), SchedulerError> {
+        if !m.archived.is_empty() {
+            let files: Vec<ArchivedFile> = m.archived.iter().map(|(f, _)| f.clone()).collect();
+            self.db.report_migration(
+                m.mount.id,
+                &m.mount.vid,
+                &files,
+                &[],
+                &FileLimits::default(),
+            )?;
+            for (f, at) in m.archived.drain(..) {
+                if let Some(arrived) = self.archive_arrival.remove(&f.file_id) {
+                    self.tally.served("archive", arrived, at);
+                }
+            }
+        }
+        if !m.recalled.is_empty() {
+            let ends: Vec<(u64, RecallEnd)> = m
+                .recalled
+                .iter()
+                .map(|(id, _, _)| (*id, RecallEnd::Done))
+                .collect();
+            self.db.report_recalls(m.mount.id, &ends)?;
+            for (id, at, _) in m.recalled.drain(..) {
+                if let Some(arrived) = self.recall_arrival.remove(&id) {
+                    self.tally.served("recall", arrived, at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A migration's next bulk: written at the end of the tape, flushed
+    /// every `flush_files` or `flush_bytes`; None when the session ends.
+    fn write(&mut self, d: usize, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
+        let shape = &self.w.session;
+        let jobs = self
+            .db
+            .fetch_archive_jobs(m.mount.id, shape.bulk_files, shape.bulk_bytes.0)?;
+        let mut t = self.now();
+        if jobs.is_empty() {
+            if !m.unflushed.is_empty() {
+                t += self.flush(d, m, t);
+                return Ok(Some(t));
+            }
+            return self.linger(m);
+        }
+        m.last_work = t;
+        let end = self.lib.end_of_data(&m.mount.vid);
+        if m.head != end {
+            let locate = self.p.locate_bytes(m.head, end).as_secs_f64();
+            self.tally.drives[d].positioning += locate;
+            t += locate;
+        }
+        for job in jobs {
+            let file = self
+                .lib
+                .append(&m.mount.vid, job.file_id, job.size, shape.block_size.0);
+            let s = self.p.transfer(job.size, self.p.rate).as_secs_f64();
+            self.tally.drives[d].streaming += s;
+            t += s;
+            m.head = self.lib.end_of_data(&m.mount.vid);
+            m.unflushed_bytes += job.size;
+            m.unflushed.push(file);
+            if m.unflushed.len() as u64 >= shape.flush_files
+                || m.unflushed_bytes >= shape.flush_bytes.0
+            {
+                t += self.flush(d, m, t);
+            }
+        }
+        Ok(Some(t))
+    }
+
+    /// A synchronous file mark: what was written is durable (reported at
+    /// the next step). Returns its time.
+    fn flush(&mut self, d: usize, m: &mut Mounted, t: f64) -> f64 {
+        let f = self.p.flush.as_secs_f64();
+        self.tally.drives[d].positioning += f;
+        let bytes = m.unflushed_bytes;
+        let files = m.unflushed.len() as u64;
+        self.tally.moved(m.activity.name(), files, bytes);
+        m.archived
+            .extend(m.unflushed.drain(..).map(|file| (file, t + f)));
+        m.unflushed_bytes = 0;
+        f
+    }
+
+    /// A recall (or a repack's read) mount's next files, in the
+    /// recommended access order; a background read takes one file a step
+    /// and yields when user work waits.
+    fn read(
+        &mut self,
+        d: usize,
+        m: &mut Mounted,
+        background: bool,
+    ) -> Result<Option<f64>, SchedulerError> {
+        if background && self.must_yield(m)? {
+            return Ok(None);
+        }
+        if m.recalls.is_empty() {
+            let shape = &self.w.session;
+            let jobs =
+                self.db
+                    .fetch_recall_jobs(m.mount.id, shape.bulk_files, shape.bulk_bytes.0)?;
+            if jobs.is_empty() {
+                return self.linger(m);
+            }
+            // Read from the back: the first to read is popped last.
+            let mut ordered = m.access.order(jobs);
+            ordered.reverse();
+            m.recalls = ordered;
+        }
+        let mut t = self.now();
+        m.last_work = t;
+        let take = if background { 1 } else { m.recalls.len() };
+        for _ in 0..take {
+            let Some(job) = m.recalls.pop() else { break };
+            let at = job
+                .block_id
+                .saturating_mul(job.block_size.unwrap_or(self.w.session.block_size.0));
+            let locate = self.p.locate_bytes(m.head, at).as_secs_f64();
+            let s = self.p.transfer(job.size, self.p.rate).as_secs_f64();
+            self.tally.drives[d].positioning += locate;
+            self.tally.drives[d].streaming += s;
+            t += locate + s;
+            m.head = at + job.size;
+            self.tally.moved(m.activity.name(), 1, job.size);
+            m.recalled.push((job.recall_id, t, job.size));
+        }
+        Ok(Some(t))
+    }
+
+    /// A verify mount reads one file a step and yields when user work
+    /// waits.
+    fn verify(&mut self, d: usize, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
+        if m.verify.is_none() {
+            m.verify = Some((self.db.fetch_verify_jobs(m.mount.id)?, 0));
+        }
+        let (next, total) = match &m.verify {
+            Some((jobs, i)) => (jobs.get(*i).cloned(), jobs.len()),
+            None => (None, 0),
+        };
+        let Some(job) = next else {
+            self.db
+                .report_verify(m.mount.id, &m.mount.vid, &[] as &[BadCopy])?;
+            self.background_left = self.background_left.saturating_sub(1);
+            self.tally.end = self.tally.end.max(self.now());
+            let _ = total;
+            return Ok(None);
+        };
+        if self.must_yield(m)? {
+            let through = match &m.verify {
+                Some((jobs, i)) if *i > 0 => jobs[*i - 1].fseq,
+                _ => 0,
+            };
+            self.db
+                .yield_verify(m.mount.id, &m.mount.vid, &[], through)?;
+            return Ok(None);
+        }
+        let at = job.block_id.saturating_mul(self.w.session.block_size.0);
+        let locate = self.p.locate_bytes(m.head, at).as_secs_f64();
+        let s = self.p.transfer(job.size, self.p.rate).as_secs_f64();
+        self.tally.drives[d].positioning += locate;
+        self.tally.drives[d].streaming += s;
+        m.head = at + job.size;
+        self.tally.moved("verify", 1, job.size);
+        if let Some((_, i)) = &mut m.verify {
+            *i += 1;
+        }
+        Ok(Some(self.now() + locate + s))
+    }
+
+    /// Whether a background mount yields now: user work waits for its
+    /// tape, or for a drive and none is free.
+    fn must_yield(&mut self, m: &Mounted) -> Result<bool, SchedulerError> {
+        let work = self.db.user_work_due(&self.policy)?;
+        let free = self.busy.iter().any(|b| !b);
+        let yields = work.held_tapes.contains(&m.mount.vid) || (work.due && !free);
+        if yields {
+            self.tally.preemptions += 1;
+        }
+        Ok(yields)
+    }
+
+    /// Nothing to do now: the tape stays while requests for it came within
+    /// `keep_mounted` (asked again a quarter of it later), else it goes.
+    fn linger(&mut self, m: &Mounted) -> Result<Option<f64>, SchedulerError> {
+        let t = self.now();
+        let keep = self.keep.as_secs_f64();
+        if keep <= 0.0 || t - m.last_work >= keep || m.activity == Activity::Verify {
+            return Ok(None);
+        }
+        let (latest, now) = self.db.latest_request(m.mount.id)?;
+        if !latest.is_some_and(|r| now - r < keep) {
+            return Ok(None);
+        }
+        let poll = (keep / 4.0).clamp(0.05, 1.0);
+        Ok(Some(t + poll))
+    }
+
+    fn unmount(&mut self, d: usize, m: Mounted) -> Result<(), SchedulerError> {
+        let t = self.now();
+        self.tally.mounted_for(m.activity.name(), t - m.loaded_at);
+        self.db.end_mount(m.mount.id)?;
+        let unloaded = t + self.p.unload.as_secs_f64();
+        let back = self.robot(unloaded, &m.mount.vid);
+        self.tally.drives[d].unmounting += back - t;
+        self.tally.end = self.tally.end.max(back);
+        self.push(back, What::Unmounted(d));
+        Ok(())
+    }
+}
