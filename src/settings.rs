@@ -70,6 +70,7 @@ pub fn mount_policy(s: &SchedulerConfig) -> MountPolicy {
         pools,
         empty_backoff: s.empty_mount_backoff.0,
         repack_max_drives: crate::config::RepackConfig::default().max_drives,
+        background: true,
     }
 }
 

@@ -161,6 +161,9 @@ pub struct Drive {
     /// A decision waiting for the library to say what the drive holds: the
     /// drive gets no session meanwhile.
     pub library_wait: Option<LibraryWait>,
+    /// A background session gave this drive up to user work: it serves
+    /// user work, whatever the queues' thresholds, until none is left.
+    pub user_turn: bool,
 }
 
 /// After this many bad session ends in a row the drive stays down after its
@@ -228,6 +231,7 @@ impl Catalogue {
                 failures_in_a_row: 0,
                 asking: Asking::new(now),
                 library_wait: None,
+                user_turn: false,
             },
         );
     }

@@ -420,7 +420,13 @@ impl EventLoop {
         let mut policy = crate::settings::mount_policy(&self.config.scheduler);
         policy.repack_max_drives = self.config.repack.max_drives;
         for drive in self.catalogue.mount_requests(Instant::now()) {
-            self.io.scheduler.find_mount(drive, policy.clone());
+            // A drive a background session gave up serves user work first.
+            let policy = if self.catalogue.user_turn(&drive) {
+                policy.user_turn()
+            } else {
+                policy.clone()
+            };
+            self.io.scheduler.find_mount(drive, policy);
         }
         self.consider_preemption(Instant::now());
     }
@@ -433,6 +439,7 @@ impl EventLoop {
             ToLoop::AdminAnswer { reply_to, answer } => self.reply(reply_to, answer),
             ToLoop::UserWork(work) => self.on_user_work(work),
             ToLoop::NoMount { drive } => {
+                self.catalogue.end_user_turn(&drive);
                 self.catalogue.mount_answered(&drive, false, now);
             }
             ToLoop::MountFound { drive, mount } => {

@@ -244,6 +244,9 @@ pub const IMPORT_PENDING: &str = "imported: its VOL1 is read before it takes fil
 pub struct UserWork {
     /// Some user queue would be given a drive now if one were free.
     pub due: bool,
+    /// ...and one of them has waited its activity's maximum age: it may
+    /// wait no longer for a background session to end by itself.
+    pub overdue: bool,
     /// Tapes with user recalls waiting that a background mount holds: the
     /// session on each yields whether or not a drive is free.
     pub held_tapes: Vec<String>,

@@ -40,6 +40,8 @@ pub struct MountPolicy {
     pub empty_backoff: Duration,
     /// At most this many drives read for repacks at once (`[repack] max_drives`).
     pub repack_max_drives: u64,
+    /// Background work (repacks, verifications) may have the drive.
+    pub background: bool,
 }
 
 impl MountPolicy {
@@ -63,6 +65,41 @@ impl MountPolicy {
             pools: BTreeMap::new(),
             empty_backoff,
             repack_max_drives: 1,
+            background: true,
+        }
+    }
+
+    /// For a drive a background session gave up to user work: every user
+    /// queue with work is worth its mount now, whatever its thresholds, and
+    /// background work waits until no user work is left. The drive serves
+    /// user work in turn instead of each queue pre-empting another
+    /// background session when it comes of age.
+    pub fn user_turn(&self) -> Self {
+        let eager = |q: &QueuePolicy| QueuePolicy {
+            min_files: 1,
+            min_bytes: 1,
+            min_age: Duration::ZERO,
+            ..q.clone()
+        };
+        Self {
+            archive: eager(&self.archive),
+            recall: eager(&self.recall),
+            pools: self
+                .pools
+                .iter()
+                .map(|(name, p)| {
+                    (
+                        name.clone(),
+                        PoolPolicy {
+                            archive: p.archive.as_ref().map(eager),
+                            recall: p.recall.as_ref().map(eager),
+                        },
+                    )
+                })
+                .collect(),
+            empty_backoff: self.empty_backoff,
+            repack_max_drives: self.repack_max_drives,
+            background: false,
         }
     }
 
@@ -96,7 +133,8 @@ impl Candidate {
         (now - self.oldest).max(0.0)
     }
 
-    fn overdue(&self, policy: &MountPolicy, now: f64) -> bool {
+    /// Its oldest request has waited as long as its activity allows.
+    pub fn overdue(&self, policy: &MountPolicy, now: f64) -> bool {
         self.age(now) >= policy.queue(self.kind, &self.pool).max_age.as_secs_f64()
     }
 

@@ -21,6 +21,8 @@ struct Fifo<'a> {
     robots: Vec<f64>,
     /// Each pool's tape being written and how far.
     writing: HashMap<String, (usize, u64)>,
+    /// Where each file archived in the run went: cartridge, offset, size.
+    archived: Vec<(String, u64, u64)>,
     tally: Tally,
 }
 
@@ -105,18 +107,26 @@ pub fn run(w: &Workload, lib: &Library, requests: &[Request]) -> Figures {
         drives: vec![0.0; w.drives as usize],
         robots: vec![0.0; w.robots as usize],
         writing: HashMap::new(),
+        archived: Vec::new(),
         tally: Tally::new(w.drives as usize),
     };
     for r in requests {
         match r.activity {
             Activity::Archive => {
                 let (vid, work) = f.writing(&r.pool, r.size);
+                // Written where the pool's tape's data ended.
+                let at = f.writing.get(&r.pool).map_or(0, |w| w.1) - r.size;
+                f.archived.push((vid.clone(), at, r.size));
                 let done = f.mount(r.at, &vid, "archive", work);
                 f.tally.moved("archive", 1, r.size);
                 f.tally.served("archive", r.at, done);
             }
             Activity::Recall => {
-                let Some((vid, at, size)) = lib.place_of(r.file).cloned() else {
+                let place = match r.archived {
+                    Some(k) => f.archived.get(k).cloned(),
+                    None => lib.place_of(r.file).cloned(),
+                };
+                let Some((vid, at, size)) = place else {
                     continue;
                 };
                 let work = f.reading(&[(at, size)]);

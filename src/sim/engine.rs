@@ -40,8 +40,22 @@ struct Event {
     what: What,
 }
 
+/// What a drive's step in progress costs, counted when it ends (or in
+/// proportion, when the run stops inside it).
+#[derive(Debug, Default)]
+struct Step {
+    start: f64,
+    end: f64,
+    positioning: f64,
+    streaming: f64,
+    files: u64,
+    bytes: u64,
+}
+
 /// What a mounted drive holds besides its tape.
 struct Mounted {
+    step: Step,
+    drive: usize,
     mount: Mount,
     activity: Activity,
     head: u64,
@@ -70,15 +84,25 @@ pub struct Engine<'a> {
     lib: Library,
     drives: Vec<Option<Mounted>>,
     busy: Vec<bool>,
+    /// Drives a background session gave up: they serve user work first.
+    user_turn: Vec<bool>,
     robots: Vec<f64>,
     events: BinaryHeap<Reverse<Event>>,
     seq: u64,
     requests: Vec<Request>,
     archive_arrival: HashMap<u64, f64>,
+    /// The files this run archived, in the order they were queued.
+    archived: Vec<u64>,
+    /// Recalls of files not on tape yet when they came.
+    early_recalls: Vec<(Request, f64, usize)>,
     recall_arrival: HashMap<u64, f64>,
     background_left: u64,
     arrivals_left: u64,
     tally: Tally,
+    /// When the run stops (the last arrival plus the horizon).
+    limit: f64,
+    /// The virtual clock at the start.
+    start: f64,
 }
 
 fn ns(t: f64) -> u64 {
@@ -93,6 +117,7 @@ impl<'a> Engine<'a> {
         lib: Library,
         requests: Vec<Request>,
     ) -> Result<Self, String> {
+        let clock_start = clock.now();
         let config = w.scheduler_config()?;
         let mut policy = crate::settings::mount_policy(&config);
         policy.repack_max_drives = crate::config::RepackConfig::default().max_drives;
@@ -107,15 +132,20 @@ impl<'a> Engine<'a> {
             lib,
             drives: (0..w.drives).map(|_| None).collect(),
             busy: vec![false; w.drives as usize],
+            user_turn: vec![false; w.drives as usize],
             robots: vec![0.0; w.robots as usize],
             events: BinaryHeap::new(),
             seq: 0,
             arrivals_left: requests.len() as u64,
             requests,
             archive_arrival: HashMap::new(),
+            archived: Vec::new(),
+            early_recalls: Vec::new(),
             recall_arrival: HashMap::new(),
             background_left: 0,
             tally: Tally::new(w.drives as usize),
+            limit: f64::INFINITY,
+            start: clock_start,
         })
     }
 
@@ -137,6 +167,7 @@ impl<'a> Engine<'a> {
         let start = self.now();
         let last_arrival = self.requests.last().map_or(0.0, |r| r.at);
         let limit = start + last_arrival + self.w.horizon.0.as_secs_f64();
+        self.limit = limit;
         if let Some(first) = self.requests.first() {
             self.push(start + first.at, What::Arrive(0));
         }
@@ -158,6 +189,9 @@ impl<'a> Engine<'a> {
                     self.dispatch()?;
                 }
                 What::Poll => {
+                    for (r, arrived, n) in std::mem::take(&mut self.early_recalls) {
+                        self.recall(&r, arrived, n)?;
+                    }
                     self.advance_repacks()?;
                     self.dispatch()?;
                     if !self.done() {
@@ -167,6 +201,19 @@ impl<'a> Engine<'a> {
             }
             if self.done() && self.busy.iter().all(|b| !b) {
                 break;
+            }
+        }
+        // Steps the stop cut short count in proportion (a drive still
+        // mounted means the run stopped at its limit).
+        let stop = limit;
+        for d in 0..self.drives.len() {
+            if let Some(mut m) = self.drives[d].take() {
+                let step = (m.step.end - m.step.start).max(f64::MIN_POSITIVE);
+                let share = ((stop - m.step.start) / step).clamp(0.0, 1.0);
+                self.settle(d, &mut m, share);
+                self.tally
+                    .mounted_for(m.activity.name(), (stop - m.loaded_at).max(0.0));
+                self.tally.end = self.tally.end.max(stop);
             }
         }
         self.tally.unserved = (self.archive_arrival.len() + self.recall_arrival.len()) as u64
@@ -179,48 +226,78 @@ impl<'a> Engine<'a> {
 
     fn done(&self) -> bool {
         self.arrivals_left == 0
+            && self.early_recalls.is_empty()
             && self.archive_arrival.is_empty()
             && self.recall_arrival.is_empty()
             && self.background_left == 0
     }
 
+    /// Queues request `i` and every later one arriving at the same time
+    /// (archives of one pool in one request, as a stager sends them).
     fn arrive(&mut self, i: usize, start: f64) -> Result<(), SchedulerError> {
-        let r = self.requests[i].clone();
         let t = self.now();
-        self.arrivals_left -= 1;
-        match r.activity {
-            Activity::Archive => {
-                let ids = self.db.queue_archive(
-                    &[NewArchiveFile {
-                        path: format!("/sim/{i}"),
-                        size: r.size,
-                        owner: LOCAL_OWNER.into(),
-                        permissions: None,
-                    }],
-                    &r.pool,
-                )?;
-                for id in ids {
-                    self.archive_arrival.insert(id, t);
+        let at = self.requests[i].at;
+        let mut j = i;
+        while j < self.requests.len() && self.requests[j].at == at {
+            j += 1;
+        }
+        let batch: Vec<Request> = self.requests[i..j].to_vec();
+        self.arrivals_left -= batch.len() as u64;
+        let mut archives: std::collections::BTreeMap<&str, Vec<NewArchiveFile>> =
+            Default::default();
+        for (k, r) in batch.iter().enumerate() {
+            match r.activity {
+                Activity::Archive => archives.entry(&r.pool).or_default().push(NewArchiveFile {
+                    path: format!("/sim/{}", i + k),
+                    size: r.size,
+                    owner: LOCAL_OWNER.into(),
+                    permissions: None,
+                }),
+                Activity::Recall => self.recall(r, t, i + k)?,
+                Activity::Verify => {
+                    self.db.queue_verify(&r.vid, 0, "sim")?;
+                    self.background_left += 1;
+                }
+                Activity::Repack => {
+                    self.db
+                        .queue_repack(&r.vid, &RepackRequest::default(), "sim")?;
+                    self.background_left += 1;
                 }
             }
-            Activity::Recall => {
-                let ticket =
-                    self.db
-                        .queue_recall(LOCAL_OWNER, r.file, &format!("/sim/back/{i}"))?;
-                self.recall_arrival.insert(ticket.recall_id, t);
-            }
-            Activity::Verify => {
-                self.db.queue_verify(&r.vid, 0, "sim")?;
-                self.background_left += 1;
-            }
-            Activity::Repack => {
-                self.db
-                    .queue_repack(&r.vid, &RepackRequest::default(), "sim")?;
-                self.background_left += 1;
+        }
+        for (pool, files) in archives {
+            for id in self.db.queue_archive(&files, pool)? {
+                self.archive_arrival.insert(id, t);
+                self.archived.push(id);
             }
         }
-        if let Some(next) = self.requests.get(i + 1) {
-            self.push(start + next.at, What::Arrive(i + 1));
+        if let Some(next) = self.requests.get(j) {
+            self.push(start + next.at, What::Arrive(j));
+        }
+        Ok(())
+    }
+
+    /// Queues a recall that arrived at `arrived`; one of a file archived in
+    /// this run that is not on tape yet is asked again at the next poll.
+    fn recall(&mut self, r: &Request, arrived: f64, n: usize) -> Result<(), SchedulerError> {
+        let file = match r.archived {
+            Some(k) => match self.archived.get(k) {
+                Some(id) => *id,
+                None => return Ok(()),
+            },
+            None => r.file,
+        };
+        match self
+            .db
+            .queue_recall(LOCAL_OWNER, file, &format!("/sim/back/{n}"))
+        {
+            Ok(ticket) => {
+                self.recall_arrival.insert(ticket.recall_id, arrived);
+            }
+            Err(SchedulerError::NotOnTape { .. }) => {
+                self.early_recalls.push((r.clone(), arrived, n));
+            }
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -250,10 +327,16 @@ impl<'a> Engine<'a> {
             if self.busy[d] {
                 continue;
             }
-            let Some(mount) = self
-                .db
-                .next_mount(HOST, &format!("drive{d}"), &self.policy)?
-            else {
+            let name = format!("drive{d}");
+            let mut mount = None;
+            if self.user_turn[d] {
+                mount = self.db.next_mount(HOST, &name, &self.policy.user_turn())?;
+                self.user_turn[d] = mount.is_some();
+            }
+            if mount.is_none() {
+                mount = self.db.next_mount(HOST, &name, &self.policy)?;
+            }
+            let Some(mount) = mount else {
                 continue;
             };
             let activity = match mount.kind {
@@ -265,10 +348,18 @@ impl<'a> Engine<'a> {
             let t = self.now();
             let moved = self.robot(t, &mount.vid);
             let loaded = moved + self.p.load.as_secs_f64();
-            self.tally.drives[d].mounting += loaded - t;
+            self.tally.drives[d].mounting += loaded.min(self.limit) - t;
             self.tally.mount(activity.name());
+            self.tally.sequence.push(super::report::MountRecord {
+                at_s: t - self.start,
+                drive: name.clone(),
+                activity: activity.name().into(),
+                vid: mount.vid.clone(),
+            });
             self.busy[d] = true;
             self.drives[d] = Some(Mounted {
+                step: Step::default(),
+                drive: d,
                 mount,
                 activity,
                 head: 0,
@@ -309,21 +400,38 @@ impl<'a> Engine<'a> {
         let Some(mut m) = self.drives[d].take() else {
             return Ok(());
         };
+        self.settle(d, &mut m, 1.0);
+        m.step.start = self.now();
         self.report(&mut m)?;
         let next = match m.activity {
-            Activity::Archive => self.write(d, &mut m)?,
-            Activity::Recall => self.read(d, &mut m, false)?,
-            Activity::Repack => self.read(d, &mut m, true)?,
-            Activity::Verify => self.verify(d, &mut m)?,
+            Activity::Archive => self.write(&mut m)?,
+            Activity::Recall => self.read(&mut m, false)?,
+            Activity::Repack => self.read(&mut m, true)?,
+            Activity::Verify => self.verify(&mut m)?,
         };
         match next {
             Some(at) => {
+                m.step.end = at;
                 self.drives[d] = Some(m);
                 self.push(at, What::Continue(d));
             }
             None => self.unmount(d, m)?,
         }
         Ok(())
+    }
+
+    /// Counts `share` of the step that just ended (or that the run's end
+    /// cut short).
+    fn settle(&mut self, d: usize, m: &mut Mounted, share: f64) {
+        let step = std::mem::take(&mut m.step);
+        let time = &mut self.tally.drives[d];
+        time.positioning += step.positioning * share;
+        time.streaming += step.streaming * share;
+        self.tally.moved(
+            m.activity.name(),
+            (step.files as f64 * share) as u64,
+            (step.bytes as f64 * share) as u64,
+        );
     }
 
     fn report(&mut self, m: &mut Mounted) -> Result<(), SchedulerError> {
@@ -360,7 +468,7 @@ impl<'a> Engine<'a> {
 
     /// A migration's next bulk: written at the end of the tape, flushed
     /// every `flush_files` or `flush_bytes`; None when the session ends.
-    fn write(&mut self, d: usize, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
+    fn write(&mut self, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
         let shape = &self.w.session;
         let jobs = self
             .db
@@ -368,7 +476,7 @@ impl<'a> Engine<'a> {
         let mut t = self.now();
         if jobs.is_empty() {
             if !m.unflushed.is_empty() {
-                t += self.flush(d, m, t);
+                t += self.flush(m, t);
                 return Ok(Some(t));
             }
             return self.linger(m);
@@ -377,7 +485,7 @@ impl<'a> Engine<'a> {
         let end = self.lib.end_of_data(&m.mount.vid);
         if m.head != end {
             let locate = self.p.locate_bytes(m.head, end).as_secs_f64();
-            self.tally.drives[d].positioning += locate;
+            m.step.positioning += locate;
             t += locate;
         }
         for job in jobs {
@@ -385,7 +493,7 @@ impl<'a> Engine<'a> {
                 .lib
                 .append(&m.mount.vid, job.file_id, job.size, shape.block_size.0);
             let s = self.p.transfer(job.size, self.p.rate).as_secs_f64();
-            self.tally.drives[d].streaming += s;
+            m.step.streaming += s;
             t += s;
             m.head = self.lib.end_of_data(&m.mount.vid);
             m.unflushed_bytes += job.size;
@@ -393,7 +501,7 @@ impl<'a> Engine<'a> {
             if m.unflushed.len() as u64 >= shape.flush_files
                 || m.unflushed_bytes >= shape.flush_bytes.0
             {
-                t += self.flush(d, m, t);
+                t += self.flush(m, t);
             }
         }
         Ok(Some(t))
@@ -401,12 +509,11 @@ impl<'a> Engine<'a> {
 
     /// A synchronous file mark: what was written is durable (reported at
     /// the next step). Returns its time.
-    fn flush(&mut self, d: usize, m: &mut Mounted, t: f64) -> f64 {
+    fn flush(&mut self, m: &mut Mounted, t: f64) -> f64 {
         let f = self.p.flush.as_secs_f64();
-        self.tally.drives[d].positioning += f;
-        let bytes = m.unflushed_bytes;
-        let files = m.unflushed.len() as u64;
-        self.tally.moved(m.activity.name(), files, bytes);
+        m.step.positioning += f;
+        m.step.bytes += m.unflushed_bytes;
+        m.step.files += m.unflushed.len() as u64;
         m.archived
             .extend(m.unflushed.drain(..).map(|file| (file, t + f)));
         m.unflushed_bytes = 0;
@@ -416,12 +523,7 @@ impl<'a> Engine<'a> {
     /// A recall (or a repack's read) mount's next files, in the
     /// recommended access order; a background read takes one file a step
     /// and yields when user work waits.
-    fn read(
-        &mut self,
-        d: usize,
-        m: &mut Mounted,
-        background: bool,
-    ) -> Result<Option<f64>, SchedulerError> {
+    fn read(&mut self, m: &mut Mounted, background: bool) -> Result<Option<f64>, SchedulerError> {
         if background && self.must_yield(m)? {
             return Ok(None);
         }
@@ -448,11 +550,12 @@ impl<'a> Engine<'a> {
                 .saturating_mul(job.block_size.unwrap_or(self.w.session.block_size.0));
             let locate = self.p.locate_bytes(m.head, at).as_secs_f64();
             let s = self.p.transfer(job.size, self.p.rate).as_secs_f64();
-            self.tally.drives[d].positioning += locate;
-            self.tally.drives[d].streaming += s;
+            m.step.positioning += locate;
+            m.step.streaming += s;
             t += locate + s;
             m.head = at + job.size;
-            self.tally.moved(m.activity.name(), 1, job.size);
+            m.step.files += 1;
+            m.step.bytes += job.size;
             m.recalled.push((job.recall_id, t, job.size));
         }
         Ok(Some(t))
@@ -460,7 +563,7 @@ impl<'a> Engine<'a> {
 
     /// A verify mount reads one file a step and yields when user work
     /// waits.
-    fn verify(&mut self, d: usize, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
+    fn verify(&mut self, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
         if m.verify.is_none() {
             m.verify = Some((self.db.fetch_verify_jobs(m.mount.id)?, 0));
         }
@@ -488,24 +591,28 @@ impl<'a> Engine<'a> {
         let at = job.block_id.saturating_mul(self.w.session.block_size.0);
         let locate = self.p.locate_bytes(m.head, at).as_secs_f64();
         let s = self.p.transfer(job.size, self.p.rate).as_secs_f64();
-        self.tally.drives[d].positioning += locate;
-        self.tally.drives[d].streaming += s;
+        m.step.positioning += locate;
+        m.step.streaming += s;
         m.head = at + job.size;
-        self.tally.moved("verify", 1, job.size);
+        m.step.files += 1;
+        m.step.bytes += job.size;
         if let Some((_, i)) = &mut m.verify {
             *i += 1;
         }
         Ok(Some(self.now() + locate + s))
     }
 
-    /// Whether a background mount yields now: user work waits for its
-    /// tape, or for a drive and none is free.
+    /// Whether a background mount yields now, as the daemon decides: user
+    /// work waits for its tape, or has reached its maximum age and no drive
+    /// is free.
     fn must_yield(&mut self, m: &Mounted) -> Result<bool, SchedulerError> {
+        let d = m.drive;
         let work = self.db.user_work_due(&self.policy)?;
         let free = self.busy.iter().any(|b| !b);
-        let yields = work.held_tapes.contains(&m.mount.vid) || (work.due && !free);
+        let yields = work.held_tapes.contains(&m.mount.vid) || (work.overdue && !free);
         if yields {
             self.tally.preemptions += 1;
+            self.user_turn[d] = true;
         }
         Ok(yields)
     }
@@ -526,13 +633,14 @@ impl<'a> Engine<'a> {
         Ok(Some(t + poll))
     }
 
-    fn unmount(&mut self, d: usize, m: Mounted) -> Result<(), SchedulerError> {
+    fn unmount(&mut self, d: usize, mut m: Mounted) -> Result<(), SchedulerError> {
         let t = self.now();
+        self.settle(d, &mut m, 1.0);
         self.tally.mounted_for(m.activity.name(), t - m.loaded_at);
         self.db.end_mount(m.mount.id)?;
         let unloaded = t + self.p.unload.as_secs_f64();
         let back = self.robot(unloaded, &m.mount.vid);
-        self.tally.drives[d].unmounting += back - t;
+        self.tally.drives[d].unmounting += back.min(self.limit) - t;
         self.tally.end = self.tally.end.max(back);
         self.push(back, What::Unmounted(d));
         Ok(())

@@ -55,6 +55,9 @@ pub struct Request {
     pub pool: String,
     pub size: u64,
     pub file: u64,
+    /// A recall of the `n`th file this run archived (the file is known
+    /// once it is queued).
+    pub archived: Option<usize>,
     pub vid: String,
 }
 
@@ -64,20 +67,36 @@ pub fn requests(w: &Workload, lib: &Library) -> Vec<Request> {
     let mut out = Vec::new();
     for s in &w.requests {
         for i in 0..s.count {
-            let mut r = Request {
+            let r = Request {
                 at: s.at.0.as_secs_f64() + s.every.0.as_secs_f64() * i as f64,
                 activity: s.activity,
                 pool: s.pool.clone(),
                 size: s.size.0,
                 file: 0,
+                archived: None,
                 vid: String::new(),
             };
             match s.activity {
-                Activity::Archive => {}
-                Activity::Recall => r.file = lib.random_file(&mut rng, s.tapes),
-                Activity::Verify | Activity::Repack => r.vid = lib.filled(i as usize),
+                Activity::Archive => out.push(r),
+                Activity::Recall if s.from == workload::Source::Archived => {
+                    for k in 0..s.files {
+                        let n = (s.skip + i * s.files + k) as usize;
+                        out.push(Request {
+                            archived: Some(n),
+                            ..r.clone()
+                        });
+                    }
+                }
+                Activity::Recall => {
+                    for file in lib.random_files(&mut rng, s.tapes, s.files) {
+                        out.push(Request { file, ..r.clone() });
+                    }
+                }
+                Activity::Verify | Activity::Repack => out.push(Request {
+                    vid: lib.filled(i as usize),
+                    ..r
+                }),
             }
-            out.push(r);
         }
     }
     out.sort_by(|a, b| a.at.total_cmp(&b.at));

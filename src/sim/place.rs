@@ -74,7 +74,7 @@ impl Library {
             }
             for _ in 0..set.count {
                 n += 1;
-                let vid = format!("S{n:05}");
+                let vid = format!("V{n:05}");
                 db.add_tape(&vid, &set.pool, p.capacity)?;
                 let mut tape = Tape {
                     pool: set.pool.clone(),
@@ -132,14 +132,17 @@ impl Library {
         Ok(lib)
     }
 
-    /// A random file of the first `tapes` full cartridges (0: of all).
-    pub fn random_file(&self, rng: &mut Rng, tapes: u32) -> u64 {
+    /// `count` files one after another from a random place of one of the
+    /// first `tapes` full cartridges (0: of all).
+    pub fn random_files(&self, rng: &mut Rng, tapes: u32, count: u64) -> Vec<u64> {
         let n = match tapes as usize {
             0 => self.filled.len(),
             t => t.min(self.filled.len()),
         };
         let (_, files) = &self.filled[rng.below(n as u64) as usize];
-        files[rng.below(files.len() as u64) as usize]
+        let count = (count as usize).clamp(1, files.len());
+        let first = rng.below((files.len() - count + 1) as u64) as usize;
+        files[first..first + count].to_vec()
     }
 
     /// The `i`th full cartridge.

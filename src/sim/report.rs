@@ -66,6 +66,16 @@ pub struct Throughput {
     pub mb_per_s: f64,
 }
 
+/// One mount, in the order they were given.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MountRecord {
+    /// Seconds from the start.
+    pub at_s: f64,
+    pub drive: String,
+    pub activity: String,
+    pub vid: String,
+}
+
 /// The figures of one run (the scheduler's, or the baseline's).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Figures {
@@ -82,6 +92,9 @@ pub struct Figures {
     pub preemptions: u64,
     /// Requests still not served at the horizon.
     pub unserved: u64,
+    /// Every mount in order (the scheduler's run only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mount_sequence: Vec<MountRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +117,7 @@ pub struct Tally {
     pub preemptions: u64,
     pub unserved: u64,
     pub end: f64,
+    pub sequence: Vec<MountRecord>,
 }
 
 impl Tally {
@@ -179,6 +193,7 @@ impl Tally {
             per_drive: self.drives,
             preemptions: self.preemptions,
             unserved: self.unserved,
+            mount_sequence: self.sequence,
         }
     }
 }
@@ -240,7 +255,7 @@ impl Report {
             let t = |f: &Figures, q: fn(&Throughput) -> f64| {
                 f.throughput
                     .get(a)
-                    .map_or("-".into(), |t| format!("{:.0}", q(t)))
+                    .map_or("-".into(), |t| format!("{:.1}", q(t)))
             };
             row(
                 &format!("{a} files/s mounted"),

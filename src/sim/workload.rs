@@ -109,6 +109,26 @@ pub struct Stream {
     /// all of them). Verify and repack: the first `count` filled ones.
     #[serde(default)]
     pub tapes: u32,
+    /// Recall: each request asks for this many files written one after
+    /// another on one cartridge (a dataset), at once.
+    #[serde(default = "one_u64")]
+    pub files: u64,
+    /// Recall: "full" (the files the full cartridges start with) or
+    /// "archived" (files this run archived before, in the order they were
+    /// queued: the first request the first archived file, and so on).
+    #[serde(default)]
+    pub from: Source,
+    /// Recall from "archived": start after this many archived files.
+    #[serde(default)]
+    pub skip: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    Full,
+    Archived,
 }
 
 fn default_model() -> String {
@@ -163,7 +183,12 @@ impl Workload {
             .map(|t| t.count)
             .sum();
         for s in &self.requests {
-            if s.activity != Activity::Archive && filled == 0 {
+            let needs_full = match s.activity {
+                Activity::Archive => false,
+                Activity::Recall => s.from == Source::Full,
+                _ => true,
+            };
+            if needs_full && filled == 0 {
                 return Err(format!(
                     "a {} stream needs cartridges with files ([[tapes]] files > 0)",
                     s.activity.name()

@@ -28,6 +28,7 @@ pub fn bin(name: &str) -> PathBuf {
         "tplib" => PathBuf::from(env!("CARGO_BIN_EXE_tplib")),
         "tlcd" => PathBuf::from(env!("CARGO_BIN_EXE_tlcd")),
         "tapeadmin" => PathBuf::from(env!("CARGO_BIN_EXE_tapeadmin")),
+        "tapesim" => PathBuf::from(env!("CARGO_BIN_EXE_tapesim")),
         other => panic!("no binary {other}"),
     }
 }

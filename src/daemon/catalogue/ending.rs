@@ -80,6 +80,9 @@ impl Catalogue {
         let backoff = self.pacing.backoff;
         let drive = self.drives.get_mut(&name)?;
         let session = drive.session.take()?;
+        if session.yielding {
+            drive.user_turn = true;
+        }
         let kind = kind_name(session.kind);
         let end = EndKind::from_exit(code, signal);
         let ended = match (code, signal, &session.killed) {

@@ -44,6 +44,18 @@ impl Catalogue {
             })
     }
 
+    /// Whether the drive serves user work in turn (after a pre-emption).
+    pub fn user_turn(&self, drive: &str) -> bool {
+        self.drives.get(drive).is_some_and(|d| d.user_turn)
+    }
+
+    /// No user work was left for the drive: background work may have it.
+    pub fn end_user_turn(&mut self, drive: &str) {
+        if let Some(d) = self.drives.get_mut(drive) {
+            d.user_turn = false;
+        }
+    }
+
     /// The session on `drive` was asked to yield.
     pub fn asked_to_yield(&mut self, drive: &str) {
         if let Some(s) = self.drives.get_mut(drive).and_then(|d| d.session.as_mut()) {

@@ -1,7 +1,7 @@
 //! Background work yields: while a verification or a repack's reads hold a
 //! drive, the loop asks the scheduler (at most once per poll interval)
-//! whether user work waits: for a drive, when none is free, or for the very
-//! tape a background mount holds. The session concerned is then asked to
+//! whether user work waits: for a drive, when none is free and it has
+//! reached its maximum age, or for the very tape a background mount holds. The session concerned is then asked to
 //! finish (`FINISH_SIGNAL`): it ends at its next file boundary, after
 //! recording what it did, its drive takes the user mount, and the
 //! background work is queued again to resume later.
@@ -39,8 +39,10 @@ impl EventLoop {
     }
 
     /// The scheduler's answer: the sessions holding tapes user recalls wait
-    /// for yield; and, when user work waits for a drive and none is free,
-    /// one background session yields.
+    /// for yield; and, when user work has waited its activity's maximum
+    /// age for a drive and none is free, one background session yields
+    /// (younger user work waits for a drive to free itself: every
+    /// pre-emption costs an unload and a load twice over).
     pub(super) fn on_user_work(&mut self, work: UserWork) {
         self.preemption.outstanding = false;
         let sessions = self.catalogue.preemptible();
@@ -48,14 +50,14 @@ impl EventLoop {
             .iter()
             .filter(|s| work.held_tapes.contains(&s.vid))
             .collect();
-        if work.due && chosen.is_empty() && !self.catalogue.has_free_drive() {
+        if work.overdue && chosen.is_empty() && !self.catalogue.has_free_drive() {
             chosen.extend(sessions.first());
         }
         for s in chosen {
             let why = if work.held_tapes.contains(&s.vid) {
                 "a user recall waits for its tape"
             } else {
-                "user work waits and no drive is free"
+                "user work reached its maximum age and no drive is free"
             };
             tracing::info!(drive = %s.drive, vid = %s.vid, pid = s.pid, reason = why, "pre-empting a background session: it yields its drive at its next file boundary");
             if let Err(e) = kill(

@@ -206,6 +206,9 @@ pub(super) fn next_mount(
     }
     // No user work for this drive: a repack's reads, then a verification,
     // the lowest priority.
+    if !policy.background {
+        return Ok(None);
+    }
     if let Some(m) =
         super::repack::next_repack_mount(c, host, drive, generation, policy.repack_max_drives)?
     {
@@ -224,10 +227,12 @@ pub(super) fn user_work_due(
     policy: &MountPolicy,
 ) -> Result<UserWork, SchedulerError> {
     let t = super::db_now(c)?;
-    let mut due = false;
+    let (mut due, mut overdue) = (false, false);
     for q in rank(candidates(c)?, policy, t) {
         if !backing_off(c, &q, policy.empty_backoff, t)? && target(c, &q, None)?.is_some() {
             due = true;
+            // Overdue queues rank first: the first mountable one tells.
+            overdue = q.overdue(policy, t);
             break;
         }
     }
@@ -242,7 +247,11 @@ pub(super) fn user_work_due(
     )? {
         held_tapes.push(r.get(0)?);
     }
-    Ok(UserWork { due, held_tapes })
+    Ok(UserWork {
+        due,
+        overdue,
+        held_tapes,
+    })
 }
 
 /// Requeues what a mount assigned but nobody reported.

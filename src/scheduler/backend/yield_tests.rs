@@ -119,13 +119,19 @@ fn user_work_is_due_for_a_drive_or_for_a_tape_a_background_mount_holds(b: Backen
         s.user_work_due(&policy()).unwrap(),
         UserWork {
             due: false,
+            overdue: false,
             held_tapes: vec!["V00001".into()],
         }
     );
     // An archive needs a drive of its own.
     s.queue_archive(&files(1), "default").unwrap();
     let work = s.user_work_due(&policy()).unwrap();
-    assert!(work.due, "{work:?}");
+    assert!(work.due && !work.overdue, "due, not an hour old: {work:?}");
+    let now = MountPolicy::uniform(1, u64::MAX, Duration::ZERO, Duration::ZERO);
+    assert!(
+        s.user_work_due(&now).unwrap().overdue,
+        "at once with no maximum age"
+    );
     // Asking mounts nothing.
     let m = s.next_mount("h", "d1", &policy()).unwrap().unwrap();
     assert_eq!(m.kind, MountKind::Migration, "the archive is still queued");
