@@ -71,6 +71,7 @@ pub fn mount_policy(s: &SchedulerConfig) -> MountPolicy {
         empty_backoff: s.empty_mount_backoff.0,
         repack_max_drives: crate::config::RepackConfig::default().max_drives,
         background: true,
+        cost: Default::default(),
     }
 }
 
