@@ -232,6 +232,7 @@ mod library;
 pub use library::{LibraryConfig, LibraryKind};
 mod repack;
 mod scheduler;
+pub mod shares;
 pub mod tlcd;
 
 pub use client::{ClientConfig, StagerSettings, is_client_config};

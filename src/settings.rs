@@ -72,6 +72,17 @@ pub fn mount_policy(s: &SchedulerConfig) -> MountPolicy {
         repack_max_drives: crate::config::RepackConfig::default().max_drives,
         background: true,
         cost: Default::default(),
+        shares: s
+            .shares
+            .iter()
+            .map(|c| crate::scheduler::policy::Share {
+                name: c.name.clone(),
+                pools: c.pools.iter().cloned().collect(),
+                max_read_drives: c.max_read_drives,
+                max_write_drives: c.max_write_drives,
+                weight: c.weight,
+            })
+            .collect(),
     }
 }
 

@@ -29,7 +29,7 @@ fn main() -> std::process::ExitCode {
             Command::TapeState { vid, state, reason } => {
                 tapeadmin::set_tape_state(db, &vid, &state, reason.as_deref())
             }
-            Command::Queues => tapeadmin::queues(db, cli.json),
+            Command::Queues => tapeadmin::queues(db, &config.scheduler.shares, cli.json),
             Command::CancelArchive { file_id } => {
                 db.cancel_archive(file_id)?;
                 println!("archive of file {file_id} cancelled");

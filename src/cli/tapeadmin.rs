@@ -375,8 +375,31 @@ pub fn set_tape_state(
     Ok(())
 }
 
-pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
+/// Queued work per pool and tape, and each share's drives and waiting work.
+pub fn queues(
+    db: &mut dyn Scheduler,
+    shares: &[crate::config::shares::ShareConfig],
+    as_json: bool,
+) -> anyhow::Result<()> {
     let queues = db.queues()?;
+    let drives = db.pool_drives()?;
+    let share_of = |pool: &str| shares.iter().find(|s| s.pools.iter().any(|p| p == pool));
+    // Per share: drives reading, writing; files and bytes waiting.
+    let share_rows: Vec<_> = shares
+        .iter()
+        .map(|s| {
+            let (read, write) = s
+                .pools
+                .iter()
+                .filter_map(|p| drives.get(p))
+                .fold((0, 0), |(r, w), (pr, pw)| (r + pr, w + pw));
+            let (files, bytes) = queues
+                .iter()
+                .filter(|q| s.pools.contains(&q.pool))
+                .fold((0, 0), |(f, b), q| (f + q.files, b + q.bytes));
+            (s, read, write, files, bytes)
+        })
+        .collect();
     let kind = |k: MountKind| {
         if k == MountKind::Recall {
             "recall"
@@ -390,10 +413,19 @@ pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
             .map(|q| {
                 json!({"kind": kind(q.kind), "pool": q.pool, "vid": q.vid, "files": q.files,
                        "bytes": q.bytes, "running": q.running, "oldest_age_s": q.oldest_age,
-                       "servable": q.servable})
+                       "servable": q.servable, "share": share_of(&q.pool).map(|s| &s.name)})
             })
             .collect();
-        print_json(json!({ "queues": queues }));
+        let shares: Vec<_> = share_rows
+            .iter()
+            .map(|(s, read, write, files, bytes)| {
+                json!({"name": s.name, "pools": s.pools, "weight": s.weight,
+                       "read_drives": read, "write_drives": write,
+                       "max_read_drives": s.max_read_drives, "max_write_drives": s.max_write_drives,
+                       "files": files, "bytes": bytes})
+            })
+            .collect();
+        print_json(json!({ "queues": queues, "shares": shares }));
         return Ok(());
     }
     let rows: Vec<Vec<String>> = queues
@@ -414,6 +446,27 @@ pub fn queues(db: &mut dyn Scheduler, as_json: bool) -> anyhow::Result<()> {
         &["KIND", "POOL", "VID", "FILES", "BYTES", "RUNNING", "OLDEST"],
         &rows,
     );
+    if !share_rows.is_empty() {
+        let max = |m: Option<u64>| m.map_or("-".into(), |m| m.to_string());
+        let rows: Vec<Vec<String>> = share_rows
+            .iter()
+            .map(|(s, read, write, files, bytes)| {
+                vec![
+                    s.name.clone(),
+                    s.weight.to_string(),
+                    format!("{read}/{}", max(s.max_read_drives)),
+                    format!("{write}/{}", max(s.max_write_drives)),
+                    files.to_string(),
+                    super::human_bytes(*bytes),
+                ]
+            })
+            .collect();
+        println!();
+        super::print_table(
+            &["SHARE", "WEIGHT", "READING", "WRITING", "FILES", "BYTES"],
+            &rows,
+        );
+    }
     for q in queues.iter().filter(|q| !q.servable) {
         let what = match &q.vid {
             Some(vid) => format!("the recalls of {vid}"),

@@ -73,6 +73,9 @@ pub struct SchedulerConfig {
     /// `--class` (unset: the pool `default`, one copy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_class: Option<String>,
+    /// How contended drives are split between groups of pools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<super::shares::ShareConfig>,
 }
 
 fn default_recycle_retention() -> Interval {
@@ -108,6 +111,7 @@ pub struct PoolPolicyConfig {
 impl SchedulerConfig {
     /// The first key that makes no sense, and why.
     pub fn validate(&self) -> Result<(), (String, String)> {
+        super::shares::validate(&self.shares)?;
         let sqlite = self
             .url
             .strip_prefix("sqlite://")

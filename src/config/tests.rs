@@ -317,3 +317,47 @@ fn a_password_file_that_is_missing_or_readable_by_others_is_refused() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     Config::parse(Path::new("t.toml"), &config(&file)).unwrap();
 }
+
+#[test]
+fn shares_are_checked() {
+    // The shares go at the end of [scheduler].
+    let base = |shares: &str| {
+        MINIMAL.replace(
+            "url = \"sqlite:///var/lib/ts/scheduler.db\"\n",
+            &format!("url = \"sqlite:///var/lib/ts/scheduler.db\"\n{shares}\n"),
+        )
+    };
+    let ok = base(
+        "[[scheduler.shares]]\nname = \"a\"\npools = [\"raw\"]\nmax_read_drives = 2\nweight = 3\n[[scheduler.shares]]\nname = \"b\"\npools = [\"other\"]\n",
+    );
+    let config = parse(&ok).unwrap();
+    let policy = crate::settings::mount_policy(&config.scheduler);
+    assert_eq!(policy.shares.len(), 2);
+    assert_eq!(policy.share_of("raw").map(|s| s.weight), Some(3));
+    assert_eq!(
+        policy.share_of("other").map(|s| s.weight),
+        Some(1),
+        "weight 1 by default"
+    );
+    for (shares, says) in [
+        (
+            "[[scheduler.shares]]\nname = \"a\"\npools = [\"raw\"]\n[[scheduler.shares]]\nname = \"b\"\npools = [\"raw\"]\n",
+            "a pool belongs to one share",
+        ),
+        (
+            "[[scheduler.shares]]\nname = \"a\"\npools = []\n",
+            "names no pool",
+        ),
+        (
+            "[[scheduler.shares]]\nname = \"a\"\npools = [\"raw\"]\nweight = 0\n",
+            "weight must be at least 1",
+        ),
+        (
+            "[[scheduler.shares]]\nname = \"a\"\npools = [\"raw\"]\nmax_drives = 2\n",
+            "max_drives",
+        ),
+    ] {
+        let err = parse(&base(shares)).unwrap_err().to_string();
+        assert!(err.contains(says), "{err}");
+    }
+}

@@ -338,6 +338,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
             max_end_of_medium: 2,
             recycle_retention: Interval(Duration::from_secs(30 * 86_400)),
             default_class: None,
+            shares: Vec::new(),
         },
         library: LibraryConfig {
             kind: LibraryKind::Emulated,

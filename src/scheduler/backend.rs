@@ -533,6 +533,10 @@ impl MetricsSource for SqlScheduler {
     fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError> {
         self.read(admin::queues)
     }
+
+    fn pool_drives(&mut self) -> Result<PoolDrives, SchedulerError> {
+        self.read(mounts::pool_drives)
+    }
 }
 
 #[cfg(test)]
@@ -541,6 +545,8 @@ mod copies_tests;
 mod lifecycle_tests;
 #[cfg(test)]
 mod owner_tests;
+#[cfg(test)]
+mod shares_tests;
 #[cfg(test)]
 mod site_tests;
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub mod testdb;
 use crate::tape::format::LastFile;
 
 pub use backend::{SqlScheduler, SqliteScheduler};
-pub use policy::{MountPolicy, PoolPolicy, QueuePolicy};
+pub use policy::{MountPolicy, PoolDrives, PoolPolicy, QueuePolicy, Share};
 pub use roles::{
     Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StagerRequests,
 };

@@ -73,6 +73,55 @@ pub struct MountPolicy {
     pub background: bool,
     /// What a mount is reckoned to cost, to rank the queues that are due.
     pub cost: MountCost,
+    /// Groups of pools that split contended drives by weight.
+    pub shares: Vec<Share>,
+}
+
+/// A group of pools sharing drives (`[[scheduler.shares]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub name: String,
+    pub pools: std::collections::BTreeSet<String>,
+    pub max_read_drives: Option<u64>,
+    pub max_write_drives: Option<u64>,
+    pub weight: u64,
+}
+
+/// Drives in use now per pool: (reading, writing).
+pub type PoolDrives = BTreeMap<String, (u64, u64)>;
+
+impl MountPolicy {
+    /// The share a pool belongs to.
+    pub fn share_of(&self, pool: &str) -> Option<&Share> {
+        self.shares.iter().find(|s| s.pools.contains(pool))
+    }
+
+    /// Drives a share reads and writes with now.
+    pub fn share_drives(&self, share: &Share, drives: &PoolDrives) -> (u64, u64) {
+        share
+            .pools
+            .iter()
+            .filter_map(|p| drives.get(p))
+            .fold((0, 0), |(r, w), (pr, pw)| (r + pr, w + pw))
+    }
+
+    /// For a queue: whether its share is at its maximum for the queue's
+    /// direction, and the drives it uses per unit of weight (0 outside any
+    /// share).
+    fn load(&self, c: &Candidate, drives: &PoolDrives) -> (bool, f64) {
+        let Some(share) = self.share_of(&c.pool) else {
+            return (false, 0.0);
+        };
+        let (read, write) = self.share_drives(share, drives);
+        let (used, max) = match c.kind {
+            MountKind::Migration => (write, share.max_write_drives),
+            _ => (read, share.max_read_drives),
+        };
+        (
+            max.is_some_and(|m| used >= m),
+            (read + write) as f64 / share.weight.max(1) as f64,
+        )
+    }
 }
 
 impl MountPolicy {
@@ -98,6 +147,7 @@ impl MountPolicy {
             repack_max_drives: 1,
             background: true,
             cost: MountCost::default(),
+            shares: Vec::new(),
         }
     }
 
@@ -133,6 +183,7 @@ impl MountPolicy {
             repack_max_drives: self.repack_max_drives,
             background: false,
             cost: self.cost,
+            shares: self.shares.clone(),
         }
     }
 
@@ -200,22 +251,46 @@ impl Candidate {
 /// The queues worth a mount, best first: overdue ones by age (each must
 /// meet its maximum age); then by priority; then the one that moves the
 /// most bytes per second of drive time, the oldest first among equals.
-pub fn rank(mut candidates: Vec<Candidate>, policy: &MountPolicy, now: f64) -> Vec<Candidate> {
+pub fn rank(candidates: Vec<Candidate>, policy: &MountPolicy, now: f64) -> Vec<Candidate> {
+    rank_shared(candidates, policy, now, &PoolDrives::new())
+}
+
+/// [`rank`] with the drives each pool uses now, for the shares: a queue
+/// whose share is at its maximum goes after every other (it gets the drive
+/// only if it would otherwise idle); then overdue first; then the share
+/// using the fewest drives for its weight; then as [`rank`].
+pub fn rank_shared(
+    mut candidates: Vec<Candidate>,
+    policy: &MountPolicy,
+    now: f64,
+    drives: &PoolDrives,
+) -> Vec<Candidate> {
     candidates.retain(|c| c.worth_mounting(policy, now));
     candidates.sort_by(|a, b| {
-        let key = |c: &Candidate| {
+        let (a_full, a_load) = policy.load(a, drives);
+        let (b_full, b_load) = policy.load(b, drives);
+        let key = |c: &Candidate, full: bool| {
             (
+                full,
                 !c.overdue(policy, now),
                 -policy.queue(c.kind, &c.pool).priority,
             )
         };
-        let worth = if a.overdue(policy, now) {
+        let overdue = a.overdue(policy, now);
+        let fair = if overdue {
+            std::cmp::Ordering::Equal
+        } else {
+            a_load.total_cmp(&b_load)
+        };
+        let worth = if overdue {
             std::cmp::Ordering::Equal
         } else {
             b.value(&policy.cost).total_cmp(&a.value(&policy.cost))
         };
-        key(a)
-            .cmp(&key(b))
+        (a_full, !overdue)
+            .cmp(&(b_full, !b.overdue(policy, now)))
+            .then(fair)
+            .then(key(a, a_full).cmp(&key(b, b_full)))
             .then(worth)
             .then(a.oldest.total_cmp(&b.oldest))
     });
@@ -302,6 +377,60 @@ mod tests {
         assert_eq!(
             keys,
             ["overdue", "archive", "one-big", "small", "many-small"]
+        );
+    }
+
+    /// Contended drives go to the share using the fewest for its weight;
+    /// a share at its maximum goes after everything else.
+    #[test]
+    fn shares_split_drives_by_weight_and_cap_them() {
+        let mut p = MountPolicy::uniform(1, 1, Duration::from_secs(3600), Duration::ZERO);
+        let share = |name: &str, pool: &str, max_read, weight| Share {
+            name: name.into(),
+            pools: [pool.to_string()].into(),
+            max_read_drives: max_read,
+            max_write_drives: None,
+            weight,
+        };
+        p.shares = vec![
+            share("big", "pa", None, 3),
+            share("small", "pb", Some(2), 1),
+        ];
+        let now = 10_000.0;
+        let recall = |key: &str, pool: &str, oldest: f64| Candidate {
+            pool: pool.into(),
+            ..queue(MountKind::Recall, key, 1, oldest)
+        };
+        let order = |drives: &[(&str, u64)]| -> Vec<String> {
+            let drives: PoolDrives = drives
+                .iter()
+                .map(|(p, n)| (p.to_string(), (*n, 0)))
+                .collect();
+            rank_shared(
+                vec![
+                    recall("A", "pa", now - 100.0),
+                    recall("B", "pb", now - 50.0),
+                ],
+                &p,
+                now,
+                &drives,
+            )
+            .into_iter()
+            .map(|c| c.key)
+            .collect()
+        };
+        assert_eq!(order(&[]), ["A", "B"], "equal loads: the oldest");
+        assert_eq!(order(&[("pa", 2)]), ["B", "A"], "big uses 2/3, small 0");
+        assert_eq!(
+            order(&[("pa", 2), ("pb", 1)]),
+            ["A", "B"],
+            "2/3 against 1/1"
+        );
+        assert_eq!(order(&[("pb", 2)]), ["A", "B"], "small at its maximum");
+        assert_eq!(
+            order(&[("pa", 9), ("pb", 2)]),
+            ["A", "B"],
+            "small at its maximum goes last however busy big is"
         );
     }
 

@@ -310,6 +310,8 @@ pub trait Administration: Send {
 pub trait MetricsSource: Send {
     /// Queued work per pool (archives) and per tape (recalls).
     fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
+    /// Drives in use now per pool: (reading, writing).
+    fn pool_drives(&mut self) -> Result<super::policy::PoolDrives, SchedulerError>;
 }
 
 /// Everything: what a backend implements, and what a caller that plays

@@ -183,6 +183,7 @@ knobs! {
     MetricsSource
     plain {
     fn queues(&mut self) -> Result<Vec<QueueInfo>, SchedulerError>;
+    fn pool_drives(&mut self) -> Result<PoolDrives, SchedulerError>;
     }
     fetch {
     }

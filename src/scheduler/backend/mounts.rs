@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::pools::{adjust_pending, signed};
-use crate::scheduler::policy::{Candidate, MountPolicy, rank};
+use crate::scheduler::policy::{Candidate, MountPolicy, PoolDrives, rank_shared};
 use crate::scheduler::sql::{Conn, Value, params};
 use crate::scheduler::*;
 
@@ -195,7 +195,12 @@ pub(super) fn next_mount(
         return Ok(None);
     }
     let generation = super::media::drive_model(c, host, drive)?;
-    for q in rank(candidates(c)?, policy, t) {
+    let drives = if policy.shares.is_empty() {
+        PoolDrives::new()
+    } else {
+        pool_drives(c)?
+    };
+    for q in rank_shared(candidates(c)?, policy, t, &drives) {
         if backing_off(c, &q, policy.empty_backoff, t)? {
             continue;
         }
@@ -228,7 +233,8 @@ pub(super) fn user_work_due(
 ) -> Result<UserWork, SchedulerError> {
     let t = super::db_now(c)?;
     let (mut due, mut overdue) = (false, false);
-    for q in rank(candidates(c)?, policy, t) {
+    let drives = pool_drives(c)?;
+    for q in rank_shared(candidates(c)?, policy, t, &drives) {
         if !backing_off(c, &q, policy.empty_backoff, t)? && target(c, &q, None)?.is_some() {
             due = true;
             // Overdue queues rank first: the first mountable one tells.
@@ -252,6 +258,25 @@ pub(super) fn user_work_due(
         overdue,
         held_tapes,
     })
+}
+
+/// Drives in use now per pool: (reading, writing) user work; background
+/// mounts (verify, repack) are no share's.
+pub(super) fn pool_drives(c: &mut dyn Conn) -> Result<PoolDrives, SchedulerError> {
+    let mut out = PoolDrives::new();
+    for r in c.query(
+        "SELECT pool, kind, COUNT(*) FROM mounts WHERE ended IS NULL AND kind IN ($1, $2)
+         GROUP BY pool, kind",
+        params![MountKind::Recall, MountKind::Migration],
+    )? {
+        let (pool, kind, n): (String, MountKind, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let e = out.entry(pool).or_default();
+        match kind {
+            MountKind::Migration => e.1 += n,
+            _ => e.0 += n,
+        }
+    }
+    Ok(out)
 }
 
 /// Requeues what a mount assigned but nobody reported.
