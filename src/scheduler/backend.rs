@@ -24,6 +24,7 @@ mod queries;
 mod queue;
 mod repack;
 mod repack_advance;
+mod rows;
 mod verify;
 
 /// The database's time now (its `ts_now()`), for what is decided in Rust
@@ -433,7 +434,7 @@ impl Administration for SqlScheduler {
         state: TapeState,
         reason: &str,
     ) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::set_tape_state(c, vid, state, reason, SYSTEM))
+        self.write(|c| rows::set_tape_state(c, vid, state, reason, SYSTEM))
     }
 
     fn set_tape_state_by(
@@ -443,7 +444,7 @@ impl Administration for SqlScheduler {
         reason: &str,
         by: &str,
     ) -> Result<(), SchedulerError> {
-        self.write(|c| mounts::set_tape_state(c, vid, state, reason, by))
+        self.write(|c| rows::set_tape_state(c, vid, state, reason, by))
     }
 
     fn pools(&mut self) -> Result<Vec<PoolInfo>, SchedulerError> {

@@ -3,7 +3,7 @@
 //! bad (never chosen again), and the recall fails only once no copy is
 //! left to try, with every reason.
 
-use super::queue::BEST_COPY;
+use super::rows::BEST_COPY;
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
 

@@ -151,32 +151,6 @@ fn target(
     row.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose()
 }
 
-/// Records a mount the scheduler picked. Stamped when the row is written,
-/// after the candidates were read: the mount history is in the order of
-/// the commits.
-pub(super) fn record_mount(
-    c: &mut dyn Conn,
-    kind: MountKind,
-    vid: String,
-    pool: String,
-    host: &str,
-    drive: &str,
-) -> Result<Mount, SchedulerError> {
-    let id: u64 = c
-        .query_one(
-            "INSERT INTO mounts (kind, vid, pool, host, drive, started)
-             VALUES ($1, $2, $3, $4, $5, ts_now()) RETURNING id",
-            params![kind, &vid, &pool, host, drive],
-        )?
-        .get(0)?;
-    Ok(Mount {
-        id,
-        kind,
-        vid,
-        pool,
-    })
-}
-
 pub(super) fn next_mount(
     c: &mut dyn Conn,
     host: &str,
@@ -207,7 +181,7 @@ pub(super) fn next_mount(
         let Some((vid, pool)) = target(c, &q, generation)? else {
             continue;
         };
-        return record_mount(c, q.kind, vid, pool, host, drive).map(Some);
+        return super::rows::record_mount(c, q.kind, vid, pool, host, drive).map(Some);
     }
     // No user work for this drive: a repack's reads, then a verification,
     // the lowest priority.
@@ -348,23 +322,6 @@ pub(super) fn end_mounts_of_drive(
         end_mount(c, *id, false)?;
     }
     Ok(ids)
-}
-
-pub(super) fn set_tape_state(
-    c: &mut dyn Conn,
-    vid: &str,
-    state: TapeState,
-    reason: &str,
-    by: &str,
-) -> Result<(), SchedulerError> {
-    let n = c.execute(
-        "UPDATE tapes SET state = $2, reason = $3, state_by = $4, state_since = ts_now() WHERE vid = $1",
-        params![vid, state, (state != TapeState::Active).then_some(reason), by],
-    )?;
-    if n == 0 {
-        return Err(SchedulerError::UnknownTape(vid.into()));
-    }
-    Ok(())
 }
 
 pub(super) fn claim_tape(

@@ -5,6 +5,7 @@
 //! its caller opened.
 
 use super::pools::{adjust_pending, signed};
+use super::rows::BEST_COPY;
 use crate::scheduler::sql::{Conn, Value, params};
 use crate::scheduler::*;
 
@@ -24,17 +25,6 @@ pub(super) fn placeholders(rows: usize, columns: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// The order of a file's copies (`t`: tape_files, `tp`: its tape) for a
-/// recall: on a tape that can be mounted first, then one mounted or with a
-/// mount coming, then the least busy tape, then the lowest copy number.
-pub(super) const BEST_COPY: &str =
-    "CASE WHEN tp.state IN ('disabled', 'broken', 'exported', 'repacking')
-                       THEN 1 ELSE 0 END,
-                  CASE WHEN t.vid IN (SELECT m.vid FROM mounts m WHERE m.ended IS NULL)
-                       THEN 0 ELSE 1 END,
-                  (SELECT COUNT(*) FROM recall_queue r WHERE r.vid = t.vid AND r.state = 'queued'),
-                  t.copy_nb";
 
 pub(super) fn queue_recall(
     c: &mut dyn Conn,

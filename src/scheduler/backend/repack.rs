@@ -96,7 +96,7 @@ pub(super) fn queue_repack(
     )?;
     if state != TapeState::Broken {
         // Nobody else mounts it; its users' recalls go to other copies.
-        super::mounts::set_tape_state(c, vid, TapeState::Repacking, "being repacked", by)?;
+        super::rows::set_tape_state(c, vid, TapeState::Repacking, "being repacked", by)?;
     }
     Ok(files)
 }
@@ -294,5 +294,5 @@ pub(super) fn next_repack_mount(
         return Ok(None);
     };
     let (vid, pool): (String, String) = (r.get(0)?, r.get(1)?);
-    super::mounts::record_mount(c, MountKind::Repack, vid, pool, host, drive).map(Some)
+    super::rows::record_mount(c, MountKind::Repack, vid, pool, host, drive).map(Some)
 }

@@ -4,8 +4,8 @@
 //! end.
 
 use super::pools::{adjust_pending, signed};
-use super::queue::BEST_COPY;
 use super::repack::{file_failed, file_skipped};
+use super::rows::BEST_COPY;
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
 
@@ -352,10 +352,10 @@ fn finish_if_done(c: &mut dyn Conn, vid: &str) -> Result<(), SchedulerError> {
         return Ok(());
     }
     if failed > 0 {
-        super::mounts::set_tape_state(c, vid, before, "", SYSTEM)?;
+        super::rows::set_tape_state(c, vid, before, "", SYSTEM)?;
     } else if reclaim {
         match super::deletion::reclaim(c, vid) {
-            Ok(_) => super::mounts::set_tape_state(c, vid, TapeState::Active, "", SYSTEM)?,
+            Ok(_) => super::rows::set_tape_state(c, vid, TapeState::Active, "", SYSTEM)?,
             // Refused before anything was written: the repack ends failed,
             // saying why, rather than stopping every other repack.
             Err(e @ (SchedulerError::Invalid(_) | SchedulerError::TapeBusy(_))) => {
@@ -363,12 +363,12 @@ fn finish_if_done(c: &mut dyn Conn, vid: &str) -> Result<(), SchedulerError> {
                     "UPDATE repacks SET state = 'failed', error = $2 WHERE vid = $1",
                     params![vid, format!("reclaim: {e}")],
                 )?;
-                super::mounts::set_tape_state(c, vid, before, "", SYSTEM)?;
+                super::rows::set_tape_state(c, vid, before, "", SYSTEM)?;
             }
             Err(e) => return Err(e),
         }
     } else {
-        super::mounts::set_tape_state(
+        super::rows::set_tape_state(
             c,
             vid,
             TapeState::Disabled,
