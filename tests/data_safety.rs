@@ -50,19 +50,6 @@ fn a_database_error_is_not_taken_for_no_work() {
     install.recall_and_compare(&[(id, src)], "out");
 }
 
-/// Archives `n` files of `size` bytes and waits until all are on tape.
-fn tape(install: &Install, vid: &str) -> serde_json::Value {
-    let tapes: serde_json::Value =
-        serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
-    tapes["tapes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["vid"] == vid)
-        .cloned()
-        .unwrap()
-}
-
 /// Hole 1: a zero-filled index tail (what a filesystem shows of an
 /// unwritten tail after a power loss) made the load truncate the data file
 /// to wherever the zeros pointed: the whole cartridge was gone.
@@ -106,9 +93,9 @@ fn a_cartridge_damaged_below_its_flush_is_refused_and_its_tape_disabled() {
         ],
     );
     install.wait_for("the tape disabled", LONG, || {
-        tape(&install, "V00001")["state"] == "disabled"
+        install.tape("V00001")["state"] == "disabled"
     });
-    let reason = tape(&install, "V00001")["reason"]
+    let reason = install.tape("V00001")["reason"]
         .as_str()
         .unwrap_or("")
         .to_string();
@@ -155,7 +142,7 @@ fn a_null_drive_never_reports_a_file_on_tape() {
         install.state_of(again).state != "queued"
     });
     assert!(install.state_of(again).error.contains("null drive"));
-    assert_eq!(tape(&install, "V00001")["state"], "active");
+    assert_eq!(install.tape("V00001")["state"], "active");
 }
 
 /// Hole 5: a file larger than the largest tape of its pool was queued, and
@@ -466,7 +453,7 @@ fn a_file_finished_in_the_early_warning_zone_is_committed_where_it_is() {
         ],
         "the second file is committed where it was written"
     );
-    assert_eq!(tape(&install, "V00001")["state"], "full");
+    assert_eq!(install.tape("V00001")["state"], "full");
     install.recall_and_compare(&ids.into_iter().zip(sources).collect::<Vec<_>>(), "out");
 }
 
@@ -498,7 +485,7 @@ fn a_mount_that_fails_before_reading_holds_nothing_against_the_copies() {
         );
     }
     install.wait_for("the tape disabled", LONG, || {
-        tape(&install, "V00001")["state"] == "disabled"
+        install.tape("V00001")["state"] == "disabled"
     });
     install.wait_for("the drive idle", LONG, || {
         install.drive("drive0")["state"] == "up"

@@ -13,18 +13,6 @@ use common::Install;
 
 const LONG: Duration = Duration::from_secs(90);
 
-fn tape(install: &Install, vid: &str) -> serde_json::Value {
-    let json: serde_json::Value =
-        serde_json::from_str(&install.ok("stager", &["tapes", "--json"])).unwrap();
-    json["tapes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["vid"] == vid)
-        .cloned()
-        .unwrap()
-}
-
 /// The (read, given) counts of each verify session summary of the log.
 fn verify_sessions(log: &str) -> Vec<(u64, u64)> {
     log.lines()
@@ -99,9 +87,9 @@ fn a_verification_yields_the_only_drive_to_a_user_recall_and_resumes() {
         "the recalled file is byte-exact"
     );
     install.wait_for("the verification resumed and done", LONG, || {
-        tape(&install, "V00001")["last_verified"].is_f64()
+        install.tape("V00001")["last_verified"].is_f64()
     });
-    assert_eq!(tape(&install, "V00001")["verify_errors"], 0);
+    assert_eq!(install.tape("V00001")["verify_errors"], 0);
 
     let log = install.daemon_log();
     assert_eq!(

@@ -206,6 +206,19 @@ impl Install {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// One tape of `stager tapes --json`.
+    pub fn tape(&self, vid: &str) -> serde_json::Value {
+        let tapes: serde_json::Value =
+            serde_json::from_str(&self.ok("stager", &["tapes", "--json"])).expect("tapes json");
+        tapes["tapes"]
+            .as_array()
+            .expect("tapes")
+            .iter()
+            .find(|t| t["vid"] == vid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no tape {vid}"))
+    }
+
     pub fn daemon_log(&self) -> String {
         std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default()
     }
