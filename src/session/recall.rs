@@ -32,9 +32,10 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     let pool = BlockPool::new(t.block_count as usize, t.block_size as usize);
     let (disk_tx, disk_rx) = unbounded::<DiskWriteTask>();
     let mount_id = spec.mount_id;
-    // With a time model, each batch is read in the model's shortest-locate
-    // order; otherwise in fSeq order.
-    let mut access = crate::tape::time_model::profile(&spec.time_model).map(AccessOrder::new);
+    // Opened first: a SCSI drive's generation gives the geometry the
+    // recommended access order is worked out on.
+    let drive = ctx.open_drive();
+    let mut access = access_profile(spec, &drive.info().model).map(AccessOrder::new);
     let (injector, mut feed) = TaskInjector::new(
         move |files, bytes| {
             let jobs = injector_db.fetch_recall_jobs(mount_id, files, bytes)?;
@@ -104,7 +105,6 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
                 }),
             },
         );
-        let drive = ctx.open_drive();
         let changer = ctx.open_changer(drive.as_ref());
         let tape = TapeReadThread {
             background: spec.background,
@@ -143,4 +143,58 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
         started.elapsed(),
     );
     end
+}
+
+/// The geometry each batch of recalls is ordered on (the shortest-locate
+/// tour of `AccessOrder`): the library's time model, or a SCSI drive's own
+/// generation from its INQUIRY product (LTO-8 to LTO-10, whose wraps the
+/// model knows). None: fSeq order (a file-backed drive costs nothing to
+/// position).
+pub fn access_profile(
+    spec: &crate::proto::session::SessionSpec,
+    product: &str,
+) -> Option<crate::tape::time_model::Profile> {
+    if let Some(p) = crate::tape::time_model::profile(&spec.time_model) {
+        return Some(p);
+    }
+    if spec.drive_kind != "scsi" {
+        return None;
+    }
+    let generation = crate::tape::media::generation_of_product(product)?;
+    crate::tape::time_model::profile(&format!("lto{generation}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::session::SessionSpec;
+
+    #[test]
+    fn recalls_are_ordered_on_the_model_or_the_scsi_drives_generation() {
+        let spec = |kind: &str, model: &str| SessionSpec {
+            drive_kind: kind.into(),
+            time_model: model.into(),
+            ..Default::default()
+        };
+        let name = |s: &SessionSpec, product: &str| access_profile(s, product).map(|p| p.name);
+        assert_eq!(
+            name(&spec("file", ""), ""),
+            None,
+            "a file drive: fSeq order"
+        );
+        assert_eq!(name(&spec("file", "lto9"), ""), Some("lto9"));
+        assert_eq!(name(&spec("scsi", ""), "ULT3580-TD9"), Some("lto9"));
+        assert_eq!(name(&spec("scsi", ""), "ULTRIUM-HH8"), Some("lto8"));
+        assert_eq!(
+            name(&spec("scsi", ""), "ULT3580-TD6"),
+            None,
+            "no geometry for LTO-6"
+        );
+        assert_eq!(name(&spec("scsi", ""), "VIRTUAL-TAPE"), None);
+        assert_eq!(
+            name(&spec("scsi", "lto10"), "ULT3580-TD9"),
+            Some("lto10"),
+            "the config first"
+        );
+    }
 }
