@@ -504,3 +504,20 @@ pub use status::{kind_name, substate_name};
 
 #[cfg(test)]
 mod tests;
+
+/// A catalogue of file-backed drives named `names`, for the tests.
+#[cfg(test)]
+fn of_test_drives(names: &[&str], now: Instant) -> Catalogue {
+    let configs: Vec<DriveConfig> = names
+        .iter()
+        .map(|name| DriveConfig {
+            name: (*name).into(),
+            kind: crate::config::DriveKind::File,
+            device: "/dev/null".into(),
+            element: None,
+            model: None,
+            faults: None,
+        })
+        .collect();
+    Catalogue::new(&configs, now)
+}

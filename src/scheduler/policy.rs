@@ -269,28 +269,22 @@ pub fn rank_shared(
     candidates.sort_by(|a, b| {
         let (a_full, a_load) = policy.load(a, drives);
         let (b_full, b_load) = policy.load(b, drives);
-        let key = |c: &Candidate, full: bool| {
+        let overdue = a.overdue(policy, now);
+        let first = (a_full, !overdue).cmp(&(b_full, !b.overdue(policy, now)));
+        let priority = |c: &Candidate| -policy.queue(c.kind, &c.pool).priority;
+        // Overdue queues go by priority and age alone; due ones by their
+        // share's load first and what their mount is worth after priority.
+        let (fair, worth) = if overdue {
+            (std::cmp::Ordering::Equal, std::cmp::Ordering::Equal)
+        } else {
             (
-                full,
-                !c.overdue(policy, now),
-                -policy.queue(c.kind, &c.pool).priority,
+                a_load.total_cmp(&b_load),
+                b.value(&policy.cost).total_cmp(&a.value(&policy.cost)),
             )
         };
-        let overdue = a.overdue(policy, now);
-        let fair = if overdue {
-            std::cmp::Ordering::Equal
-        } else {
-            a_load.total_cmp(&b_load)
-        };
-        let worth = if overdue {
-            std::cmp::Ordering::Equal
-        } else {
-            b.value(&policy.cost).total_cmp(&a.value(&policy.cost))
-        };
-        (a_full, !overdue)
-            .cmp(&(b_full, !b.overdue(policy, now)))
+        first
             .then(fair)
-            .then(key(a, a_full).cmp(&key(b, b_full)))
+            .then(priority(a).cmp(&priority(b)))
             .then(worth)
             .then(a.oldest.total_cmp(&b.oldest))
     });

@@ -28,18 +28,7 @@ struct Fifo<'a> {
 
 impl Fifo<'_> {
     fn robot(&mut self, t: f64, vid: &str) -> f64 {
-        let (r, free) = self
-            .robots
-            .iter()
-            .copied()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((0, t));
-        let end = t.max(free) + self.lib.move_time(vid).as_secs_f64();
-        if let Some(slot) = self.robots.get_mut(r) {
-            *slot = end;
-        }
-        end
+        self.lib.move_cartridge(&mut self.robots, t, vid)
     }
 
     /// One mount of `vid` from `at` on the first free drive; `work` gives

@@ -383,18 +383,7 @@ impl<'a> Engine<'a> {
     /// A robot move of `vid`'s cartridge starting no earlier than `t`; when
     /// it ends.
     fn robot(&mut self, t: f64, vid: &str) -> f64 {
-        let Some((r, free)) = self
-            .robots
-            .iter()
-            .copied()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-        else {
-            return t;
-        };
-        let end = t.max(free) + self.lib.move_time(vid).as_secs_f64();
-        self.robots[r] = end;
-        end
+        self.lib.move_cartridge(&mut self.robots, t, vid)
     }
 
     /// A drive's next step: report what came due, then take more work.

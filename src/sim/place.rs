@@ -198,6 +198,16 @@ impl Library {
         v.into_iter().map(|(_, vid)| vid.clone()).collect()
     }
 
+    /// A move of `vid`'s cartridge by the first free of `robots` (each the
+    /// time it is free again), starting no earlier than `t`: when it ends.
+    pub fn move_cartridge(&self, robots: &mut [f64], t: f64, vid: &str) -> f64 {
+        let Some(free) = robots.iter_mut().min_by(|a, b| a.total_cmp(b)) else {
+            return t;
+        };
+        *free = t.max(*free) + self.move_time(vid).as_secs_f64();
+        *free
+    }
+
     /// Where a tape's data ends (where the next file is written).
     pub fn end_of_data(&self, vid: &str) -> u64 {
         self.tapes.get(vid).map_or(0, |t| t.end)

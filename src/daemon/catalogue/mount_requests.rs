@@ -106,19 +106,10 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DriveConfig, DriveKind};
 
     fn two_drives() -> (Catalogue, Instant) {
         let now = Instant::now();
-        let config = |name: &str| DriveConfig {
-            name: name.into(),
-            kind: DriveKind::File,
-            device: "/dev/null".into(),
-            element: None,
-            model: None,
-            faults: None,
-        };
-        let mut c = Catalogue::new(&[config("d0"), config("d1")], now);
+        let mut c = super::super::of_test_drives(&["d0", "d1"], now);
         c.set_pacing(MountPacing {
             poll: Duration::from_secs(2),
             backoff: Duration::from_secs(30),

@@ -69,20 +69,11 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::config::{DriveConfig, DriveKind};
     use crate::proto::session::SessionKind;
 
     fn catalogue() -> (Catalogue, Instant) {
         let now = Instant::now();
-        let config = |name: &str| DriveConfig {
-            name: name.into(),
-            kind: DriveKind::File,
-            device: "/dev/null".into(),
-            element: None,
-            model: None,
-            faults: None,
-        };
-        (Catalogue::new(&[config("d0"), config("d1")], now), now)
+        (super::super::of_test_drives(&["d0", "d1"], now), now)
     }
 
     #[test]

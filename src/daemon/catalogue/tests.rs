@@ -3,19 +3,10 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::DriveKind;
 
 fn catalogue() -> (Catalogue, Instant) {
     let now = Instant::now();
-    let config = DriveConfig {
-        name: "d0".into(),
-        kind: DriveKind::File,
-        device: "/dev/null".into(),
-        element: None,
-        model: None,
-        faults: None,
-    };
-    (Catalogue::new(&[config], now), now)
+    (super::of_test_drives(&["d0"], now), now)
 }
 
 fn state(c: &Catalogue) -> DriveState {

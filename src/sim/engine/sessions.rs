@@ -114,16 +114,15 @@ impl Engine<'_> {
         if m.verify.is_none() {
             m.verify = Some((self.db.fetch_verify_jobs(m.mount.id)?, 0));
         }
-        let (next, total) = match &m.verify {
-            Some((jobs, i)) => (jobs.get(*i).cloned(), jobs.len()),
-            None => (None, 0),
+        let next = match &m.verify {
+            Some((jobs, i)) => jobs.get(*i).cloned(),
+            None => None,
         };
         let Some(job) = next else {
             self.db
                 .report_verify(m.mount.id, &m.mount.vid, &[] as &[BadCopy])?;
             self.background_left = self.background_left.saturating_sub(1);
             self.tally.end = self.tally.end.max(self.now());
-            let _ = total;
             return Ok(None);
         };
         if self.must_yield(m)? {
