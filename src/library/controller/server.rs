@@ -67,11 +67,15 @@ impl Server {
         if peer.is_empty() {
             return;
         }
+        // One look at the lease per request: the refusal and the role it
+        // is sent under must agree, or a client takes a standby's refusal
+        // for the active controller's answer while the lease changes hands.
+        let role = self.role();
         let request = match TlcRequest::decode(payload.as_slice()) {
             Ok(r) => r,
             Err(e) => {
                 let why = format!("malformed request: not a TlcRequest protobuf message ({e})");
-                return self.refuse(&peer, "", Refusal::invalid_request(why));
+                return self.refuse(&peer, "", role, Refusal::invalid_request(why));
             }
         };
         let id = request.id.clone();
@@ -82,19 +86,20 @@ impl Server {
                 return self.answer(
                     &peer,
                     &id,
+                    role,
                     tlc_reply::Result::Done(Done {
                         message: "pong".into(),
                     }),
                 );
             }
-            Err(refusal) => return self.refuse(&peer, &id, refusal),
+            Err(refusal) => return self.refuse(&peer, &id, role, refusal),
         };
-        if !self.active.load(Ordering::SeqCst) {
+        if role == Role::Standby {
             let refusal = Refusal::unavailable(format!(
                 "{} is a standby controller: another controller holds the library's lease",
                 self.endpoint
             ));
-            return self.refuse(&peer, &id, refusal);
+            return self.refuse(&peer, &id, role, refusal);
         }
         if self.events.send(Event::Request { peer, id, op }).is_err() {
             tracing::error!("the controller's state thread is gone");
@@ -109,10 +114,10 @@ impl Server {
         }
     }
 
-    fn answer(&self, peer: &Peer, id: &str, result: tlc_reply::Result) {
+    fn answer(&self, peer: &Peer, id: &str, role: Role, result: tlc_reply::Result) {
         let reply = TlcReply {
             id: id.to_string(),
-            role: self.role() as i32,
+            role: role as i32,
             endpoint: self.endpoint.clone(),
             result: Some(result),
             service: crate::messaging::client::SERVICE_CONTROLLER.into(),
@@ -124,9 +129,9 @@ impl Server {
         }
     }
 
-    fn refuse(&self, peer: &Peer, id: &str, refusal: Refusal) {
+    fn refuse(&self, peer: &Peer, id: &str, role: Role, refusal: Refusal) {
         tracing::debug!(request = id, refusal = %refusal, "request refused");
-        self.answer(peer, id, tlc_reply::Result::Error(refusal.into()));
+        self.answer(peer, id, role, tlc_reply::Result::Error(refusal.into()));
     }
 }
 
@@ -199,4 +204,92 @@ fn parse(request: TlcRequest) -> Result<Option<Op>, Refusal> {
             destination: address(m.destination)?,
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A controller taking (or losing) the lease while it answers: a
+    /// standby refusal must say "standby" in its role too, or the client
+    /// takes it for the active controller's answer and gives up instead
+    /// of asking again.
+    #[test]
+    fn a_standby_refusal_carries_the_standby_role_while_the_lease_changes_hands() {
+        let context = zmq::Context::new();
+        let router = context.socket(zmq::ROUTER).unwrap();
+        router.bind("inproc://clients").unwrap();
+        let replies = context.socket(zmq::PULL).unwrap();
+        replies.bind("inproc://replies").unwrap();
+        let stop = context.socket(zmq::PUSH).unwrap();
+        stop.connect("inproc://replies").unwrap();
+        let (events, requests) = crossbeam_channel::unbounded();
+        let active = Arc::new(AtomicBool::new(false));
+        let server = Server {
+            router,
+            replies,
+            events,
+            active: active.clone(),
+            endpoint: "inproc://clients".into(),
+        };
+        let server = std::thread::spawn(move || server.run());
+        let flipping = Arc::new(AtomicBool::new(true));
+        let flipper = {
+            let (active, flipping) = (active.clone(), flipping.clone());
+            std::thread::spawn(move || {
+                while flipping.load(Ordering::SeqCst) {
+                    active.fetch_xor(true, Ordering::SeqCst);
+                }
+            })
+        };
+        let client = context.socket(zmq::DEALER).unwrap();
+        client.connect("inproc://clients").unwrap();
+        client.set_rcvtimeo(5_000).unwrap();
+        let status = |id: usize| TlcRequest {
+            id: id.to_string(),
+            kind: Some(tlc_request::Kind::Status(Default::default())),
+        };
+        let mut refused = 0;
+        for id in 0..5_000 {
+            client
+                .send_multipart([Vec::new(), status(id).encode_to_vec()], 0)
+                .unwrap();
+            // An active controller hands the request to the state thread
+            // (not running here): no answer comes, so ask a ping after it
+            // and read until its pong.
+            let ping = TlcRequest {
+                id: "ping".into(),
+                kind: Some(tlc_request::Kind::Ping(Default::default())),
+            };
+            client
+                .send_multipart([Vec::new(), ping.encode_to_vec()], 0)
+                .unwrap();
+            loop {
+                let frames = client.recv_multipart(0).unwrap();
+                let reply = TlcReply::decode(frames[frames.len() - 1].as_slice()).unwrap();
+                if reply.id == "ping" {
+                    break;
+                }
+                if let Some(tlc_reply::Result::Error(e)) = &reply.result {
+                    refused += 1;
+                    assert_eq!(
+                        Role::try_from(reply.role).unwrap(),
+                        Role::Standby,
+                        "request {} refused with {:?} under the wrong role",
+                        reply.id,
+                        e.message
+                    );
+                }
+            }
+        }
+        flipping.store(false, Ordering::SeqCst);
+        flipper.join().unwrap();
+        stop.send(Vec::<u8>::new(), 0).unwrap();
+        server.join().unwrap();
+        assert!(refused > 0, "no request was refused as standby");
+        assert!(
+            requests.try_iter().count() > 0,
+            "no request reached the state thread"
+        );
+    }
 }
