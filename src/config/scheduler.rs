@@ -42,8 +42,9 @@ pub struct SchedulerConfig {
     /// Per pool overrides: `[scheduler.pools.NAME.archive]`, `.recall`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pools: BTreeMap<String, PoolPolicyConfig>,
-    /// A drive keeps its cartridge this long after its last job when work
-    /// for that tape (or pool) arrived while it was mounted (lazy dismount).
+    /// A drive keeps its cartridge up to this long after its last job
+    /// (lazy dismount): always when no other queue wants a drive, else
+    /// while requests for its tape (or pool) came within this time.
     #[serde(default = "default_keep_mounted")]
     pub keep_mounted: Interval,
     /// How long a drive lease lasts; renewed three times per lease. A server

@@ -225,8 +225,8 @@ impl SessionWork for SqlScheduler {
         self.write(|c| mounts::reset_tape(c, vid))
     }
 
-    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError> {
-        self.read(|c| queries::latest_request(c, mount_id))
+    fn queue_activity(&mut self, mount_id: u64) -> Result<QueueActivity, SchedulerError> {
+        self.read(|c| queries::queue_activity(c, mount_id))
     }
 }
 

@@ -86,10 +86,11 @@ pub trait SessionWork: Send {
     /// A relabelled tape starts empty: its files are marked lost and the
     /// recalls queued from it fail. Returns the lost files' ids.
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
-    /// When the newest request for an open mount's queue (its tape's
-    /// recalls, or its pool's archives) was queued, in seconds since the
-    /// epoch, and the time now by the same clock.
-    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
+    /// What a mount that ran out of work asks before keeping its tape:
+    /// when the newest request for its queue (its tape's recalls, or its
+    /// pool's archives) came, the time now by the same clock, and whether
+    /// another queue's work waits for a drive.
+    fn queue_activity(&mut self, mount_id: u64) -> Result<QueueActivity, SchedulerError>;
 }
 
 /// What stagers ask through the frontend: queue work, see files, recalls

@@ -87,7 +87,7 @@ knobs! {
     fn end_empty_mount(&mut self, mount_id: u64) -> Result<(), SchedulerError>;
     fn claim_tape(&mut self, host: &str, drive: &str, vid: &str, kind: MountKind) -> Result<u64, SchedulerError>;
     fn reset_tape(&mut self, vid: &str) -> Result<Vec<u64>, SchedulerError>;
-    fn latest_request(&mut self, mount_id: u64) -> Result<(Option<f64>, f64), SchedulerError>;
+    fn queue_activity(&mut self, mount_id: u64) -> Result<QueueActivity, SchedulerError>;
     fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError>;
     fn report_verify(&mut self, mount_id: u64, vid: &str, bad: &[BadCopy]) -> Result<(), SchedulerError>;
     fn yield_verify(&mut self, mount_id: u64, vid: &str, bad: &[BadCopy], through_fseq: u64) -> Result<(), SchedulerError>;

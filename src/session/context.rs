@@ -171,8 +171,7 @@ impl SessionContext {
                     Some(db) => db,
                     None => db.insert(opener.open()?),
                 };
-                let (latest, now) = db.latest_request(mount_id)?;
-                Ok(latest.is_some_and(|t| now - t < keep.as_secs_f64()))
+                Ok(db.queue_activity(mount_id)?.keeps_tape(keep.as_secs_f64()))
             }),
             stop: super::finish_flag().clone(),
         })

@@ -62,8 +62,9 @@ struct Mounted {
     activity: Activity,
     head: u64,
     loaded_at: f64,
-    /// When work last came (lazy dismount).
-    last_work: f64,
+    /// Since when the session has had no work (lazy dismount: it keeps
+    /// the tape up to `keep_mounted` from then).
+    idle_from: Option<f64>,
     access: AccessOrder,
     recalls: Vec<RecallJob>,
     verify: Option<(Vec<VerifyJob>, usize)>,
@@ -213,8 +214,10 @@ impl<'a> Engine<'a> {
                 let step = (m.step.end - m.step.start).max(f64::MIN_POSITIVE);
                 let share = ((stop - m.step.start) / step).clamp(0.0, 1.0);
                 self.settle(d, &mut m, share);
-                self.tally
-                    .mounted_for(m.activity.name(), (stop - m.loaded_at).max(0.0));
+                self.tally.mounted_for(
+                    m.activity.name(),
+                    (m.idle_from.unwrap_or(stop) - m.loaded_at).max(0.0),
+                );
                 self.tally.end = self.tally.end.max(stop);
             }
         }
@@ -366,7 +369,7 @@ impl<'a> Engine<'a> {
                 activity,
                 head: 0,
                 loaded_at: loaded,
-                last_work: loaded,
+                idle_from: None,
                 access: AccessOrder::new(self.p),
                 recalls: Vec::new(),
                 verify: None,
@@ -460,7 +463,11 @@ impl<'a> Engine<'a> {
     fn unmount(&mut self, d: usize, mut m: Mounted) -> Result<(), SchedulerError> {
         let t = self.now();
         self.settle(d, &mut m, 1.0);
-        self.tally.mounted_for(m.activity.name(), t - m.loaded_at);
+        // Rates are of the time the tape worked: the lazy dismount's wait
+        // at the end is the drive's idle time, not the transfer's.
+        let worked = m.idle_from.unwrap_or(t);
+        self.tally
+            .mounted_for(m.activity.name(), worked - m.loaded_at);
         self.db.end_mount(m.mount.id)?;
         let unloaded = t + self.p.unload.as_secs_f64();
         let back = self.robot(unloaded, &m.mount.vid);

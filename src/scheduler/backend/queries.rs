@@ -294,12 +294,12 @@ pub(super) fn expired_mounts(
 }
 
 /// The newest request of an open mount's queue: its tape's recalls, or its
-/// pool's archives (recalls only for a recall mount, and so on), and the
-/// database's time now.
-pub(super) fn latest_request(
+/// pool's archives (recalls only for a recall mount, and so on), the
+/// database's time now, and whether another queue's work waits unmounted.
+pub(super) fn queue_activity(
     c: &mut dyn Conn,
     mount_id: u64,
-) -> Result<(Option<f64>, f64), SchedulerError> {
+) -> Result<QueueActivity, SchedulerError> {
     let queue = c
         .query_opt(
             "SELECT kind, vid, pool FROM mounts WHERE id = $1 AND ended IS NULL",
@@ -309,16 +309,43 @@ pub(super) fn latest_request(
             Ok((m.get(0)?, m.get(1)?, m.get(2)?))
         })
         .transpose()?;
-    let row = match queue {
+    let row = match &queue {
         Some((MountKind::Recall, vid, _)) => c.query_one(
             "SELECT MAX(queued), ts_now() FROM recall_queue WHERE vid = $1",
-            params![&vid],
+            params![vid],
         )?,
         Some((MountKind::Migration, _, pool)) => c.query_one(
             "SELECT MAX(queued), ts_now() FROM archive_queue WHERE pool = $1",
-            params![&pool],
+            params![pool],
         )?,
         _ => c.query_one("SELECT NULL, ts_now()", params![])?,
     };
-    Ok((row.get(0)?, row.get(1)?))
+    // Another tape's recalls or another pool's archives that no open mount
+    // serves (a mount of this very queue is not "another").
+    let (vid, pool) = match &queue {
+        Some((MountKind::Recall, vid, _)) => (vid.clone(), String::new()),
+        Some((MountKind::Migration, _, pool)) => (String::new(), pool.clone()),
+        _ => (String::new(), String::new()),
+    };
+    let recalls = c.query_opt(
+        "SELECT 1 FROM pending_recalls q WHERE q.vid != $1 AND q.not_before <= ts_now()
+           AND NOT EXISTS (SELECT 1 FROM mounts m WHERE m.ended IS NULL AND m.vid = q.vid)
+         LIMIT 1",
+        params![&vid],
+    )?;
+    let archives = match recalls {
+        Some(_) => None,
+        None => c.query_opt(
+            "SELECT 1 FROM archive_queue a WHERE a.mount_id IS NULL AND a.pool != $1
+               AND NOT EXISTS (SELECT 1 FROM mounts m WHERE m.ended IS NULL AND m.kind = $2
+                               AND m.pool = a.pool)
+             LIMIT 1",
+            params![&pool, MountKind::Migration],
+        )?,
+    };
+    Ok(QueueActivity {
+        latest: row.get(0)?,
+        now: row.get(1)?,
+        others_waiting: recalls.is_some() || archives.is_some(),
+    })
 }

@@ -220,7 +220,8 @@ fn every_time_comes_from_the_catalogues_clock(b: Backend) {
     let open = s.open_mounts().unwrap();
     assert_eq!((open[0].started, open[0].age), (t0 + 7.0, 0.0));
     clock.advance(Duration::from_secs(9));
-    assert_eq!(s.latest_request(m.id).unwrap(), (Some(t0), t0 + 16.0));
+    let activity = s.queue_activity(m.id).unwrap();
+    assert_eq!((activity.latest, activity.now), (Some(t0), t0 + 16.0));
     assert!(s.expired_mounts("h2").unwrap().is_empty(), "1 s left");
     clock.advance(Duration::from_secs(2));
     assert_eq!(s.expired_mounts("h2").unwrap()[0].id, m.id, "ran out");

@@ -163,7 +163,43 @@ fn a_recall_waiting_for_a_repacked_file_does_not_stop_the_repack(b: Backend) {
     );
 }
 
+/// A mount out of work keeps its tape for its own queue's next request
+/// unless another queue wants the drive: its own tape's recalls are not
+/// another's; an unmounted pool's archive is.
+fn a_mount_out_of_work_sees_whether_another_queue_wants_a_drive(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    let ids = archive_all(&mut s, 3);
+    // A tape for the archive below to go to.
+    s.add_tape("V00002", "default", 1 << 40).unwrap();
+    s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
+    let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
+    assert_eq!((m.kind, m.vid.as_str()), (MountKind::Recall, "V00001"));
+    assert_eq!(s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap().len(), 1);
+    let idle = s.queue_activity(m.id).unwrap();
+    assert!(idle.latest.is_some() && !idle.others_waiting, "{idle:?}");
+    assert!(idle.keeps_tape(0.0), "nobody else wants the drive");
+    s.queue_recall(LOCAL_OWNER, ids[1], "/r/b").unwrap();
+    assert!(
+        !s.queue_activity(m.id).unwrap().others_waiting,
+        "its own tape's recall"
+    );
+    s.queue_archive(&files(1), "default").unwrap();
+    let wanted = s.queue_activity(m.id).unwrap();
+    assert!(wanted.others_waiting, "an archive waits for a drive");
+    assert!(!wanted.keeps_tape(0.0) && wanted.keeps_tape(3600.0));
+    let archive = s.next_mount("h", "d1", &policy()).unwrap().unwrap();
+    assert_eq!(archive.kind, MountKind::Migration);
+    assert!(
+        !s.queue_activity(m.id).unwrap().others_waiting,
+        "the archive has a mount"
+    );
+}
+
 on_both_backends!(
+    a_mount_out_of_work_sees_whether_another_queue_wants_a_drive,
     a_recall_waiting_for_a_repacked_file_does_not_stop_the_repack,
     a_preempted_verification_resumes_after_the_last_file_it_read,
     a_resumed_sample_is_the_same_sample,

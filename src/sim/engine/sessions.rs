@@ -24,7 +24,7 @@ impl Engine<'_> {
             }
             return self.linger(m);
         }
-        m.last_work = t;
+        m.idle_from = None;
         let end = self.lib.end_of_data(&m.mount.vid);
         if m.head != end {
             let locate = self.p.locate_bytes(m.head, end).as_secs_f64();
@@ -88,7 +88,7 @@ impl Engine<'_> {
             m.recalls = ordered;
         }
         let mut t = self.now();
-        m.last_work = t;
+        m.idle_from = None;
         let take = if background { 1 } else { m.recalls.len() };
         for _ in 0..take {
             let Some(job) = m.recalls.pop() else { break };
@@ -163,16 +163,17 @@ impl Engine<'_> {
         Ok(yields)
     }
 
-    /// Nothing to do now: the tape stays while requests for it came within
-    /// `keep_mounted` (asked again a quarter of it later), else it goes.
-    pub(super) fn linger(&mut self, m: &Mounted) -> Result<Option<f64>, SchedulerError> {
+    /// Nothing to do now: the tape stays up to `keep_mounted` from when
+    /// work ran out, as the scheduler's rule says (asked again a quarter of
+    /// it later), else it goes.
+    pub(super) fn linger(&mut self, m: &mut Mounted) -> Result<Option<f64>, SchedulerError> {
         let t = self.now();
         let keep = self.keep.as_secs_f64();
-        if keep <= 0.0 || t - m.last_work >= keep || m.activity == Activity::Verify {
+        let idle_from = *m.idle_from.get_or_insert(t);
+        if keep <= 0.0 || t - idle_from >= keep || m.activity == Activity::Verify {
             return Ok(None);
         }
-        let (latest, now) = self.db.latest_request(m.mount.id)?;
-        if !latest.is_some_and(|r| now - r < keep) {
+        if !self.db.queue_activity(m.mount.id)?.keeps_tape(keep) {
             return Ok(None);
         }
         let poll = (keep / 4.0).clamp(0.05, 1.0);
