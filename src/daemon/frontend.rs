@@ -16,6 +16,7 @@ use crate::scheduler::{LOCAL_OWNER, StagerRequests};
 
 mod checks;
 mod listings;
+mod staging;
 
 pub use checks::{check_archive_source, check_recall_destination};
 
@@ -297,6 +298,27 @@ impl Frontend {
             stager_request::Kind::Delete(req) => self
                 .delete(req, &roots.owner)
                 .map(stager_reply::Kind::Delete),
+            stager_request::Kind::PathStatus(req) => self
+                .path_status(req, roots)
+                .map(stager_reply::Kind::PathStatus),
+            stager_request::Kind::Evict(req) => {
+                self.evict(req, roots).map(stager_reply::Kind::Evict)
+            }
+            stager_request::Kind::BulkStage(req) => self
+                .bulk_stage(req, roots)
+                .map(stager_reply::Kind::BulkStage),
+            stager_request::Kind::StageStatus(req) => self
+                .stage_status(req, roots)
+                .map(stager_reply::Kind::StageStatus),
+            stager_request::Kind::StageCancel(req) => self
+                .stage_cancel(req, roots)
+                .map(stager_reply::Kind::StageCancel),
+            stager_request::Kind::StageDelete(req) => self
+                .stage_delete(req, roots)
+                .map(stager_reply::Kind::StageDelete),
+            stager_request::Kind::StageRelease(req) => self
+                .stage_release(req, roots)
+                .map(stager_reply::Kind::StageRelease),
         }
     }
 

@@ -86,7 +86,8 @@ impl From<SchedulerError> for Refusal {
             SchedulerError::UnknownFile(_)
             | SchedulerError::UnknownTape(_)
             | SchedulerError::UnknownPool(_)
-            | SchedulerError::UnknownMount(_) => ErrorCode::NotFound,
+            | SchedulerError::UnknownMount(_)
+            | SchedulerError::UnknownStage(_) => ErrorCode::NotFound,
             SchedulerError::NotOnTape { .. }
             | SchedulerError::TooLarge { .. }
             | SchedulerError::EmptyPool(_)

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use super::client::{ClientError, next_request_id, request_answered};
 use crate::proto::stager::{
-    ArchiveReply, ArchiveRequest, DeleteRequest, FileStatus, LsTapeReply, LsTapeRequest,
-    RecallReply, RecallRequest, RecallStatus, RecallStatusRequest, StagerReply, StagerRequest,
-    StatusRequest, TapeInfo, TapesRequest, stager_reply, stager_request,
+    ArchiveReply, ArchiveRequest, BulkStageRequest, DeleteRequest, EvictRequest, EvictResult,
+    FileStatus, LsTapeReply, LsTapeRequest, PathStatus, PathStatusRequest, RecallReply,
+    RecallRequest, RecallStatus, RecallStatusRequest, StageCancelRequest, StageDeleteRequest,
+    StageFile, StageReleaseRequest, StageStatusReply, StageStatusRequest, StagerReply,
+    StagerRequest, StatusRequest, TapeInfo, TapesRequest, stager_reply, stager_request,
 };
 
 /// A stager client holds the daemons' endpoints and tries them in turn: a
@@ -30,6 +32,13 @@ fn name(kind: &stager_reply::Kind) -> &'static str {
         stager_reply::Kind::LsTape(_) => "an ls-tape reply",
         stager_reply::Kind::RecallStatus(_) => "a recall status reply",
         stager_reply::Kind::Delete(_) => "a delete reply",
+        stager_reply::Kind::PathStatus(_) => "a path status reply",
+        stager_reply::Kind::Evict(_) => "an evict reply",
+        stager_reply::Kind::BulkStage(_) => "a stage reply",
+        stager_reply::Kind::StageStatus(_) => "a stage status reply",
+        stager_reply::Kind::StageCancel(_) => "a stage cancel reply",
+        stager_reply::Kind::StageDelete(_) => "a stage delete reply",
+        stager_reply::Kind::StageRelease(_) => "a release reply",
     }
 }
 
@@ -58,7 +67,10 @@ impl StagerClient {
     fn call(&self, kind: stager_request::Kind) -> Result<stager_reply::Kind, ClientError> {
         let queues_work = matches!(
             kind,
-            stager_request::Kind::Archive(_) | stager_request::Kind::Recall(_)
+            stager_request::Kind::Archive(_)
+                | stager_request::Kind::Recall(_)
+                | stager_request::Kind::BulkStage(_)
+                | stager_request::Kind::Evict(_)
         );
         let request_id = next_request_id();
         let req = StagerRequest {
@@ -194,6 +206,77 @@ impl StagerClient {
             deleted.extend(expect!(reply, Delete, "delete")?.file_ids);
         }
         Ok(deleted)
+    }
+
+    /// Files by path, with whether each disk copy is there.
+    pub fn path_status(&self, paths: Vec<String>) -> Result<Vec<PathStatus>, ClientError> {
+        let reply = self.call(stager_request::Kind::PathStatus(PathStatusRequest {
+            paths,
+        }))?;
+        expect!(reply, PathStatus, "path status").map(|r| r.paths)
+    }
+
+    /// Drops the disk copies of files on tape and not pinned.
+    pub fn evict(&self, paths: Vec<String>) -> Result<Vec<EvictResult>, ClientError> {
+        let reply = self.call(stager_request::Kind::Evict(EvictRequest { paths }))?;
+        expect!(reply, Evict, "evict").map(|r| r.results)
+    }
+
+    /// A bulk stage request for `requester`; its id.
+    pub fn bulk_stage(
+        &self,
+        files: Vec<StageFile>,
+        requester: &str,
+    ) -> Result<String, ClientError> {
+        let reply = self.call(stager_request::Kind::BulkStage(BulkStageRequest {
+            files,
+            requester: requester.to_string(),
+        }))?;
+        expect!(reply, BulkStage, "stage").map(|r| r.id)
+    }
+
+    pub fn stage_status(&self, id: &str, requester: &str) -> Result<StageStatusReply, ClientError> {
+        let reply = self.call(stager_request::Kind::StageStatus(StageStatusRequest {
+            id: id.to_string(),
+            requester: requester.to_string(),
+        }))?;
+        expect!(reply, StageStatus, "stage status")
+    }
+
+    pub fn stage_cancel(
+        &self,
+        id: &str,
+        requester: &str,
+        paths: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let reply = self.call(stager_request::Kind::StageCancel(StageCancelRequest {
+            id: id.to_string(),
+            requester: requester.to_string(),
+            paths,
+        }))?;
+        expect!(reply, StageCancel, "stage cancel").map(|_| ())
+    }
+
+    pub fn stage_delete(&self, id: &str, requester: &str) -> Result<(), ClientError> {
+        let reply = self.call(stager_request::Kind::StageDelete(StageDeleteRequest {
+            id: id.to_string(),
+            requester: requester.to_string(),
+        }))?;
+        expect!(reply, StageDelete, "stage delete").map(|_| ())
+    }
+
+    pub fn stage_release(
+        &self,
+        id: &str,
+        requester: &str,
+        paths: Vec<String>,
+    ) -> Result<(), ClientError> {
+        let reply = self.call(stager_request::Kind::StageRelease(StageReleaseRequest {
+            id: id.to_string(),
+            requester: requester.to_string(),
+            paths,
+        }))?;
+        expect!(reply, StageRelease, "release").map(|_| ())
     }
 
     pub fn tapes(&self) -> Result<Vec<TapeInfo>, ClientError> {

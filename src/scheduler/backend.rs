@@ -25,6 +25,7 @@ mod queue;
 mod repack;
 mod repack_advance;
 mod rows;
+mod stage;
 mod verify;
 
 /// The database's time now (its `ts_now()`), for what is decided in Rust
@@ -550,6 +551,8 @@ mod owner_tests;
 mod shares_tests;
 #[cfg(test)]
 mod site_tests;
+#[cfg(test)]
+mod stage_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod policy;
 pub mod roles;
 pub mod sql;
+pub mod staging;
 pub mod states;
 pub mod test_knobs;
 #[cfg(test)]
@@ -22,16 +23,19 @@ use crate::tape::format::LastFile;
 pub use backend::{SqlScheduler, SqliteScheduler};
 pub use policy::{MountPolicy, PoolDrives, PoolPolicy, QueuePolicy, Share};
 pub use roles::{
-    Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StagerRequests,
+    Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StageRequests,
+    StagerRequests,
 };
 
 /// Every role's trait, for code that calls the scheduler's methods on a
 /// concrete backend (tools, tests).
 pub mod prelude {
     pub use super::roles::{
-        Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StagerRequests,
+        Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StageRequests,
+        StagerRequests,
     };
 }
+pub use staging::{StageEntry, StageFileState, StageFileStatus, StageStatus};
 pub use states::{FileState, MountKind, RecallState, TapeState};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,8 @@ pub enum SchedulerError {
     Invalid(String),
     #[error("tape {0} is in use by another mount")]
     TapeBusy(String),
+    #[error("no stage request {0} of yours")]
+    UnknownStage(String),
 }
 
 /// PostgreSQL's own words when the server sent some, with its SQLSTATE.

@@ -93,9 +93,60 @@ pub trait SessionWork: Send {
     fn queue_activity(&mut self, mount_id: u64) -> Result<QueueActivity, SchedulerError>;
 }
 
+/// Bulk stage requests (the Tape REST API's STAGE through tapegw): each
+/// seen, cancelled, released and deleted only by the client (`owner`) and
+/// requester that made it.
+pub trait StageRequests: Send {
+    /// The client's newest live file archived from `path`.
+    fn file_by_path(
+        &mut self,
+        owner: &str,
+        path: &str,
+    ) -> Result<Option<FileStatus>, SchedulerError>;
+    /// Records a request and queues the recalls it needs, in one
+    /// transaction.
+    fn create_stage(
+        &mut self,
+        id: &str,
+        owner: &str,
+        requester: &str,
+        entries: &[StageEntry],
+    ) -> Result<(), SchedulerError>;
+    fn stage_status(
+        &mut self,
+        id: &str,
+        owner: &str,
+        requester: &str,
+    ) -> Result<StageStatus, SchedulerError>;
+    /// Cancels `paths` (all in the request, or nothing changes).
+    fn cancel_stage(
+        &mut self,
+        id: &str,
+        owner: &str,
+        requester: &str,
+        paths: &[String],
+    ) -> Result<(), SchedulerError>;
+    fn delete_stage(
+        &mut self,
+        id: &str,
+        owner: &str,
+        requester: &str,
+    ) -> Result<(), SchedulerError>;
+    /// Drops the pins of `paths` (all in the request, or nothing changes).
+    fn release_stage(
+        &mut self,
+        id: &str,
+        owner: &str,
+        requester: &str,
+        paths: &[String],
+    ) -> Result<(), SchedulerError>;
+    /// Whether a stage request still pins the file's disk copy.
+    fn pinned(&mut self, file_id: u64) -> Result<bool, SchedulerError>;
+}
+
 /// What stagers ask through the frontend: queue work, see files, recalls
 /// and tapes.
-pub trait StagerRequests: Send {
+pub trait StagerRequests: StageRequests + Send {
     /// Queues files for migration in one transaction; returns their ids in
     /// order. Each file belongs to its `owner`.
     fn queue_archive(

@@ -101,6 +101,23 @@ knobs! {
 }
 
 knobs! {
+    StageRequests
+    plain {
+    fn file_by_path(&mut self, owner: &str, path: &str) -> Result<Option<FileStatus>, SchedulerError>;
+    fn create_stage(&mut self, id: &str, owner: &str, requester: &str, entries: &[StageEntry]) -> Result<(), SchedulerError>;
+    fn stage_status(&mut self, id: &str, owner: &str, requester: &str) -> Result<StageStatus, SchedulerError>;
+    fn cancel_stage(&mut self, id: &str, owner: &str, requester: &str, paths: &[String]) -> Result<(), SchedulerError>;
+    fn delete_stage(&mut self, id: &str, owner: &str, requester: &str) -> Result<(), SchedulerError>;
+    fn release_stage(&mut self, id: &str, owner: &str, requester: &str, paths: &[String]) -> Result<(), SchedulerError>;
+    fn pinned(&mut self, file_id: u64) -> Result<bool, SchedulerError>;
+    }
+    fetch {
+    }
+    close {
+    }
+}
+
+knobs! {
     StagerRequests
     plain {
     fn queue_archive(&mut self, files: &[NewArchiveFile], pool: &str) -> Result<Vec<u64>, SchedulerError>;

@@ -67,6 +67,18 @@ fn well_formed<'a>(path: &'a str, what: &str) -> Result<&'a Path, Refusal> {
     Ok(p)
 }
 
+/// `resolve` for a path as the client gave it (checked well formed).
+pub(super) fn resolve_dir(
+    path: &Path,
+    roots: &[PathBuf],
+    what: &'static str,
+) -> Result<(Dir, std::ffi::OsString), Refusal> {
+    let text = path.to_str().ok_or_else(|| {
+        Refusal::invalid_argument(format!("{}: path is not valid UTF-8", path.display()))
+    })?;
+    resolve(well_formed(text, what)?, roots, what)
+}
+
 /// The directory of `path` resolved beneath `roots`, and the final name.
 /// The client's own path may pass through symbolic links above or inside
 /// its root (resolved once, here, to the real path that is recorded); once

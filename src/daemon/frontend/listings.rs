@@ -99,22 +99,9 @@ impl Frontend {
         let mut copies = self.db.copies_of_files(&found_ids)?;
         let mut files: Vec<stager::FileStatus> = found
             .into_iter()
-            .map(|f| stager::FileStatus {
-                copies: copies
-                    .remove(&f.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(copy_status)
-                    .collect(),
-                id: f.id,
-                state: stager::FileState::from(f.state) as i32,
-                vid: f.vid,
-                fseq: f.fseq,
-                error: f.error,
-                path: f.path,
-                size: f.size,
-                crc32c: f.crc32c,
-                block_id: f.block_id,
+            .map(|f| {
+                let c = copies.remove(&f.id).unwrap_or_default();
+                file_status(f, c)
             })
             .collect();
         let next_after = if ids.is_empty() {
@@ -227,6 +214,25 @@ impl Frontend {
             files,
             next_after,
         })
+    }
+}
+
+/// A file's status as the stager protocol says it.
+pub(super) fn file_status(
+    f: crate::scheduler::FileStatus,
+    copies: Vec<crate::scheduler::CopyInfo>,
+) -> stager::FileStatus {
+    stager::FileStatus {
+        copies: copies.into_iter().map(copy_status).collect(),
+        id: f.id,
+        state: stager::FileState::from(f.state) as i32,
+        vid: f.vid,
+        fseq: f.fseq,
+        error: f.error,
+        path: f.path,
+        size: f.size,
+        crc32c: f.crc32c,
+        block_id: f.block_id,
     }
 }
 

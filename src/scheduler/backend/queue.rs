@@ -221,6 +221,11 @@ pub(super) fn fetch_recall_jobs(
         mount_id,
         jobs.iter().map(|j| j.recall_id),
     )?;
+    // When a stage's file STARTED (the first mount that took its recall).
+    c.execute(
+        "UPDATE recall_queue SET started = ts_now() WHERE mount_id = $1 AND started IS NULL",
+        params![mount_id],
+    )?;
     c.execute(
         "UPDATE mounts SET fetched = 1 WHERE id = $1",
         params![mount_id],
@@ -564,7 +569,7 @@ pub(super) fn report_recalls(
             }
         };
         c.execute(
-            "UPDATE recall_queue SET state = $3, error = $4
+            "UPDATE recall_queue SET state = $3, error = $4, finished = ts_now()
              WHERE id = $1 AND mount_id = $2 AND state = $5",
             params![*recall_id, mount_id, state, error, RecallState::Queued],
         )?;

@@ -1,0 +1,286 @@
+//! The stager requests of a disk buffer: files by path (with whether their
+//! disk copy is there), eviction of disk copies that are on tape, and bulk
+//! stage requests (what tapegw serves as the Tape REST API). A file is
+//! staged back to the path it was archived from.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::checks::resolve_dir;
+use super::listings::file_status;
+use super::{Frontend, Roots};
+use crate::messaging::refusal::Refusal;
+use crate::proto::stager;
+use crate::scheduler::{FileState, FileStatus, StageEntry, StageFileState};
+use crate::session::beneath::is_regular;
+
+/// Paths one request may name: a stage of a whole dataset is one call.
+pub const MAX_PATHS: usize = 100_000;
+/// How long a staged file stays pinned when the request does not say.
+pub const DEFAULT_PIN_S: u64 = 86_400;
+
+fn distinct(paths: impl IntoIterator<Item = String>) -> Result<Vec<String>, Refusal> {
+    let mut seen = std::collections::HashSet::new();
+    let out: Vec<String> = paths
+        .into_iter()
+        .filter(|p| seen.insert(p.clone()))
+        .collect();
+    if out.is_empty() {
+        return Err(Refusal::invalid_request("the request names no path"));
+    }
+    if out.len() > MAX_PATHS {
+        return Err(Refusal::invalid_request(format!(
+            "a request may name at most {MAX_PATHS} paths, not {}: ask in several requests",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Whether the file's disk copy is at its path: a regular file of its size
+/// (resolved beneath the client's roots; anything else is "not on disk").
+fn on_disk(f: &FileStatus, roots: &Roots) -> bool {
+    let all: Vec<_> = roots.archive.iter().chain(&roots.recall).cloned().collect();
+    let Ok((dir, name)) = resolve_dir(Path::new(&f.path), &all, "archive") else {
+        return false;
+    };
+    matches!(dir.stat(&name), Ok(Some(st)) if is_regular(&st) && st.st_size as u64 == f.size)
+}
+
+impl Frontend {
+    pub(super) fn path_status(
+        &mut self,
+        req: stager::PathStatusRequest,
+        roots: &Roots,
+    ) -> Result<stager::PathStatusReply, Refusal> {
+        let paths = distinct(req.paths)?;
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            match self.db.file_by_path(&roots.owner, &path)? {
+                Some(f) => {
+                    let copies = self.db.copies_of_files(&[f.id])?.remove(&f.id);
+                    let disk = on_disk(&f, roots);
+                    out.push(stager::PathStatus {
+                        path,
+                        on_disk: disk,
+                        file: Some(file_status(f, copies.unwrap_or_default())),
+                        error: None,
+                    });
+                }
+                None => out.push(stager::PathStatus {
+                    path,
+                    file: None,
+                    on_disk: false,
+                    error: Some("no such file or directory".into()),
+                }),
+            }
+        }
+        Ok(stager::PathStatusReply { paths: out })
+    }
+
+    pub(super) fn evict(
+        &mut self,
+        req: stager::EvictRequest,
+        roots: &Roots,
+    ) -> Result<stager::EvictReply, Refusal> {
+        let paths = distinct(req.paths)?;
+        let mut results = Vec::with_capacity(paths.len());
+        for path in paths {
+            let (file_id, outcome) = match self.db.file_by_path(&roots.owner, &path)? {
+                None => (0, Err("no such file or directory".to_string())),
+                Some(f) => (f.id, self.evict_one(&f, roots)),
+            };
+            if let Ok(true) = outcome {
+                tracing::info!(file_id, path = %path, "disk copy evicted");
+            }
+            results.push(stager::EvictResult {
+                path,
+                file_id,
+                evicted: outcome.is_ok(),
+                error: outcome.err(),
+            });
+        }
+        Ok(stager::EvictReply { results })
+    }
+
+    /// Ok(true): removed now; Ok(false): it was gone already.
+    fn evict_one(&mut self, f: &FileStatus, roots: &Roots) -> Result<bool, String> {
+        if f.state != FileState::OnTape {
+            return Err(format!(
+                "not on tape ({}): its disk copy is its only one",
+                f.state
+            ));
+        }
+        if self.db.pinned(f.id).map_err(|e| e.to_string())? {
+            return Err("pinned by a stage request".into());
+        }
+        let (dir, name) =
+            resolve_dir(Path::new(&f.path), &roots.archive, "archive").map_err(|e| e.message)?;
+        let Some(before) = dir.stat(&name).map_err(|e| e.to_string())? else {
+            return Ok(false);
+        };
+        // Only the archived file itself: same size and checksum, so a file
+        // written at the same path since is never lost.
+        if !is_regular(&before) || before.st_size as u64 != f.size {
+            return Err(
+                "the file at this path is not the archived one (its size differs): kept".into(),
+            );
+        }
+        let mut file = dir.open_read(&name).map_err(|e| e.to_string())?;
+        let mut crc = 0u32;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| format!("cannot read it: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            crc = crc32c::crc32c_append(crc, &buf[..n]);
+        }
+        if Some(crc) != f.crc32c {
+            return Err(
+                "the file at this path is not the archived one (its checksum differs): kept".into(),
+            );
+        }
+        let now = dir.stat(&name).map_err(|e| e.to_string())?;
+        if now.map(|s| (s.st_dev, s.st_ino)) != Some((before.st_dev, before.st_ino)) {
+            return Err("the file changed while it was checked; ask again".into());
+        }
+        nix::unistd::unlinkat(
+            dir.fd(),
+            name.as_os_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(|e| format!("cannot remove it: {e}"))?;
+        Ok(true)
+    }
+
+    pub(super) fn bulk_stage(
+        &mut self,
+        req: stager::BulkStageRequest,
+        roots: &Roots,
+    ) -> Result<stager::BulkStageReply, Refusal> {
+        let lifetimes: std::collections::HashMap<String, u64> = req
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.disk_lifetime_s))
+            .collect();
+        let paths = distinct(req.files.into_iter().map(|f| f.path))?;
+        let mut entries = Vec::with_capacity(paths.len());
+        for path in paths {
+            let lifetime = match lifetimes.get(&path).copied().unwrap_or(0) {
+                0 => DEFAULT_PIN_S,
+                s => s,
+            };
+            let mut entry = StageEntry {
+                path: path.clone(),
+                file_id: None,
+                on_disk: false,
+                error: None,
+                lifetime_s: lifetime as f64,
+            };
+            // Staged into its own path: that must be a recall destination
+            // of this client.
+            if let Err(e) = resolve_dir(Path::new(&path), &roots.recall, "recall") {
+                entry.error = Some(e.message);
+                entries.push(entry);
+                continue;
+            }
+            match self.db.file_by_path(&roots.owner, &path)? {
+                None => entry.error = Some("no such file or directory".into()),
+                Some(f) => {
+                    entry.file_id = Some(f.id);
+                    entry.on_disk = on_disk(&f, roots);
+                    entry.error = match f.state {
+                        _ if entry.on_disk => None,
+                        _ if f.size == 0 => Some("an empty file is not kept on tape".into()),
+                        FileState::OnTape => None,
+                        other => Some(format!("the file is {other}: it cannot be staged")),
+                    };
+                }
+            }
+            entries.push(entry);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        self.db
+            .create_stage(&id, &roots.owner, &req.requester, &entries)?;
+        let recalls = entries
+            .iter()
+            .filter(|e| e.error.is_none() && !e.on_disk)
+            .count();
+        tracing::info!(stage = %id, files = entries.len(), recalls, requester = %req.requester, "stage request created");
+        if recalls > 0 {
+            self.wake_loop.send(super::ToLoop::WorkQueued);
+        }
+        Ok(stager::BulkStageReply { id })
+    }
+
+    pub(super) fn stage_status(
+        &mut self,
+        req: stager::StageStatusRequest,
+        roots: &Roots,
+    ) -> Result<stager::StageStatusReply, Refusal> {
+        let s = self
+            .db
+            .stage_status(&req.id, &roots.owner, &req.requester)?;
+        Ok(stager::StageStatusReply {
+            id: s.id.clone(),
+            created_at: s.created,
+            started_at: s.started(),
+            completed_at: s.completed().unwrap_or(0.0),
+            files: s
+                .files
+                .into_iter()
+                .map(|f| stager::StageFileStatus {
+                    path: f.path,
+                    state: match f.state {
+                        StageFileState::Submitted => stager::StageFileState::Submitted,
+                        StageFileState::Started => stager::StageFileState::Started,
+                        StageFileState::Completed => stager::StageFileState::Completed,
+                        StageFileState::Failed => stager::StageFileState::Failed,
+                        StageFileState::Cancelled => stager::StageFileState::Cancelled,
+                    } as i32,
+                    error: f.error,
+                    started_at: f.started.unwrap_or(0.0),
+                    finished_at: f.finished.unwrap_or(0.0),
+                    file_id: f.file_id.unwrap_or(0),
+                })
+                .collect(),
+        })
+    }
+
+    pub(super) fn stage_cancel(
+        &mut self,
+        req: stager::StageCancelRequest,
+        roots: &Roots,
+    ) -> Result<stager::StageDone, Refusal> {
+        let paths = distinct(req.paths)?;
+        self.db
+            .cancel_stage(&req.id, &roots.owner, &req.requester, &paths)?;
+        tracing::info!(stage = %req.id, files = paths.len(), "stage request files cancelled");
+        Ok(stager::StageDone {})
+    }
+
+    pub(super) fn stage_delete(
+        &mut self,
+        req: stager::StageDeleteRequest,
+        roots: &Roots,
+    ) -> Result<stager::StageDone, Refusal> {
+        self.db
+            .delete_stage(&req.id, &roots.owner, &req.requester)?;
+        tracing::info!(stage = %req.id, "stage request deleted");
+        Ok(stager::StageDone {})
+    }
+
+    pub(super) fn stage_release(
+        &mut self,
+        req: stager::StageReleaseRequest,
+        roots: &Roots,
+    ) -> Result<stager::StageDone, Refusal> {
+        let paths = distinct(req.paths)?;
+        self.db
+            .release_stage(&req.id, &roots.owner, &req.requester, &paths)?;
+        Ok(stager::StageDone {})
+    }
+}
