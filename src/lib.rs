@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod faults;
+pub mod gateway;
 pub mod library;
 pub mod logging;
 pub mod messaging;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             pools,
             time_model,
             time_scale,
+            gateway,
         } => tapeserver::cli::exit_with((|| {
             let options = init::InitOptions {
                 drives,
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
                 pools,
                 time_model,
                 time_scale,
+                gateway,
             };
             let planned = init::init(&dir, &options)
                 .with_context(|| format!("cannot initialise {}", dir.display()))?;
@@ -69,6 +71,9 @@ fn main() -> ExitCode {
                 );
             }
             println!("{}", planned.config.display());
+            if let Some(gateway) = &planned.gateway {
+                println!("{}", gateway.display());
+            }
             Ok(())
         })()),
         Command::InitLibrary {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// The man section of a command.
 pub fn section(name: &str) -> &'static str {
     match name {
-        "tapeserverd" | "tlcd" => "8",
+        "tapeserverd" | "tlcd" | "tapegw" => "8",
         _ => "1",
     }
 }

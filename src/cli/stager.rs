@@ -182,13 +182,76 @@ fn status_of(config: &Config, ids: &[u64]) -> anyhow::Result<Vec<FileStatus>> {
     Ok(client(config).status(ids)?)
 }
 
-pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
-    let files = status_of(config, ids)?;
+/// Files by id or by path (an absolute path): ids first, in order, then
+/// paths, each path's file with whether its disk copy is there.
+fn files_by_id_or_path(
+    config: &Config,
+    given: &[String],
+) -> anyhow::Result<Vec<(FileStatus, Option<bool>)>> {
+    let mut ids = Vec::new();
+    let mut paths = Vec::new();
+    for g in given {
+        if g.starts_with('/') {
+            paths.push(g.clone());
+        } else {
+            ids.push(
+                g.parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("{g:?} is neither a file id nor an absolute path")
+                })?,
+            );
+        }
+    }
+    let mut out: Vec<(FileStatus, Option<bool>)> = Vec::new();
+    if !ids.is_empty() || paths.is_empty() {
+        out.extend(status_of(config, &ids)?.into_iter().map(|f| (f, None)));
+    }
+    if !paths.is_empty() {
+        let mut unknown = Vec::new();
+        for p in client(config).path_status(paths)? {
+            match p.file {
+                Some(f) => out.push((f, Some(p.on_disk))),
+                None => unknown.push(format!(
+                    "{}: {}",
+                    p.path,
+                    p.error.unwrap_or_else(|| "no such file".into())
+                )),
+            }
+        }
+        if !unknown.is_empty() {
+            anyhow::bail!("{}", unknown.join("; "));
+        }
+    }
+    Ok(out)
+}
+
+pub fn evict(config: &Config, paths: &[String]) -> anyhow::Result<()> {
+    let results = client(config).evict(paths.to_vec())?;
+    let mut kept = 0;
+    for r in &results {
+        match &r.error {
+            None => println!("evicted {}", r.path),
+            Some(why) => {
+                kept += 1;
+                println!("kept {}: {why}", r.path);
+            }
+        }
+    }
+    if kept > 0 {
+        anyhow::bail!("{kept} of {} files kept on disk", results.len());
+    }
+    Ok(())
+}
+
+pub fn status(config: &Config, given: &[String], json: bool) -> anyhow::Result<()> {
+    let found = files_by_id_or_path(config, given)?;
+    let on_disk: Vec<Option<bool>> = found.iter().map(|(_, d)| *d).collect();
+    let files: Vec<FileStatus> = found.into_iter().map(|(f, _)| f).collect();
     if json {
         let files: Vec<serde_json::Value> = files
             .iter()
-            .map(|f| {
-                serde_json::json!({
+            .zip(&on_disk)
+            .map(|(f, disk)| {
+                let mut v = serde_json::json!({
                     "id": f.id, "state": show(file_state(f)), "vid": f.vid, "fseq": f.fseq, "error": f.error,
                     "path": f.path, "size": f.size, "crc32c": f.crc32c.map(|c| format!("{c:08x}")),
                     "block_id": f.block_id,
@@ -196,7 +259,11 @@ pub fn status(config: &Config, ids: &[u64], json: bool) -> anyhow::Result<()> {
                         "copy": c.copy, "vid": c.vid, "fseq": c.fseq, "state": c.state,
                         "reason": (!c.reason.is_empty()).then_some(&c.reason),
                     })).collect::<Vec<_>>(),
-                })
+                });
+                if let Some(disk) = disk {
+                    v["on_disk"] = serde_json::json!(disk);
+                }
+                v
             })
             .collect();
         println!("{}", serde_json::json!({ "files": files }));

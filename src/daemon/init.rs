@@ -15,6 +15,7 @@ use crate::library::emulated::EmulatedLibrary;
 use crate::scheduler;
 use crate::tape::format;
 
+pub mod gateway;
 mod library;
 use library::build_library;
 pub use library::{LibraryShape, init_library};
@@ -87,6 +88,8 @@ pub struct InitOptions {
     /// times faster.
     pub time_model: Option<String>,
     pub time_scale: f64,
+    /// Also a tapegw for this installation (`DIR/tapegw.toml`).
+    pub gateway: bool,
 }
 
 impl Default for InitOptions {
@@ -110,6 +113,7 @@ impl Default for InitOptions {
             pools: Vec::new(),
             time_model: None,
             time_scale: 1.0,
+            gateway: false,
         }
     }
 }
@@ -140,6 +144,8 @@ pub struct Planned {
     /// Cartridges new in the library (labelled and registered).
     pub new_cartridges: usize,
     pub scheduler: String,
+    /// The gateway's config, when `--gateway` made one.
+    pub gateway: Option<PathBuf>,
 }
 
 /// Creates the installation (or checks it can, in a dry run). A failure
@@ -436,6 +442,7 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         drives: names.clone(),
         new_cartridges: new_barcodes.len(),
         scheduler: config.scheduler.url.clone(),
+        gateway: None,
     };
     if options.dry_run {
         return Ok(planned);
@@ -478,5 +485,9 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         config.to_toml()?
     );
     crate::util::write_atomically(&config_path, text.as_bytes()).map_err(io(&config_path))?;
+    let mut planned = planned;
+    if options.gateway {
+        planned.gateway = Some(gateway::write(&dir, &host, &config_path)?);
+    }
     Ok(planned)
 }

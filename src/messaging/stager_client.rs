@@ -13,6 +13,10 @@ use crate::proto::stager::{
     StagerRequest, StatusRequest, TapeInfo, TapesRequest, stager_reply, stager_request,
 };
 
+/// Paths one request may name (files by path, evict, stage): a stage of a
+/// whole dataset is one call.
+pub const MAX_PATHS: usize = 100_000;
+
 /// A stager client holds the daemons' endpoints and tries them in turn: a
 /// request that was never delivered goes to the next one; a read that got
 /// no answer too; a request that queues work and got no answer does not

@@ -7,6 +7,7 @@ use clap::CommandFactory;
 pub mod readtp;
 pub mod stager;
 pub mod tapeadmin;
+pub mod tapegw;
 pub mod tapeserverd;
 pub mod tlcd;
 pub mod tpconfig;
@@ -19,6 +20,7 @@ pub fn commands() -> Vec<clap::Command> {
     vec![
         readtp::Cli::command(),
         stager::Cli::command(),
+        tapegw::Cli::command(),
         tapeadmin::Cli::command(),
         tapeserverd::Cli::command(),
         tlcd::Cli::command(),

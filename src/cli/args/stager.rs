@@ -47,11 +47,21 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Per file: state (queued, on_tape, failed + reason), VID, fSeq.
+    /// Per file: state (queued, on_tape, failed + reason), VID, fSeq; by
+    /// id, or by the path it was archived from (then also whether its
+    /// disk copy is there).
     Status {
         #[arg(long)]
         json: bool,
-        file_ids: Vec<u64>,
+        #[arg(value_name = "FILE_ID|PATH")]
+        files: Vec<String>,
+    },
+    /// Drop the disk copies of files that are on tape (every copy) and
+    /// that no stage request pins; a file rewritten since it was archived
+    /// is kept. Prints "evicted PATH" or "kept PATH: why" per path.
+    Evict {
+        #[arg(required = true)]
+        paths: Vec<String>,
     },
     /// Per recall: state (queued, running, done, failed + reason), file id, destination.
     Recalls {

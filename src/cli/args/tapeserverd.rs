@@ -90,6 +90,11 @@ pub enum Command {
         /// (a 56 s unload takes 0.56 s).
         #[arg(long, default_value_t = 1.0, requires = "time_model")]
         time_scale: f64,
+        /// Also write DIR/tapegw.toml: a WLCG Tape REST API gateway on a
+        /// free loopback port, with a CA and certificate made in
+        /// DIR/gateway and a local token issuer (`tapegw token`).
+        #[arg(long)]
+        gateway: bool,
     },
     /// Make the emulated library a config names, where it is missing: its
     /// drives, labelled cartridges registered in its catalogue (what the

@@ -14,8 +14,7 @@ use crate::proto::stager;
 use crate::scheduler::{FileState, FileStatus, StageEntry, StageFileState};
 use crate::session::beneath::is_regular;
 
-/// Paths one request may name: a stage of a whole dataset is one call.
-pub const MAX_PATHS: usize = 100_000;
+use crate::messaging::stager_client::MAX_PATHS;
 /// How long a staged file stays pinned when the request does not say.
 pub const DEFAULT_PIN_S: u64 = 86_400;
 

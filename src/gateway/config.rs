@@ -1,0 +1,170 @@
+//! `tapegw.toml`: where the gateway listens, its certificate, the daemon
+//! it is a stager client of, and the token issuers it trusts.
+//!
+//! ```toml
+//! [gateway]
+//! listen = "127.0.0.1:8443"
+//! sitename = "example-tape"
+//! certificate = "/etc/tapeserver/gateway/cert.pem"
+//! key = "/etc/tapeserver/gateway/key.pem"
+//! audiences = ["https://tape.example.org:8443"]
+//! daemon_config = "/etc/tapeserver/tapeserver.toml"
+//!
+//! [[issuers]]
+//! name = "local"
+//! issuer = "https://tape.example.org:8443/local-issuer"
+//! public_key = "/etc/tapeserver/gateway/issuer.pub.pem"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ByteSize, Interval};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Address and port of the HTTPS listener.
+    pub listen: SocketAddr,
+    /// The endpoint's identifier in `/.well-known/wlcg-tape-rest-api` (the
+    /// key of targeted metadata meant for this site).
+    pub sitename: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The base URI clients reach this gateway by (default:
+    /// https://LISTEN); the API is at BASE/api/v1.
+    #[serde(default)]
+    pub public_uri: Option<String>,
+    /// PEM certificate chain and private key of the HTTPS listener.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Plain HTTP instead of HTTPS: refused unless `listen` is loopback.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// Audiences a token may be for (besides the WLCG "any" audience).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The tapeserver config (a client config, or the daemon's) whose
+    /// stager endpoints and keys the gateway uses.
+    pub daemon_config: PathBuf,
+    /// The largest request body taken (a larger one is answered 413).
+    #[serde(default = "default_max_body")]
+    pub max_body: ByteSize,
+}
+
+fn default_max_body() -> ByteSize {
+    ByteSize(16 << 20)
+}
+
+/// A token issuer whose tokens are accepted.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    pub name: String,
+    /// The `iss` claim of its tokens.
+    pub issuer: String,
+    /// Its public key (PEM: EC P-256 for ES256, or RSA for RS256).
+    pub public_key: PathBuf,
+    /// Its private key, only for the local issuer of `tapegw token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PathBuf>,
+    /// What a scope's path is relative to (WLCG token profile): "/" for
+    /// absolute paths.
+    #[serde(default = "root")]
+    pub base_path: String,
+    /// The longest token lifetime `tapegw token` issues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime: Option<Interval>,
+}
+
+fn root() -> String {
+    "/".into()
+}
+
+impl GatewayConfig {
+    pub fn load(path: &Path) -> Result<Self, GatewayConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GatewayConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |message: String| GatewayConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let config: GatewayConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        config.check().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// The first setting that makes no sense, in one sentence.
+    pub fn check(&self) -> Result<(), String> {
+        let g = &self.gateway;
+        if g.sitename.trim().is_empty() {
+            return Err("gateway.sitename: a site name is needed".into());
+        }
+        if g.plain_http && !g.listen.ip().is_loopback() {
+            return Err(format!(
+                "gateway.plain_http: plain HTTP is served only on loopback, not on {}",
+                g.listen
+            ));
+        }
+        if !g.plain_http && (g.certificate.is_none() || g.key.is_none()) {
+            return Err(
+                "gateway.certificate and gateway.key: HTTPS needs both (or plain_http on loopback)"
+                    .into(),
+            );
+        }
+        if self.issuers.is_empty() {
+            return Err("issuers: no token issuer is trusted, so no request could pass".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for i in &self.issuers {
+            if !names.insert(&i.name) {
+                return Err(format!("issuers: two are named {:?}", i.name));
+            }
+            if !i.base_path.starts_with('/') {
+                return Err(format!(
+                    "issuers.{}.base_path: {:?} is not an absolute path",
+                    i.name, i.base_path
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The API's base URI, as the discovery endpoint gives it.
+    pub fn api_uri(&self) -> String {
+        let base = self.gateway.public_uri.clone().unwrap_or_else(|| {
+            let scheme = if self.gateway.plain_http {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{}", self.gateway.listen)
+        });
+        format!("{}/api/v1", base.trim_end_matches('/'))
+    }
+}

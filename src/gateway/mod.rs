@@ -1,0 +1,171 @@
+//! tapegw: the WLCG Tape REST API over HTTPS, in its own process, a client
+//! of the daemon's stager endpoints (so it may run on another host, and
+//! several may serve one site: stage requests live in the catalogue). Its
+//! async runtime stays inside this module.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod paths;
+pub mod pki;
+pub mod problem;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::config::StagerSettings;
+use crate::messaging::stager_client::StagerClient;
+use config::GatewayConfig;
+
+/// What every handler shares.
+pub struct App {
+    pub config: GatewayConfig,
+    pub verifier: auth::Verifier,
+    pub client: StagerClient,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Config(#[from] config::GatewayConfigError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot serve on {listen}: {source}")]
+    Serve {
+        listen: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The API's routes.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = usize::try_from(app.config.gateway.max_body.0).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/.well-known/wlcg-tape-rest-api", get(api::well_known))
+        // Clients write both (gfal2 2.21 posts to ".../stage/").
+        .route("/api/v1/stage", post(api::stage))
+        .route("/api/v1/stage/", post(api::stage))
+        .route("/api/v1/archiveinfo/", post(api::archive_info))
+        .route(
+            "/api/v1/stage/{id}",
+            get(api::stage_status).delete(api::stage_delete),
+        )
+        .route("/api/v1/stage/{id}/cancel", post(api::stage_cancel))
+        .route("/api/v1/release/{id}", post(api::release))
+        .route("/api/v1/archiveinfo", post(api::archive_info))
+        .fallback(|| async {
+            problem::Problem::not_found("no such endpoint of the WLCG Tape REST API v1")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(log_request))
+        .with_state(app)
+}
+
+/// One log line per request: method, path, status, time taken.
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// Loads the config and serves until SIGTERM or SIGINT.
+pub fn run(config_path: &std::path::Path) -> Result<(), GatewayError> {
+    let config = GatewayConfig::load(config_path)?;
+    let daemon = StagerSettings::load(Some(config.gateway.daemon_config.clone()), Vec::new())
+        .map_err(|e| GatewayError::Setup(e.to_string()))?;
+    if let Some(keys) = daemon.keys.clone() {
+        crate::messaging::curve::set_client_keys(keys);
+    }
+    let verifier = auth::Verifier::new(&config).map_err(GatewayError::Setup)?;
+    let app = Arc::new(App {
+        client: StagerClient::with_endpoints(daemon.endpoints.clone(), daemon.timeout),
+        verifier,
+        config,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tapegw")
+        .enable_all()
+        .build()
+        .map_err(|e| GatewayError::Setup(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(serve(app))
+}
+
+async fn serve(app: Arc<App>) -> Result<(), GatewayError> {
+    let g = app.config.gateway.clone();
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot catch SIGTERM and SIGINT");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: requests in flight get 10 s to finish");
+        stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let ready = handle.clone();
+    let sitename = g.sitename.clone();
+    tokio::spawn(async move {
+        if let Some(addr) = ready.listening().await {
+            tracing::info!(listen = %addr, sitename = %sitename, "tapegw serving the WLCG Tape REST API");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        }
+    });
+    let service = router(app).into_make_service();
+    let served = if g.plain_http {
+        axum_server::bind(g.listen)
+            .handle(handle)
+            .serve(service)
+            .await
+    } else {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (cert, key) = match (&g.certificate, &g.key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => {
+                return Err(GatewayError::Setup(
+                    "HTTPS needs a certificate and a key".into(),
+                ));
+            }
+        };
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+            .await
+            .map_err(|e| {
+                GatewayError::Setup(format!(
+                    "cannot load the certificate {} and key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ))
+            })?;
+        axum_server::bind_rustls(g.listen, tls)
+            .handle(handle)
+            .serve(service)
+            .await
+    };
+    served.map_err(|source| GatewayError::Serve {
+        listen: g.listen,
+        source,
+    })
+}
