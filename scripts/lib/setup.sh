@@ -38,6 +38,12 @@ setup_machine() {
     command -v faketime >/dev/null 2>&1 || missing+=(faketime)
     # PostgreSQL: the shared scheduler's suite runs against a throwaway server.
     ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+    # A WLCG Tape REST API client under Debian's own python3 (gfal2 with its
+    # HTTP plugin: tests/gateway_gfal2.rs), and openssl to hash the gateway's
+    # CA into a directory davix reads.
+    /usr/bin/python3 -c 'import gfal2' >/dev/null 2>&1 || missing+=(python3-gfal2)
+    ls /usr/lib/*/gfal2-plugins/libgfal_plugin_http.so >/dev/null 2>&1 || missing+=(gfal2-plugin-http)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "== installing ${missing[*]}"
         as_root apt-get update -qq

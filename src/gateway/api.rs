@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use super::App;
@@ -49,16 +49,46 @@ fn identity(app: &App, headers: &HeaderMap) -> Result<Identity, Problem> {
         .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", e.to_string()))
 }
 
-/// The body as JSON, or the API's error: too large (413) or malformed (400).
-fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, Problem> {
-    let bytes = body.map_err(|e| {
-        Problem::new(
+/// The body, or the API's 413. It is read before anything is answered
+/// (an HTTP/2 client still sending when the answer comes sees its stream
+/// reset, not the answer). A body over the limit is read on and dropped, up to four times
+/// the limit, so that the client (which may still be sending) reads the
+/// 413 instead of a reset stream; a larger one gets the connection cut.
+async fn read_body(app: &App, body: Body) -> Result<Vec<u8>, Problem> {
+    let limit = usize::try_from(app.config.gateway.max_body.0).unwrap_or(usize::MAX);
+    let mut body = body;
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                format!("cannot read the body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            bytes.extend_from_slice(&data);
+        } else if seen > limit.saturating_mul(4) {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request too large",
-            format!("the request body was refused: {e}"),
-        )
-    })?;
-    serde_json::from_slice(&bytes)
+            format!("the request body is larger than {limit} bytes: ask in several requests"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn parse(bytes: Result<Vec<u8>, Problem>) -> Result<Value, Problem> {
+    serde_json::from_slice(&bytes?)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "Malformed JSON", e.to_string()))
 }
 
@@ -122,13 +152,10 @@ pub async fn well_known(State(app): State<Arc<App>>) -> Response {
     Json(body).into_response()
 }
 
-pub async fn stage(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
+pub async fn stage(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Answer {
+    let raw = read_body(&app, body).await;
     let who = identity(&app, &headers)?;
-    let body = json_body(body)?;
+    let body = parse(raw)?;
     let files = body
         .get("files")
         .and_then(Value::as_array)
@@ -257,10 +284,11 @@ pub async fn stage_cancel(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Answer {
+    let raw = read_body(&app, body).await;
     let who = identity(&app, &headers)?;
-    let paths = paths_field(&json_body(body)?)?;
+    let paths = paths_field(&parse(raw)?)?;
     check_in_request(&app, &id, &who.requester, &paths).await?;
     let requester = who.requester.clone();
     daemon(&app, move |c| c.stage_cancel(&id, &requester, paths)).await?;
@@ -282,10 +310,11 @@ pub async fn release(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Answer {
+    let raw = read_body(&app, body).await;
     let who = identity(&app, &headers)?;
-    let paths = paths_field(&json_body(body)?)?;
+    let paths = paths_field(&parse(raw)?)?;
     check_in_request(&app, &id, &who.requester, &paths).await?;
     let requester = who.requester.clone();
     daemon(&app, move |c| c.stage_release(&id, &requester, paths)).await?;
@@ -317,13 +346,10 @@ fn locality(p: &stager::PathStatus) -> Result<&'static str, String> {
     }
 }
 
-pub async fn archive_info(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
+pub async fn archive_info(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Answer {
+    let raw = read_body(&app, body).await;
     let who = identity(&app, &headers)?;
-    let body = json_body(body)?;
+    let body = parse(raw)?;
     let list = body
         .get("paths")
         .and_then(Value::as_array)
@@ -333,28 +359,46 @@ pub async fn archive_info(
         })?;
     // Too many paths is no error: the answer covers those it could fetch.
     let list = &list[..list.len().min(crate::messaging::stager_client::MAX_PATHS)];
-    let mut answers: Vec<Value> = Vec::with_capacity(list.len());
-    let mut asked = Vec::new();
+    // Answered in the order asked; the daemon is asked about the paths
+    // that are well formed and within the token's scopes, each once.
+    let mut answers: Vec<Option<Value>> = Vec::with_capacity(list.len());
+    let mut asked: Vec<String> = Vec::new();
+    let mut waiting: Vec<(usize, String)> = Vec::new();
     for p in list {
         let Some(raw) = p.as_str() else {
             return Err(Problem::validation("paths - every path must be a string"));
         };
         match normalise(raw) {
-            Err(e) => answers.push(json!({ "path": raw, "error": e })),
-            Ok(path) if !who.allows(Access::Read, &path) => answers.push(json!({
+            Err(e) => answers.push(Some(json!({ "path": raw, "error": e }))),
+            Ok(path) if !who.allows(Access::Read, &path) => answers.push(Some(json!({
                 "path": path,
                 "error": "USER ERROR: file does not exist or is not accessible to you",
-            })),
-            Ok(path) => asked.push(path),
+            }))),
+            Ok(path) => {
+                waiting.push((answers.len(), path.clone()));
+                answers.push(None);
+                asked.push(path);
+            }
         }
     }
+    asked.sort();
+    asked.dedup();
     if !asked.is_empty() {
-        for p in daemon(&app, move |c| c.path_status(asked)).await? {
-            answers.push(match locality(&p) {
-                Ok(l) => json!({ "path": p.path, "locality": l }),
-                Err(e) => json!({ "path": p.path, "error": e }),
-            });
+        let found: std::collections::HashMap<String, Value> =
+            daemon(&app, move |c| c.path_status(asked))
+                .await?
+                .into_iter()
+                .map(|p| {
+                    let v = match locality(&p) {
+                        Ok(l) => json!({ "path": p.path, "locality": l }),
+                        Err(e) => json!({ "path": p.path, "error": e }),
+                    };
+                    (p.path, v)
+                })
+                .collect();
+        for (i, path) in waiting {
+            answers[i] = found.get(&path).cloned();
         }
     }
-    Ok(Json(Value::Array(answers)).into_response())
+    Ok(Json(Value::Array(answers.into_iter().flatten().collect())).into_response())
 }

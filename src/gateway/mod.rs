@@ -46,7 +46,6 @@ pub enum GatewayError {
 
 /// The API's routes.
 pub fn router(app: Arc<App>) -> Router {
-    let limit = usize::try_from(app.config.gateway.max_body.0).unwrap_or(usize::MAX);
     Router::new()
         .route("/.well-known/wlcg-tape-rest-api", get(api::well_known))
         // Clients write both (gfal2 2.21 posts to ".../stage/").
@@ -63,7 +62,9 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async {
             problem::Problem::not_found("no such endpoint of the WLCG Tape REST API v1")
         })
-        .layer(DefaultBodyLimit::max(limit))
+        // Bodies are read by the handlers, which answer an oversized one
+        // with the API's 413 (`api::json_body`).
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
         .with_state(app)
 }

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod curve;
+pub mod gateway;
 mod library;
 pub mod pg;
 
@@ -29,6 +30,7 @@ pub fn bin(name: &str) -> PathBuf {
         "tlcd" => PathBuf::from(env!("CARGO_BIN_EXE_tlcd")),
         "tapeadmin" => PathBuf::from(env!("CARGO_BIN_EXE_tapeadmin")),
         "tapesim" => PathBuf::from(env!("CARGO_BIN_EXE_tapesim")),
+        "tapegw" => PathBuf::from(env!("CARGO_BIN_EXE_tapegw")),
         other => panic!("no binary {other}"),
     }
 }
@@ -63,7 +65,14 @@ impl Install {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let config = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        // The config's path first (then the gateway's, with --gateway).
+        let config = PathBuf::from(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim(),
+        );
         Self { dir, config }
     }
 
