@@ -36,6 +36,7 @@ fn verify(unit: &str, binaries: &[&str]) {
 fn the_units_pass_systemd_analyze_verify() {
     verify("tapeserverd.service", &["tapeserverd"]);
     verify("tlcd.service", &["tlcd"]);
+    verify("tapegw.service", &["tapegw"]);
 }
 
 #[test]
@@ -55,7 +56,7 @@ fn the_example_tlcd_config_passes_check_config() {
 /// is 2.5 or better ("OK"), and the daemon's unit can be reloaded.
 #[test]
 fn the_units_are_hardened_and_the_daemon_reloads() {
-    for unit in ["tapeserverd.service", "tlcd.service"] {
+    for unit in ["tapeserverd.service", "tlcd.service", "tapegw.service"] {
         let out = Command::new("systemd-analyze")
             .args(["security", "--offline=true", "--no-pager"])
             .arg(format!("systemd/{unit}"))

@@ -168,3 +168,24 @@ impl GatewayConfig {
         format!("{}/api/v1", base.trim_end_matches('/'))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid_and_plain_http_stays_on_loopback() {
+        let text = include_str!("../../config/tapegw.toml");
+        let mut config: GatewayConfig = toml::from_str(text).unwrap();
+        config.check().unwrap();
+        assert_eq!(config.api_uri(), "https://tape.example.org:8443/api/v1");
+        assert_eq!(config.gateway.max_body.0, 16 << 20);
+        config.gateway.plain_http = true;
+        let err = config.check().unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        config.gateway.listen = "127.0.0.1:8080".parse().unwrap();
+        config.check().unwrap();
+        config.issuers.clear();
+        assert!(config.check().unwrap_err().contains("issuer"));
+    }
+}
