@@ -97,12 +97,13 @@ pub trait SessionWork: Send {
 /// seen, cancelled, released and deleted only by the client (`owner`) and
 /// requester that made it.
 pub trait StageRequests: Send {
-    /// The client's newest live file archived from `path`.
-    fn file_by_path(
+    /// The client's newest live file archived from each of `paths` (a
+    /// path of no such file is missing from the answer).
+    fn files_by_paths(
         &mut self,
         owner: &str,
-        path: &str,
-    ) -> Result<Option<FileStatus>, SchedulerError>;
+        paths: &[String],
+    ) -> Result<std::collections::HashMap<String, FileStatus>, SchedulerError>;
     /// Records a request and queues the recalls it needs, in one
     /// transaction.
     fn create_stage(

@@ -103,7 +103,7 @@ knobs! {
 knobs! {
     StageRequests
     plain {
-    fn file_by_path(&mut self, owner: &str, path: &str) -> Result<Option<FileStatus>, SchedulerError>;
+    fn files_by_paths(&mut self, owner: &str, paths: &[String]) -> Result<std::collections::HashMap<String, FileStatus>, SchedulerError>;
     fn create_stage(&mut self, id: &str, owner: &str, requester: &str, entries: &[StageEntry]) -> Result<(), SchedulerError>;
     fn stage_status(&mut self, id: &str, owner: &str, requester: &str) -> Result<StageStatus, SchedulerError>;
     fn cancel_stage(&mut self, id: &str, owner: &str, requester: &str, paths: &[String]) -> Result<(), SchedulerError>;

@@ -3,8 +3,10 @@
 //! stage requests (what tapegw serves as the Tape REST API). A file is
 //! staged back to the path it was archived from.
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::checks::resolve_dir;
 use super::listings::file_status;
@@ -12,7 +14,7 @@ use super::{Frontend, Roots};
 use crate::messaging::refusal::Refusal;
 use crate::proto::stager;
 use crate::scheduler::{FileState, FileStatus, StageEntry, StageFileState};
-use crate::session::beneath::is_regular;
+use crate::session::beneath::{Dir, is_regular, split};
 
 use crate::messaging::stager_client::MAX_PATHS;
 /// How long a staged file stays pinned when the request does not say.
@@ -36,14 +38,60 @@ fn distinct(paths: impl IntoIterator<Item = String>) -> Result<Vec<String>, Refu
     Ok(out)
 }
 
-/// Whether the file's disk copy is at its path: a regular file of its size
-/// (resolved beneath the client's roots; anything else is "not on disk").
-fn on_disk(f: &FileStatus, roots: &Roots) -> bool {
-    let all: Vec<_> = roots.archive.iter().chain(&roots.recall).cloned().collect();
-    let Ok((dir, name)) = resolve_dir(Path::new(&f.path), &all, "archive") else {
-        return false;
-    };
-    matches!(dir.stat(&name), Ok(Some(st)) if is_regular(&st) && st.st_size as u64 == f.size)
+/// Directories resolved beneath roots, each once however many of its files
+/// a request names (a stage of 10,000 files of one directory resolves one).
+struct Dirs {
+    roots: Vec<PathBuf>,
+    what: &'static str,
+    resolved: HashMap<PathBuf, Result<Dir, String>>,
+}
+
+impl Dirs {
+    fn new(roots: Vec<PathBuf>, what: &'static str) -> Self {
+        Self {
+            roots,
+            what,
+            resolved: HashMap::new(),
+        }
+    }
+
+    /// The directory of `path` and the file's name, or why it is refused.
+    fn of(&mut self, path: &str) -> Result<(&Dir, OsString), String> {
+        let p = Path::new(path);
+        let (parent, name) = split(p).ok_or_else(|| format!("{path}: not a file path"))?;
+        let (roots, what) = (&self.roots, self.what);
+        let dir = self
+            .resolved
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| {
+                // The reason alone: the refusal names the first file asked.
+                resolve_dir(p, roots, what)
+                    .map(|(dir, _)| dir)
+                    .map_err(|e| {
+                        let prefix = format!("{path}: ");
+                        e.message
+                            .strip_prefix(&prefix)
+                            .unwrap_or(&e.message)
+                            .to_string()
+                    })
+            })
+            .as_ref()
+            .map_err(|why| format!("{path}: {why}"))?;
+        Ok((dir, name))
+    }
+
+    /// Whether the file's disk copy is at its path: a regular file of its
+    /// size (anything else is "not on disk").
+    fn holds(&mut self, f: &FileStatus) -> bool {
+        let Ok((dir, name)) = self.of(&f.path) else {
+            return false;
+        };
+        matches!(dir.stat(&name), Ok(Some(st)) if is_regular(&st) && st.st_size as u64 == f.size)
+    }
+}
+
+fn disk_roots(roots: &Roots) -> Vec<PathBuf> {
+    roots.archive.iter().chain(&roots.recall).cloned().collect()
 }
 
 impl Frontend {
@@ -53,16 +101,20 @@ impl Frontend {
         roots: &Roots,
     ) -> Result<stager::PathStatusReply, Refusal> {
         let paths = distinct(req.paths)?;
+        let mut found = self.db.files_by_paths(&roots.owner, &paths)?;
+        let ids: Vec<u64> = found.values().map(|f| f.id).collect();
+        let mut copies = self.db.copies_of_files(&ids)?;
+        let mut disk = Dirs::new(disk_roots(roots), "archive");
         let mut out = Vec::with_capacity(paths.len());
         for path in paths {
-            match self.db.file_by_path(&roots.owner, &path)? {
+            match found.remove(&path) {
                 Some(f) => {
-                    let copies = self.db.copies_of_files(&[f.id])?.remove(&f.id);
-                    let disk = on_disk(&f, roots);
+                    let on_disk = disk.holds(&f);
+                    let c = copies.remove(&f.id).unwrap_or_default();
                     out.push(stager::PathStatus {
                         path,
-                        on_disk: disk,
-                        file: Some(file_status(f, copies.unwrap_or_default())),
+                        on_disk,
+                        file: Some(file_status(f, c)),
                         error: None,
                     });
                 }
@@ -83,9 +135,10 @@ impl Frontend {
         roots: &Roots,
     ) -> Result<stager::EvictReply, Refusal> {
         let paths = distinct(req.paths)?;
+        let mut found = self.db.files_by_paths(&roots.owner, &paths)?;
         let mut results = Vec::with_capacity(paths.len());
         for path in paths {
-            let (file_id, outcome) = match self.db.file_by_path(&roots.owner, &path)? {
+            let (file_id, outcome) = match found.remove(&path) {
                 None => (0, Err("no such file or directory".to_string())),
                 Some(f) => (f.id, self.evict_one(&f, roots)),
             };
@@ -166,6 +219,9 @@ impl Frontend {
             .map(|f| (f.path.clone(), f.disk_lifetime_s))
             .collect();
         let paths = distinct(req.files.into_iter().map(|f| f.path))?;
+        let mut found = self.db.files_by_paths(&roots.owner, &paths)?;
+        let mut destinations = Dirs::new(roots.recall.clone(), "recall");
+        let mut disk = Dirs::new(disk_roots(roots), "archive");
         let mut entries = Vec::with_capacity(paths.len());
         for path in paths {
             let lifetime = match lifetimes.get(&path).copied().unwrap_or(0) {
@@ -181,16 +237,16 @@ impl Frontend {
             };
             // Staged into its own path: that must be a recall destination
             // of this client.
-            if let Err(e) = resolve_dir(Path::new(&path), &roots.recall, "recall") {
-                entry.error = Some(e.message);
+            if let Err(e) = destinations.of(&path) {
+                entry.error = Some(e);
                 entries.push(entry);
                 continue;
             }
-            match self.db.file_by_path(&roots.owner, &path)? {
+            match found.remove(&path) {
                 None => entry.error = Some("no such file or directory".into()),
                 Some(f) => {
                     entry.file_id = Some(f.id);
-                    entry.on_disk = on_disk(&f, roots);
+                    entry.on_disk = disk.holds(&f);
                     entry.error = match f.state {
                         _ if entry.on_disk => None,
                         _ if f.size == 0 => Some("an empty file is not kept on tape".into()),

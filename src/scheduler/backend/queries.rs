@@ -4,13 +4,13 @@
 use crate::scheduler::sql::{Conn, Row, Value, params};
 use crate::scheduler::*;
 
-const FILE_STATUS: &str =
+pub(super) const FILE_STATUS: &str =
     "SELECT f.id, f.path, f.size, f.state, f.crc32c, t.vid, t.fseq, t.block_id, f.error, f.owner,
             f.deleted IS NOT NULL, t.bad
      FROM archive_files f LEFT JOIN tape_files t ON t.file_id = f.id
          AND t.copy_nb = (SELECT MIN(c.copy_nb) FROM tape_files c WHERE c.file_id = f.id)";
 
-fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
+pub(super) fn file_row(r: &Row) -> Result<FileStatus, SchedulerError> {
     Ok(FileStatus {
         id: r.get(0)?,
         path: r.get(1)?,

@@ -5,28 +5,36 @@
 use crate::scheduler::sql::{Conn, params};
 use crate::scheduler::*;
 
-/// The client's newest live file archived from `path`.
-pub(super) fn file_by_path(
+/// The client's newest live file archived from each of `paths` (paths of
+/// no such file are missing from the answer), a chunk of paths per query.
+pub(super) fn files_by_paths(
     c: &mut dyn Conn,
     owner: &str,
-    path: &str,
-) -> Result<Option<FileStatus>, SchedulerError> {
-    let id: Option<u64> = c
-        .query_opt(
-            "SELECT MAX(id) FROM archive_files WHERE path = $1 AND owner = $2 AND deleted IS NULL",
-            params![path, owner],
-        )?
-        .map(|r| r.get::<Option<u64>>(0))
-        .transpose()?
-        .flatten();
-    match id {
-        Some(id) => Ok(
-            super::queries::file_status(c, Some(owner), &[id], Page::ALL)?
-                .into_iter()
-                .next(),
-        ),
-        None => Ok(None),
+    paths: &[String],
+) -> Result<std::collections::HashMap<String, FileStatus>, SchedulerError> {
+    use crate::scheduler::sql::Value;
+    let mut out: std::collections::HashMap<String, FileStatus> =
+        std::collections::HashMap::with_capacity(paths.len());
+    for chunk in paths.chunks(super::queue::INSERT_CHUNK) {
+        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+        let mut values = vec![Value::from(owner)];
+        values.extend(chunk.iter().map(|p| Value::from(p.as_str())));
+        let sql = format!(
+            "{} WHERE f.owner = $1 AND f.deleted IS NULL AND f.path IN ({})",
+            super::queries::FILE_STATUS,
+            list.join(", ")
+        );
+        for r in c.query(&sql, &values)? {
+            let f = super::queries::file_row(&r)?;
+            match out.get(&f.path) {
+                Some(have) if have.id >= f.id => {}
+                _ => {
+                    out.insert(f.path.clone(), f);
+                }
+            }
+        }
     }
+    Ok(out)
 }
 
 /// Records a stage request: each entry on disk is completed (and pinned),
@@ -302,12 +310,12 @@ pub(super) fn pinned(c: &mut dyn Conn, file_id: u64) -> Result<bool, SchedulerEr
 }
 
 impl StageRequests for super::SqlScheduler {
-    fn file_by_path(
+    fn files_by_paths(
         &mut self,
         owner: &str,
-        path: &str,
-    ) -> Result<Option<FileStatus>, SchedulerError> {
-        self.read(|c| file_by_path(c, owner, path))
+        paths: &[String],
+    ) -> Result<std::collections::HashMap<String, FileStatus>, SchedulerError> {
+        self.read(|c| files_by_paths(c, owner, paths))
     }
 
     fn create_stage(

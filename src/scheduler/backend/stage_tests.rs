@@ -36,10 +36,15 @@ fn a_stage_request_follows_its_recalls_and_only_its_requester_sees_it(b: Backend
     s.add_pool("default").unwrap();
     s.add_tape("V00001", "default", 1 << 40).unwrap();
     let ids = archive_all(&mut s, 3);
-    let f0 = s.file_by_path(LOCAL_OWNER, "/data/f0").unwrap().unwrap();
-    assert_eq!(f0.id, ids[0]);
+    let found = s
+        .files_by_paths(LOCAL_OWNER, &["/data/f0".into(), "/data/none".into()])
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found["/data/f0"].id, ids[0]);
     assert!(
-        s.file_by_path("bob", "/data/f0").unwrap().is_none(),
+        s.files_by_paths("bob", &["/data/f0".into()])
+            .unwrap()
+            .is_empty(),
         "not bob's"
     );
     let entries = [

@@ -40,3 +40,5 @@ CREATE INDEX stage_files_recall ON stage_files(recall_id);
 ALTER TABLE recall_queue ADD COLUMN started DOUBLE PRECISION;
 ALTER TABLE recall_queue ADD COLUMN finished DOUBLE PRECISION;
 CREATE INDEX archive_files_path ON archive_files(path, owner);
+-- A stage shares the queued recall of the same file to the same path.
+CREATE INDEX recall_queue_file ON recall_queue(file_id, state);
