@@ -194,7 +194,11 @@ pub async fn stage(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
         });
     }
     let requester = who.requester.clone();
-    let id = daemon(&app, move |c| c.bulk_stage(wanted, &requester)).await?;
+    let bulk = app.clone();
+    let id = daemon(&app, move |_| {
+        bulk.bulk_client.bulk_stage(wanted, &requester)
+    })
+    .await?;
     let location = format!("{}/stage/{id}", app.config.api_uri());
     let mut response = (StatusCode::CREATED, Json(json!({ "requestId": id }))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {

@@ -29,7 +29,14 @@ pub struct App {
     pub config: GatewayConfig,
     pub verifier: auth::Verifier,
     pub client: StagerClient,
+    /// For a bulk stage, which may take longer than the daemon's usual
+    /// answer: a client that gave up would leave a request it never
+    /// learnt the id of.
+    pub bulk_client: StagerClient,
 }
+
+/// How long a bulk stage may take to be answered (100,000 paths).
+const BULK_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -95,6 +102,10 @@ pub fn run(config_path: &std::path::Path) -> Result<(), GatewayError> {
     let verifier = auth::Verifier::new(&config).map_err(GatewayError::Setup)?;
     let app = Arc::new(App {
         client: StagerClient::with_endpoints(daemon.endpoints.clone(), daemon.timeout),
+        bulk_client: StagerClient::with_endpoints(
+            daemon.endpoints.clone(),
+            daemon.timeout.max(BULK_TIMEOUT),
+        ),
         verifier,
         config,
     });
