@@ -21,7 +21,7 @@ pub mod testdb;
 use crate::tape::format::LastFile;
 
 pub use backend::{SqlScheduler, SqliteScheduler};
-pub use policy::{MountPolicy, PoolDrives, PoolPolicy, QueuePolicy, Share};
+pub use policy::{MountPolicy, PoolDrives, PoolPolicy, QueueActivity, QueuePolicy, Share};
 pub use roles::{
     Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StageRequests,
     StagerRequests,
@@ -244,30 +244,6 @@ pub enum RecallEnd {
 /// The reason of a tape imported from outside the library until a drive
 /// has read its VOL1 (its first verification makes it active).
 pub const IMPORT_PENDING: &str = "imported: its VOL1 is read before it takes files";
-
-/// What a mount that ran out of work asks before keeping its tape (lazy
-/// dismount): how recent its queue's newest request is, and whether any
-/// other queue wants a drive.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QueueActivity {
-    /// When the newest request of the mount's queue (its tape's recalls,
-    /// or its pool's archives) was queued, seconds since the epoch.
-    pub latest: Option<f64>,
-    /// The time now, by the same clock.
-    pub now: f64,
-    /// Work of another queue that no mount serves is waiting.
-    pub others_waiting: bool,
-}
-
-impl QueueActivity {
-    /// Whether the tape stays (up to `keep` seconds after its last job):
-    /// while nobody else wants the drive, keeping it costs nothing and a
-    /// remount costs what `keep` is set to; when others wait, only while
-    /// requests for it came within `keep` (work keeps coming).
-    pub fn keeps_tape(&self, keep: f64) -> bool {
-        !self.others_waiting || self.latest.is_some_and(|t| self.now - t < keep)
-    }
-}
 
 /// What background sessions (verify, a repack's reads) yield to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
