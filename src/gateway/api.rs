@@ -284,17 +284,28 @@ async fn check_in_request(
     Ok(())
 }
 
+/// The requester and the paths of a cancel or release: a body of paths,
+/// each in the request (else the API's 400 and no change).
+async fn paths_in_request(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    id: &str,
+    body: Body,
+) -> Result<(String, Vec<String>), Problem> {
+    let raw = read_body(app, body).await;
+    let who = identity(app, headers)?;
+    let paths = paths_field(&parse(raw)?)?;
+    check_in_request(app, id, &who.requester, &paths).await?;
+    Ok((who.requester, paths))
+}
+
 pub async fn stage_cancel(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let raw = read_body(&app, body).await;
-    let who = identity(&app, &headers)?;
-    let paths = paths_field(&parse(raw)?)?;
-    check_in_request(&app, &id, &who.requester, &paths).await?;
-    let requester = who.requester.clone();
+    let (requester, paths) = paths_in_request(&app, &headers, &id, body).await?;
     daemon(&app, move |c| c.stage_cancel(&id, &requester, paths)).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -316,11 +327,7 @@ pub async fn release(
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let raw = read_body(&app, body).await;
-    let who = identity(&app, &headers)?;
-    let paths = paths_field(&parse(raw)?)?;
-    check_in_request(&app, &id, &who.requester, &paths).await?;
-    let requester = who.requester.clone();
+    let (requester, paths) = paths_in_request(&app, &headers, &id, body).await?;
     daemon(&app, move |c| c.stage_release(&id, &requester, paths)).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -254,6 +254,13 @@ pub(super) fn cancel(
                 params![id, p.as_str()],
             )?;
         }
+    }
+    unpin(c, id, &paths)
+}
+
+/// Drops the pins of `paths` of the request (checked to be in it).
+fn unpin(c: &mut dyn Conn, id: &str, paths: &[String]) -> Result<(), SchedulerError> {
+    for p in paths {
         c.execute(
             "UPDATE stage_files SET released = 1 WHERE request_id = $1 AND path = $2",
             params![id, p.as_str()],
@@ -272,13 +279,7 @@ pub(super) fn release(
 ) -> Result<(), SchedulerError> {
     visible(c, id, owner, requester)?;
     check_paths(c, id, paths)?;
-    for p in paths {
-        c.execute(
-            "UPDATE stage_files SET released = 1 WHERE request_id = $1 AND path = $2",
-            params![id, p.as_str()],
-        )?;
-    }
-    Ok(())
+    unpin(c, id, paths)
 }
 
 /// Cancels what is left of the request and forgets it.
