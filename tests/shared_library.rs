@@ -47,9 +47,18 @@ fn two_hosts(first: Install, scheduler: &str) {
             scheduler,
             "--drive-prefix",
             "b",
+            // Its own name in the shared catalogue, as every host of a
+            // site has: with the first's, each would close the other's
+            // mounts as those of drives it no longer has.
+            "--host",
+            "second",
         ])
         .arg("--library")
         .arg(&library)
+        // A site's roots are the same on every host: either host's drive
+        // may serve the recall, into the first's directory.
+        .arg("--recall-root")
+        .arg(first.path())
         .output()
         .unwrap();
     assert!(
@@ -83,7 +92,7 @@ fn two_hosts(first: Install, scheduler: &str) {
         || first.state_of(id).state == "on_tape",
     );
     assert_eq!(second.state_of(id).state, "on_tape", "one catalogue");
-    let dest = second.path().join("back");
+    let dest = first.path().join("back");
     second.ok(
         "stager",
         &["recall", &id.to_string(), dest.to_str().unwrap(), "--wait"],
