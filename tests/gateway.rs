@@ -373,3 +373,51 @@ fn every_endpoint_through_curl_and_every_bad_request_gets_the_apis_error() {
     assert_eq!(recalls(&install), before, "no bad request queued anything");
     assert!(gw.log().contains("status=413"), "each request logged");
 }
+
+/// Stage requests live in the catalogue: a gateway killed right after it
+/// took one loses nothing, and another gateway of the site answers for it.
+#[test]
+fn a_gateway_killed_after_a_stage_loses_nothing_and_another_answers_for_it() {
+    let install = Install::with_args(1, 2, &["--gateway"]);
+    let _daemon = install.start();
+    let first = Gateway::start(&install);
+    let mut config: toml::Table = std::fs::read_to_string(&first.config)
+        .unwrap()
+        .parse()
+        .unwrap();
+    config["gateway"]["listen"] = toml::Value::String(format!("127.0.0.1:{}", common::free_port()));
+    let other = install.path().join("tapegw2.toml");
+    std::fs::write(&other, toml::to_string(&config).unwrap()).unwrap();
+    let second = Gateway::start_with(&install, &other);
+
+    let paths = archived_then_evicted(&install, 3);
+    let token = first.token("storage.stage:/", "fts");
+    let body = json!({ "files": paths.iter().map(|p| json!({ "path": p })).collect::<Vec<_>>() });
+    let created = first.curl(
+        "POST",
+        "/api/v1/stage",
+        Some(&token),
+        Some(&body.to_string()),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["requestId"].as_str().unwrap().to_string();
+    drop(first); // SIGKILL
+    let url = format!("/api/v1/stage/{id}");
+    let mut status = Value::Null;
+    install.wait_for("the stage, through the other gateway", LONG, || {
+        status = second.curl("GET", &url, Some(&token), None).json();
+        status.get("completedAt").is_some()
+    });
+    assert!(
+        status["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["state"] == "COMPLETED"),
+        "{status}"
+    );
+    for (i, p) in paths.iter().enumerate() {
+        assert!(same_bytes(p, 100 + i as u64), "{p}");
+    }
+    assert_eq!(second.curl("DELETE", &url, Some(&token), None).status, 200);
+}

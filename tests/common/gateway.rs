@@ -32,14 +32,19 @@ impl Answer {
 
 impl Gateway {
     pub fn start(install: &Install) -> Self {
-        let config = install.path().join("tapegw.toml");
+        Self::start_with(install, &install.path().join("tapegw.toml"))
+    }
+
+    /// A gateway of the installation with another config (another port).
+    pub fn start_with(install: &Install, config: &std::path::Path) -> Self {
+        let config = config.to_path_buf();
         let text = std::fs::read_to_string(&config).expect("tapegw.toml (init --gateway)");
         let table: toml::Table = text.parse().expect("tapegw.toml");
         let listen = table["gateway"]["listen"]
             .as_str()
             .expect("listen")
             .to_string();
-        let log = install.path().join("tapegw.log");
+        let log = config.with_extension("log");
         let out = std::fs::File::create(&log).expect("gateway log");
         let child = Command::new(bin("tapegw"))
             .args(["run", "--config"])
