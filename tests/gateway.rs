@@ -392,15 +392,7 @@ fn a_gateway_killed_after_a_stage_loses_nothing_and_another_answers_for_it() {
 
     let paths = archived_then_evicted(&install, 3);
     let token = first.token("storage.stage:/", "fts");
-    let body = json!({ "files": paths.iter().map(|p| json!({ "path": p })).collect::<Vec<_>>() });
-    let created = first.curl(
-        "POST",
-        "/api/v1/stage",
-        Some(&token),
-        Some(&body.to_string()),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.json()["requestId"].as_str().unwrap().to_string();
+    let id = first.stage(&token, &paths);
     drop(first); // SIGKILL
     let url = format!("/api/v1/stage/{id}");
     let mut status = Value::Null;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::gateway::Gateway;
 use common::{Install, pattern};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const FILES: usize = 10_000;
 const TAPES: usize = 20;
@@ -51,15 +51,7 @@ fn a_stage_of_ten_thousand_files_on_twenty_tapes_costs_at_most_twenty_mounts() {
     let before = mounts("read_mounts");
 
     let token = gw.token("storage.stage:/", "fts");
-    let body = json!({ "files": paths.iter().map(|p| json!({ "path": p })).collect::<Vec<_>>() });
-    let created = gw.curl(
-        "POST",
-        "/api/v1/stage",
-        Some(&token),
-        Some(&body.to_string()),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.json()["requestId"].as_str().unwrap().to_string();
+    let id = gw.stage(&token, &paths);
     let mut status = Value::Null;
     install.wait_for("10,000 staged files", Duration::from_secs(600), || {
         status = gw

@@ -92,15 +92,22 @@ fn parse(bytes: Result<Vec<u8>, Problem>) -> Result<Value, Problem> {
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "Malformed JSON", e.to_string()))
 }
 
-/// `paths`: a non-empty array of strings, each normalised.
-fn paths_field(body: &Value) -> Result<Vec<String>, Problem> {
-    let list = body
-        .get("paths")
+/// A field that must be a non-empty array (the API's validation error
+/// otherwise).
+fn array_field<'a>(body: &'a Value, name: &str) -> Result<&'a Vec<Value>, Problem> {
+    body.get(name)
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
         .ok_or_else(|| {
-            Problem::validation("paths - Field does not exist or is not a valid non-empty array")
-        })?;
+            Problem::validation(format!(
+                "{name} - Field does not exist or is not a valid non-empty array"
+            ))
+        })
+}
+
+/// `paths`: a non-empty array of strings, each normalised.
+fn paths_field(body: &Value) -> Result<Vec<String>, Problem> {
+    let list = array_field(body, "paths")?;
     list.iter()
         .map(|p| {
             let p = p
@@ -156,13 +163,7 @@ pub async fn stage(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
     let raw = read_body(&app, body).await;
     let who = identity(&app, &headers)?;
     let body = parse(raw)?;
-    let files = body
-        .get("files")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            Problem::validation("files - Field does not exist or is not a valid non-empty array")
-        })?;
+    let files = array_field(&body, "files")?;
     let mut wanted = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let path = f
@@ -361,13 +362,7 @@ pub async fn archive_info(State(app): State<Arc<App>>, headers: HeaderMap, body:
     let raw = read_body(&app, body).await;
     let who = identity(&app, &headers)?;
     let body = parse(raw)?;
-    let list = body
-        .get("paths")
-        .and_then(Value::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            Problem::validation("paths - Field does not exist or is not a valid non-empty array")
-        })?;
+    let list = array_field(&body, "paths")?;
     // Too many paths is no error: the answer covers those it could fetch.
     let list = &list[..list.len().min(crate::messaging::stager_client::MAX_PATHS)];
     // Answered in the order asked; the daemon is asked about the paths

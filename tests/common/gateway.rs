@@ -135,6 +135,26 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// A stage of `paths` (201 asserted); the request's id.
+    pub fn stage(&self, token: &str, paths: &[String]) -> String {
+        let body = serde_json::json!({
+            "files": paths.iter().map(|p| serde_json::json!({ "path": p })).collect::<Vec<_>>()
+        });
+        let created = self.curl(
+            "POST",
+            "/api/v1/stage",
+            Some(token),
+            Some(&body.to_string()),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.json()["requestId"]
+            .as_str()
+            .expect("requestId")
+            .to_string()
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
