@@ -55,6 +55,9 @@ pub struct Config {
     pub verify: VerifyConfig,
     #[serde(default, skip_serializing_if = "is_default")]
     pub repack: RepackConfig,
+    /// The disk buffer's watermarks (absent: nothing evicted unless asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<DiskBufferConfig>,
     /// Test scaffolding: the daemon's sessions' scheduler connections made
     /// slow or failing (see `crate::faults`). Never set in production.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -228,6 +231,8 @@ mod client;
 pub mod security;
 pub use security::SecurityConfig;
 mod defaults;
+pub mod disk_buffer;
+pub use disk_buffer::DiskBufferConfig;
 mod library;
 pub use library::{LibraryConfig, LibraryKind};
 mod repack;
@@ -296,6 +301,9 @@ impl Config {
                 "repack.buffer_dir",
                 format!("expected an absolute path, got {}", dir.display()),
             ));
+        }
+        if let Some(Err((key, message))) = self.buffer.as_ref().map(DiskBufferConfig::check) {
+            return Err(bad(key, message));
         }
         let s = &self.session;
         if s.block_size.0 < 80 || s.block_size.0 > MAX_BLOCK_SIZE {

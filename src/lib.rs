@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod disk_buffer;
 pub mod faults;
 pub mod gateway;
 pub mod library;

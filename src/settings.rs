@@ -83,6 +83,7 @@ pub fn mount_policy(s: &SchedulerConfig) -> MountPolicy {
                 weight: c.weight,
             })
             .collect(),
+        recall_room: None,
     }
 }
 

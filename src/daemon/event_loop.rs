@@ -419,6 +419,7 @@ impl EventLoop {
     fn ask_for_mounts(&mut self) {
         let mut policy = crate::settings::mount_policy(&self.config.scheduler);
         policy.repack_max_drives = self.config.repack.max_drives;
+        policy.recall_room = crate::disk_buffer::recall_room(&self.config);
         for drive in self.catalogue.mount_requests(Instant::now()) {
             // A drive a background session gave up serves user work first.
             let policy = if self.catalogue.user_turn(&drive) {

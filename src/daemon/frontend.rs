@@ -14,7 +14,7 @@ use crate::messaging::refusal::{ErrorCode, Refusal};
 use crate::proto::stager::{self, StagerReply, StagerRequest, stager_reply, stager_request};
 use crate::scheduler::{LOCAL_OWNER, StagerRequests};
 
-mod checks;
+pub(super) mod checks;
 mod listings;
 mod staging;
 

@@ -370,6 +370,10 @@ fn init_unchecked(dir: &Path, options: &InitOptions) -> Result<Planned, InitErro
         metrics: Default::default(),
         verify: Default::default(),
         repack: Default::default(),
+        // Kept between watermarks only where an operator says which
+        // filesystem is the buffer: one shared with anything else (a
+        // test's /tmp) may be fuller than any watermark for other reasons.
+        buffer: None,
         test_faults: Default::default(),
     };
 

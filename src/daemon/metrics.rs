@@ -62,6 +62,9 @@ pub struct Metrics {
     positioning_seconds: Histogram,
     watchdog_kills: Counter,
     preemptions: Counter,
+    evicted_files: Counter,
+    evicted_bytes: Counter,
+    buffer_bytes: Family<Labels, Gauge>,
     queue_files: Family<Labels, Gauge>,
     queue_bytes: Family<Labels, Gauge>,
     queue_oldest: Family<Labels, Gauge<f64, AtomicU64>>,
@@ -88,6 +91,9 @@ impl Metrics {
             positioning_seconds: times(),
             watchdog_kills: Counter::default(),
             preemptions: Counter::default(),
+            evicted_files: Counter::default(),
+            evicted_bytes: Counter::default(),
+            buffer_bytes: Family::default(),
             queue_files: Family::default(),
             queue_bytes: Family::default(),
             queue_oldest: Family::default(),
@@ -137,6 +143,21 @@ impl Metrics {
             "preemptions",
             "Background sessions asked to yield their drive to user work",
             m.preemptions.clone(),
+        );
+        registry.register(
+            "buffer_evicted_files",
+            "Disk copies the buffer's collector evicted",
+            m.evicted_files.clone(),
+        );
+        registry.register(
+            "buffer_evicted_bytes",
+            "Bytes of disk copies the buffer's collector evicted",
+            m.evicted_bytes.clone(),
+        );
+        registry.register(
+            "buffer_bytes",
+            "The disk buffer: capacity, used, and bytes pinned, not yet on tape, reserved for recalls, evicted",
+            m.buffer_bytes.clone(),
         );
         registry.register(
             "queue_files",
@@ -240,6 +261,33 @@ impl Metrics {
         self.watchdog_kills.inc();
     }
 
+    fn scrape_buffer(&self, db: &mut dyn Scheduler, path: &std::path::Path) {
+        let (Ok(space), Ok(u)) = (
+            crate::disk_buffer::Space::of(path),
+            db.buffer_usage(&path.display().to_string()),
+        ) else {
+            return;
+        };
+        for (what, n) in [
+            ("capacity", space.capacity),
+            ("used", space.used),
+            ("pinned", u.pinned_bytes),
+            ("not_on_tape", u.unmigrated_bytes),
+            ("reserved", u.reserved_bytes),
+            ("evicted", u.evicted_bytes),
+        ] {
+            self.buffer_bytes
+                .get_or_create(&labels(&[("what", what)]))
+                .set(n as i64);
+        }
+    }
+
+    /// The collector evicted a disk copy.
+    pub fn evicted(&self, bytes: u64) {
+        self.evicted_files.inc();
+        self.evicted_bytes.inc_by(bytes);
+    }
+
     pub fn preempted(&self) {
         self.preemptions.inc();
     }
@@ -249,8 +297,12 @@ impl Metrics {
         &self,
         db: Option<&mut Box<dyn Scheduler>>,
         library: &crate::library::client::ControllerClient,
+        buffer: Option<&std::path::Path>,
     ) -> String {
         if let Some(db) = db {
+            if let Some(path) = buffer {
+                self.scrape_buffer(&mut **db, path);
+            }
             if let Ok(queues) = db.queues() {
                 self.queue_files.clear();
                 self.queue_bytes.clear();
@@ -315,6 +367,7 @@ pub fn serve(
     library: crate::library::client::ControllerClient,
 ) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind(listen)?;
+    let buffer = crate::disk_buffer::path(&config);
     tracing::info!(listen, "metrics endpoint ready");
     let state: Mutex<(
         Option<Box<dyn Scheduler>>,
@@ -328,7 +381,7 @@ pub fn serve(
             if db.is_none() {
                 *db = crate::settings::open_scheduler(&config).ok();
             }
-            metrics.scrape(db.as_mut(), library)
+            metrics.scrape(db.as_mut(), library, buffer.as_deref())
         }),
     )
 }

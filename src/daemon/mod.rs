@@ -3,8 +3,10 @@
 //! starts the frontend and scheduler threads and runs the event loop.
 
 pub mod admin;
+pub mod buffer_collector;
 pub mod catalogue;
 pub mod drives_down;
+mod eviction;
 pub mod event_loop;
 pub mod forker;
 pub mod frontend;
@@ -258,8 +260,29 @@ pub fn run(config: Config, config_path: &Path) -> Result<i32, DaemonError> {
         }
         None => None,
     };
+    let collector = match (&config.buffer, crate::disk_buffer::path(&config)) {
+        (Some(b), Some(path)) => Some(
+            buffer_collector::CollectorHandle::spawn(buffer_collector::Collector {
+                db: crate::settings::open_scheduler(&config)?,
+                path,
+                high: b.high_watermark,
+                low: b.low_watermark,
+                interval: b.collect_interval.0,
+                roots: all_roots(&config, |c| &c.archive_roots, &config.paths.archive_roots)
+                    .into_iter()
+                    .map(std::path::PathBuf::from)
+                    .collect(),
+                metrics: metrics.clone(),
+            })
+            .map_err(DaemonError::Thread)?,
+        ),
+        _ => None,
+    };
     let (end, io) = EventLoop::new(config, config_path.to_path_buf(), host, io, metrics).run();
 
+    if let Some(c) = collector {
+        c.stop();
+    }
     io.frontend.stop();
     io.scheduler.stop();
     io.library.stop();
@@ -345,6 +368,13 @@ pub fn session_spec(
         keep_mounted_ms: config.scheduler.keep_mounted.0.as_millis() as u64,
         time_model: config.library.time_model.clone().unwrap_or_default(),
         time_scale: config.library.time_scale,
+        buffer_path: crate::disk_buffer::path(config)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        buffer_high_watermark: config
+            .buffer
+            .as_ref()
+            .map_or(0, |b| u32::from(b.high_watermark.0)),
         sessions_endpoint: config.sessions_endpoint(),
         mount_id,
         vid: vid.to_string(),

@@ -15,6 +15,7 @@ use super::*;
 mod admin;
 mod classes;
 mod deletion;
+mod disk_buffer;
 mod enqueue;
 mod fallback;
 mod media;
@@ -139,8 +140,9 @@ impl SessionWork for SqlScheduler {
         mount_id: u64,
         max_files: u64,
         max_bytes: u64,
+        room: Option<BufferRoom>,
     ) -> Result<Vec<RecallJob>, SchedulerError> {
-        self.write(|c| queue::fetch_recall_jobs(c, mount_id, max_files, max_bytes))
+        self.write(|c| queue::fetch_recall_jobs(c, mount_id, max_files, max_bytes, room))
     }
 
     fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError> {
@@ -228,6 +230,28 @@ impl SessionWork for SqlScheduler {
 
     fn queue_activity(&mut self, mount_id: u64) -> Result<QueueActivity, SchedulerError> {
         self.read(|c| queries::queue_activity(c, mount_id))
+    }
+}
+
+impl BufferKeeping for SqlScheduler {
+    fn eviction_candidates(
+        &mut self,
+        beneath: &str,
+        limit: u64,
+    ) -> Result<Vec<EvictionCandidate>, SchedulerError> {
+        self.read(|c| disk_buffer::candidates(c, beneath, limit))
+    }
+
+    fn claim_eviction(&mut self, file_id: u64) -> Result<EvictionClaim, SchedulerError> {
+        self.write(|c| disk_buffer::claim(c, file_id))
+    }
+
+    fn unclaim_eviction(&mut self, file_id: u64) -> Result<(), SchedulerError> {
+        self.write(|c| disk_buffer::unclaim(c, file_id))
+    }
+
+    fn buffer_usage(&mut self, beneath: &str) -> Result<BufferUsage, SchedulerError> {
+        self.read(|c| disk_buffer::usage(c, beneath))
     }
 }
 

@@ -23,19 +23,22 @@ use crate::tape::format::LastFile;
 pub use backend::{SqlScheduler, SqliteScheduler};
 pub use policy::{MountPolicy, PoolDrives, PoolPolicy, QueueActivity, QueuePolicy, Share};
 pub use roles::{
-    Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StageRequests,
-    StagerRequests,
+    Administration, BufferKeeping, MetricsSource, MountSelection, Scheduler, SessionWork,
+    StageRequests, StagerRequests,
 };
 
 /// Every role's trait, for code that calls the scheduler's methods on a
 /// concrete backend (tools, tests).
 pub mod prelude {
     pub use super::roles::{
-        Administration, MetricsSource, MountSelection, Scheduler, SessionWork, StageRequests,
-        StagerRequests,
+        Administration, BufferKeeping, MetricsSource, MountSelection, Scheduler, SessionWork,
+        StageRequests, StagerRequests,
     };
 }
-pub use staging::{StageEntry, StageFileState, StageFileStatus, StageStatus};
+pub use staging::{
+    BufferRoom, BufferUsage, EvictionCandidate, EvictionClaim, StageEntry, StageFileState,
+    StageFileStatus, StageStatus,
+};
 pub use states::{FileState, MountKind, RecallState, TapeState};
 
 #[derive(Debug, thiserror::Error)]

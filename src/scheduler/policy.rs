@@ -75,6 +75,9 @@ pub struct MountPolicy {
     pub cost: MountCost,
     /// Groups of pools that split contended drives by weight.
     pub shares: Vec<Share>,
+    /// The disk buffer recalls write into, when it is kept between
+    /// watermarks: a tape is mounted to recall only if a file fits.
+    pub recall_room: Option<super::BufferRoom>,
 }
 
 /// A group of pools sharing drives (`[[scheduler.shares]]`).
@@ -148,6 +151,7 @@ impl MountPolicy {
             background: true,
             cost: MountCost::default(),
             shares: Vec::new(),
+            recall_room: None,
         }
     }
 
@@ -184,6 +188,7 @@ impl MountPolicy {
             background: false,
             cost: self.cost,
             shares: self.shares.clone(),
+            recall_room: self.recall_room,
         }
     }
 

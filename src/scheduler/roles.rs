@@ -18,12 +18,15 @@ pub trait SessionWork: Send {
         max_files: u64,
         max_bytes: u64,
     ) -> Result<Vec<ArchiveJob>, SchedulerError>;
-    /// As `fetch_archive_jobs`, in fSeq order.
+    /// As `fetch_archive_jobs`, in fSeq order; with a disk buffer kept
+    /// between watermarks, only files that fit in its room (none, if none
+    /// does: the rest wait queued).
     fn fetch_recall_jobs(
         &mut self,
         mount_id: u64,
         max_files: u64,
         max_bytes: u64,
+        room: Option<BufferRoom>,
     ) -> Result<Vec<RecallJob>, SchedulerError>;
     /// The files a verify mount reads (all live ones, or its sample).
     fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError>;
@@ -145,9 +148,27 @@ pub trait StageRequests: Send {
     fn pinned(&mut self, file_id: u64) -> Result<bool, SchedulerError>;
 }
 
+/// The disk buffer's collector, `stager evict` and `tapeadmin buffer`.
+pub trait BufferKeeping: Send {
+    /// Up to `limit` disk copies beneath the directory `beneath` that may
+    /// be evicted (on tape, not pinned), least recently used first.
+    fn eviction_candidates(
+        &mut self,
+        beneath: &str,
+        limit: u64,
+    ) -> Result<Vec<EvictionCandidate>, SchedulerError>;
+    /// Records the file's disk copy evicted if it may go: called before
+    /// the copy is removed, so no stage request pins it meanwhile.
+    fn claim_eviction(&mut self, file_id: u64) -> Result<EvictionClaim, SchedulerError>;
+    /// A claimed copy was kept after all.
+    fn unclaim_eviction(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    /// The files beneath `beneath` by what holds them on disk.
+    fn buffer_usage(&mut self, beneath: &str) -> Result<BufferUsage, SchedulerError>;
+}
+
 /// What stagers ask through the frontend: queue work, see files, recalls
 /// and tapes.
-pub trait StagerRequests: StageRequests + Send {
+pub trait StagerRequests: StageRequests + BufferKeeping + Send {
     /// Queues files for migration in one transaction; returns their ids in
     /// order. Each file belongs to its `owner`.
     fn queue_archive(

@@ -72,3 +72,51 @@ impl StageStatus {
         )
     }
 }
+
+/// What recalls may write into the disk buffer: the bytes below its high
+/// watermark (`limit`) less what is on it now (`used`, from the
+/// filesystem); the catalogue takes off what mounts were given to recall
+/// and have not finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferRoom {
+    pub limit: u64,
+    pub used: u64,
+}
+
+/// A disk copy the collector may evict: on tape, not pinned, not evicted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvictionCandidate {
+    pub file_id: u64,
+    pub path: String,
+    pub size: u64,
+    pub crc32c: Option<u32>,
+}
+
+/// Whether a file's disk copy may go now (the catalogue records it gone
+/// before it is removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvictionClaim {
+    Claimed,
+    /// Its only copy: not (or no longer) on tape.
+    NotOnTape(super::FileState),
+    Pinned,
+    /// Recorded evicted already.
+    Evicted,
+}
+
+/// The disk buffer as the catalogue sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferUsage {
+    /// Disk copies a stage request pins.
+    pub pinned_files: u64,
+    pub pinned_bytes: u64,
+    /// Files not yet on tape: their disk copy is their only one.
+    pub unmigrated_files: u64,
+    pub unmigrated_bytes: u64,
+    /// Recalls given to mounts and not finished: space they will take.
+    pub reserved_files: u64,
+    pub reserved_bytes: u64,
+    /// Files on tape whose disk copy is evicted.
+    pub evicted_files: u64,
+    pub evicted_bytes: u64,
+}

@@ -94,7 +94,7 @@ knobs! {
     }
     fetch {
     fn fetch_archive_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<ArchiveJob>, SchedulerError>;
-    fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64) -> Result<Vec<RecallJob>, SchedulerError>;
+    fn fetch_recall_jobs(&mut self, mount_id: u64, max_files: u64, max_bytes: u64, room: Option<BufferRoom>) -> Result<Vec<RecallJob>, SchedulerError>;
     }
     close {
     }
@@ -110,6 +110,20 @@ knobs! {
     fn delete_stage(&mut self, id: &str, owner: &str, requester: &str) -> Result<(), SchedulerError>;
     fn release_stage(&mut self, id: &str, owner: &str, requester: &str, paths: &[String]) -> Result<(), SchedulerError>;
     fn pinned(&mut self, file_id: u64) -> Result<bool, SchedulerError>;
+    }
+    fetch {
+    }
+    close {
+    }
+}
+
+knobs! {
+    BufferKeeping
+    plain {
+    fn eviction_candidates(&mut self, beneath: &str, limit: u64) -> Result<Vec<EvictionCandidate>, SchedulerError>;
+    fn claim_eviction(&mut self, file_id: u64) -> Result<EvictionClaim, SchedulerError>;
+    fn unclaim_eviction(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    fn buffer_usage(&mut self, beneath: &str) -> Result<BufferUsage, SchedulerError>;
     }
     fetch {
     }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::unbounded;
 
 use super::access_order::AccessOrder;
+use crate::config::disk_buffer::Percent;
 use super::disk_write::{DiskWritePool, DiskWriteTask, Writers};
 use super::injector::TaskInjector;
 use super::memory::BlockPool;
@@ -36,9 +37,17 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     // recommended access order is worked out on.
     let drive = ctx.open_drive();
     let mut access = access_profile(spec, &drive.info().model).map(AccessOrder::new);
+    // Each batch reserves its room in the disk buffer, measured afresh.
+    let buffer = (!spec.buffer_path.is_empty()).then(|| {
+        let high = u8::try_from(spec.buffer_high_watermark).unwrap_or(100).min(100);
+        (std::path::PathBuf::from(&spec.buffer_path), Percent(high))
+    });
     let (injector, mut feed) = TaskInjector::new(
         move |files, bytes| {
-            let jobs = injector_db.fetch_recall_jobs(mount_id, files, bytes)?;
+            let room = buffer
+                .as_ref()
+                .map(|(path, high)| crate::disk_buffer::room(path, *high));
+            let jobs = injector_db.fetch_recall_jobs(mount_id, files, bytes, room)?;
             Ok(match &mut access {
                 Some(order) => order.order(jobs),
                 None => jobs,

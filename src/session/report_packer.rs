@@ -442,7 +442,7 @@ mod tests {
             })
             .collect();
         let recall = db.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
-        db.fetch_recall_jobs(recall.id, 10, u64::MAX).unwrap();
+        db.fetch_recall_jobs(recall.id, 10, u64::MAX, None).unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         let packer = std::thread::spawn(move || {
             let summary = run_recall_packer(&mut db, recall.id, 2, rx);

@@ -34,7 +34,8 @@ impl EventLoop {
         }
         self.preemption.outstanding = true;
         self.preemption.next = Some(now + self.config.scheduler.poll_interval.0);
-        let policy = crate::settings::mount_policy(&self.config.scheduler);
+        let mut policy = crate::settings::mount_policy(&self.config.scheduler);
+        policy.recall_room = crate::disk_buffer::recall_room(&self.config);
         self.io.scheduler.user_work_due(policy);
     }
 

@@ -68,7 +68,7 @@ fn well_formed<'a>(path: &'a str, what: &str) -> Result<&'a Path, Refusal> {
 }
 
 /// `resolve` for a path as the client gave it (checked well formed).
-pub(super) fn resolve_dir(
+pub(in crate::daemon) fn resolve_dir(
     path: &Path,
     roots: &[PathBuf],
     what: &'static str,

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::checks::resolve_dir;
@@ -157,55 +156,13 @@ impl Frontend {
 
     /// Ok(true): removed now; Ok(false): it was gone already.
     fn evict_one(&mut self, f: &FileStatus, roots: &Roots) -> Result<bool, String> {
-        if f.state != FileState::OnTape {
-            return Err(format!(
-                "not on tape ({}): its disk copy is its only one",
-                f.state
-            ));
-        }
-        if self.db.pinned(f.id).map_err(|e| e.to_string())? {
-            return Err("pinned by a stage request".into());
-        }
-        let (dir, name) =
-            resolve_dir(Path::new(&f.path), &roots.archive, "archive").map_err(|e| e.message)?;
-        let Some(before) = dir.stat(&name).map_err(|e| e.to_string())? else {
-            return Ok(false);
+        let copy = crate::daemon::eviction::DiskCopy {
+            file_id: f.id,
+            path: &f.path,
+            size: f.size,
+            crc32c: f.crc32c,
         };
-        // Only the archived file itself: same size and checksum, so a file
-        // written at the same path since is never lost.
-        if !is_regular(&before) || before.st_size as u64 != f.size {
-            return Err(
-                "the file at this path is not the archived one (its size differs): kept".into(),
-            );
-        }
-        let mut file = dir.open_read(&name).map_err(|e| e.to_string())?;
-        let mut crc = 0u32;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| format!("cannot read it: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            crc = crc32c::crc32c_append(crc, &buf[..n]);
-        }
-        if Some(crc) != f.crc32c {
-            return Err(
-                "the file at this path is not the archived one (its checksum differs): kept".into(),
-            );
-        }
-        let now = dir.stat(&name).map_err(|e| e.to_string())?;
-        if now.map(|s| (s.st_dev, s.st_ino)) != Some((before.st_dev, before.st_ino)) {
-            return Err("the file changed while it was checked; ask again".into());
-        }
-        nix::unistd::unlinkat(
-            dir.fd(),
-            name.as_os_str(),
-            nix::unistd::UnlinkatFlags::NoRemoveDir,
-        )
-        .map_err(|e| format!("cannot remove it: {e}"))?;
-        Ok(true)
+        crate::daemon::eviction::evict(&mut *self.db, &copy, &roots.archive)
     }
 
     pub(super) fn bulk_stage(

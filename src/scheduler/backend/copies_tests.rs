@@ -48,7 +48,7 @@ pub(super) fn two_copies(s: &mut SqlScheduler, n: u64) -> Vec<u64> {
 fn read_fails(s: &mut SqlScheduler, drive: &str, vid: &str, end: RecallEnd) {
     let m = s.next_mount("h", drive, &policy()).unwrap().unwrap();
     assert_eq!((m.kind, m.vid.as_str()), (MountKind::Recall, vid));
-    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap();
     assert_eq!(jobs.len(), 1);
     s.report_recalls(m.id, &[(jobs[0].recall_id, end)]).unwrap();
     s.end_mount(m.id).unwrap();
@@ -92,7 +92,7 @@ fn a_failed_copy_passes_the_recall_to_the_next(b: Backend) {
     // is not blamed): every copy failed, with every reason.
     s.set_tape_state("V00001", TapeState::Active, "").unwrap();
     let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
-    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap();
     let first = jobs
         .iter()
         .find(|j| j.recall_id == ticket.recall_id)
@@ -159,7 +159,7 @@ fn run_repacks(
         };
         match m.kind {
             MountKind::Repack => {
-                let jobs = s.fetch_recall_jobs(m.id, 100, u64::MAX).unwrap();
+                let jobs = s.fetch_recall_jobs(m.id, 100, u64::MAX, None).unwrap();
                 assert!(jobs.iter().all(|j| j.destination.starts_with("/buffer/")));
                 if !killed {
                     // The session dies before its report: all read again.
@@ -187,7 +187,7 @@ fn run_repacks(
             }
             MountKind::Recall => {
                 // A user's recall, served from the new copy.
-                let jobs = s.fetch_recall_jobs(m.id, 100, u64::MAX).unwrap();
+                let jobs = s.fetch_recall_jobs(m.id, 100, u64::MAX, None).unwrap();
                 assert!(jobs.iter().all(|j| !j.destination.starts_with("/buffer/")));
                 let done: Vec<_> = jobs
                     .iter()

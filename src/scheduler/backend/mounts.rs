@@ -175,7 +175,7 @@ pub(super) fn next_mount(
         pool_drives(c)?
     };
     for q in rank_shared(candidates(c)?, policy, t, &drives) {
-        if backing_off(c, &q, policy.empty_backoff, t)? {
+        if backing_off(c, &q, policy.empty_backoff, t)? || !fits(c, &q, policy)? {
             continue;
         }
         let Some((vid, pool)) = target(c, &q, generation)? else {
@@ -196,6 +196,17 @@ pub(super) fn next_mount(
     super::verify::next_verify_mount(c, host, drive, generation)
 }
 
+/// A recall queue is worth a mount only if one of its files fits in the
+/// disk buffer's room (the rest wait queued, never fail for space).
+fn fits(c: &mut dyn Conn, q: &Candidate, policy: &MountPolicy) -> Result<bool, SchedulerError> {
+    match (&policy.recall_room, q.kind) {
+        (Some(r), MountKind::Recall) => {
+            Ok(super::disk_buffer::smallest_recall(c, &q.key)? <= super::disk_buffer::room(c, r)?)
+        }
+        _ => Ok(true),
+    }
+}
+
 /// Whether user work waits for a drive (a queue the policy would mount
 /// now, not backing off, with a tape some drive could take), and the
 /// tapes background mounts hold that user recalls wait for (and could be
@@ -209,7 +220,10 @@ pub(super) fn user_work_due(
     let (mut due, mut overdue) = (false, false);
     let drives = pool_drives(c)?;
     for q in rank_shared(candidates(c)?, policy, t, &drives) {
-        if !backing_off(c, &q, policy.empty_backoff, t)? && target(c, &q, None)?.is_some() {
+        if !backing_off(c, &q, policy.empty_backoff, t)?
+            && fits(c, &q, policy)?
+            && target(c, &q, None)?.is_some()
+        {
             due = true;
             // Overdue queues rank first: the first mountable one tells.
             overdue = q.overdue(policy, t);

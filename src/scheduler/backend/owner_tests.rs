@@ -92,7 +92,7 @@ fn owners_see_only_their_own(b: Backend) {
 
     // The recall job carries the archived permissions.
     let m = s.next_mount("h", "d1", &policy()).unwrap().unwrap();
-    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap();
     assert_eq!(
         jobs[0].permissions,
         Some(Permissions {

@@ -174,9 +174,16 @@ pub(super) fn fetch_recall_jobs(
     mount_id: u64,
     max_files: u64,
     max_bytes: u64,
+    room: Option<BufferRoom>,
 ) -> Result<Vec<RecallJob>, SchedulerError> {
-    let Some((MountKind::Recall | MountKind::Repack, _, vid)) = open_mount(c, mount_id)? else {
+    let Some((kind @ (MountKind::Recall | MountKind::Repack), _, vid)) = open_mount(c, mount_id)?
+    else {
         return Ok(Vec::new());
+    };
+    // A repack's reads go to its own buffer, not the disk buffer.
+    let mut room = match (kind, room) {
+        (MountKind::Recall, Some(r)) => Some(super::disk_buffer::room(c, &r)?),
+        _ => None,
     };
     // One open mount per tape: nobody else takes these rows.
     let rows = c.query(
@@ -210,6 +217,14 @@ pub(super) fn fetch_recall_jobs(
         };
         if !jobs.is_empty() && bytes.saturating_add(job.size) > max_bytes {
             break;
+        }
+        // A file that does not fit waits for the buffer to drain; a later
+        // smaller one may go first.
+        if let Some(left) = &mut room {
+            if job.size > *left {
+                continue;
+            }
+            *left -= job.size;
         }
         bytes = bytes.saturating_add(job.size);
         jobs.push(job);
@@ -568,11 +583,14 @@ pub(super) fn report_recalls(
                 continue;
             }
         };
-        c.execute(
+        let changed = c.execute(
             "UPDATE recall_queue SET state = $3, error = $4, finished = ts_now()
              WHERE id = $1 AND mount_id = $2 AND state = $5",
             params![*recall_id, mount_id, state, error, RecallState::Queued],
         )?;
+        if changed == 1 && state == RecallState::Done {
+            super::disk_buffer::recalled_home(c, *recall_id)?;
+        }
     }
     Ok(())
 }

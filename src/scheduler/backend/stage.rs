@@ -55,7 +55,11 @@ pub(super) fn create(
         let (state, recall_id, error) = match (e.file_id, &e.error) {
             (_, Some(error)) => (Some("failed"), None, Some(error.clone())),
             (None, None) => (Some("failed"), None, Some("no such file".to_string())),
-            (Some(_), None) if e.on_disk => (Some("completed"), None, None),
+            // On disk, unless the collector claimed the copy meanwhile:
+            // then it is recalled like any evicted file.
+            (Some(file_id), None) if e.on_disk && super::disk_buffer::touch(c, file_id)? => {
+                (Some("completed"), None, None)
+            }
             (Some(file_id), None) => match shared_recall(c, file_id, &e.path)? {
                 Some(recall) => (None, Some(recall), None),
                 None => match super::queue::queue_recall(c, owner, file_id, &e.path) {

@@ -86,7 +86,7 @@ fn a_stage_request_follows_its_recalls_and_only_its_requester_sees_it(b: Backend
     // A mount takes the recall, then reads it.
     let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
     assert_eq!(m.kind, MountKind::Recall);
-    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].destination, "/data/f0", "back to its own path");
     assert_eq!(states(&mut s, "r1")[0].1, Started);

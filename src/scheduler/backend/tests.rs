@@ -109,7 +109,7 @@ fn archive_then_recall_round_trip(b: Backend) {
     assert_eq!((ticket.vid.as_str(), ticket.fseq), (mount.vid.as_str(), 2));
     let mount = s.next_mount("h", "d1", &now_policy()).unwrap().unwrap();
     assert_eq!(mount.kind, MountKind::Recall);
-    let jobs = s.fetch_recall_jobs(mount.id, 10, u64::MAX).unwrap();
+    let jobs = s.fetch_recall_jobs(mount.id, 10, u64::MAX, None).unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].crc32c, 7);
     s.report_recalls(mount.id, &[(jobs[0].recall_id, RecallEnd::Done)])
@@ -134,14 +134,14 @@ fn a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts(b: Backend
         after: Duration::from_secs(after),
     };
     let m = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
-    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap();
     s.report_recalls(m.id, &[(jobs[0].recall_id, retry(3600))])
         .unwrap();
     let status = &s.recall_status(&[ticket.recall_id]).unwrap()[0];
     assert_eq!(status.state, RecallState::Queued);
     assert_eq!(status.error.as_deref(), Some("No space left on device"));
     // Not yet: neither fetched by the open mount nor worth a new one.
-    assert!(s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap().is_empty());
+    assert!(s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap().is_empty());
     s.end_mount(m.id).unwrap();
     assert!(s.next_mount("h", "d0", &now_policy()).unwrap().is_none());
     // Its time come, each attempt counts; the last one fails it.
@@ -159,7 +159,7 @@ fn a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts(b: Backend
             })
             .unwrap();
         };
-        let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX).unwrap();
+        let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap();
         assert_eq!(jobs.len(), 1, "attempt {attempt}");
         s.report_recalls(m.id, &[(jobs[0].recall_id, retry(0))])
             .unwrap();
@@ -473,7 +473,7 @@ fn only_the_owning_mount_stages_a_recall(b: Backend) {
     s.queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/out/a")
         .unwrap();
     let r = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
-    let job = s.fetch_recall_jobs(r.id, 1, u64::MAX).unwrap().remove(0);
+    let job = s.fetch_recall_jobs(r.id, 1, u64::MAX, None).unwrap().remove(0);
     assert_eq!((job.staged, job.block_size), (None, Some(262_144)));
     let file = FileIdentity {
         dev: 5,
@@ -485,7 +485,7 @@ fn only_the_owning_mount_stages_a_recall(b: Backend) {
     s.end_mount(r.id).unwrap();
     let again = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
     let job = s
-        .fetch_recall_jobs(again.id, 1, u64::MAX)
+        .fetch_recall_jobs(again.id, 1, u64::MAX, None)
         .unwrap()
         .remove(0);
     assert_eq!(job.staged, Some(file), "a retry sees what was staged");

@@ -26,7 +26,7 @@ const VIRTUAL_NOW: &str = "CAST(current_setting('tapeserver.now') AS DOUBLE PREC
 
 const V3: &str = include_str!("postgres_v3.sql");
 /// Later versions, applied in order: (version, batch).
-const MIGRATIONS: [(i64, &str); 12] = [
+const MIGRATIONS: [(i64, &str); 13] = [
     (4, include_str!("v4.sql")),
     (5, include_str!("v5.sql")),
     (6, include_str!("v6.sql")),
@@ -39,6 +39,7 @@ const MIGRATIONS: [(i64, &str); 12] = [
     (13, include_str!("v13.sql")),
     (14, include_str!("v14.sql")),
     (15, include_str!("v15.sql")),
+    (16, include_str!("v16.sql")),
 ];
 /// Any constant shared by every tapeserver: the lock taken while the
 /// schema is created or upgraded.

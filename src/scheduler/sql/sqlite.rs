@@ -15,7 +15,7 @@ use crate::scheduler::SchedulerError;
 use crate::scheduler::clock::Clock;
 
 const V1: &str = include_str!("sqlite_v1.sql");
-const MIGRATIONS: [&str; 14] = [
+const MIGRATIONS: [&str; 15] = [
     include_str!("sqlite_v2.sql"),
     include_str!("sqlite_v3.sql"),
     include_str!("v4.sql"),
@@ -30,6 +30,7 @@ const MIGRATIONS: [&str; 14] = [
     include_str!("v13.sql"),
     include_str!("v14.sql"),
     include_str!("v15.sql"),
+    include_str!("v16.sql"),
 ];
 /// The schema version this binary writes, the same for both backends.
 pub const LATEST: i64 = 1 + MIGRATIONS.len() as i64;

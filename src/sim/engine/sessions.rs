@@ -78,7 +78,7 @@ impl Engine<'_> {
             let shape = &self.w.session;
             let jobs =
                 self.db
-                    .fetch_recall_jobs(m.mount.id, shape.bulk_files, shape.bulk_bytes.0)?;
+                    .fetch_recall_jobs(m.mount.id, shape.bulk_files, shape.bulk_bytes.0, None)?;
             if jobs.is_empty() {
                 return self.linger(m);
             }
