@@ -44,6 +44,7 @@ fn main() -> std::process::ExitCode {
             Command::RetryRecall { recall_ids } => tapeadmin::retry(db, &recall_ids, true),
             Command::File { file_id } => tapeadmin::file(db, file_id, cli.json),
             Command::Mounts => tapeadmin::mounts(db, cli.json),
+            Command::Buffer => tapeserver::cli::buffer::report(db, &config, cli.json),
             Command::CloseMount { mount_id } => tapeadmin::close_mount(db, mount_id),
             Command::Undelete { file_ids } => {
                 for id in file_ids {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod args;
+pub mod buffer;
 pub mod docs;
 pub mod library;
 pub mod repacks;

@@ -566,6 +566,8 @@ impl MetricsSource for SqlScheduler {
 }
 
 #[cfg(test)]
+mod buffer_tests;
+#[cfg(test)]
 mod copies_tests;
 #[cfg(test)]
 mod lifecycle_tests;

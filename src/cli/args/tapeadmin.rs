@@ -73,6 +73,10 @@ pub enum Command {
     File { file_id: u64 },
     /// Open mounts of every host.
     Mounts,
+    /// The disk buffer: how full, its watermarks, and what holds it
+    /// (pinned copies, files not yet on tape, space reserved by recalls,
+    /// copies evicted).
+    Buffer,
     /// Close a stale mount (its unreported work is requeued).
     CloseMount { mount_id: u64 },
     /// Bring deleted files back (within [scheduler] recycle_retention, while
