@@ -5,49 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use common::tmpfs::Tmpfs;
 use common::{Install, pattern};
 use tapeserver::config::Interval;
-
-/// A tmpfs of `size` at `dir`, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0750"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .expect("mount");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-
-    fn used(&self) -> u64 {
-        let st = nix::sys::statvfs::statvfs(&self.0).unwrap();
-        (st.blocks() - st.blocks_free()) * st.fragment_size()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn recall_json(install: &Install, id: &str) -> serde_json::Value {
     let out = install.run("stager", &["recalls", "--json", id]);
@@ -69,10 +32,10 @@ fn a_recall_into_a_full_filesystem_leaves_nothing_and_is_retried_when_there_is_r
     let (id, source) = &files[0];
 
     let full = Tmpfs::mount(&install.path().join("full"), "4m");
-    let filler = full.0.join("filler");
+    let filler = full.path().join("filler");
     std::fs::write(&filler, pattern(2 << 20, 1)).unwrap();
     let used_before = full.used();
-    let dest = full.0.join("back");
+    let dest = full.path().join("back");
     let out = install.run(
         "stager",
         &["recall", &id.to_string(), dest.to_str().unwrap()],
@@ -103,7 +66,7 @@ fn a_recall_into_a_full_filesystem_leaves_nothing_and_is_retried_when_there_is_r
     assert_eq!(r["state"], "queued", "retried later, not failed: {r}");
     // Nothing is left behind: no partial file, and the space is given back
     // once the session is done with it.
-    let names: Vec<_> = std::fs::read_dir(&full.0)
+    let names: Vec<_> = std::fs::read_dir(full.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
@@ -137,17 +100,17 @@ fn a_recall_into_a_full_filesystem_leaves_nothing_and_is_retried_when_there_is_r
 fn a_full_state_directory_refuses_work_saying_why_and_damages_nothing() {
     let install = Install::new(1, 1);
     let state = Tmpfs::mount(&install.path().join("state-small"), "8m");
-    let db = state.0.join("scheduler.db");
+    let db = state.path().join("scheduler.db");
     std::fs::copy(install.path().join("state/scheduler.db"), &db).unwrap();
     install.configure(|c| {
-        c.daemon.state_dir = state.0.clone();
+        c.daemon.state_dir = state.path().to_path_buf();
         c.scheduler.url = format!("sqlite://{}", db.display());
     });
     let _daemon = install.start();
     let before = common::archived(&install, 2, 100_000);
 
     // Fill it to the last block.
-    let filler = state.0.join("filler");
+    let filler = state.path().join("filler");
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&filler).unwrap();

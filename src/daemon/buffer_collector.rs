@@ -1,7 +1,8 @@
 //! The disk buffer's collector (`[buffer]`): once the buffer's filesystem
-//! is fuller than its high watermark, evicts disk copies of files that are
-//! on tape and not pinned, least recently used first, until it is no
-//! fuller than the low watermark. A file not yet on tape (its disk copy is
+//! is fuller than its high watermark, or queued recalls wait for room no
+//! file of theirs fits in, evicts disk copies of files that are on tape and
+//! not pinned, least recently used first, until it is no fuller than the
+//! low watermark. A file not yet on tape (its disk copy is
 //! its only one) and a pinned copy are never touched; each copy goes
 //! through the same checks as `stager evict` (see `eviction`).
 
@@ -75,7 +76,7 @@ impl Collector {
                 Ok(p) => {
                     // Said once while it lasts, not every interval.
                     if p.stuck && !was_stuck {
-                        tracing::warn!(path = %self.path.display(), "disk buffer above its high watermark and nothing left to evict: what is on it is pinned or not yet on tape; recalls wait for room");
+                        tracing::warn!(path = %self.path.display(), "disk buffer full and nothing left to evict: what is on it is pinned or not yet on tape; recalls wait for room");
                     }
                     was_stuck = p.stuck;
                 }
@@ -93,10 +94,29 @@ impl Collector {
     pub fn pass(&mut self) -> Result<Pass, String> {
         let space = Space::of(&self.path).map_err(|e| format!("cannot measure it: {e}"))?;
         let mut pass = Pass::default();
-        if space.used <= self.high.of(space.capacity) {
+        let limit = self.high.of(space.capacity);
+        // Recalls fill the buffer up to the high watermark: with less room
+        // left below it than their smallest file, they would wait for ever
+        // on a buffer the collector leaves alone.
+        let demand = self.db.recall_demand().map_err(|e| e.to_string())?;
+        let room = limit
+            .saturating_sub(space.used)
+            .saturating_sub(demand.reserved_bytes);
+        let starved = demand.waiting_files > 0 && demand.smallest_waiting > room;
+        if space.used <= limit && !starved {
             return Ok(pass);
         }
-        let excess = space.used.saturating_sub(self.low.of(space.capacity));
+        // Down to the low watermark, or further if a waiting file needs
+        // more room than that leaves.
+        let needed = if starved {
+            demand.smallest_waiting - room
+        } else {
+            0
+        };
+        let excess = space
+            .used
+            .saturating_sub(self.low.of(space.capacity))
+            .max(needed);
         let beneath = self.path.display().to_string();
         // Copies kept (changed, unreadable) are skipped for the rest of the
         // pass, not asked for again and again.
@@ -111,7 +131,7 @@ impl Collector {
                 .filter(|c| !skipped.contains(&c.file_id))
                 .collect();
             if fresh.is_empty() {
-                pass.stuck = true;
+                pass.stuck = space.used > limit || starved;
                 break;
             }
             for c in fresh {
@@ -139,6 +159,9 @@ impl Collector {
                     break 'batches;
                 }
             }
+        }
+        if pass.files == 0 {
+            return Ok(pass);
         }
         let after = Space::of(&self.path).map_or(0.0, |s| s.percent_used());
         tracing::info!(

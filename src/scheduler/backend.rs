@@ -250,6 +250,10 @@ impl BufferKeeping for SqlScheduler {
         self.write(|c| disk_buffer::unclaim(c, file_id))
     }
 
+    fn recall_demand(&mut self) -> Result<RecallDemand, SchedulerError> {
+        self.read(disk_buffer::demand)
+    }
+
     fn buffer_usage(&mut self, beneath: &str) -> Result<BufferUsage, SchedulerError> {
         self.read(|c| disk_buffer::usage(c, beneath))
     }

@@ -36,7 +36,7 @@ pub mod prelude {
     };
 }
 pub use staging::{
-    BufferRoom, BufferUsage, EvictionCandidate, EvictionClaim, StageEntry, StageFileState,
+    BufferRoom, BufferUsage, EvictionCandidate, EvictionClaim, RecallDemand, StageEntry, StageFileState,
     StageFileStatus, StageStatus,
 };
 pub use states::{FileState, MountKind, RecallState, TapeState};

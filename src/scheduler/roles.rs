@@ -162,6 +162,8 @@ pub trait BufferKeeping: Send {
     fn claim_eviction(&mut self, file_id: u64) -> Result<EvictionClaim, SchedulerError>;
     /// A claimed copy was kept after all.
     fn unclaim_eviction(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    /// Recalls' space: reserved by mounts, and wanted by queued ones.
+    fn recall_demand(&mut self) -> Result<RecallDemand, SchedulerError>;
     /// The files beneath `beneath` by what holds them on disk.
     fn buffer_usage(&mut self, beneath: &str) -> Result<BufferUsage, SchedulerError>;
 }

@@ -104,6 +104,17 @@ pub enum EvictionClaim {
     Evicted,
 }
 
+/// What recalls want of the disk buffer: what they were given and have
+/// not written, and what waits to be given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecallDemand {
+    pub reserved_bytes: u64,
+    pub waiting_files: u64,
+    pub waiting_bytes: u64,
+    /// The smallest waiting file (0: none waits).
+    pub smallest_waiting: u64,
+}
+
 /// The disk buffer as the catalogue sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BufferUsage {

@@ -123,6 +123,7 @@ knobs! {
     fn eviction_candidates(&mut self, beneath: &str, limit: u64) -> Result<Vec<EvictionCandidate>, SchedulerError>;
     fn claim_eviction(&mut self, file_id: u64) -> Result<EvictionClaim, SchedulerError>;
     fn unclaim_eviction(&mut self, file_id: u64) -> Result<(), SchedulerError>;
+    fn recall_demand(&mut self) -> Result<RecallDemand, SchedulerError>;
     fn buffer_usage(&mut self, beneath: &str) -> Result<BufferUsage, SchedulerError>;
     }
     fetch {

@@ -11,6 +11,7 @@ pub mod curve;
 pub mod gateway;
 mod library;
 pub mod pg;
+pub mod tmpfs;
 
 // Each test crate uses some of them.
 #[allow(unused_imports)]

@@ -29,12 +29,13 @@ pub(super) fn lock(c: &mut dyn Conn) -> Result<(), SchedulerError> {
     Ok(())
 }
 
-/// (files, bytes) of recalls mounts were given and have not finished.
+/// (files, bytes) of recalls mounts were given and have not finished (a
+/// repack's reads go to its own buffer).
 fn reserved(c: &mut dyn Conn) -> Result<(u64, u64), SchedulerError> {
     let r = c.query_one(
         "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS BIGINT)
          FROM recall_queue q JOIN archive_files f ON f.id = q.file_id
-         WHERE q.state = $1 AND q.mount_id IS NOT NULL",
+         WHERE q.state = $1 AND q.mount_id IS NOT NULL AND q.repack IS NULL",
         params![RecallState::Queued],
     )?;
     Ok((r.get(0)?, r.get(1)?))
@@ -56,6 +57,21 @@ pub(super) fn smallest_recall(c: &mut dyn Conn, vid: &str) -> Result<u64, Schedu
         params![vid],
     )?;
     r.get(0)
+}
+
+pub(super) fn demand(c: &mut dyn Conn) -> Result<RecallDemand, SchedulerError> {
+    let (_, reserved_bytes) = reserved(c)?;
+    let r = c.query_one(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT), CAST(COALESCE(MIN(size), 0) AS BIGINT)
+         FROM pending_recalls WHERE not_before <= ts_now() AND repack IS NULL",
+        params![],
+    )?;
+    Ok(RecallDemand {
+        reserved_bytes,
+        waiting_files: r.get(0)?,
+        waiting_bytes: r.get(1)?,
+        smallest_waiting: r.get(2)?,
+    })
 }
 
 pub(super) fn candidates(
