@@ -4,11 +4,38 @@
 //! if anything fails the parent puts the drive down and disables the tape,
 //! so a bad cartridge cannot cause a mount loop.
 
+use std::time::{Duration, Instant};
+
 use crate::proto::session::SessionState;
 use crate::tape::DriveError;
 use crate::tape::format;
 
 use super::{SessionContext, SessionEnd};
+
+/// How long a cleaner waits for another process to let go of the drive.
+const BUSY_WAIT: Duration = Duration::from_secs(60);
+const BUSY_POLL: Duration = Duration::from_millis(100);
+
+/// Loads the drive, waiting while another process holds it: a session
+/// killed a moment ago (its daemon gone with its forker, say) holds the
+/// drive until the kernel has closed its files, and a cleaner that gave up
+/// at once would put a good drive down and disable a good tape.
+fn load_when_free(drive: &mut dyn crate::tape::TapeDrive, name: &str) -> Result<(), DriveError> {
+    let deadline = Instant::now() + BUSY_WAIT;
+    let mut said = false;
+    loop {
+        match drive.load() {
+            Err(DriveError::Busy { .. }) if Instant::now() < deadline => {
+                if !said {
+                    tracing::warn!(drive = %name, wait_s = BUSY_WAIT.as_secs(), "cleaner: another process holds the drive (a session still dying?): waiting for the drive");
+                    said = true;
+                }
+                std::thread::sleep(BUSY_POLL);
+            }
+            other => return other,
+        }
+    }
+}
 
 pub fn run(ctx: &SessionContext) -> SessionEnd {
     ctx.with_reporter(|status| clean(ctx, status))
@@ -28,7 +55,7 @@ fn clean(ctx: &SessionContext, status: &super::status_reporter::StatusHandle) ->
         Err(e) => return SessionEnd::DriveDown(format!("cannot read the library: {e}")),
     };
     tracing::info!(drive = %spec.drive, library_says = in_library.as_deref().unwrap_or("empty"), expected = %spec.vid, "cleaner started");
-    match drive.load() {
+    match load_when_free(drive.as_mut(), &spec.drive) {
         Err(DriveError::NoCartridge { .. }) => {
             let Some(vid) = in_library else {
                 tracing::info!(drive = %spec.drive, "cleaner: the drive is empty");
