@@ -39,10 +39,7 @@ impl Space {
 
 /// The buffer's directory, when the config keeps one (`[buffer]`).
 pub fn path(config: &Config) -> Option<PathBuf> {
-    config
-        .buffer
-        .as_ref()?
-        .path_or(&config.paths.archive_roots)
+    config.buffer.as_ref()?.path_or(&config.paths.archive_roots)
 }
 
 /// The room recalls have now in the buffer at `path`, filled up to

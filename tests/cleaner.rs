@@ -43,7 +43,11 @@ fn a_cleaner_waits_for_a_drive_a_dying_session_still_holds() {
         session = install.drive("drive0")["pid"].as_i64().unwrap_or(0) as i32;
         session != 0
     });
-    assert_ne!(install.state_of(ids[4]).state, "on_tape", "the session hangs on a later file");
+    assert_ne!(
+        install.state_of(ids[4]).state,
+        "on_tape",
+        "the session hangs on a later file"
+    );
     daemon.signal(libc::SIGKILL);
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), None);
     install.wait_for("the session to die", LONG, || {
@@ -67,13 +71,15 @@ fn a_cleaner_waits_for_a_drive_a_dying_session_still_holds() {
     });
     drop(holder);
     install.wait_for("every file on tape", LONG, || {
-        ids.iter().all(|id| install.state_of(*id).state == "on_tape")
+        ids.iter()
+            .all(|id| install.state_of(*id).state == "on_tape")
     });
     let log = install.daemon_log();
     assert!(!log.contains("cleaner cannot load the drive"), "{log}");
-    assert_eq!(install.tape("V00001")["state"], "active", "the tape stays usable");
-    install.recall_and_compare(
-        &ids.iter().copied().zip(sources).collect::<Vec<_>>(),
-        "out",
+    assert_eq!(
+        install.tape("V00001")["state"],
+        "active",
+        "the tape stays usable"
     );
+    install.recall_and_compare(&ids.iter().copied().zip(sources).collect::<Vec<_>>(), "out");
 }

@@ -39,13 +39,7 @@ fn a_stage_larger_than_the_buffer_arrives_whole_without_overflowing_it() {
     // 20 MiB archived through an 8 MiB buffer, four files at a time, each
     // batch evicted once on tape to make room for the next.
     let paths: Vec<String> = (0..FILES)
-        .map(|i| {
-            buffer
-                .path()
-                .join(format!("f{i:02}"))
-                .display()
-                .to_string()
-        })
+        .map(|i| buffer.path().join(format!("f{i:02}")).display().to_string())
         .collect();
     for batch in paths.chunks(4) {
         for p in batch {
@@ -67,39 +61,47 @@ fn a_stage_larger_than_the_buffer_arrives_whole_without_overflowing_it() {
     // releases it.
     let mut verified = BTreeSet::new();
     let mut peak = 0u64;
-    install.wait_for("every file staged through the buffer", Duration::from_secs(300), || {
-        peak = peak.max(buffer.used());
-        let status = gw
-            .curl("GET", &format!("/api/v1/stage/{id}"), Some(&token), None)
-            .json();
-        let files = status["files"].as_array().cloned().unwrap_or_default();
-        for f in &files {
-            assert_ne!(f["state"], "FAILED", "no file fails for space: {f}");
-        }
-        let online: Vec<String> = files
-            .iter()
-            .filter(|f| f["state"] == "COMPLETED")
-            .filter_map(|f| f["path"].as_str().map(String::from))
-            .filter(|p| !verified.contains(p))
-            .collect();
-        for p in &online {
-            let i: usize = p[p.len() - 2..].parse().unwrap();
-            // Pinned until released: the collector must not have taken it.
-            let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{p} staged, then gone: {e}"));
-            assert!(bytes == pattern(MIB, i as u64), "{p}: not the archived bytes");
-            verified.insert(p.clone());
-        }
-        if !online.is_empty() {
-            let released = gw.curl(
-                "POST",
-                &format!("/api/v1/release/{id}"),
-                Some(&token),
-                Some(&json!({ "paths": online }).to_string()),
-            );
-            assert_eq!(released.status, 200, "{}", released.body);
-        }
-        verified.len() == FILES
-    });
+    install.wait_for(
+        "every file staged through the buffer",
+        Duration::from_secs(300),
+        || {
+            peak = peak.max(buffer.used());
+            let status = gw
+                .curl("GET", &format!("/api/v1/stage/{id}"), Some(&token), None)
+                .json();
+            let files = status["files"].as_array().cloned().unwrap_or_default();
+            for f in &files {
+                assert_ne!(f["state"], "FAILED", "no file fails for space: {f}");
+            }
+            let online: Vec<String> = files
+                .iter()
+                .filter(|f| f["state"] == "COMPLETED")
+                .filter_map(|f| f["path"].as_str().map(String::from))
+                .filter(|p| !verified.contains(p))
+                .collect();
+            for p in &online {
+                let i: usize = p[p.len() - 2..].parse().unwrap();
+                // Pinned until released: the collector must not have taken it.
+                let bytes =
+                    std::fs::read(p).unwrap_or_else(|e| panic!("{p} staged, then gone: {e}"));
+                assert!(
+                    bytes == pattern(MIB, i as u64),
+                    "{p}: not the archived bytes"
+                );
+                verified.insert(p.clone());
+            }
+            if !online.is_empty() {
+                let released = gw.curl(
+                    "POST",
+                    &format!("/api/v1/release/{id}"),
+                    Some(&token),
+                    Some(&json!({ "paths": online }).to_string()),
+                );
+                assert_eq!(released.status, 200, "{}", released.body);
+            }
+            verified.len() == FILES
+        },
+    );
     assert!(
         peak <= limit,
         "the buffer went to {peak} bytes, above its high watermark ({limit})"
@@ -112,7 +114,10 @@ fn a_stage_larger_than_the_buffer_arrives_whole_without_overflowing_it() {
         .iter()
         .map(|t| t["read_mounts"].as_u64().unwrap())
         .sum();
-    assert!(reads >= 3, "{reads} read mounts for 20 MiB through 6.4 MiB of room");
+    assert!(
+        reads >= 3,
+        "{reads} read mounts for 20 MiB through 6.4 MiB of room"
+    );
 
     let report: Value =
         serde_json::from_str(&install.ok("tapeadmin", &["buffer", "--json"])).unwrap();
@@ -122,5 +127,8 @@ fn a_stage_larger_than_the_buffer_arrives_whole_without_overflowing_it() {
     assert_eq!(report["pinned_files"], 0, "every file released: {report}");
     assert_eq!(report["reserved_bytes"], 0, "{report}");
     let log = install.daemon_log();
-    assert!(log.contains("disk buffer collected"), "the collector evicted: {log}");
+    assert!(
+        log.contains("disk buffer collected"),
+        "the collector evicted: {log}"
+    );
 }

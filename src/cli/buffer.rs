@@ -9,8 +9,8 @@ use crate::disk_buffer::Space;
 use crate::scheduler::Scheduler;
 
 pub fn report(db: &mut dyn Scheduler, config: &Config, as_json: bool) -> anyhow::Result<()> {
-    let Some(path) = crate::disk_buffer::path(config)
-        .or_else(|| config.paths.archive_roots.first().cloned())
+    let Some(path) =
+        crate::disk_buffer::path(config).or_else(|| config.paths.archive_roots.first().cloned())
     else {
         anyhow::bail!("no disk buffer: neither [buffer] path nor [paths] archive_roots is set");
     };
@@ -27,23 +27,26 @@ pub fn report(db: &mut dyn Scheduler, config: &Config, as_json: bool) -> anyhow:
             .saturating_sub(u.reserved_bytes)
     });
     if as_json {
-        println!("{}", json!({
-            "path": path.display().to_string(),
-            "capacity_bytes": space.capacity,
-            "used_bytes": space.used,
-            "used_percent": (space.percent_used() * 10.0).round() / 10.0,
-            "high_watermark_percent": marks.map(|(h, _)| h.0),
-            "low_watermark_percent": marks.map(|(_, l)| l.0),
-            "recall_room_bytes": room,
-            "pinned_files": u.pinned_files,
-            "pinned_bytes": u.pinned_bytes,
-            "not_on_tape_files": u.unmigrated_files,
-            "not_on_tape_bytes": u.unmigrated_bytes,
-            "reserved_files": u.reserved_files,
-            "reserved_bytes": u.reserved_bytes,
-            "evicted_files": u.evicted_files,
-            "evicted_bytes": u.evicted_bytes,
-        }));
+        println!(
+            "{}",
+            json!({
+                "path": path.display().to_string(),
+                "capacity_bytes": space.capacity,
+                "used_bytes": space.used,
+                "used_percent": (space.percent_used() * 10.0).round() / 10.0,
+                "high_watermark_percent": marks.map(|(h, _)| h.0),
+                "low_watermark_percent": marks.map(|(_, l)| l.0),
+                "recall_room_bytes": room,
+                "pinned_files": u.pinned_files,
+                "pinned_bytes": u.pinned_bytes,
+                "not_on_tape_files": u.unmigrated_files,
+                "not_on_tape_bytes": u.unmigrated_bytes,
+                "reserved_files": u.reserved_files,
+                "reserved_bytes": u.reserved_bytes,
+                "evicted_files": u.evicted_files,
+                "evicted_bytes": u.evicted_bytes,
+            })
+        );
         return Ok(());
     }
     let h = super::human_bytes;

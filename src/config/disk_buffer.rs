@@ -144,16 +144,26 @@ mod tests {
     #[test]
     fn watermarks_read_as_percentages_or_numbers() {
         let c = parse("high_watermark = \"95%\"\nlow_watermark = 70").unwrap();
-        assert_eq!((c.high_watermark, c.low_watermark), (Percent(95), Percent(70)));
+        assert_eq!(
+            (c.high_watermark, c.low_watermark),
+            (Percent(95), Percent(70))
+        );
         assert!(c.check().is_ok());
         let d = parse("").unwrap();
-        assert_eq!((d.high_watermark, d.low_watermark), (Percent(90), Percent(80)));
+        assert_eq!(
+            (d.high_watermark, d.low_watermark),
+            (Percent(90), Percent(80))
+        );
         assert_eq!(Percent(90).of(1000), 900);
     }
 
     #[test]
     fn bad_watermarks_are_refused_naming_the_key() {
-        for text in ["high_watermark = \"ninety\"", "high_watermark = 101", "low_watermark = -1"] {
+        for text in [
+            "high_watermark = \"ninety\"",
+            "high_watermark = 101",
+            "low_watermark = -1",
+        ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains("expected a percentage"), "{text}: {e}");
         }

@@ -80,7 +80,9 @@ impl Collector {
                     }
                     was_stuck = p.stuck;
                 }
-                Err(e) => tracing::error!(path = %self.path.display(), error = %e, "disk buffer collection failed"),
+                Err(e) => {
+                    tracing::error!(path = %self.path.display(), error = %e, "disk buffer collection failed")
+                }
             }
             match stopped.recv_timeout(self.interval) {
                 Err(RecvTimeoutError::Timeout) => {}

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
@@ -40,14 +40,40 @@ async fn daemon<T: Send + 'static>(
         .map_err(Problem::from)
 }
 
-fn identity(app: &App, headers: &HeaderMap) -> Result<Identity, Problem> {
+/// Who asks: the bearer token's subject, or else the configured client
+/// of the verified X.509 certificate the connection was made with.
+fn identity(app: &App, headers: &HeaderMap, tls: &Tls) -> Result<Identity, Problem> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let unauthorized = |why: String| Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", why);
+    let certificate = tls
+        .as_ref()
+        .and_then(|Extension(info)| info.peer_certificates.first());
+    if let (None, Some(der), Some(x509)) = (auth, certificate, &app.config.x509) {
+        // rustls verified it against x509.ca during the handshake.
+        let subject = super::x509::subject(der)
+            .ok_or_else(|| unauthorized("the client certificate cannot be read".into()))?;
+        let client = super::x509::client(x509, &subject).ok_or_else(|| {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("no client is configured for the certificate {subject:?}"),
+            )
+        })?;
+        return Ok(Identity::of_certificate(
+            &client.name,
+            &subject,
+            &client.roots,
+        ));
+    }
     app.verifier
         .verify(auth)
-        .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", e.to_string()))
+        .map_err(|e| unauthorized(e.to_string()))
 }
+
+/// What the TLS handshake learnt (absent on plain HTTP).
+type Tls = Option<Extension<Arc<axum_server::tls::TlsInfo>>>;
 
 /// The body, or the API's 413. It is read before anything is answered
 /// (an HTTP/2 client still sending when the answer comes sees its stream
@@ -159,9 +185,14 @@ pub async fn well_known(State(app): State<Arc<App>>) -> Response {
     Json(body).into_response()
 }
 
-pub async fn stage(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Answer {
+pub async fn stage(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    tls: Tls,
+    body: Body,
+) -> Answer {
     let raw = read_body(&app, body).await;
-    let who = identity(&app, &headers)?;
+    let who = identity(&app, &headers, &tls)?;
     let body = parse(raw)?;
     let files = array_field(&body, "files")?;
     let mut wanted = Vec::with_capacity(files.len());
@@ -186,7 +217,7 @@ pub async fn stage(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) 
         };
         if !who.allows(Access::Stage, &path) {
             return Err(Problem::forbidden(format!(
-                "{path}: no storage.stage scope of the token covers it"
+                "{path}: you may not stage it (no storage.stage scope of the token, nor a root of the certificate's client, covers it)"
             )));
         }
         wanted.push(StageFile {
@@ -227,9 +258,10 @@ fn epoch(t: f64) -> u64 {
 pub async fn stage_status(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    tls: Tls,
     Path(id): Path<String>,
 ) -> Answer {
-    let who = identity(&app, &headers)?;
+    let who = identity(&app, &headers, &tls)?;
     let requester = who.requester.clone();
     let s = daemon(&app, move |c| c.stage_status(&id, &requester)).await?;
     let files: Vec<Value> = s
@@ -276,10 +308,11 @@ fn missing_file(p: Problem) -> Problem {
 async fn paths_in_request(
     app: &Arc<App>,
     headers: &HeaderMap,
+    tls: &Tls,
     body: Body,
 ) -> Result<(String, Vec<String>), Problem> {
     let raw = read_body(app, body).await;
-    let who = identity(app, headers)?;
+    let who = identity(app, headers, tls)?;
     let paths = paths_field(&parse(raw)?)?;
     Ok((who.requester, paths))
 }
@@ -287,10 +320,11 @@ async fn paths_in_request(
 pub async fn stage_cancel(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    tls: Tls,
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let (requester, paths) = paths_in_request(&app, &headers, body).await?;
+    let (requester, paths) = paths_in_request(&app, &headers, &tls, body).await?;
     daemon(&app, move |c| c.stage_cancel(&id, &requester, paths))
         .await
         .map_err(missing_file)?;
@@ -300,9 +334,10 @@ pub async fn stage_cancel(
 pub async fn stage_delete(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    tls: Tls,
     Path(id): Path<String>,
 ) -> Answer {
-    let who = identity(&app, &headers)?;
+    let who = identity(&app, &headers, &tls)?;
     let requester = who.requester.clone();
     daemon(&app, move |c| c.stage_delete(&id, &requester)).await?;
     Ok(StatusCode::OK.into_response())
@@ -311,10 +346,11 @@ pub async fn stage_delete(
 pub async fn release(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    tls: Tls,
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let (requester, paths) = paths_in_request(&app, &headers, body).await?;
+    let (requester, paths) = paths_in_request(&app, &headers, &tls, body).await?;
     daemon(&app, move |c| c.stage_release(&id, &requester, paths))
         .await
         .map_err(missing_file)?;
@@ -346,9 +382,14 @@ fn locality(p: &stager::PathStatus) -> Result<&'static str, String> {
     }
 }
 
-pub async fn archive_info(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Answer {
+pub async fn archive_info(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    tls: Tls,
+    body: Body,
+) -> Answer {
     let raw = read_body(&app, body).await;
-    let who = identity(&app, &headers)?;
+    let who = identity(&app, &headers, &tls)?;
     let body = parse(raw)?;
     let list = array_field(&body, "paths")?;
     // Too many paths is no error: the answer covers those it could fetch.

@@ -45,6 +45,22 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// A client known by its certificate: it may stage and read beneath
+    /// its roots.
+    pub fn of_certificate(name: &str, subject: &str, roots: &[String]) -> Self {
+        Self {
+            requester: format!("x509:{name}#{subject}"),
+            scopes: roots
+                .iter()
+                .filter_map(|r| normalise(r).ok())
+                .map(|path| Scope {
+                    kind: "storage.stage".into(),
+                    path,
+                })
+                .collect(),
+        }
+    }
+
     /// Whether a scope of the token covers `path` for `access`: stage needs
     /// `storage.stage`; reading metadata `storage.read` or `storage.stage`.
     pub fn allows(&self, access: Access, path: &str) -> bool {

@@ -40,6 +40,33 @@ pub struct GatewayConfig {
     pub gateway: GatewaySection,
     #[serde(default)]
     pub issuers: Vec<IssuerConfig>,
+    /// Clients that authenticate with an X.509 certificate instead of a
+    /// token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x509: Option<X509Config>,
+}
+
+/// X.509 client certificates: verified against `ca`, each mapped by its
+/// subject to a configured client limited to its roots.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct X509Config {
+    /// PEM bundle of the CAs client certificates must chain to.
+    pub ca: PathBuf,
+    #[serde(default)]
+    pub clients: Vec<CertClient>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertClient {
+    pub name: String,
+    /// The certificate's subject in the order of the certificate, as
+    /// `openssl x509 -noout -subject` prints it ("C = CH, O = Example,
+    /// CN = fts"); spaces around "=" and "," do not matter.
+    pub subject: String,
+    /// The paths it may stage and read, with everything beneath them.
+    pub roots: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -137,8 +164,38 @@ impl GatewayConfig {
                     .into(),
             );
         }
-        if self.issuers.is_empty() {
-            return Err("issuers: no token issuer is trusted, so no request could pass".into());
+        let certificates = self.x509.as_ref().is_some_and(|x| !x.clients.is_empty());
+        if self.issuers.is_empty() && !certificates {
+            return Err(
+                "issuers: no token issuer is trusted and no x509 client is configured, so no request could pass"
+                    .into(),
+            );
+        }
+        if let Some(x) = &self.x509 {
+            if g.plain_http {
+                return Err("x509: client certificates need HTTPS, not plain_http".into());
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for c in &x.clients {
+                if !seen.insert(&c.subject) {
+                    return Err(format!(
+                        "x509.clients: two have the subject {:?}",
+                        c.subject
+                    ));
+                }
+                if c.roots.is_empty() {
+                    return Err(format!(
+                        "x509.clients.{}: roots: name at least one path",
+                        c.name
+                    ));
+                }
+                if let Some(r) = c.roots.iter().find(|r| super::paths::normalise(r).is_err()) {
+                    return Err(format!(
+                        "x509.clients.{}: roots: {r:?} is not an absolute path",
+                        c.name
+                    ));
+                }
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for i in &self.issuers {

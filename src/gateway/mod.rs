@@ -10,6 +10,7 @@ pub mod paths;
 pub mod pki;
 pub mod problem;
 pub mod token;
+pub mod x509;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,6 +147,7 @@ async fn serve(app: Arc<App>) -> Result<(), GatewayError> {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         }
     });
+    let app_x509 = app.config.x509.clone();
     let service = router(app).into_make_service();
     let served = if g.plain_http {
         axum_server::bind(g.listen)
@@ -162,15 +164,9 @@ async fn serve(app: Arc<App>) -> Result<(), GatewayError> {
                 ));
             }
         };
-        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-            .await
-            .map_err(|e| {
-                GatewayError::Setup(format!(
-                    "cannot load the certificate {} and key {}: {e}",
-                    cert.display(),
-                    key.display()
-                ))
-            })?;
+        let tls =
+            x509::server_config(&cert, &key, app_x509.as_ref()).map_err(GatewayError::Setup)?;
+        let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
         axum_server::bind_rustls(g.listen, tls)
             .handle(handle)
             .serve(service)

@@ -36,8 +36,8 @@ pub mod prelude {
     };
 }
 pub use staging::{
-    BufferRoom, BufferUsage, EvictionCandidate, EvictionClaim, RecallDemand, StageEntry, StageFileState,
-    StageFileStatus, StageStatus,
+    BufferRoom, BufferUsage, EvictionCandidate, EvictionClaim, RecallDemand, StageEntry,
+    StageFileState, StageFileStatus, StageStatus,
 };
 pub use states::{FileState, MountKind, RecallState, TapeState};
 

@@ -8,7 +8,6 @@ use std::time::Instant;
 use crossbeam_channel::unbounded;
 
 use super::access_order::AccessOrder;
-use crate::config::disk_buffer::Percent;
 use super::disk_write::{DiskWritePool, DiskWriteTask, Writers};
 use super::injector::TaskInjector;
 use super::memory::BlockPool;
@@ -16,6 +15,7 @@ use super::report_packer::run_recall_packer;
 use super::status_reporter::StatusHandle;
 use super::tape_read::{TapeReadTask, TapeReadThread};
 use super::{SessionContext, SessionEnd, TapeStats};
+use crate::config::disk_buffer::Percent;
 
 pub fn run(ctx: &SessionContext) -> SessionEnd {
     ctx.with_reporter(|status| recall(ctx, status))
@@ -39,7 +39,9 @@ fn recall(ctx: &SessionContext, status: &StatusHandle) -> SessionEnd {
     let mut access = access_profile(spec, &drive.info().model).map(AccessOrder::new);
     // Each batch reserves its room in the disk buffer, measured afresh.
     let buffer = (!spec.buffer_path.is_empty()).then(|| {
-        let high = u8::try_from(spec.buffer_high_watermark).unwrap_or(100).min(100);
+        let high = u8::try_from(spec.buffer_high_watermark)
+            .unwrap_or(100)
+            .min(100);
         (std::path::PathBuf::from(&spec.buffer_path), Percent(high))
     });
     let (injector, mut feed) = TaskInjector::new(

@@ -104,9 +104,39 @@ impl Gateway {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
+        self.curl_with(&[], method, path, token, body)
+    }
+
+    /// As `curl`, with a client certificate and its key (PEM files).
+    pub fn curl_as(
+        &self,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Answer {
+        let args = [
+            "--cert".to_string(),
+            cert.display().to_string(),
+            "--key".to_string(),
+            key.display().to_string(),
+        ];
+        self.curl_with(&args, method, path, None, body)
+    }
+
+    fn curl_with(
+        &self,
+        extra: &[String],
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
         let dir = tempfile::tempdir().expect("tempdir");
         let headers = dir.path().join("headers");
         let mut cmd = Command::new("curl");
+        cmd.args(extra);
         cmd.args(["-sS", "-X", method, "--cacert"])
             .arg(&self.ca)
             .arg("-D")
@@ -127,9 +157,15 @@ impl Gateway {
             .expect("run curl");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        let status = code.trim().parse().unwrap_or(0);
         Answer {
-            status: code.trim().parse().unwrap_or(0),
-            body: body.to_string(),
+            status,
+            // No answer: what curl said instead.
+            body: if status == 0 {
+                String::from_utf8_lossy(&out.stderr).to_string()
+            } else {
+                body.to_string()
+            },
             headers: std::fs::read_to_string(&headers).unwrap_or_default(),
         }
     }

@@ -41,7 +41,6 @@ impl Drop for Tmpfs {
     }
 }
 
-
 impl Tmpfs {
     pub fn capacity(&self) -> u64 {
         let st = nix::sys::statvfs::statvfs(&self.0).unwrap();

@@ -45,6 +45,7 @@ pub fn write(dir: &Path, host: &str, daemon_config: &Path) -> Result<PathBuf, In
             base_path: "/".into(),
             max_lifetime: Some(Interval(std::time::Duration::from_secs(86_400))),
         }],
+        x509: None,
     };
     let text = toml::to_string_pretty(&config)
         .map_err(|e| InitError::Invalid(format!("cannot write the gateway config: {e}")))?;

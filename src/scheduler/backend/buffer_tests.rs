@@ -40,10 +40,17 @@ fn recalls_wait_for_room_and_take_only_what_fits(b: Backend) {
             .unwrap();
     }
     // 50 bytes of room: no file fits, no mount.
-    assert!(s.next_mount("h", "d0", &policy(room(950))).unwrap().is_none());
+    assert!(
+        s.next_mount("h", "d0", &policy(room(950)))
+            .unwrap()
+            .is_none()
+    );
     // 250: the mount takes the 100-byte file and leaves the others queued
     // (a smaller one further on would have gone).
-    let m = s.next_mount("h", "d0", &policy(room(750))).unwrap().unwrap();
+    let m = s
+        .next_mount("h", "d0", &policy(room(750)))
+        .unwrap()
+        .unwrap();
     assert_eq!(m.kind, MountKind::Recall);
     let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, room(750)).unwrap();
     assert_eq!(jobs.iter().map(|j| j.size).collect::<Vec<_>>(), [100]);
@@ -60,7 +67,10 @@ fn recalls_wait_for_room_and_take_only_what_fits(b: Backend) {
     s.end_mount(m.id).unwrap();
     assert_eq!(queued_recalls(&mut s), 2, "waiting, not failed");
     // Room again: the rest in one mount. Without a buffer: no limit.
-    let m = s.next_mount("h", "d1", &policy(room(400))).unwrap().unwrap();
+    let m = s
+        .next_mount("h", "d1", &policy(room(400)))
+        .unwrap()
+        .unwrap();
     let jobs = s.fetch_recall_jobs(m.id, 10, u64::MAX, room(400)).unwrap();
     assert_eq!(jobs.iter().map(|j| j.size).collect::<Vec<_>>(), [200, 300]);
     s.report_recalls(
@@ -110,10 +120,18 @@ fn the_collector_evicts_least_recently_used_never_pinned_nor_only_copies(b: Back
         )
         .unwrap()[0];
     assert_eq!(candidates(&mut s), ["/data/f0", "/data/f1", "/data/f2"]);
-    assert!(s.eviction_candidates("/dat", 10).unwrap().is_empty(), "beneath the directory only");
+    assert!(
+        s.eviction_candidates("/dat", 10).unwrap().is_empty(),
+        "beneath the directory only"
+    );
     // A stage finds f1 on disk: pinned (and just used).
-    s.create_stage("r1", LOCAL_OWNER, "alice", &[stage("/data/f1", ids[1], true)])
-        .unwrap();
+    s.create_stage(
+        "r1",
+        LOCAL_OWNER,
+        "alice",
+        &[stage("/data/f1", ids[1], true)],
+    )
+    .unwrap();
     assert_eq!(candidates(&mut s), ["/data/f0", "/data/f2"]);
     assert_eq!(s.claim_eviction(ids[1]).unwrap(), EvictionClaim::Pinned);
     assert_eq!(
@@ -125,13 +143,22 @@ fn the_collector_evicts_least_recently_used_never_pinned_nor_only_copies(b: Back
     assert_eq!(candidates(&mut s), ["/data/f2"]);
     let usage = s.buffer_usage("/data").unwrap();
     assert_eq!(
-        (usage.pinned_bytes, usage.unmigrated_bytes, usage.evicted_bytes),
+        (
+            usage.pinned_bytes,
+            usage.unmigrated_bytes,
+            usage.evicted_bytes
+        ),
         (200, 50, 100)
     );
     // The frontend saw f0 on disk just before the collector claimed it:
     // the request recalls it rather than pin a copy about to go.
-    s.create_stage("r2", LOCAL_OWNER, "alice", &[stage("/data/f0", ids[0], true)])
-        .unwrap();
+    s.create_stage(
+        "r2",
+        LOCAL_OWNER,
+        "alice",
+        &[stage("/data/f0", ids[0], true)],
+    )
+    .unwrap();
     let st = s.stage_status("r2", LOCAL_OWNER, "alice").unwrap();
     assert_eq!(st.files[0].state, StageFileState::Submitted);
     let m = s.next_mount("h", "d0", &policy(None)).unwrap().unwrap();
@@ -145,8 +172,16 @@ fn the_collector_evicts_least_recently_used_never_pinned_nor_only_copies(b: Back
     s.release_stage("r1", LOCAL_OWNER, "alice", &["/data/f1".into()])
         .unwrap();
     let order = candidates(&mut s);
-    assert_eq!(order.first().map(String::as_str), Some("/data/f2"), "{order:?}");
-    assert_eq!(order.last().map(String::as_str), Some("/data/f0"), "{order:?}");
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("/data/f2"),
+        "{order:?}"
+    );
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("/data/f0"),
+        "{order:?}"
+    );
 }
 
 on_both_backends!(

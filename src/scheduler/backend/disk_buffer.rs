@@ -15,7 +15,8 @@ use crate::scheduler::*;
 const BUFFER_LOCK: i64 = 0x7461_7065_6275_6631;
 
 /// A live pin on `f`'s disk copy, as `stage::pinned` sees one.
-const PINNED: &str = "EXISTS (SELECT 1 FROM stage_files s JOIN stage_requests r ON r.id = s.request_id
+const PINNED: &str =
+    "EXISTS (SELECT 1 FROM stage_files s JOIN stage_requests r ON r.id = s.request_id
      WHERE s.file_id = f.id AND s.released = 0 AND r.deleted IS NULL
        AND (s.state IS NULL OR s.state = 'completed') AND s.pinned_until > ts_now())";
 
@@ -88,7 +89,12 @@ pub(super) fn candidates(
     );
     c.query(
         &sql,
-        params![FileState::OnTape, prefix.chars().count() as u64, &prefix, limit],
+        params![
+            FileState::OnTape,
+            prefix.chars().count() as u64,
+            &prefix,
+            limit
+        ],
     )?
     .iter()
     .map(|r| {

@@ -141,7 +141,11 @@ fn a_recall_retried_later_waits_its_turn_and_fails_after_its_attempts(b: Backend
     assert_eq!(status.state, RecallState::Queued);
     assert_eq!(status.error.as_deref(), Some("No space left on device"));
     // Not yet: neither fetched by the open mount nor worth a new one.
-    assert!(s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap().is_empty());
+    assert!(
+        s.fetch_recall_jobs(m.id, 10, u64::MAX, None)
+            .unwrap()
+            .is_empty()
+    );
     s.end_mount(m.id).unwrap();
     assert!(s.next_mount("h", "d0", &now_policy()).unwrap().is_none());
     // Its time come, each attempt counts; the last one fails it.
@@ -473,7 +477,10 @@ fn only_the_owning_mount_stages_a_recall(b: Backend) {
     s.queue_recall(crate::scheduler::LOCAL_OWNER, ids[0], "/out/a")
         .unwrap();
     let r = s.next_mount("h", "d0", &now_policy()).unwrap().unwrap();
-    let job = s.fetch_recall_jobs(r.id, 1, u64::MAX, None).unwrap().remove(0);
+    let job = s
+        .fetch_recall_jobs(r.id, 1, u64::MAX, None)
+        .unwrap()
+        .remove(0);
     assert_eq!((job.staged, job.block_size), (None, Some(262_144)));
     let file = FileIdentity {
         dev: 5,

@@ -177,7 +177,10 @@ fn a_mount_out_of_work_sees_whether_another_queue_wants_a_drive(b: Backend) {
     s.queue_recall(LOCAL_OWNER, ids[0], "/r/a").unwrap();
     let m = s.next_mount("h", "d0", &policy()).unwrap().unwrap();
     assert_eq!((m.kind, m.vid.as_str()), (MountKind::Recall, "V00001"));
-    assert_eq!(s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap().len(), 1);
+    assert_eq!(
+        s.fetch_recall_jobs(m.id, 10, u64::MAX, None).unwrap().len(),
+        1
+    );
     let idle = s.queue_activity(m.id).unwrap();
     assert!(idle.latest.is_some() && !idle.others_waiting, "{idle:?}");
     assert!(idle.keeps_tape(0.0), "nobody else wants the drive");

@@ -76,9 +76,12 @@ impl Engine<'_> {
         }
         if m.recalls.is_empty() {
             let shape = &self.w.session;
-            let jobs =
-                self.db
-                    .fetch_recall_jobs(m.mount.id, shape.bulk_files, shape.bulk_bytes.0, None)?;
+            let jobs = self.db.fetch_recall_jobs(
+                m.mount.id,
+                shape.bulk_files,
+                shape.bulk_bytes.0,
+                None,
+            )?;
             if jobs.is_empty() {
                 return self.linger(m);
             }
