@@ -79,6 +79,14 @@ fn recalls(install: &Install) -> usize {
 #[test]
 fn every_endpoint_through_curl_and_every_bad_request_gets_the_apis_error() {
     let install = Install::with_args(1, 2, &["--gateway"]);
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let config = install.path().join("tapegw.toml");
+    let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    table["gateway"]
+        .as_table_mut()
+        .unwrap()
+        .insert("metrics_listen".into(), metrics.clone().into());
+    std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
     let _daemon = install.start();
     let gw = Gateway::start(&install);
     let paths = archived_then_evicted(&install, 4);
@@ -372,6 +380,21 @@ fn every_endpoint_through_curl_and_every_bad_request_gets_the_apis_error() {
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(recalls(&install), before, "no bad request queued anything");
     assert!(gw.log().contains("status=413"), "each request logged");
+    // Requests by method, route and status, and the stage's time, once.
+    let scraped = std::process::Command::new("curl")
+        .args(["-sS", &format!("http://{metrics}/metrics")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&scraped.stdout);
+    for series in [
+        "tapegw_requests_total{method=\"POST\",endpoint=\"/api/v1/stage\",status=\"201\"}",
+        "tapegw_requests_total{method=\"POST\",endpoint=\"/api/v1/stage\",status=\"401\"}",
+        "tapegw_requests_total{method=\"GET\",endpoint=\"/api/v1/stage/{id}\",status=\"200\"}",
+        "tapegw_stage_request_seconds_count",
+        "tapegw_staged_files_total",
+    ] {
+        assert!(text.contains(series), "{series} in:\n{text}");
+    }
 }
 
 /// Stage requests live in the catalogue: a gateway killed right after it

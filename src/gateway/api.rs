@@ -227,10 +227,12 @@ pub async fn stage(
     }
     let requester = who.requester.clone();
     let bulk = app.clone();
+    let files = wanted.len();
     let id = daemon(&app, move |_| {
         bulk.bulk_client.bulk_stage(wanted, &requester)
     })
     .await?;
+    app.metrics.staged(files);
     let location = format!("{}/stage/{id}", app.config.api_uri());
     let mut response = (StatusCode::CREATED, Json(json!({ "requestId": id }))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -289,6 +291,8 @@ pub async fn stage_status(
     });
     if s.completed_at > 0.0 {
         body["completedAt"] = json!(epoch(s.completed_at));
+        app.metrics
+            .stage_completed(&s.id, s.completed_at - s.created_at);
     }
     Ok(Json(body).into_response())
 }

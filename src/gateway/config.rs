@@ -97,6 +97,10 @@ pub struct GatewaySection {
     /// The tapeserver config (a client config, or the daemon's) whose
     /// stager endpoints and keys the gateway uses.
     pub daemon_config: PathBuf,
+    /// Where Prometheus scrapes tapegw's metrics (plain HTTP, loopback
+    /// only; unset: no endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The largest request body taken (a larger one is answered 413).
     #[serde(default = "default_max_body")]
     pub max_body: ByteSize,
@@ -163,6 +167,13 @@ impl GatewayConfig {
                 "gateway.certificate and gateway.key: HTTPS needs both (or plain_http on loopback)"
                     .into(),
             );
+        }
+        if let Some(m) = g.metrics_listen
+            && !m.ip().is_loopback()
+        {
+            return Err(format!(
+                "gateway.metrics_listen: the metrics endpoint has no authentication and listens on loopback only, not on {m}"
+            ));
         }
         let certificates = self.x509.as_ref().is_some_and(|x| !x.clients.is_empty());
         if self.issuers.is_empty() && !certificates {

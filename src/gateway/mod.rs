@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod paths;
 pub mod pki;
 pub mod problem;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -34,6 +35,7 @@ pub struct App {
     /// answer: a client that gave up would leave a request it never
     /// learnt the id of.
     pub bulk_client: StagerClient,
+    pub metrics: metrics::GatewayMetrics,
 }
 
 /// How long a bulk stage may take to be answered (100,000 paths).
@@ -73,23 +75,70 @@ pub fn router(app: Arc<App>) -> Router {
         // Bodies are read by the handlers, which answer an oversized one
         // with the API's 413 (`api::json_body`).
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(app.clone(), log_request))
         .with_state(app)
 }
 
-/// One log line per request: method, path, status, time taken.
-async fn log_request(request: Request, next: Next) -> Response {
+/// One log line per request (method, path, status, time taken), and its
+/// metrics, counted by route so that request ids do not make new series.
+async fn log_request(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let started = Instant::now();
     let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
     tracing::info!(
         method = %method,
         path = %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        status,
+        ms = seconds * 1000.0,
         "request"
     );
+    app.metrics
+        .request(method.as_str(), endpoint(&path), status, seconds);
     response
+}
+
+/// The route a path took: its template, ids left out.
+fn endpoint(path: &str) -> &'static str {
+    let p = path.trim_end_matches('/');
+    match p {
+        "/.well-known/wlcg-tape-rest-api" => "/.well-known/wlcg-tape-rest-api",
+        "/api/v1/stage" => "/api/v1/stage",
+        "/api/v1/archiveinfo" => "/api/v1/archiveinfo",
+        _ if p.starts_with("/api/v1/stage/") && p.ends_with("/cancel") => {
+            "/api/v1/stage/{id}/cancel"
+        }
+        _ if p.starts_with("/api/v1/stage/") => "/api/v1/stage/{id}",
+        _ if p.starts_with("/api/v1/release/") => "/api/v1/release/{id}",
+        _ => "other",
+    }
+}
+
+/// Serves `/metrics` on loopback until the process ends.
+async fn serve_metrics(app: Arc<App>, listen: std::net::SocketAddr) -> Result<(), GatewayError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| GatewayError::Serve { listen, source })?;
+    tracing::info!(listen = %listen, "tapegw metrics endpoint ready");
+    let routes = Router::new().route(
+        "/metrics",
+        get(|State(app): State<Arc<App>>| async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                app.metrics.text(),
+            )
+        }),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, routes.with_state(app)).await {
+            tracing::error!(error = %e, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Loads the config and serves until SIGTERM or SIGINT.
@@ -109,6 +158,7 @@ pub fn run(config_path: &std::path::Path) -> Result<(), GatewayError> {
         ),
         verifier,
         config,
+        metrics: metrics::GatewayMetrics::new(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -147,6 +197,9 @@ async fn serve(app: Arc<App>) -> Result<(), GatewayError> {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         }
     });
+    if let Some(listen) = g.metrics_listen {
+        serve_metrics(app.clone(), listen).await?;
+    }
     let app_x509 = app.config.x509.clone();
     let service = router(app).into_make_service();
     let served = if g.plain_http {

@@ -35,6 +35,7 @@ pub fn write(dir: &Path, host: &str, daemon_config: &Path) -> Result<PathBuf, In
             plain_http: false,
             audiences: vec![format!("https://{listen}")],
             daemon_config: daemon_config.to_path_buf(),
+            metrics_listen: None,
             max_body: ByteSize(16 << 20),
         },
         issuers: vec![IssuerConfig {
