@@ -60,3 +60,13 @@ fn a_repack_under_random_kills_with_postgres_keeps_every_file() {
     let report = chaos_harness::repack::run(&settings, repack_files());
     assert_clean("repack, postgres", &settings, report);
 }
+
+/// A stage of more than the disk buffer holds through tapegw, while
+/// tapegw (twice), a session and the parent are killed: no file reported
+/// online differs from what was archived or is gone while pinned.
+#[test]
+fn a_stage_through_tapegw_under_random_kills_reports_only_exact_files() {
+    let settings = Settings::from_env(1, false);
+    let report = chaos_harness::stage::run(&settings, 24);
+    assert_clean("stage, sqlite", &settings, report);
+}

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod repack;
 mod report;
 pub mod site;
+pub mod stage;
 pub mod units;
 
 use std::collections::{HashMap, HashSet};

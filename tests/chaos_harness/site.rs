@@ -113,6 +113,16 @@ impl Site {
 pub const REPACK_BUFFER: u64 = 64 << 20;
 
 pub fn setup(settings: &Settings) -> Site {
+    setup_with(settings, &[], |_, _| {})
+}
+
+/// `setup` with more `tapeserverd init` arguments and a change of the
+/// config (given the site's directory) before anything starts.
+pub fn setup_with(
+    settings: &Settings,
+    more_init: &[&str],
+    change: impl FnOnce(&mut Config, &Path),
+) -> Site {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut postgres = None;
     let mut init_args: Vec<String> = Vec::new();
@@ -130,6 +140,7 @@ pub fn setup(settings: &Settings) -> Site {
         .args(["--drives", "2", "--tapes", &tapes.to_string()])
         .args(["--capacity", "4GiB", "--move-time", "150ms"])
         .args(&init_args)
+        .args(more_init)
         .output()
         .expect("init");
     assert!(
@@ -137,7 +148,14 @@ pub fn setup(settings: &Settings) -> Site {
         "init: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    // The config's path first (then the gateway's, with --gateway).
+    let config = PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim(),
+    );
     let tlc_endpoint = format!("ipc://{}/tlc.sock", site.display());
     let mut cfg = Config::load(&config).expect("config");
     cfg.library.controllers = vec![tlc_endpoint.clone()];
@@ -158,6 +176,7 @@ pub fn setup(settings: &Settings) -> Site {
             ..Default::default()
         });
     }
+    change(&mut cfg, &site);
     let drives = cfg.drives.iter().map(|d| d.name.clone()).collect();
     std::fs::write(&config, cfg.to_toml().expect("render")).expect("write config");
     let tlc_config = site.join("tlcd.toml");

@@ -37,6 +37,12 @@ impl Gateway {
 
     /// A gateway of the installation with another config (another port).
     pub fn start_with(install: &Install, config: &std::path::Path) -> Self {
+        Self::launch(&install.path().join("gateway/ca.pem"), config)
+    }
+
+    /// A gateway of `config`, whose certificate `ca` signed; once it
+    /// answers.
+    pub fn launch(ca: &std::path::Path, config: &std::path::Path) -> Self {
         let config = config.to_path_buf();
         let text = std::fs::read_to_string(&config).expect("tapegw.toml (init --gateway)");
         let table: toml::Table = text.parse().expect("tapegw.toml");
@@ -57,7 +63,7 @@ impl Gateway {
         let gw = Self {
             child: Some(child),
             config,
-            ca: install.path().join("gateway/ca.pem"),
+            ca: ca.to_path_buf(),
             base: format!("https://{listen}"),
             log,
         };
@@ -188,6 +194,16 @@ impl Gateway {
             .as_str()
             .expect("requestId")
             .to_string()
+    }
+}
+
+impl Gateway {
+    /// SIGKILL, as a crash; waits until it is gone.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -84,6 +84,48 @@ fn recalls_wait_for_room_and_take_only_what_fits(b: Backend) {
     assert_eq!(queued_recalls(&mut s), 0);
 }
 
+/// The mount is made because a file fits: the fetch must find it even
+/// when larger files come first on tape and the batch is small.
+fn a_mount_for_a_file_that_fits_fetches_it_past_larger_ones(b: Backend) {
+    let tmp = TestDb::new(b);
+    let mut s = tmp.connect();
+    s.add_pool("default").unwrap();
+    s.add_tape("V00001", "default", 1 << 40).unwrap();
+    let files: Vec<NewArchiveFile> = [500, 600, 100]
+        .iter()
+        .enumerate()
+        .map(|(i, size)| NewArchiveFile {
+            path: format!("/data/g{i}"),
+            size: *size,
+            owner: LOCAL_OWNER.into(),
+            permissions: None,
+        })
+        .collect();
+    let ids = s.queue_archive(&files, "default").unwrap();
+    let m = s.next_mount("h", "d0", &policy(None)).unwrap().unwrap();
+    let jobs = s.fetch_archive_jobs(m.id, 10, u64::MAX).unwrap();
+    s.report_migration(
+        m.id,
+        &m.vid,
+        &super::tests::archived(&jobs, 1),
+        &[],
+        &FileLimits::default(),
+    )
+    .unwrap();
+    s.end_mount(m.id).unwrap();
+    for id in &ids {
+        s.queue_recall(LOCAL_OWNER, *id, &format!("/back/{id}"))
+            .unwrap();
+    }
+    // 150 bytes of room: only the 100-byte file, third on tape, fits.
+    let m = s
+        .next_mount("h", "d0", &policy(room(850)))
+        .unwrap()
+        .unwrap();
+    let jobs = s.fetch_recall_jobs(m.id, 1, u64::MAX, room(850)).unwrap();
+    assert_eq!(jobs.iter().map(|j| j.size).collect::<Vec<_>>(), [100]);
+}
+
 fn stage(path: &str, file_id: u64, on_disk: bool) -> StageEntry {
     StageEntry {
         path: path.into(),
@@ -186,5 +228,6 @@ fn the_collector_evicts_least_recently_used_never_pinned_nor_only_copies(b: Back
 
 on_both_backends!(
     recalls_wait_for_room_and_take_only_what_fits,
+    a_mount_for_a_file_that_fits_fetches_it_past_larger_ones,
     the_collector_evicts_least_recently_used_never_pinned_nor_only_copies
 );

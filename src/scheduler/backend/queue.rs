@@ -189,9 +189,15 @@ pub(super) fn fetch_recall_jobs(
     let rows = c.query(
         "SELECT recall_id, file_id, fseq, block_id, block_size, size, crc32c, destination,
                 staged_dev, staged_ino, staged_mtime, mode, uid, gid
-         FROM pending_recalls WHERE vid = $1 AND not_before <= ts_now()
+         FROM pending_recalls WHERE vid = $1 AND not_before <= ts_now() AND size <= $3
          ORDER BY fseq, recall_id LIMIT $2",
-        params![&vid, max_files],
+        // Only files that fit the room: larger ones ahead on tape must not
+        // fill the batch and leave a mount made for a smaller one empty.
+        params![
+            &vid,
+            max_files,
+            room.map_or(i64::MAX, |r| i64::try_from(r).unwrap_or(i64::MAX))
+        ],
     )?;
     let mut jobs = Vec::new();
     let mut bytes = 0u64;
