@@ -93,6 +93,8 @@ impl Changes {
         check("security.clients roots", roots(old) != roots(new), true);
         check("security", keys(old) != keys(new), false);
         check("metrics", text(&old.metrics) != text(&new.metrics), false);
+        // The collector thread was started with it.
+        check("buffer", old.buffer != new.buffer, false);
         check("test_faults", old.test_faults != new.test_faults, true);
         c
     }
@@ -107,6 +109,7 @@ impl Changes {
         new.scheduler.password_file = running.scheduler.password_file.clone();
         new.library = running.library.clone();
         new.metrics = running.metrics.clone();
+        new.buffer = running.buffer.clone();
         new.repack.buffer_dir = running.repack.buffer_dir.clone();
         new.repack.buffer_bytes = running.repack.buffer_bytes;
         // The clients' keys and the daemon's stay; their roots follow the file.

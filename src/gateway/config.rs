@@ -252,8 +252,29 @@ mod tests {
         let err = config.check().unwrap_err();
         assert!(err.contains("loopback"), "{err}");
         config.gateway.listen = "127.0.0.1:8080".parse().unwrap();
+        // Certificates are for HTTPS only.
+        assert!(config.check().unwrap_err().contains("x509"));
+        let x509 = config.x509.take().unwrap();
         config.check().unwrap();
         config.issuers.clear();
         assert!(config.check().unwrap_err().contains("issuer"));
+        config.gateway.plain_http = false;
+        config.x509 = Some(x509.clone());
+        config.check().unwrap();
+        let mut no_roots = x509;
+        no_roots.clients[0].roots.clear();
+        config.x509 = Some(no_roots);
+        assert!(config.check().unwrap_err().contains("roots"));
+        config.gateway.metrics_listen = Some("0.0.0.0:9478".parse().unwrap());
+        config.x509 = None;
+        config.issuers.push(IssuerConfig {
+            name: "i".into(),
+            issuer: "https://i/".into(),
+            public_key: "/i.pem".into(),
+            private_key: None,
+            base_path: "/".into(),
+            max_lifetime: None,
+        });
+        assert!(config.check().unwrap_err().contains("metrics_listen"));
     }
 }
