@@ -118,6 +118,7 @@ fn a_stage_larger_than_the_buffer_arrives_whole_without_overflowing_it() {
         reads >= 3,
         "{reads} read mounts for 20 MiB through 6.4 MiB of room"
     );
+    eprintln!("{reads} read mounts; buffer peak {peak} of {limit} bytes (high watermark)");
 
     let report: Value =
         serde_json::from_str(&install.ok("tapeadmin", &["buffer", "--json"])).unwrap();
