@@ -18,6 +18,7 @@ mod deletion;
 mod disk_buffer;
 mod enqueue;
 mod fallback;
+mod fetch;
 mod media;
 mod mounts;
 mod pools;
@@ -132,7 +133,7 @@ impl SessionWork for SqlScheduler {
         max_files: u64,
         max_bytes: u64,
     ) -> Result<Vec<ArchiveJob>, SchedulerError> {
-        self.write(|c| queue::fetch_archive_jobs(c, mount_id, max_files, max_bytes))
+        self.write(|c| fetch::fetch_archive_jobs(c, mount_id, max_files, max_bytes))
     }
 
     fn fetch_recall_jobs(
@@ -142,7 +143,7 @@ impl SessionWork for SqlScheduler {
         max_bytes: u64,
         room: Option<BufferRoom>,
     ) -> Result<Vec<RecallJob>, SchedulerError> {
-        self.write(|c| queue::fetch_recall_jobs(c, mount_id, max_files, max_bytes, room))
+        self.write(|c| fetch::fetch_recall_jobs(c, mount_id, max_files, max_bytes, room))
     }
 
     fn fetch_verify_jobs(&mut self, mount_id: u64) -> Result<Vec<VerifyJob>, SchedulerError> {
