@@ -159,8 +159,8 @@ pub(super) fn recalled_home(c: &mut dyn Conn, recall_id: u64) -> Result<(), Sche
 
 /// A stage request found the copy on disk: used now. False if the
 /// collector has claimed it meanwhile (the request recalls it instead).
+/// The caller holds the lock (`lock`), once for all its files.
 pub(super) fn touch(c: &mut dyn Conn, file_id: u64) -> Result<bool, SchedulerError> {
-    lock(c)?;
     Ok(c.execute(
         "UPDATE archive_files SET disk_used = ts_now() WHERE id = $1 AND evicted IS NULL",
         params![file_id],

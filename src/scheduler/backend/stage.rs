@@ -51,6 +51,10 @@ pub(super) fn create(
         "INSERT INTO stage_requests (id, owner, requester, created) VALUES ($1, $2, $3, ts_now())",
         params![id, owner, requester],
     )?;
+    // Pins on copies found on disk must not cross the collector's claims.
+    if entries.iter().any(|e| e.on_disk) {
+        super::disk_buffer::lock(c)?;
+    }
     for e in entries {
         let (state, recall_id, error) = match (e.file_id, &e.error) {
             (_, Some(error)) => (Some("failed"), None, Some(error.clone())),
