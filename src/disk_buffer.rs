@@ -28,6 +28,14 @@ impl Space {
         })
     }
 
+    /// The room recalls have below `high` percent of it.
+    pub fn room(&self, high: Percent) -> BufferRoom {
+        BufferRoom {
+            limit: high.of(self.capacity),
+            used: self.used,
+        }
+    }
+
     /// Used, as a percentage of the capacity.
     pub fn percent_used(&self) -> f64 {
         if self.capacity == 0 {
@@ -47,10 +55,7 @@ pub fn path(config: &Config) -> Option<PathBuf> {
 /// rather than write into a buffer nobody can measure.
 pub fn room(path: &Path, high: Percent) -> BufferRoom {
     match Space::of(path) {
-        Ok(s) => BufferRoom {
-            limit: high.of(s.capacity),
-            used: s.used,
-        },
+        Ok(s) => s.room(high),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "cannot measure the disk buffer: recalls wait");
             BufferRoom { limit: 0, used: 0 }

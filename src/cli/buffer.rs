@@ -21,11 +21,7 @@ pub fn report(db: &mut dyn Scheduler, config: &Config, as_json: bool) -> anyhow:
         .buffer
         .as_ref()
         .map(|b| (b.high_watermark, b.low_watermark));
-    let room = marks.map(|(high, _)| {
-        high.of(space.capacity)
-            .saturating_sub(space.used)
-            .saturating_sub(u.reserved_bytes)
-    });
+    let room = marks.map(|(high, _)| space.room(high).left(u.reserved_bytes));
     if as_json {
         println!(
             "{}",

@@ -96,14 +96,13 @@ impl Collector {
     pub fn pass(&mut self) -> Result<Pass, String> {
         let space = Space::of(&self.path).map_err(|e| format!("cannot measure it: {e}"))?;
         let mut pass = Pass::default();
-        let limit = self.high.of(space.capacity);
+        let room = space.room(self.high);
+        let limit = room.limit;
         // Recalls fill the buffer up to the high watermark: with less room
         // left below it than their smallest file, they would wait for ever
         // on a buffer the collector leaves alone.
         let demand = self.db.recall_demand().map_err(|e| e.to_string())?;
-        let room = limit
-            .saturating_sub(space.used)
-            .saturating_sub(demand.reserved_bytes);
+        let room = room.left(demand.reserved_bytes);
         let starved = demand.waiting_files > 0 && demand.smallest_waiting > room;
         if space.used <= limit && !starved {
             return Ok(pass);

@@ -83,6 +83,16 @@ pub struct BufferRoom {
     pub used: u64,
 }
 
+impl BufferRoom {
+    /// What recalls may still write once `reserved` bytes, given to
+    /// recalls not yet written, are set aside.
+    pub fn left(&self, reserved: u64) -> u64 {
+        self.limit
+            .saturating_sub(self.used)
+            .saturating_sub(reserved)
+    }
+}
+
 /// A disk copy the collector may evict: on tape, not pinned, not evicted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvictionCandidate {

@@ -14,10 +14,12 @@ use crate::scheduler::*;
 /// Any constant shared by every tapeserver ("tapebuf1").
 const BUFFER_LOCK: i64 = 0x7461_7065_6275_6631;
 
-/// A live pin on `f`'s disk copy, as `stage::pinned` sees one.
-const PINNED: &str =
-    "EXISTS (SELECT 1 FROM stage_files s JOIN stage_requests r ON r.id = s.request_id
-     WHERE s.file_id = f.id AND s.released = 0 AND r.deleted IS NULL
+/// A live pin on the disk copy of `f` (an `archive_files` row): a stage
+/// request not deleted, the file not released or cancelled, its lifetime
+/// not over. The pins are read once per statement, not once per file.
+pub(super) const PINNED: &str = "f.id IN (SELECT s.file_id FROM stage_files s
+     JOIN stage_requests r ON r.id = s.request_id
+     WHERE s.file_id IS NOT NULL AND s.released = 0 AND r.deleted IS NULL
        AND (s.state IS NULL OR s.state = 'completed') AND s.pinned_until > ts_now())";
 
 pub(super) fn lock(c: &mut dyn Conn) -> Result<(), SchedulerError> {
@@ -47,7 +49,7 @@ fn reserved(c: &mut dyn Conn) -> Result<(u64, u64), SchedulerError> {
 pub(super) fn room(c: &mut dyn Conn, r: &BufferRoom) -> Result<u64, SchedulerError> {
     lock(c)?;
     let (_, reserved) = reserved(c)?;
-    Ok(r.limit.saturating_sub(r.used).saturating_sub(reserved))
+    Ok(r.left(reserved))
 }
 
 /// The smallest file a tape's pending recalls would write.
@@ -170,27 +172,29 @@ pub(super) fn touch(c: &mut dyn Conn, file_id: u64) -> Result<bool, SchedulerErr
 pub(super) fn usage(c: &mut dyn Conn, beneath: &str) -> Result<BufferUsage, SchedulerError> {
     let prefix = format!("{}/", beneath.trim_end_matches('/'));
     let n = prefix.chars().count() as u64;
-    let sql = format!(
-        "SELECT
-           COALESCE(SUM(CASE WHEN f.evicted IS NULL AND {PINNED} THEN 1 ELSE 0 END), 0),
-           CAST(COALESCE(SUM(CASE WHEN f.evicted IS NULL AND {PINNED} THEN f.size ELSE 0 END), 0) AS BIGINT),
-           COALESCE(SUM(CASE WHEN f.state = $1 THEN 1 ELSE 0 END), 0),
-           CAST(COALESCE(SUM(CASE WHEN f.state = $1 THEN f.size ELSE 0 END), 0) AS BIGINT),
-           COALESCE(SUM(CASE WHEN f.evicted IS NOT NULL THEN 1 ELSE 0 END), 0),
-           CAST(COALESCE(SUM(CASE WHEN f.evicted IS NOT NULL THEN f.size ELSE 0 END), 0) AS BIGINT)
-         FROM archive_files f
-         WHERE f.deleted IS NULL AND substr(f.path, 1, $2) = $3"
-    );
-    let r = c.query_one(&sql, params![FileState::Queued, n, &prefix])?;
+    // (files, bytes) beneath the buffer where `condition` holds; each
+    // condition is led by what an index or the pins select, not a scan
+    // that asks every file whether it is pinned.
+    let mut count = |condition: &str| -> Result<(u64, u64), SchedulerError> {
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(f.size), 0) AS BIGINT) FROM archive_files f
+             WHERE {condition} AND f.deleted IS NULL AND substr(f.path, 1, $1) = $2"
+        );
+        let r = c.query_one(&sql, params![n, &prefix])?;
+        Ok((r.get(0)?, r.get(1)?))
+    };
+    let (pinned_files, pinned_bytes) = count(&format!("f.evicted IS NULL AND {PINNED}"))?;
+    let (unmigrated_files, unmigrated_bytes) = count("f.state = 'queued'")?;
+    let (evicted_files, evicted_bytes) = count("f.evicted IS NOT NULL")?;
     let (reserved_files, reserved_bytes) = reserved(c)?;
     Ok(BufferUsage {
-        pinned_files: r.get(0)?,
-        pinned_bytes: r.get(1)?,
-        unmigrated_files: r.get(2)?,
-        unmigrated_bytes: r.get(3)?,
+        pinned_files,
+        pinned_bytes,
+        unmigrated_files,
+        unmigrated_bytes,
         reserved_files,
         reserved_bytes,
-        evicted_files: r.get(4)?,
-        evicted_bytes: r.get(5)?,
+        evicted_files,
+        evicted_bytes,
     })
 }

@@ -308,14 +308,11 @@ pub(super) fn delete(
 /// Whether a live pin holds the file's disk copy: a stage request that is
 /// not deleted, the file not released or cancelled, its lifetime not over.
 pub(super) fn pinned(c: &mut dyn Conn, file_id: u64) -> Result<bool, SchedulerError> {
-    Ok(c.query_opt(
-        "SELECT 1 FROM stage_files s JOIN stage_requests r ON r.id = s.request_id
-             WHERE s.file_id = $1 AND s.released = 0 AND r.deleted IS NULL
-               AND (s.state IS NULL OR s.state = 'completed') AND s.pinned_until > ts_now()
-             LIMIT 1",
-        params![file_id],
-    )?
-    .is_some())
+    let sql = format!(
+        "SELECT 1 FROM archive_files f WHERE f.id = $1 AND {}",
+        super::disk_buffer::PINNED
+    );
+    Ok(c.query_opt(&sql, params![file_id])?.is_some())
 }
 
 impl StageRequests for super::SqlScheduler {
