@@ -2,13 +2,15 @@
 //! goes down while the controller is dead is taken to hold its cartridge
 //! (which it does), so its tape stays held, it is not brought up without a
 //! cleaner, and no other drive is sent to mount its tape; once the
-//! controller is back the state resolves and the work goes on.
+//! controller is back the state resolves and the work goes on. Nor is a
+//! drive taken to be empty while the library still moves a cartridge into
+//! it for a session that has died.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Install, Tlcd, pattern};
+use common::{Install, Tlcd, fault, library_state, pattern};
 use tapeserver::config::{FaultsConfig, Interval};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -121,4 +123,98 @@ fn a_drive_down_while_the_controller_is_dead_keeps_its_tape_until_the_library_an
         json["recalls"][0]["state"] == "done"
     });
     assert_eq!(std::fs::read(&back).unwrap(), pattern(1 << 20, 3));
+}
+
+/// A daemon killed while the library moves a cartridge into a drive for
+/// its recall session: the controller still finishes the move. The next
+/// daemon must not take the drive to be empty meanwhile (it would give it
+/// another tape, and this one to another drive: both mounts fail and both
+/// drives go down). It keeps the tape held and the drive waiting until the
+/// move ends, then a cleaner puts the cartridge home and the recall is
+/// served.
+#[test]
+fn a_restarted_daemon_waits_for_a_mount_its_killed_session_asked_for() {
+    let install = Install::new(2, 2);
+    let tlcd_endpoint = format!("ipc://{}/tlc0.sock", install.path().display());
+    install.configure(|c| c.library.controllers = vec![tlcd_endpoint.clone()]);
+    let _tlcd = Tlcd::start(&install, "tlc0");
+    let daemon = install.start();
+    let sources: Vec<_> = (0..3)
+        .map(|i| install.make_file(&format!("f{i}"), 300 * 1024, 10 + i))
+        .collect();
+    let ids = install.archive(&sources);
+    install.wait_for("every file on tape", LONG, || {
+        ids.iter()
+            .all(|id| install.state_of(*id).state == "on_tape")
+    });
+    let vid = install.state_of(ids[0]).vid.unwrap();
+    install.wait_for("the drives idle", LONG, || {
+        ["drive0", "drive1"]
+            .iter()
+            .all(|d| install.drive(d)["state"] == "up" && !install.drive_loaded(d))
+    });
+
+    // The recall's mount stays in the picker while the daemon is killed.
+    fault(&install, "changer0.hold", true);
+    let back = install.path().join("back");
+    install.ok(
+        "stager",
+        &["recall", &ids[0].to_string(), back.to_str().unwrap()],
+    );
+    let moving = || {
+        library_state(&install)["moves"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    };
+    install.wait_for("the cartridge in the picker", LONG, moving);
+    let mut drive = String::new();
+    let mut session = 0;
+    install.wait_for("the session's drive", LONG, || {
+        for d in ["drive0", "drive1"] {
+            let s = install.drive(d);
+            if s["vid"] == vid.as_str() && s["pid"].as_i64().is_some() {
+                drive = d.to_string();
+                session = s["pid"].as_i64().unwrap_or(0) as i32;
+            }
+        }
+        session != 0
+    });
+    daemon.signal(libc::SIGKILL);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), None);
+    install.wait_for("the session to die", LONG, || {
+        !std::path::Path::new(&format!("/proc/{session}")).exists()
+            || std::fs::read_to_string(format!("/proc/{session}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))
+    });
+    assert!(moving(), "the library still moves the cartridge");
+
+    // The next daemon finds the drive empty, but a move into it under way.
+    let _daemon = install.start();
+    install.wait_for("the daemon to wait for the move", LONG, || {
+        install
+            .daemon_log()
+            .contains("a mount or dismount of the drive is under way in the library")
+    });
+    let held = open_mounts(&install);
+    assert!(
+        held.iter()
+            .any(|m| m["vid"] == vid.as_str() && m["drive"] == drive.as_str()),
+        "{vid} stays held by {drive}'s mount: {held:?}"
+    );
+
+    // The move ends: the cartridge is in the drive; a cleaner puts it home
+    // and the recall is served from it.
+    fault(&install, "changer0.hold", false);
+    install.wait_for("the recall served", LONG, || back.exists());
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&sources[0]).unwrap()
+    );
+    let log = install.daemon_log();
+    assert!(
+        log.contains("the drive holds a cartridge from a previous run: running a cleaner"),
+        "{log}"
+    );
+    assert!(!log.contains("-> down"), "no drive went down: {log}");
+    assert_eq!(install.tape(&vid)["state"], "active");
 }

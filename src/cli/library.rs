@@ -134,6 +134,7 @@ pub fn status(target: &Target, json: bool) -> anyhow::Result<()> {
                 "address": d.address,
                 "serial": or_null(&d.serial),
                 "vid": or_null(&d.vid),
+                "changing": d.changing,
             })).collect::<Vec<_>>(),
             "slots": slots(&status.slots),
             "import_export": slots(&status.import_export),
@@ -175,10 +176,11 @@ pub fn status(target: &Target, json: bool) -> anyhow::Result<()> {
                 d.address.to_string(),
                 dash(&d.serial),
                 dash(&d.vid),
+                if d.changing { "moving" } else { "-" }.to_string(),
             ]
         })
         .collect();
-    super::print_table(&["DRIVE", "ELEMENT", "SERIAL", "VID"], &rows);
+    super::print_table(&["DRIVE", "ELEMENT", "SERIAL", "VID", "MOVE"], &rows);
     println!();
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (kind, list) in [

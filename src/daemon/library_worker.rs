@@ -29,6 +29,10 @@ use crate::library::client::ControllerClient;
 pub enum Holding {
     Loaded(String),
     Empty,
+    /// A mount or dismount of the drive waits or is under way in the
+    /// library (one a session asked for before it died, say): what it
+    /// holds is about to change, so it is read again until that ends.
+    Changing,
     /// Not read since the drive last changed hands, or the controller did
     /// not answer: the drive may hold a cartridge.
     Unknown,
@@ -203,7 +207,11 @@ impl Worker {
                             if shared.forgotten.get(&drive) != forgotten.get(&drive) {
                                 continue;
                             }
-                            let holding = vid.map_or(Holding::Empty, Holding::Loaded);
+                            let holding = if status.changing.contains(&drive) {
+                                Holding::Changing
+                            } else {
+                                vid.map_or(Holding::Empty, Holding::Loaded)
+                            };
                             shared.holdings.insert(drive, holding);
                         }
                     }
@@ -214,7 +222,11 @@ impl Worker {
                     }
                 }
                 shared.answered = ok;
-                unknown = !ok || shared.holdings.values().any(|h| *h == Holding::Unknown);
+                unknown = !ok
+                    || shared
+                        .holdings
+                        .values()
+                        .any(|h| matches!(h, Holding::Unknown | Holding::Changing));
             }
             self.waker.send(ToLoop::LibraryRead { covers, ok });
         }

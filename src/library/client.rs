@@ -298,6 +298,12 @@ impl MediaChanger for ControllerClient {
                 .iter()
                 .map(|d| (self.drive_name(d), vid(&d.vid)))
                 .collect(),
+            changing: status
+                .drives
+                .iter()
+                .filter(|d| d.changing)
+                .map(|d| self.drive_name(d))
+                .collect(),
         })
     }
 }

@@ -84,6 +84,10 @@ pub struct LibraryStatus {
     pub slots: Vec<(u16, Option<String>)>,
     /// (drive name, VID in it)
     pub drives: Vec<(String, Option<String>)>,
+    /// Drives a mount or dismount waits for or is moving now (a library
+    /// controller's requests, perhaps of a client that has gone): what
+    /// they hold is about to change.
+    pub changing: Vec<String>,
 }
 
 impl LibraryStatus {
@@ -117,6 +121,8 @@ impl LibraryStatus {
                 .of_kind(ElementType::DataTransfer)
                 .map(|e| (name_of(e), inventory.vid_in(e.address)))
                 .collect(),
+            // A changer read directly has no queue of moves to tell of.
+            changing: Vec::new(),
         }
     }
 }

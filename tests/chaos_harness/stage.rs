@@ -125,15 +125,19 @@ pub fn run(settings: &Settings, files: usize) -> Report {
                 verified: BTreeSet::new(),
                 held: BTreeMap::new(),
                 violations: Vec::new(),
+                last_answer: String::new(),
+                stalled: false,
             };
             let deadline = Instant::now() + Duration::from_secs(600);
             while !client.done() && !stop.load(Ordering::Relaxed) {
                 if Instant::now() > deadline {
                     client.violations.push(format!(
-                        "{} of {} files staged in 10 minutes",
+                        "{} of {} files staged in 10 minutes; the last answer: {}",
                         client.verified.len(),
-                        client.expected.len()
+                        client.expected.len(),
+                        client.last_answer
                     ));
+                    client.stalled = true;
                     break;
                 }
                 {
@@ -190,6 +194,10 @@ pub fn run(settings: &Settings, files: usize) -> Report {
         }
     };
     report.violations.extend(client.violations);
+    if client.stalled {
+        // What CI shows of a failure is its violations: say where it stood.
+        report.violations.push(stall_snapshot(&site));
+    }
     report.recalled_exact = client.verified.len();
     report.elapsed = started.elapsed();
     if !report.violations.is_empty() {
@@ -218,6 +226,9 @@ struct Client {
     /// Read, pinned, and the polls each has been held for.
     held: BTreeMap<String, u32>,
     violations: Vec<String>,
+    /// The last status answer, in short (to say where a stall stood).
+    last_answer: String,
+    stalled: bool,
 }
 
 impl Client {
@@ -234,9 +245,22 @@ impl Client {
         );
         if status.status != 200 {
             // The daemon restarting: the gateway answers 503 meanwhile.
+            self.last_answer = format!(
+                "HTTP {}: {}",
+                status.status,
+                status.body.chars().take(300).collect::<String>()
+            );
             return;
         }
         let status = status.json();
+        let mut states: BTreeMap<String, usize> = BTreeMap::new();
+        for f in status["files"].as_array().into_iter().flatten() {
+            *states.entry(f["state"].to_string()).or_default() += 1;
+        }
+        self.last_answer = format!(
+            "HTTP 200, files by state {states:?}, held {}",
+            self.held.len()
+        );
         for path in check_online(
             &status,
             &self.expected,
@@ -274,6 +298,38 @@ impl Client {
             }
         }
     }
+}
+
+/// Where the site stood when the stage stalled, in a few lines: the
+/// drives, the buffer, the daemon's last warnings.
+fn stall_snapshot(site: &super::site::Site) -> String {
+    let drives = site
+        .tpstat()
+        .map(|s| s["drives"].to_string())
+        .unwrap_or_else(|| "no tpstat".into());
+    let buffer = site.run("tapeadmin", &["buffer", "--json"]);
+    let queue = site.run("tapeadmin", &["queues"]);
+    let mounts = site.run("tapeadmin", &["mounts"]);
+    let log = site.daemon.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    let last: Vec<&str> = log.lines().rev().take(6).collect();
+    format!(
+        "stalled: drives {drives}; buffer {}; queues {}; mounts {}; last warnings {:#?}; last lines {:#?}",
+        String::from_utf8_lossy(&buffer.stdout).trim(),
+        String::from_utf8_lossy(&queue.stdout)
+            .chars()
+            .take(600)
+            .collect::<String>(),
+        String::from_utf8_lossy(&mounts.stdout)
+            .chars()
+            .take(400)
+            .collect::<String>(),
+        &warnings[warnings.len().saturating_sub(8)..],
+        last
+    )
 }
 
 /// The files the API says are online and this client has not read yet:

@@ -1,13 +1,34 @@
 //! The library as the active controller sees it, for `tplib status` and
 //! for clients that need to know which cartridge is in which drive.
 
-use super::events::Op;
+use super::events::{Job, Op};
 use super::state::{PathState, StateThread};
 use crate::library::inventory::Inventory;
 use crate::proto::tlc::{DriveStatus, LibraryStatus, PathStatus, SlotStatus};
 use crate::scsi::smc::ElementType;
 
 impl StateThread {
+    /// Whether a mount, dismount or move of the drive at `address` waits
+    /// or is under way (a path still moving for a request given up on
+    /// counts too): its contents are about to change.
+    fn changing(&self, inv: &Inventory, address: u16) -> bool {
+        let moving = self.paths.iter().filter_map(|p| p.busy.as_ref()).any(|b| {
+            matches!(b.kind, Job::Move { source, destination, .. }
+                if source == address || destination == address)
+        });
+        moving
+            || self.requests.iter().any(|r| match &r.op {
+                Op::Mount { drive, .. } | Op::Dismount { drive, .. } => {
+                    inv.drive_element(drive).ok() == Some(address)
+                }
+                Op::Move {
+                    source,
+                    destination,
+                } => *source == address || *destination == address,
+                _ => false,
+            })
+    }
+
     pub(super) fn status(&self) -> LibraryStatus {
         let empty = Inventory::default();
         let inv = self.inventory.as_ref().unwrap_or(&empty);
@@ -57,6 +78,7 @@ impl StateThread {
                     serial: e.device_id.clone().unwrap_or_default(),
                     vid: inv.vid_in(e.address).unwrap_or_default(),
                     source: e.source.map_or(0, u32::from),
+                    changing: self.changing(inv, e.address),
                 })
                 .collect(),
             slots: slots(ElementType::Storage),
