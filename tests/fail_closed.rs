@@ -125,19 +125,20 @@ fn a_drive_down_while_the_controller_is_dead_keeps_its_tape_until_the_library_an
     assert_eq!(std::fs::read(&back).unwrap(), pattern(1 << 20, 3));
 }
 
-/// A daemon killed while the library moves a cartridge into a drive for
-/// its recall session: the controller still finishes the move. The next
-/// daemon must not take the drive to be empty meanwhile (it would give it
-/// another tape, and this one to another drive: both mounts fail and both
-/// drives go down). It keeps the tape held and the drive waiting until the
-/// move ends, then a cleaner puts the cartridge home and the recall is
-/// served.
-#[test]
-fn a_restarted_daemon_waits_for_a_mount_its_killed_session_asked_for() {
-    let install = Install::new(2, 2);
-    let tlcd_endpoint = format!("ipc://{}/tlc0.sock", install.path().display());
-    install.configure(|c| c.library.controllers = vec![tlcd_endpoint.clone()]);
-    let _tlcd = Tlcd::start(&install, "tlc0");
+/// A recall whose mount the library holds in the picker (the daemon is
+/// the install's first): what it recalls, where, and who waits for it.
+struct HeldMount {
+    daemon: common::Daemon,
+    source: std::path::PathBuf,
+    back: std::path::PathBuf,
+    vid: String,
+    drive: String,
+    session: i32,
+}
+
+/// Files archived on a library behind `tlcd`, then a recall whose mount
+/// stays in the picker (`changer0.hold`) with its session waiting.
+fn a_recall_mount_in_the_picker(install: &Install) -> HeldMount {
     let daemon = install.start();
     let sources: Vec<_> = (0..3)
         .map(|i| install.make_file(&format!("f{i}"), 300 * 1024, 10 + i))
@@ -153,22 +154,14 @@ fn a_restarted_daemon_waits_for_a_mount_its_killed_session_asked_for() {
             .iter()
             .all(|d| install.drive(d)["state"] == "up" && !install.drive_loaded(d))
     });
-
-    // The recall's mount stays in the picker while the daemon is killed.
-    fault(&install, "changer0.hold", true);
+    fault(install, "changer0.hold", true);
     let back = install.path().join("back");
     install.ok(
         "stager",
         &["recall", &ids[0].to_string(), back.to_str().unwrap()],
     );
-    let moving = || {
-        library_state(&install)["moves"]
-            .as_array()
-            .is_some_and(|m| !m.is_empty())
-    };
-    install.wait_for("the cartridge in the picker", LONG, moving);
-    let mut drive = String::new();
-    let mut session = 0;
+    install.wait_for("the cartridge in the picker", LONG, || moving(install));
+    let (mut drive, mut session) = (String::new(), 0);
     install.wait_for("the session's drive", LONG, || {
         for d in ["drive0", "drive1"] {
             let s = install.drive(d);
@@ -179,42 +172,120 @@ fn a_restarted_daemon_waits_for_a_mount_its_killed_session_asked_for() {
         }
         session != 0
     });
-    daemon.signal(libc::SIGKILL);
-    assert_eq!(daemon.wait_exit(Duration::from_secs(10)), None);
-    install.wait_for("the session to die", LONG, || {
-        !std::path::Path::new(&format!("/proc/{session}")).exists()
-            || std::fs::read_to_string(format!("/proc/{session}/stat"))
-                .is_ok_and(|s| s.contains(") Z"))
-    });
-    assert!(moving(), "the library still moves the cartridge");
+    HeldMount {
+        daemon,
+        source: sources[0].clone(),
+        back,
+        vid,
+        drive,
+        session,
+    }
+}
 
-    // The next daemon finds the drive empty, but a move into it under way.
+fn moving(install: &Install) -> bool {
+    library_state(install)["moves"]
+        .as_array()
+        .is_some_and(|m| !m.is_empty())
+}
+
+fn wait_gone(install: &Install, pid: i32) {
+    install.wait_for("the session to die", LONG, || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+}
+
+/// The move ends: the cartridge lands in the drive, a cleaner puts it
+/// home, and the recall is served from it; no mount failed, both drives
+/// are up.
+fn the_move_ends_and_the_recall_is_served(install: &Install, held: &HeldMount) {
+    fault(install, "changer0.hold", false);
+    install.wait_for("the recall served", LONG, || held.back.exists());
+    assert_eq!(
+        std::fs::read(&held.back).unwrap(),
+        std::fs::read(&held.source).unwrap()
+    );
+    let log = install.daemon_log();
+    assert!(
+        log.contains("cleaner: cartridge unloaded and put back"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("session ends with an error"),
+        "no mount failed: {log}"
+    );
+    // The session unmounts after placing the file: wait for it to end.
+    install.wait_for("the sessions to end", LONG, || {
+        ["drive0", "drive1"]
+            .iter()
+            .all(|d| install.drive(d)["pid"].is_null())
+    });
+    for d in ["drive0", "drive1"] {
+        assert_eq!(install.drive(d)["state"], "up", "{d}: {log}");
+    }
+    assert_eq!(install.tape(&held.vid)["state"], "active");
+}
+
+fn with_a_controller(install: &Install) -> Tlcd {
+    let tlcd_endpoint = format!("ipc://{}/tlc0.sock", install.path().display());
+    install.configure(|c| c.library.controllers = vec![tlcd_endpoint.clone()]);
+    Tlcd::start(install, "tlc0")
+}
+
+/// A daemon killed while the library moves a cartridge into a drive for
+/// its recall session: the controller still finishes the move. The next
+/// daemon must not take the drive to be empty meanwhile (it would give it
+/// another tape, and this one to another drive: both mounts fail and both
+/// drives go down). It keeps the tape held and the drive waiting until the
+/// move ends, then a cleaner puts the cartridge home and the recall is
+/// served.
+#[test]
+fn a_restarted_daemon_waits_for_a_mount_its_killed_session_asked_for() {
+    let install = Install::new(2, 2);
+    let _tlcd = with_a_controller(&install);
+    let held = a_recall_mount_in_the_picker(&install);
+    held.daemon.signal(libc::SIGKILL);
+    wait_gone(&install, held.session);
+    assert!(moving(&install), "the library still moves the cartridge");
+
     let _daemon = install.start();
     install.wait_for("the daemon to wait for the move", LONG, || {
         install
             .daemon_log()
             .contains("a mount or dismount of the drive is under way in the library")
     });
-    let held = open_mounts(&install);
+    let mounts = open_mounts(&install);
     assert!(
-        held.iter()
-            .any(|m| m["vid"] == vid.as_str() && m["drive"] == drive.as_str()),
-        "{vid} stays held by {drive}'s mount: {held:?}"
+        mounts
+            .iter()
+            .any(|m| m["vid"] == held.vid.as_str() && m["drive"] == held.drive.as_str()),
+        "{} stays held by {}'s mount: {mounts:?}",
+        held.vid,
+        held.drive
     );
+    the_move_ends_and_the_recall_is_served(&install, &held);
+    assert!(
+        install
+            .daemon_log()
+            .contains("the drive holds a cartridge from a previous run: running a cleaner")
+    );
+}
 
-    // The move ends: the cartridge is in the drive; a cleaner puts it home
-    // and the recall is served from it.
-    fault(&install, "changer0.hold", false);
-    install.wait_for("the recall served", LONG, || back.exists());
-    assert_eq!(
-        std::fs::read(&back).unwrap(),
-        std::fs::read(&sources[0]).unwrap()
-    );
-    let log = install.daemon_log();
-    assert!(
-        log.contains("the drive holds a cartridge from a previous run: running a cleaner"),
-        "{log}"
-    );
-    assert!(!log.contains("-> down"), "no drive went down: {log}");
-    assert_eq!(install.tape(&vid)["state"], "active");
+/// The same with only the session killed: its cleaner must not find the
+/// drive empty while the mount it asked for is still under way.
+#[test]
+fn a_cleaner_waits_for_a_mount_its_killed_session_asked_for() {
+    let install = Install::new(2, 2);
+    let _tlcd = with_a_controller(&install);
+    let held = a_recall_mount_in_the_picker(&install);
+    // SAFETY: kill(2) of the session this test's daemon forked.
+    unsafe {
+        libc::kill(held.session, libc::SIGKILL);
+    }
+    install.wait_for("the cleaner to wait for the move", LONG, || {
+        install
+            .daemon_log()
+            .contains("cleaner: a mount or dismount of the drive is under way in the library")
+    });
+    the_move_ends_and_the_recall_is_served(&install, &held);
 }

@@ -15,6 +15,11 @@ use super::{SessionContext, SessionEnd};
 /// How long a cleaner waits for another process to let go of the drive.
 const BUSY_WAIT: Duration = Duration::from_secs(60);
 const BUSY_POLL: Duration = Duration::from_millis(100);
+/// How long it waits for a move of the drive the library has under way (a
+/// robot's queue can hold a move for minutes; the watchdog gives a
+/// mounting session ten).
+const MOVE_WAIT: Duration = Duration::from_secs(300);
+const MOVE_POLL: Duration = Duration::from_millis(500);
 
 /// Loads the drive, waiting while another process holds it: a session
 /// killed a moment ago (its daemon gone with its forker, say) holds the
@@ -37,6 +42,41 @@ fn load_when_free(drive: &mut dyn crate::tape::TapeDrive, name: &str) -> Result<
     }
 }
 
+/// The library once no mount or dismount of `drive` waits or is under way
+/// in it: the session that died may have asked for one the controller
+/// still carries out, and a drive read as empty meanwhile would be loaded
+/// a moment later behind the cleaner's back.
+fn settled(
+    changer: &dyn crate::library::MediaChanger,
+    drive: &str,
+) -> Result<crate::library::LibraryStatus, String> {
+    let deadline = Instant::now() + MOVE_WAIT;
+    let mut said = false;
+    loop {
+        let status = changer
+            .status()
+            .map_err(|e| format!("cannot read the library: {e}"))?;
+        if !status.changing.iter().any(|d| d == drive) {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "a mount or dismount of the drive is still under way in the library after {} s",
+                MOVE_WAIT.as_secs()
+            ));
+        }
+        if !said {
+            tracing::warn!(
+                drive,
+                wait_s = MOVE_WAIT.as_secs(),
+                "cleaner: a mount or dismount of the drive is under way in the library: waiting for it to end"
+            );
+            said = true;
+        }
+        std::thread::sleep(MOVE_POLL);
+    }
+}
+
 pub fn run(ctx: &SessionContext) -> SessionEnd {
     ctx.with_reporter(|status| clean(ctx, status))
 }
@@ -46,13 +86,13 @@ fn clean(ctx: &SessionContext, status: &super::status_reporter::StatusHandle) ->
     let mut drive = ctx.open_drive();
     let changer = ctx.open_changer(drive.as_ref());
     status.state(SessionState::Mounting);
-    let in_library = match changer.status() {
+    let in_library = match settled(changer.as_ref(), &spec.drive) {
         Ok(s) => s
             .drives
             .into_iter()
             .find(|(d, _)| *d == spec.drive)
             .and_then(|(_, vid)| vid),
-        Err(e) => return SessionEnd::DriveDown(format!("cannot read the library: {e}")),
+        Err(e) => return SessionEnd::DriveDown(e),
     };
     tracing::info!(drive = %spec.drive, library_says = in_library.as_deref().unwrap_or("empty"), expected = %spec.vid, "cleaner started");
     match load_when_free(drive.as_mut(), &spec.drive) {
