@@ -70,3 +70,50 @@ fn a_stage_through_tapegw_under_random_kills_reports_only_exact_files() {
     let report = chaos_harness::stage::run(&settings, 24);
     assert_clean("stage, sqlite", &settings, report);
 }
+
+/// The harness reaps the orphans a killed daemon leaves with the test
+/// process (their reaper), while other tests of this binary run their own
+/// commands: it must never take the exit status of a command another
+/// thread waits for (a site's `tapeserverd init` failed with "No child
+/// processes" that way). Each command here has exited and is left
+/// unwaited for a second while the harness reaps: it must still be there
+/// for its own thread to wait on.
+#[test]
+fn reaping_orphans_never_takes_another_threads_command() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    chaos_harness::units::become_subreaper();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reaper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                chaos_harness::units::reap_orphans();
+            }
+        })
+    };
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        let mut child = std::process::Command::new(common::bin("tapeserverd"))
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stat = format!("/proc/{}/stat", child.id());
+        // Exited, not yet waited for (a busy thread), until the harness
+        // takes it or a second passes.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && std::path::Path::new(&stat).exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match child.wait() {
+            Ok(status) if status.success() => {}
+            other => failures.push(format!("{other:?}")),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = reaper.join();
+    assert!(failures.is_empty(), "{} of 5: {failures:?}", failures.len());
+}

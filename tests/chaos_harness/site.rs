@@ -86,11 +86,7 @@ impl Site {
     /// systemd's Restart=on-failure: a unit whose main process is gone is
     /// restarted (once every process of it is gone).
     pub fn restart_dead_units(&mut self, report: &mut Report, gone: &[i32]) {
-        let mains: Vec<i32> = [self.daemon.child_pid(), self.tlcd.child_pid()]
-            .into_iter()
-            .flatten()
-            .collect();
-        units::reap_orphans(&mains);
+        units::reap_orphans();
         if let Some(pg) = self.postgres.as_mut()
             && pg.main_pid().is_none()
         {

@@ -40,11 +40,15 @@ fn reaped(pid: i32) -> bool {
 }
 
 /// Reaps the zombies units leave with this process (their reaper): a
-/// session or forker that exited after its parent died. Only the daemons'
-/// and the server's processes, never a unit's main child (its `Child`
-/// reaps it) nor a client command another thread waits for.
-pub fn reap_orphans(mains: &[i32]) {
+/// session or forker that exited after its parent died, a postmaster whose
+/// pg_ctl is gone. Never a unit's main process (its `Child` reaps it) nor
+/// a command some thread of this process runs and waits for: each unit
+/// runs in a process group of its own (`command`), so a daemon's orphan is
+/// in a group neither this process's nor led by itself.
+pub fn reap_orphans() {
     let me = std::process::id() as i32;
+    // SAFETY: getpgrp(2) has no preconditions.
+    let my_group = unsafe { libc::getpgrp() };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -60,12 +64,19 @@ pub fn reap_orphans(mains: &[i32]) {
         };
         let comm = head.rsplit_once('(').map_or("", |(_, c)| c);
         let mut fields = rest.split_whitespace();
-        let (state, parent) = (fields.next(), fields.next().and_then(|p| p.parse().ok()));
-        if state == Some("Z")
-            && parent == Some(me)
-            && !mains.contains(&pid)
-            && matches!(comm, "tapeserverd" | "tlcd" | "postgres")
-        {
+        let state = fields.next();
+        let parent: Option<i32> = fields.next().and_then(|p| p.parse().ok());
+        let group: Option<i32> = fields.next().and_then(|p| p.parse().ok());
+        if state != Some("Z") || parent != Some(me) {
+            continue;
+        }
+        let orphan = match comm {
+            // pg_ctl starts the postmaster in a session of its own.
+            "postgres" => true,
+            "tapeserverd" | "tlcd" => group.is_some_and(|g| g != my_group && g != pid),
+            _ => false,
+        };
+        if orphan {
             reaped(pid);
         }
     }
@@ -208,16 +219,14 @@ impl Unit {
                 c
             }
         };
+        // A group of its own, as a unit's cgroup: its orphans are told from
+        // the commands the tests run (see `reap_orphans`).
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.env(MARKER, &self.marker)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         cmd
-    }
-
-    /// The pid of the process this harness started, if it still runs.
-    pub fn child_pid(&self) -> Option<i32> {
-        self.child.as_ref().map(|c| c.id() as i32)
     }
 
     /// Starts the unit and waits until `ready` says it serves.
