@@ -50,11 +50,7 @@ fn a_cleaner_waits_for_a_drive_a_dying_session_still_holds() {
     );
     daemon.signal(libc::SIGKILL);
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)), None);
-    install.wait_for("the session to die", LONG, || {
-        !std::path::Path::new(&format!("/proc/{session}")).exists()
-            || std::fs::read_to_string(format!("/proc/{session}/stat"))
-                .is_ok_and(|s| s.contains(") Z"))
-    });
+    install.wait_for("the session to die", LONG, || common::exited(session));
     assert!(install.drive_loaded("drive0"));
     // This test holds the drive now, as a dying session would.
     let cartridge =

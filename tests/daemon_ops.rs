@@ -140,11 +140,7 @@ fn parent_killed_during_a_migration_recovers_on_restart() {
         "killed by a signal"
     );
     // The forker and the session die with it.
-    install.wait_for("the session to die", LONG, || {
-        !std::path::Path::new(&format!("/proc/{session}")).exists()
-            || std::fs::read_to_string(format!("/proc/{session}/stat"))
-                .is_ok_and(|s| s.contains(") Z"))
-    });
+    install.wait_for("the session to die", LONG, || common::exited(session));
     assert!(
         install.drive_loaded("drive0"),
         "the cartridge is still in the drive"

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Install, Tlcd, fault, library_state, pattern};
+use common::{Install, Tlcd, fault, moves_in_flight, pattern};
 use tapeserver::config::{FaultsConfig, Interval};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -160,7 +160,9 @@ fn a_recall_mount_in_the_picker(install: &Install) -> HeldMount {
         "stager",
         &["recall", &ids[0].to_string(), back.to_str().unwrap()],
     );
-    install.wait_for("the cartridge in the picker", LONG, || moving(install));
+    install.wait_for("the cartridge in the picker", LONG, || {
+        moves_in_flight(install) > 0
+    });
     let (mut drive, mut session) = (String::new(), 0);
     install.wait_for("the session's drive", LONG, || {
         for d in ["drive0", "drive1"] {
@@ -180,19 +182,6 @@ fn a_recall_mount_in_the_picker(install: &Install) -> HeldMount {
         drive,
         session,
     }
-}
-
-fn moving(install: &Install) -> bool {
-    library_state(install)["moves"]
-        .as_array()
-        .is_some_and(|m| !m.is_empty())
-}
-
-fn wait_gone(install: &Install, pid: i32) {
-    install.wait_for("the session to die", LONG, || {
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
-    });
 }
 
 /// The move ends: the cartridge lands in the drive, a cleaner puts it
@@ -245,8 +234,11 @@ fn a_restarted_daemon_waits_for_a_mount_its_killed_session_asked_for() {
     let _tlcd = with_a_controller(&install);
     let held = a_recall_mount_in_the_picker(&install);
     held.daemon.signal(libc::SIGKILL);
-    wait_gone(&install, held.session);
-    assert!(moving(&install), "the library still moves the cartridge");
+    install.wait_for("the session to die", LONG, || common::exited(held.session));
+    assert!(
+        moves_in_flight(&install) > 0,
+        "the library still moves the cartridge"
+    );
 
     let _daemon = install.start();
     install.wait_for("the daemon to wait for the move", LONG, || {

@@ -8,14 +8,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Install, Tlcd, cartridges, fault, library_state, wait_until};
+use common::{Install, Tlcd, cartridges, fault, library_state, moves_in_flight, wait_until};
 use prost::Message;
-
-fn moves_in_flight(install: &Install) -> usize {
-    library_state(install)["moves"]
-        .as_array()
-        .map_or(0, Vec::len)
-}
 
 fn succeeded(out: &std::process::Output) -> bool {
     out.status.success()

@@ -144,14 +144,7 @@ pub fn setup_with(
         "init: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The config's path first (then the gateway's, with --gateway).
-    let config = PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim(),
-    );
+    let config = crate::common::init_config_path(&out.stdout);
     let tlc_endpoint = format!("ipc://{}/tlc.sock", site.display());
     let mut cfg = Config::load(&config).expect("config");
     cfg.library.controllers = vec![tlc_endpoint.clone()];

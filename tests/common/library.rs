@@ -135,6 +135,13 @@ pub fn library_state(install: &Install) -> serde_json::Value {
     .expect("library json")
 }
 
+/// Moves the emulated library has under way (a cartridge in a picker).
+pub fn moves_in_flight(install: &Install) -> usize {
+    library_state(install)["moves"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 /// Every barcode in the library with where it is; a cartridge lost or
 /// duplicated shows here.
 pub fn cartridges(install: &Install) -> Vec<(u64, String)> {

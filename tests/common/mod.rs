@@ -15,7 +15,7 @@ pub mod tmpfs;
 
 // Each test crate uses some of them.
 #[allow(unused_imports)]
-pub use library::{Tlcd, cartridges, fault, library_state};
+pub use library::{Tlcd, cartridges, fault, library_state, moves_in_flight};
 
 pub const BLOCK_SIZE: u64 = 256 * 1024;
 
@@ -66,14 +66,7 @@ impl Install {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // The config's path first (then the gateway's, with --gateway).
-        let config = PathBuf::from(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim(),
-        );
+        let config = init_config_path(&out.stdout);
         Self { dir, config }
     }
 
@@ -490,6 +483,24 @@ pub fn give_to(install: &Install, user: &str) -> nix::unistd::User {
         .expect("chown");
     assert!(status.success());
     user
+}
+
+/// The config `tapeserverd init` wrote, from what it printed: the
+/// config's path first (then the gateway's, with --gateway).
+pub fn init_config_path(stdout: &[u8]) -> PathBuf {
+    PathBuf::from(
+        String::from_utf8_lossy(stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim(),
+    )
+}
+
+/// Whether a process has exited: gone, or a zombie nobody reaped yet.
+pub fn exited(pid: i32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+        || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
 }
 
 /// The credentials line of a process (`Uid:`, `CapEff:`...), trimmed.
